@@ -1,0 +1,144 @@
+//! silt-log's error type. Every variant names the table and, where there is
+//! one, the version and file involved.
+
+use crate::storage::StorageError;
+
+/// Errors from reading (and later writing) the Delta log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// There is no `_delta_log` (or it holds no commit or checkpoint).
+    #[error("no Delta table at {table}: {reason}")]
+    TableNotFound {
+        /// Table location.
+        table: String,
+        /// What was missing.
+        reason: String,
+    },
+    /// Storage failed.
+    #[error("table {table}: {source}")]
+    Storage {
+        /// Table location.
+        table: String,
+        /// The storage error.
+        #[source]
+        source: StorageError,
+    },
+    /// A log file's content is invalid.
+    #[error("table {table}, version {version}, file {file}{}: {message}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    InvalidLogFile {
+        /// Table location.
+        table: String,
+        /// Version of the file.
+        version: u64,
+        /// File path relative to the table root.
+        file: String,
+        /// 1-based line, for JSON files.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// Commits are missing between two versions (or before the first).
+    #[error("table {table}: log is not contiguous: expected version {expected}, found {found:?} ({detail})")]
+    NonContiguousLog {
+        /// Table location.
+        table: String,
+        /// The version that should exist.
+        expected: u64,
+        /// The versions found instead (listing order).
+        found: Vec<u64>,
+        /// Context.
+        detail: String,
+    },
+    /// A checkpoint named by the log or `_last_checkpoint` is incomplete.
+    #[error("table {table}, version {version}: incomplete checkpoint: {message}")]
+    IncompleteCheckpoint {
+        /// Table location.
+        table: String,
+        /// Checkpoint version.
+        version: u64,
+        /// Details.
+        message: String,
+    },
+    /// The requested version is newer than the latest one.
+    #[error("table {table}: version {requested} does not exist (latest is {latest})")]
+    VersionNotFound {
+        /// Table location.
+        table: String,
+        /// Requested version.
+        requested: u64,
+        /// Latest version.
+        latest: u64,
+    },
+    /// The requested version's commits were removed by log cleanup.
+    #[error("table {table}: version {requested} can no longer be reconstructed (earliest is {earliest})")]
+    VersionCleanedUp {
+        /// Table location.
+        table: String,
+        /// Requested version.
+        requested: u64,
+        /// Earliest reconstructable version.
+        earliest: u64,
+    },
+    /// The requested timestamp precedes the table's earliest version.
+    #[error("table {table}: timestamp {requested_ms} ms is before the earliest available commit ({earliest_ms} ms, version {earliest_version})")]
+    TimestampTooEarly {
+        /// Table location.
+        table: String,
+        /// Requested time (ms since epoch).
+        requested_ms: i64,
+        /// Timestamp of the earliest version.
+        earliest_ms: i64,
+        /// Earliest version.
+        earliest_version: u64,
+    },
+    /// Log replay ended without a protocol or metadata action.
+    #[error("table {table}, version {version}: no {what} action found in the log")]
+    MissingAction {
+        /// Table location.
+        table: String,
+        /// Snapshot version.
+        version: u64,
+        /// `protocol` or `metaData`.
+        what: &'static str,
+    },
+    /// The table needs a reader version silt does not implement.
+    #[error("table {table}, version {version}: unsupported reader protocol version {reader_version} (silt reads up to {max})", max = crate::features::MAX_READER_VERSION)]
+    UnsupportedReaderVersion {
+        /// Table location.
+        table: String,
+        /// Snapshot version.
+        version: u64,
+        /// The table's minReaderVersion.
+        reader_version: i32,
+    },
+    /// The table needs a reader feature silt does not support.
+    #[error("table {table}, version {version}: unsupported reader feature {feature:?}")]
+    UnsupportedReaderFeature {
+        /// Table location.
+        table: String,
+        /// Snapshot version.
+        version: u64,
+        /// The feature name.
+        feature: String,
+    },
+    /// The version checksum (`.crc`) file disagrees with the replayed state,
+    /// or does not parse.
+    #[error("table {table}, version {version}, file {file}: checksum mismatch: {message}")]
+    ChecksumMismatch {
+        /// Table location.
+        table: String,
+        /// Version.
+        version: u64,
+        /// The `.crc` file.
+        file: String,
+        /// What differs.
+        message: String,
+    },
+    /// A caller passed an invalid argument.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+/// silt-log's result type.
+pub type LogResult<T> = Result<T, LogError>;

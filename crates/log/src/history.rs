@@ -1,0 +1,65 @@
+//! Table history: one record per commit, newest first, from the commit
+//! files' `commitInfo` actions.
+
+use futures::{StreamExt, TryStreamExt};
+
+use crate::actions::{Action, CommitInfo, parse_action_lines};
+use crate::error::{LogError, LogResult};
+use crate::snapshot::list_log;
+use crate::storage::LogStore;
+
+/// One commit in the table's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitRecord {
+    /// Commit version.
+    pub version: u64,
+    /// In-commit timestamp, else the writer's commitInfo timestamp, else the
+    /// file's modification time (ms since epoch).
+    pub timestamp_ms: i64,
+    /// The commit's provenance, when it has one.
+    pub commit_info: Option<CommitInfo>,
+}
+
+/// Reads the history of the commits still in the log, newest first, at most
+/// `limit` of them.
+pub async fn read_history(store: &dyn LogStore, limit: Option<usize>) -> LogResult<Vec<CommitRecord>> {
+    let listing = list_log(store, None).await?;
+    let commits: Vec<_> = listing
+        .commits
+        .iter()
+        .rev()
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|(v, m)| (*v, m.clone()))
+        .collect();
+    futures::stream::iter(commits)
+        .map(|(version, meta)| async move {
+            let bytes = store.read(&meta.path).await.map_err(|source| LogError::Storage {
+                table: store.location().to_string(),
+                source,
+            })?;
+            let actions =
+                parse_action_lines(&bytes).map_err(|(line, message)| LogError::InvalidLogFile {
+                    table: store.location().to_string(),
+                    version,
+                    file: meta.path.clone(),
+                    line: Some(line),
+                    message,
+                })?;
+            let commit_info = actions.into_iter().find_map(|a| match a {
+                Action::CommitInfo(c) => Some(*c),
+                _ => None,
+            });
+            let timestamp_ms = commit_info
+                .as_ref()
+                .and_then(|c| c.in_commit_timestamp.or(c.timestamp))
+                .unwrap_or(meta.last_modified);
+            Ok(CommitRecord {
+                version,
+                timestamp_ms,
+                commit_info,
+            })
+        })
+        .buffered(32)
+        .try_collect()
+        .await
+}

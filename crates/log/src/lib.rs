@@ -1,0 +1,43 @@
+//! # silt-log — the Delta Lake transaction log protocol
+//!
+//! Typed actions, schemas and table features; log listing, segment selection
+//! and replay into immutable [`Snapshot`]s; time travel by version and by
+//! timestamp. silt-log does no I/O of its own: every byte goes through the
+//! [`LogStore`] trait, whose contract is written in [`storage`].
+//! `silt-store` implements it for local disk, memory and cloud stores.
+//!
+//! ```
+//! use silt_log::actions::{Action, parse_action_line};
+//!
+//! let line = br#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#;
+//! let Some(Action::Protocol(p)) = parse_action_line(line).unwrap() else { unreachable!() };
+//! assert_eq!(p.min_writer_version, 2);
+//! ```
+
+pub mod actions;
+pub mod arrow_rows;
+pub mod checkpoint_read;
+pub mod checksum;
+pub mod deletion_vector;
+pub mod error;
+pub mod features;
+pub mod history;
+pub mod last_checkpoint;
+pub mod log_path;
+pub mod partition;
+pub mod path;
+pub mod replay;
+pub mod schema;
+pub mod segment;
+pub mod snapshot;
+pub mod stats;
+pub mod storage;
+pub mod timetravel;
+
+pub use actions::{Action, Add, CommitInfo, Metadata, Protocol, Remove};
+pub use error::{LogError, LogResult};
+pub use features::TableFeature;
+pub use history::{CommitRecord, read_history};
+pub use schema::{DataType, StructField, StructType};
+pub use snapshot::{Snapshot, SnapshotBuilder, VersionSpec};
+pub use storage::{FileMeta, LogStore, StorageError};

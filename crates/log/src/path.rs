@@ -1,0 +1,154 @@
+//! File paths as they appear in actions: either relative to the table root
+//! (URL-encoded, as the protocol requires) or an absolute URI.
+//!
+//! A relative path that climbs out of the table root (`..` segments, also when
+//! percent-encoded) is refused when the action is parsed; an absolute URI is
+//! kept as written and may only be followed within the stores the user
+//! configured.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A validated file path from the log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FilePath(String);
+
+impl FilePath {
+    /// Validates a path taken from the log.
+    pub fn parse(raw: impl Into<String>) -> Result<Self, String> {
+        let raw = raw.into();
+        if raw.is_empty() {
+            return Err("file path is empty".into());
+        }
+        if raw.contains('\0') {
+            return Err(format!("file path {raw:?} contains a NUL byte"));
+        }
+        if !is_absolute(&raw) {
+            let decoded = percent_decode(&raw)
+                .ok_or_else(|| format!("file path {raw:?} is not valid percent-encoding"))?;
+            if decoded
+                .split(['/', '\\'])
+                .any(|segment| segment == "..")
+            {
+                return Err(format!(
+                    "relative file path {raw:?} climbs out of the table root"
+                ));
+            }
+        }
+        Ok(Self(raw))
+    }
+
+    /// The path exactly as written in the log.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the path is an absolute URI (or an absolute file-system path)
+    /// rather than a path relative to the table root.
+    pub fn is_absolute(&self) -> bool {
+        is_absolute(&self.0)
+    }
+
+    /// The relative path with percent-encoding removed: the object key below
+    /// the table root. `None` for absolute paths.
+    pub fn relative_decoded(&self) -> Option<String> {
+        if self.is_absolute() {
+            None
+        } else {
+            // Validated in `parse`.
+            percent_decode(&self.0)
+        }
+    }
+}
+
+fn is_absolute(p: &str) -> bool {
+    if p.starts_with('/') {
+        return true;
+    }
+    // A URI scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"
+    match p.split_once(':') {
+        Some((scheme, _)) => {
+            !scheme.is_empty()
+                && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+                && scheme.len() > 1 // "C:" style drive letters are not URIs
+        }
+        None => false,
+    }
+}
+
+/// Decodes `%XX` escapes; `None` if an escape is malformed or the result is
+/// not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return Some(s.to_string());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl TryFrom<String> for FilePath {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(s)
+    }
+}
+
+impl From<FilePath> for String {
+    fn from(p: FilePath) -> String {
+        p.0
+    }
+}
+
+impl fmt::Display for FilePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_normal_paths() {
+        for ok in [
+            "part-0.parquet",
+            "a=1/b=%20x/part-0.parquet",
+            "s3://bucket/x.parquet",
+            "file:/tmp/x.parquet",
+            "/abs/x.parquet",
+            "x..y.parquet",
+        ] {
+            assert!(FilePath::parse(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            FilePath::parse("a%3Ab/c%20d").unwrap().relative_decoded().unwrap(),
+            "a:b/c d"
+        );
+    }
+
+    #[test]
+    fn refuses_escapes() {
+        for bad in ["", "../x", "a/../../x", "a/%2E%2E/x", "%zz", "a\\..\\x"] {
+            assert!(FilePath::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! Immutable table snapshots and how they are loaded: list the log (from the
+//! `_last_checkpoint` hint when it can be trusted), choose the segment, read
+//! the checkpoint and commits concurrently, replay, then check the protocol
+//! and the version checksum.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::actions::{Action, Add, CommitInfo, DomainMetadata, Metadata, Protocol, Remove, Txn, parse_action_lines};
+use crate::checkpoint_read::read_checkpoint;
+use crate::checksum::VersionChecksum;
+use crate::error::{LogError, LogResult};
+use crate::features::{ReadRefusal, check_readable};
+use crate::last_checkpoint::LastCheckpointHint;
+use crate::log_path::{LAST_CHECKPOINT, LOG_DIR, LogFileKind};
+use crate::replay::ReplayState;
+use crate::segment::{LogListing, LogSegment, build_segment};
+use crate::storage::{FileMeta, LogStore, StorageError};
+use crate::timetravel::version_at_timestamp;
+
+/// How many log files are fetched at once.
+const READ_CONCURRENCY: usize = 64;
+
+/// Table property that turns in-commit timestamps on.
+pub const ENABLE_ICT: &str = "delta.enableInCommitTimestamps";
+/// Table property with the version in-commit timestamps were enabled at.
+pub const ICT_ENABLEMENT_VERSION: &str = "delta.inCommitTimestampEnablementVersion";
+
+/// Which version of a table to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VersionSpec {
+    /// The newest version.
+    #[default]
+    Latest,
+    /// An exact version.
+    Version(u64),
+    /// The newest version committed at or before this time (ms since epoch).
+    Timestamp(i64),
+}
+
+/// Loads a [`Snapshot`].
+///
+/// ```no_run
+/// # async fn example(store: std::sync::Arc<dyn silt_log::LogStore>) -> silt_log::LogResult<()> {
+/// use silt_log::Snapshot;
+/// let latest = Snapshot::builder(store.clone()).load().await?;
+/// let v3 = Snapshot::builder(store).at_version(3).load().await?;
+/// assert!(v3.version() <= latest.version());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `load` is awaited"]
+pub struct SnapshotBuilder {
+    store: Arc<dyn LogStore>,
+    spec: VersionSpec,
+}
+
+impl SnapshotBuilder {
+    /// Loads this exact version.
+    pub fn at_version(mut self, version: u64) -> Self {
+        self.spec = VersionSpec::Version(version);
+        self
+    }
+
+    /// Loads the version current at this time (ms since epoch).
+    pub fn at_timestamp(mut self, timestamp_ms: i64) -> Self {
+        self.spec = VersionSpec::Timestamp(timestamp_ms);
+        self
+    }
+
+    /// Loads the version described by `spec`.
+    pub fn at(mut self, spec: VersionSpec) -> Self {
+        self.spec = spec;
+        self
+    }
+
+    /// Reads the log and builds the snapshot.
+    pub async fn load(self) -> LogResult<Snapshot> {
+        match self.spec {
+            VersionSpec::Latest => load_version(self.store, None).await,
+            VersionSpec::Version(v) => load_version(self.store, Some(v)).await,
+            VersionSpec::Timestamp(ts) => {
+                let latest = load_version(self.store.clone(), None).await?;
+                let version = version_at_timestamp(&latest, ts).await?;
+                if version == latest.version {
+                    Ok(latest)
+                } else {
+                    load_version(self.store, Some(version)).await
+                }
+            }
+        }
+    }
+}
+
+/// The state of a table at one version. Immutable; exists only once loaded.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    store: Arc<dyn LogStore>,
+    version: u64,
+    protocol: Protocol,
+    metadata: Metadata,
+    files: Vec<Add>,
+    tombstones: Vec<Remove>,
+    txns: HashMap<String, Txn>,
+    domains: HashMap<String, DomainMetadata>,
+    timestamp_ms: i64,
+    in_commit_timestamp: Option<i64>,
+    segment: LogSegment,
+}
+
+impl Snapshot {
+    /// Starts loading a snapshot from a store.
+    pub fn builder(store: Arc<dyn LogStore>) -> SnapshotBuilder {
+        SnapshotBuilder {
+            store,
+            spec: VersionSpec::Latest,
+        }
+    }
+
+    /// The store the table lives in.
+    pub fn store(&self) -> &Arc<dyn LogStore> {
+        &self.store
+    }
+
+    /// Where the table lives.
+    pub fn location(&self) -> &str {
+        self.store.location()
+    }
+
+    /// The table version.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The protocol in force.
+    pub fn protocol(&self) -> &Protocol {
+        &self.protocol
+    }
+
+    /// The table metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Live data files, sorted by path.
+    pub fn files(&self) -> &[Add] {
+        &self.files
+    }
+
+    /// Remembered `remove` actions, sorted by path.
+    pub fn tombstones(&self) -> &[Remove] {
+        &self.tombstones
+    }
+
+    /// Latest `txn` version of an application.
+    pub fn txn_version(&self, app_id: &str) -> Option<i64> {
+        self.txns.get(app_id).map(|t| t.version)
+    }
+
+    /// All application transactions.
+    pub fn txns(&self) -> &HashMap<String, Txn> {
+        &self.txns
+    }
+
+    /// Live domain metadata by domain name.
+    pub fn domains(&self) -> &HashMap<String, DomainMetadata> {
+        &self.domains
+    }
+
+    /// The commit time of this version (ms since epoch): the in-commit
+    /// timestamp when the table has them, else the commit file's
+    /// modification time.
+    pub fn timestamp_ms(&self) -> i64 {
+        self.timestamp_ms
+    }
+
+    /// The in-commit timestamp of this version, when enabled.
+    pub fn in_commit_timestamp(&self) -> Option<i64> {
+        self.in_commit_timestamp
+    }
+
+    /// The version of the checkpoint replay started from.
+    pub fn checkpoint_version(&self) -> Option<u64> {
+        self.segment.checkpoint.as_ref().map(|c| c.version)
+    }
+
+    /// The files this snapshot was built from.
+    pub fn segment(&self) -> &LogSegment {
+        &self.segment
+    }
+
+    /// Total bytes of live files.
+    pub fn size_in_bytes(&self) -> i64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// Total records of live files according to their statistics, minus
+    /// deletion-vector cardinalities; `None` if any file lacks a record count.
+    pub fn num_records(&self) -> Option<i64> {
+        let mut total = 0i64;
+        for f in &self.files {
+            let n = f.parsed_stats().ok().flatten()?.num_records?;
+            let deleted = f.deletion_vector.as_ref().map_or(0, |d| d.cardinality);
+            total += n - deleted;
+        }
+        Some(total)
+    }
+
+    /// Whether in-commit timestamps are enabled in this version's metadata.
+    pub fn in_commit_timestamps_enabled(&self) -> bool {
+        self.metadata.flag(ENABLE_ICT)
+    }
+}
+
+/// Reads `_last_checkpoint`; any problem makes it `None` (it is only a hint).
+async fn read_hint(store: &dyn LogStore) -> LogResult<Option<LastCheckpointHint>> {
+    match store.read(LAST_CHECKPOINT).await {
+        Ok(bytes) => Ok(LastCheckpointHint::parse(&bytes)),
+        Err(StorageError::NotFound { .. }) => Ok(None),
+        Err(source) => Err(LogError::Storage {
+            table: store.location().to_string(),
+            source,
+        }),
+    }
+}
+
+/// Lists `_delta_log/` from `from_version` (all of it when `None`).
+pub(crate) async fn list_log(store: &dyn LogStore, from_version: Option<u64>) -> LogResult<LogListing> {
+    let from = from_version.map(|v| format!("{LOG_DIR}{v:020}"));
+    let files = store
+        .list(LOG_DIR, from.as_deref())
+        .await
+        .map_err(|source| LogError::Storage {
+            table: store.location().to_string(),
+            source,
+        })?;
+    Ok(LogListing::from_files(files))
+}
+
+async fn find_segment(store: &dyn LogStore, target: Option<u64>) -> LogResult<LogSegment> {
+    let table = store.location();
+    if let Some(hint) = read_hint(store).await?
+        && target.is_none_or(|t| t >= hint.version)
+    {
+        let listing = list_log(store, Some(hint.version)).await?;
+        if let Ok(segment) = build_segment(table, &listing, target)
+            && segment
+                .checkpoint
+                .as_ref()
+                .is_some_and(|c| c.version >= hint.version)
+        {
+            return Ok(segment);
+        }
+        // A stale or dangling hint: fall back to the full listing.
+    }
+    let listing = list_log(store, None).await?;
+    build_segment(table, &listing, target)
+}
+
+async fn read_log_file(store: &dyn LogStore, meta: &FileMeta) -> LogResult<Bytes> {
+    store.read(&meta.path).await.map_err(|source| LogError::Storage {
+        table: store.location().to_string(),
+        source,
+    })
+}
+
+/// Parses commit files on all cores; results stay in input order.
+fn parse_commits(table: &str, files: &[(u64, String, Bytes)]) -> LogResult<Vec<Vec<Action>>> {
+    let parse = |(version, path, bytes): &(u64, String, Bytes)| {
+        parse_action_lines(bytes).map_err(|(line, message)| LogError::InvalidLogFile {
+            table: table.to_string(),
+            version: *version,
+            file: path.clone(),
+            line: Some(line),
+            message,
+        })
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || files.len() < 64 {
+        return files.iter().map(parse).collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(parse).collect::<LogResult<Vec<_>>>()))
+            .collect();
+        let mut out = Vec::with_capacity(files.len());
+        for h in handles {
+            // A parse thread only panics if serde_json does; propagate it.
+            out.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+        }
+        Ok(out)
+    })
+}
+
+async fn load_version(store: Arc<dyn LogStore>, target: Option<u64>) -> LogResult<Snapshot> {
+    let s: &dyn LogStore = store.as_ref();
+    let table = s.location().to_string();
+    let segment = find_segment(s, target).await?;
+    let version = segment.version;
+
+    let checkpoint = async {
+        match &segment.checkpoint {
+            Some(cp) => read_checkpoint(s, cp).await,
+            None => Ok(Vec::new()),
+        }
+    };
+    let deltas = futures::stream::iter(segment.deltas.iter())
+        .map(|f| async move {
+            read_log_file(s, &f.meta)
+                .await
+                .map(|b| (f.name.version, f.meta.path.clone(), b))
+        })
+        .buffered(READ_CONCURRENCY)
+        .try_collect::<Vec<_>>();
+    let checksum = async {
+        match &segment.checksum {
+            Some(meta) => read_log_file(s, meta).await.map(|b| Some((meta.path.clone(), b))),
+            None => Ok(None),
+        }
+    };
+    let (checkpoint, deltas, checksum) = futures::try_join!(checkpoint, deltas, checksum)?;
+    let parsed = parse_commits(&table, &deltas)?;
+
+    let mut state = ReplayState::default();
+    state.apply_all(checkpoint);
+    let mut last_commit_info: Option<CommitInfo> = None;
+    let last_is_commit = segment
+        .deltas
+        .last()
+        .is_some_and(|d| d.name.version == version && d.name.kind == LogFileKind::Commit);
+    let n = parsed.len();
+    for (i, actions) in parsed.into_iter().enumerate() {
+        if i + 1 == n && last_is_commit {
+            last_commit_info = actions.iter().find_map(|a| match a {
+                Action::CommitInfo(c) => Some((**c).clone()),
+                _ => None,
+            });
+        }
+        state.apply_all(actions);
+    }
+
+    let protocol = state.protocol.take().ok_or_else(|| LogError::MissingAction {
+        table: table.clone(),
+        version,
+        what: "protocol",
+    })?;
+    check_readable(protocol.min_reader_version, protocol.reader_features.as_deref()).map_err(
+        |refusal| match refusal {
+            ReadRefusal::ReaderVersion(v) => LogError::UnsupportedReaderVersion {
+                table: table.clone(),
+                version,
+                reader_version: v,
+            },
+            ReadRefusal::Feature(feature) => LogError::UnsupportedReaderFeature {
+                table: table.clone(),
+                version,
+                feature,
+            },
+        },
+    )?;
+    let metadata = state.metadata.take().ok_or_else(|| LogError::MissingAction {
+        table: table.clone(),
+        version,
+        what: "metaData",
+    })?;
+
+    let mut files: Vec<Add> = state.files.into_values().collect();
+    files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let mut tombstones: Vec<Remove> = state.tombstones.into_values().collect();
+    tombstones.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+
+    if let Some((path, bytes)) = checksum {
+        let size: i64 = files.iter().map(|f| f.size).sum();
+        VersionChecksum::parse(&bytes)
+            .and_then(|c| c.verify(files.len(), size, &protocol, &metadata))
+            .map_err(|message| LogError::ChecksumMismatch {
+                table: table.clone(),
+                version,
+                file: path,
+                message,
+            })?;
+    }
+
+    let in_commit_timestamp = if metadata.flag(ENABLE_ICT) {
+        last_commit_info.and_then(|c| c.in_commit_timestamp)
+    } else {
+        None
+    };
+    let file_time = segment
+        .last_commit
+        .as_ref()
+        .or_else(|| segment.checkpoint.as_ref().and_then(|c| c.files.first()))
+        .map_or(0, |m| m.last_modified);
+    Ok(Snapshot {
+        version,
+        protocol,
+        metadata,
+        files,
+        tombstones,
+        txns: state.txns,
+        domains: state.domains,
+        timestamp_ms: in_commit_timestamp.unwrap_or(file_time),
+        in_commit_timestamp,
+        segment,
+        store,
+    })
+}

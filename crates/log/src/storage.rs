@@ -1,0 +1,80 @@
+//! The storage contract silt-log reads and writes the log through.
+//!
+//! silt-log never touches a file system or network itself: every byte comes
+//! through a [`LogStore`], implemented by `silt-store` on `object_store`
+//! (local disk, memory, S3, Azure, GCS) and by test doubles.
+//!
+//! # Contract
+//!
+//! * Paths are relative to the table root, use `/`, and never start with `/`
+//!   (`_delta_log/00000000000000000000.json`).
+//! * [`LogStore::list`] returns the files directly inside `dir` (a path ending
+//!   in `/`; not recursive) whose path is `>= from` when `from` is given,
+//!   **sorted ascending by path**, each with its size and last-modified time.
+//!   A missing directory is an empty list, not an error.
+//! * [`LogStore::read`] returns the whole object or
+//!   [`StorageError::NotFound`].
+//! * [`LogStore::put_if_absent`] writes the whole object atomically if and
+//!   only if no object exists at `path`; otherwise it returns
+//!   [`StorageError::AlreadyExists`] and changes nothing. Of several racing
+//!   callers exactly one succeeds. Once it returns `Ok`, `read` of that path
+//!   from any client returns the new bytes.
+//! * Errors never carry credentials.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+/// One listed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMeta {
+    /// Path relative to the table root.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time, milliseconds since epoch.
+    pub last_modified: i64,
+}
+
+/// What can go wrong in storage, as far as the log protocol cares.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    /// No object at this path.
+    #[error("no object at {path}")]
+    NotFound {
+        /// Path relative to the table root.
+        path: String,
+    },
+    /// `put_if_absent` lost: an object already exists at this path.
+    #[error("an object already exists at {path}")]
+    AlreadyExists {
+        /// Path relative to the table root.
+        path: String,
+    },
+    /// Any other failure (I/O, network, permissions, ...).
+    #[error("storage failure at {path}: {message}")]
+    Other {
+        /// Path relative to the table root.
+        path: String,
+        /// Description without secrets.
+        message: String,
+    },
+}
+
+/// Storage for one table, as seen by the log protocol. See the module docs
+/// for the contract every implementation keeps.
+#[async_trait]
+pub trait LogStore: Send + Sync + fmt::Debug {
+    /// Where the table lives, for messages (never includes secrets).
+    fn location(&self) -> &str;
+
+    /// Lists files directly in `dir` with path `>= from`, sorted by path.
+    async fn list(&self, dir: &str, from: Option<&str>) -> Result<Vec<FileMeta>, StorageError>;
+
+    /// Reads a whole object.
+    async fn read(&self, path: &str) -> Result<Bytes, StorageError>;
+
+    /// Writes an object only if none exists at `path` (atomic).
+    async fn put_if_absent(&self, path: &str, data: Bytes) -> Result<(), StorageError>;
+}
