@@ -97,10 +97,7 @@ impl Add {
     /// The key that identifies this logical file in replay: path plus
     /// deletion-vector id.
     pub fn key(&self) -> FileKey {
-        FileKey {
-            path: self.path.as_str().to_string(),
-            dv_id: self.deletion_vector.as_ref().map(|d| d.unique_id()),
-        }
+        FileKey::new(&self.path, self.deletion_vector.as_ref())
     }
 
     /// Parses the `stats` JSON, if present.
@@ -113,10 +110,21 @@ impl Add {
 /// deletion-vector id (a file with a new DV replaces the old pair).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileKey {
-    /// The file path exactly as written in the log.
+    /// The file path, canonicalized (see [`FilePath::canonical`]).
     pub path: String,
     /// [`DeletionVectorDescriptor::unique_id`], if the file has a DV.
     pub dv_id: Option<String>,
+}
+
+impl FileKey {
+    /// The key of a path and optional deletion vector. Absolute local paths
+    /// are canonicalized, so `/a`, `file:/a` and `file:///a` name one file.
+    pub fn new(path: &FilePath, dv: Option<&DeletionVectorDescriptor>) -> Self {
+        Self {
+            path: path.canonical(),
+            dv_id: dv.map(DeletionVectorDescriptor::unique_id),
+        }
+    }
 }
 
 /// `remove`: a logical file that is no longer part of the table.
@@ -163,10 +171,7 @@ pub struct Remove {
 impl Remove {
     /// Replay key (path + DV id).
     pub fn key(&self) -> FileKey {
-        FileKey {
-            path: self.path.as_str().to_string(),
-            dv_id: self.deletion_vector.as_ref().map(|d| d.unique_id()),
-        }
+        FileKey::new(&self.path, self.deletion_vector.as_ref())
     }
 }
 
@@ -280,7 +285,10 @@ fn parse_features(names: Option<&[String]>) -> Vec<TableFeature> {
     names
         .unwrap_or_default()
         .iter()
-        .map(|n| n.parse().unwrap_or_else(|e: std::convert::Infallible| match e {}))
+        .map(|n| {
+            n.parse()
+                .unwrap_or_else(|e: std::convert::Infallible| match e {})
+        })
         .collect()
 }
 
@@ -341,7 +349,8 @@ struct MetadataJson {
     description: Option<String>,
     #[serde(default)]
     format: Option<Format>,
-    schema_string: String,
+    #[serde(default)]
+    schema_string: Option<String>,
     #[serde(default, deserialize_with = "null_as_empty")]
     partition_columns: Vec<String>,
     #[serde(default)]
@@ -353,7 +362,13 @@ struct MetadataJson {
 impl TryFrom<MetadataJson> for Metadata {
     type Error = String;
     fn try_from(m: MetadataJson) -> Result<Self, String> {
-        let schema = StructType::from_json(&m.schema_string)
+        // Some early Delta writers (and the reference implementation's own
+        // log-only test tables) omit schemaString; Delta reads such a table
+        // as having an empty schema, and so does silt.
+        let schema_string = m
+            .schema_string
+            .unwrap_or_else(|| StructType::default().to_json());
+        let schema = StructType::from_json(&schema_string)
             .map_err(|e| format!("metaData.schemaString does not parse: {e}"))?;
         for col in &m.partition_columns {
             if schema.field(col).is_none() {
@@ -367,7 +382,7 @@ impl TryFrom<MetadataJson> for Metadata {
             name: m.name,
             description: m.description,
             format: m.format.unwrap_or_default(),
-            schema_string: m.schema_string,
+            schema_string,
             partition_columns: m.partition_columns,
             created_time: m.created_time,
             // A null property value carries no information; drop it.

@@ -131,7 +131,10 @@ mod tests {
                 Arc::new(StringArray::from(vec![Some("x"), Some("y")])) as ArrayRef,
             ),
         ]);
-        assert_eq!(json_at(&s, 0).unwrap(), serde_json::json!({"a": 1, "b": "x"}));
+        assert_eq!(
+            json_at(&s, 0).unwrap(),
+            serde_json::json!({"a": 1, "b": "x"})
+        );
         assert_eq!(json_at(&s, 1).unwrap(), serde_json::json!({"b": "y"}));
     }
 }

@@ -108,7 +108,12 @@ async fn read_required(store: &dyn LogStore, path: &str, version: u64) -> LogRes
 }
 
 /// Decodes a Parquet checkpoint (or sidecar) file into actions.
-pub fn parquet_actions(table: &str, version: u64, file: &str, bytes: Bytes) -> LogResult<Vec<Action>> {
+pub fn parquet_actions(
+    table: &str,
+    version: u64,
+    file: &str,
+    bytes: Bytes,
+) -> LogResult<Vec<Action>> {
     let bad = |message: String| LogError::InvalidLogFile {
         table: table.to_string(),
         version,
@@ -136,7 +141,8 @@ pub fn parquet_actions(table: &str, version: u64, file: &str, bytes: Bytes) -> L
     let mut row_base = 0usize;
     for batch in reader {
         let batch = batch.map_err(|e| bad(format!("cannot decode Parquet: {e}")))?;
-        batch_actions(&batch, &mut out).map_err(|(row, m)| bad(format!("row {}: {m}", row_base + row)))?;
+        batch_actions(&batch, &mut out)
+            .map_err(|(row, m)| bad(format!("row {}: {m}", row_base + row)))?;
         row_base += batch.num_rows();
     }
     Ok(out)

@@ -87,9 +87,8 @@ impl VersionChecksum {
 }
 
 fn same_protocol(a: &Protocol, b: &Protocol) -> bool {
-    let set = |f: &Option<Vec<String>>| -> HashSet<String> {
-        f.iter().flatten().cloned().collect()
-    };
+    let set =
+        |f: &Option<Vec<String>>| -> HashSet<String> { f.iter().flatten().cloned().collect() };
     a.min_reader_version == b.min_reader_version
         && a.min_writer_version == b.min_writer_version
         && set(&a.reader_features) == set(&b.reader_features)

@@ -117,7 +117,10 @@ mod tests {
             r#"{"storageType":"i","pathOrInlineDv":"x","sizeInBytes":-1,"cardinality":1}"#,
             r#"{"storageType":"z","pathOrInlineDv":"x","sizeInBytes":1,"cardinality":1}"#,
         ] {
-            assert!(serde_json::from_str::<DeletionVectorDescriptor>(bad).is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<DeletionVectorDescriptor>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 }

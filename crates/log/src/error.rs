@@ -39,7 +39,9 @@ pub enum LogError {
         message: String,
     },
     /// Commits are missing between two versions (or before the first).
-    #[error("table {table}: log is not contiguous: expected version {expected}, found {found:?} ({detail})")]
+    #[error(
+        "table {table}: log is not contiguous: expected version {expected}, found {found:?} ({detail})"
+    )]
     NonContiguousLog {
         /// Table location.
         table: String,
@@ -71,7 +73,9 @@ pub enum LogError {
         latest: u64,
     },
     /// The requested version's commits were removed by log cleanup.
-    #[error("table {table}: version {requested} can no longer be reconstructed (earliest is {earliest})")]
+    #[error(
+        "table {table}: version {requested} can no longer be reconstructed (earliest is {earliest})"
+    )]
     VersionCleanedUp {
         /// Table location.
         table: String,
@@ -81,7 +85,9 @@ pub enum LogError {
         earliest: u64,
     },
     /// The requested timestamp precedes the table's earliest version.
-    #[error("table {table}: timestamp {requested_ms} ms is before the earliest available commit ({earliest_ms} ms, version {earliest_version})")]
+    #[error(
+        "table {table}: timestamp {requested_ms} ms is before the earliest available commit ({earliest_ms} ms, version {earliest_version})"
+    )]
     TimestampTooEarly {
         /// Table location.
         table: String,

@@ -151,9 +151,17 @@ impl TableFeature {
     pub fn silt_can_read(&self) -> bool {
         use TableFeature::*;
         match self {
-            ColumnMapping | DeletionVectors | TimestampNtz | V2Checkpoint
-            | VacuumProtocolCheck | TypeWidening | TypeWideningPreview | VariantType
-            | VariantTypePreview | VariantShreddingPreview | Geospatial => true,
+            ColumnMapping
+            | DeletionVectors
+            | TimestampNtz
+            | V2Checkpoint
+            | VacuumProtocolCheck
+            | TypeWidening
+            | TypeWideningPreview
+            | VariantType
+            | VariantTypePreview
+            | VariantShreddingPreview
+            | Geospatial => true,
             // Writer-only features may be listed as reader features by lenient
             // writers; they change nothing for a reader.
             f if !f.is_reader_writer() && !matches!(f, Unknown(_)) => true,
@@ -258,7 +266,10 @@ mod tests {
     fn readability() {
         assert!(check_readable(1, None).is_ok());
         assert!(check_readable(2, None).is_ok());
-        assert_eq!(check_readable(99, None), Err(ReadRefusal::ReaderVersion(99)));
+        assert_eq!(
+            check_readable(99, None),
+            Err(ReadRefusal::ReaderVersion(99))
+        );
         assert_eq!(check_readable(0, None), Err(ReadRefusal::ReaderVersion(0)));
         let f = vec!["deletionVectors".to_string(), "blahabl".to_string()];
         assert_eq!(

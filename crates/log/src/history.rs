@@ -22,7 +22,10 @@ pub struct CommitRecord {
 
 /// Reads the history of the commits still in the log, newest first, at most
 /// `limit` of them.
-pub async fn read_history(store: &dyn LogStore, limit: Option<usize>) -> LogResult<Vec<CommitRecord>> {
+pub async fn read_history(
+    store: &dyn LogStore,
+    limit: Option<usize>,
+) -> LogResult<Vec<CommitRecord>> {
     let listing = list_log(store, None).await?;
     let commits: Vec<_> = listing
         .commits
@@ -33,10 +36,13 @@ pub async fn read_history(store: &dyn LogStore, limit: Option<usize>) -> LogResu
         .collect();
     futures::stream::iter(commits)
         .map(|(version, meta)| async move {
-            let bytes = store.read(&meta.path).await.map_err(|source| LogError::Storage {
-                table: store.location().to_string(),
-                source,
-            })?;
+            let bytes = store
+                .read(&meta.path)
+                .await
+                .map_err(|source| LogError::Storage {
+                    table: store.location().to_string(),
+                    source,
+                })?;
             let actions =
                 parse_action_lines(&bytes).map_err(|(line, message)| LogError::InvalidLogFile {
                     table: store.location().to_string(),

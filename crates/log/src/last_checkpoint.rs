@@ -38,8 +38,8 @@ mod tests {
 
     #[test]
     fn parses_or_gives_up() {
-        let h = LastCheckpointHint::parse(br#"{"version":10,"size":13,"parts":2,"extra":{}}"#)
-            .unwrap();
+        let h =
+            LastCheckpointHint::parse(br#"{"version":10,"size":13,"parts":2,"extra":{}}"#).unwrap();
         assert_eq!((h.version, h.parts), (10, Some(2)));
         assert!(LastCheckpointHint::parse(b"").is_none());
         assert!(LastCheckpointHint::parse(b"{\"version\":-1}").is_none());

@@ -192,7 +192,9 @@ mod tests {
             assert_eq!(parsed.file_name(), n);
         }
         assert_eq!(
-            LogFileName::parse("_delta_log/00000000000000000003.json").unwrap().version,
+            LogFileName::parse("_delta_log/00000000000000000003.json")
+                .unwrap()
+                .version,
             3
         );
     }

@@ -81,7 +81,9 @@ pub fn parse_partition_value(raw: Option<&str>, ty: &PrimitiveType) -> Result<Sc
             let days = d.signed_duration_since(EPOCH).num_days();
             Scalar::Date(i32::try_from(days).map_err(|_| bad("date"))?)
         }
-        PrimitiveType::Timestamp => Scalar::Timestamp(parse_timestamp(raw).ok_or_else(|| bad("timestamp"))?),
+        PrimitiveType::Timestamp => {
+            Scalar::Timestamp(parse_timestamp(raw).ok_or_else(|| bad("timestamp"))?)
+        }
         PrimitiveType::TimestampNtz => {
             Scalar::TimestampNtz(parse_timestamp(raw).ok_or_else(|| bad("timestamp_ntz"))?)
         }
@@ -108,14 +110,21 @@ pub fn parse_timestamp(raw: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(raw) {
         return Some(dt.timestamp_micros());
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(raw, fmt) {
             return Some(dt.and_utc().timestamp_micros());
         }
         if fmt == "%Y-%m-%d"
             && let Ok(d) = NaiveDate::parse_from_str(raw, fmt)
         {
-            return d.and_hms_opt(0, 0, 0).map(|dt| dt.and_utc().timestamp_micros());
+            return d
+                .and_hms_opt(0, 0, 0)
+                .map(|dt| dt.and_utc().timestamp_micros());
         }
     }
     None
@@ -137,14 +146,20 @@ pub fn parse_decimal(raw: &str, precision: u8, scale: u8) -> Option<i128> {
     if int_part.is_empty() && frac_part.is_empty() {
         return None;
     }
-    if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
+    if !int_part
+        .bytes()
+        .chain(frac_part.bytes())
+        .all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let all_digits = format!("{int_part}{frac_part}");
     // value = all_digits * 10^(exp - frac_len); we want value * 10^scale.
     let shift = exp as i64 - frac_part.len() as i64 + scale as i64;
     let trimmed = all_digits.trim_start_matches('0');
-    let mut unscaled: i128 = if trimmed.is_empty() { 0 } else {
+    let mut unscaled: i128 = if trimmed.is_empty() {
+        0
+    } else {
         if trimmed.len() > 39 {
             return None;
         }
@@ -179,10 +194,22 @@ mod tests {
     fn parses_each_type() {
         use PrimitiveType as P;
         assert_eq!(parse_partition_value(None, &P::Long).unwrap(), Scalar::Null);
-        assert_eq!(parse_partition_value(Some(""), &P::Integer).unwrap(), Scalar::Null);
-        assert_eq!(parse_partition_value(Some("-3"), &P::Byte).unwrap(), Scalar::Byte(-3));
-        assert_eq!(parse_partition_value(Some("true"), &P::Boolean).unwrap(), Scalar::Boolean(true));
-        assert_eq!(parse_partition_value(Some("1970-01-02"), &P::Date).unwrap(), Scalar::Date(1));
+        assert_eq!(
+            parse_partition_value(Some(""), &P::Integer).unwrap(),
+            Scalar::Null
+        );
+        assert_eq!(
+            parse_partition_value(Some("-3"), &P::Byte).unwrap(),
+            Scalar::Byte(-3)
+        );
+        assert_eq!(
+            parse_partition_value(Some("true"), &P::Boolean).unwrap(),
+            Scalar::Boolean(true)
+        );
+        assert_eq!(
+            parse_partition_value(Some("1970-01-02"), &P::Date).unwrap(),
+            Scalar::Date(1)
+        );
         assert_eq!(
             parse_partition_value(Some("1970-01-01 00:00:01.5"), &P::Timestamp).unwrap(),
             Scalar::Timestamp(1_500_000)
@@ -198,7 +225,10 @@ mod tests {
     #[test]
     fn decimals() {
         assert_eq!(parse_decimal("234.00000", 10, 5), Some(23_400_000));
-        assert_eq!(parse_decimal("-2342342.23423", 12, 5), Some(-234_234_223_423));
+        assert_eq!(
+            parse_decimal("-2342342.23423", 12, 5),
+            Some(-234_234_223_423)
+        );
         assert_eq!(parse_decimal("0E-10", 20, 10), Some(0));
         assert_eq!(parse_decimal("1.5E2", 5, 1), Some(1500));
         assert_eq!(parse_decimal("1.25", 5, 1), None);

@@ -28,10 +28,7 @@ impl FilePath {
         if !is_absolute(&raw) {
             let decoded = percent_decode(&raw)
                 .ok_or_else(|| format!("file path {raw:?} is not valid percent-encoding"))?;
-            if decoded
-                .split(['/', '\\'])
-                .any(|segment| segment == "..")
-            {
+            if decoded.split(['/', '\\']).any(|segment| segment == "..") {
                 return Err(format!(
                     "relative file path {raw:?} climbs out of the table root"
                 ));
@@ -43,6 +40,20 @@ impl FilePath {
     /// The path exactly as written in the log.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The path in the form used to identify files during replay: local
+    /// absolute paths written as `/a`, `file:/a` or `file:///a` all become
+    /// `file:/a`; every other path is kept as written.
+    pub fn canonical(&self) -> String {
+        let p = self.0.as_str();
+        if let Some(rest) = p.strip_prefix("file:///") {
+            format!("file:/{rest}")
+        } else if p.starts_with('/') {
+            format!("file:{p}")
+        } else {
+            p.to_string()
+        }
     }
 
     /// Whether the path is an absolute URI (or an absolute file-system path)
@@ -71,7 +82,10 @@ fn is_absolute(p: &str) -> bool {
     match p.split_once(':') {
         Some((scheme, _)) => {
             !scheme.is_empty()
-                && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic())
                 && scheme
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
@@ -140,8 +154,25 @@ mod tests {
             assert!(FilePath::parse(ok).is_ok(), "{ok}");
         }
         assert_eq!(
-            FilePath::parse("a%3Ab/c%20d").unwrap().relative_decoded().unwrap(),
+            FilePath::parse("a%3Ab/c%20d")
+                .unwrap()
+                .relative_decoded()
+                .unwrap(),
             "a:b/c d"
+        );
+    }
+
+    #[test]
+    fn canonical_local_paths_agree() {
+        let forms = ["/a/b%20c", "file:/a/b%20c", "file:///a/b%20c"];
+        let canon: Vec<String> = forms
+            .iter()
+            .map(|f| FilePath::parse(*f).unwrap().canonical())
+            .collect();
+        assert!(canon.iter().all(|c| c == "file:/a/b%20c"), "{canon:?}");
+        assert_eq!(
+            FilePath::parse("x.parquet").unwrap().canonical(),
+            "x.parquet"
         );
     }
 

@@ -93,8 +93,9 @@ mod tests {
                 )
             })
             .unwrap_or_default();
-        let line =
-            format!(r#"{{"remove":{{"path":"{path}","dataChange":true,"deletionTimestamp":1{dv}}}}}"#);
+        let line = format!(
+            r#"{{"remove":{{"path":"{path}","dataChange":true,"deletionTimestamp":1{dv}}}}}"#
+        );
         parse_action_line(line.as_bytes()).unwrap().unwrap()
     }
 
@@ -108,7 +109,11 @@ mod tests {
         assert!(s.files.keys().all(|k| k.dv_id.as_deref() == Some("ix")));
         assert_eq!(s.tombstones.len(), 1);
         s.apply(add("a", None));
-        assert_eq!(s.files.len(), 2, "same path, different DV = different logical file");
+        assert_eq!(
+            s.files.len(),
+            2,
+            "same path, different DV = different logical file"
+        );
     }
 
     proptest! {

@@ -217,7 +217,9 @@ impl StructField {
 
     /// The column-mapping field id, if the field has one.
     pub fn column_mapping_id(&self) -> Option<i64> {
-        self.metadata.get(COLUMN_MAPPING_ID_KEY).and_then(Value::as_i64)
+        self.metadata
+            .get(COLUMN_MAPPING_ID_KEY)
+            .and_then(Value::as_i64)
     }
 }
 
@@ -343,10 +345,7 @@ fn parse_type_at(value: &Value, depth: usize) -> Result<DataType, String> {
                     let val = obj.get("valueType").ok_or("map without valueType")?;
                     let value_contains_null = obj
                         .get("valueContainsNull")
-                        .map(|v| {
-                            v.as_bool()
-                                .ok_or("map valueContainsNull must be a boolean")
-                        })
+                        .map(|v| v.as_bool().ok_or("map valueContainsNull must be a boolean"))
                         .transpose()?
                         .unwrap_or(true);
                     Ok(DataType::Map(Box::new(MapType {
@@ -358,7 +357,9 @@ fn parse_type_at(value: &Value, depth: usize) -> Result<DataType, String> {
                 other => Err(format!("unknown nested type {other:?}")),
             }
         }
-        other => Err(format!("a type must be a string or an object, found {other}")),
+        other => Err(format!(
+            "a type must be a string or an object, found {other}"
+        )),
     }
 }
 
@@ -379,7 +380,9 @@ fn parse_named_type(name: &str) -> Result<DataType, String> {
 }
 
 fn parse_field(value: &Value, depth: usize) -> Result<StructField, String> {
-    let obj = value.as_object().ok_or("a struct field must be an object")?;
+    let obj = value
+        .as_object()
+        .ok_or("a struct field must be an object")?;
     let name = obj
         .get("name")
         .and_then(Value::as_str)
@@ -531,7 +534,12 @@ fn field_from_arrow(f: &ArrowField) -> Result<StructField, String> {
     let metadata = match f.metadata().get(ARROW_DELTA_METADATA_KEY) {
         Some(text) => match serde_json::from_str(text) {
             Ok(Value::Object(m)) => m,
-            _ => return Err(format!("field {:?}: bad {ARROW_DELTA_METADATA_KEY}", f.name())),
+            _ => {
+                return Err(format!(
+                    "field {:?}: bad {ARROW_DELTA_METADATA_KEY}",
+                    f.name()
+                ));
+            }
         },
         None => serde_json::Map::new(),
     };
@@ -581,7 +589,9 @@ pub fn type_from_arrow(t: &ArrowType) -> Result<DataType, String> {
                 value_type: type_from_arrow(kv[1].data_type())?,
                 value_contains_null: kv[1].is_nullable(),
             }))),
-            other => Err(format!("map entries must be a 2-field struct, found {other}")),
+            other => Err(format!(
+                "map entries must be a 2-field struct, found {other}"
+            )),
         },
         ArrowType::Struct(fields) => Ok(DataType::Struct(Box::new(StructType {
             fields: fields

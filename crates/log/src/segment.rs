@@ -73,9 +73,16 @@ impl LogListing {
                     out.checksums.insert(v, meta);
                 }
                 LogFileKind::Compaction { .. } => {
-                    out.compactions.entry(v).or_default().push(LogFile { name, meta });
+                    out.compactions
+                        .entry(v)
+                        .or_default()
+                        .push(LogFile { name, meta });
                 }
-                _ => out.checkpoints.entry(v).or_default().push(LogFile { name, meta }),
+                _ => out
+                    .checkpoints
+                    .entry(v)
+                    .or_default()
+                    .push(LogFile { name, meta }),
             }
         }
         out
@@ -157,10 +164,12 @@ pub fn build_segment(
     listing: &LogListing,
     target: Option<u64>,
 ) -> Result<LogSegment, LogError> {
-    let latest = listing.latest_version().ok_or_else(|| LogError::TableNotFound {
-        table: table.to_string(),
-        reason: "_delta_log holds no commit or checkpoint".into(),
-    })?;
+    let latest = listing
+        .latest_version()
+        .ok_or_else(|| LogError::TableNotFound {
+            table: table.to_string(),
+            reason: "_delta_log holds no commit or checkpoint".into(),
+        })?;
     let version = target.unwrap_or(latest);
     if version > latest {
         return Err(LogError::VersionNotFound {
@@ -181,37 +190,36 @@ pub fn build_segment(
     // Without a checkpoint the log must begin at version 0.
     if checkpoint.is_none() && !listing.commits.contains_key(&0) {
         let earliest = listing.earliest_version().unwrap_or(latest);
-        return Err(if version < earliest || listing.commits.contains_key(&version) {
-            LogError::VersionCleanedUp {
-                table: table.to_string(),
-                requested: version,
-                earliest,
-            }
-        } else {
-            LogError::NonContiguousLog {
-                table: table.to_string(),
-                expected: 0,
-                found: listing.commits.keys().copied().take(8).collect(),
-                detail: "the log has neither commit 0 nor a checkpoint".into(),
-            }
-        });
+        return Err(
+            if version < earliest || listing.commits.contains_key(&version) {
+                LogError::VersionCleanedUp {
+                    table: table.to_string(),
+                    requested: version,
+                    earliest,
+                }
+            } else {
+                LogError::NonContiguousLog {
+                    table: table.to_string(),
+                    expected: 0,
+                    found: listing.commits.keys().copied().take(8).collect(),
+                    detail: "the log has neither commit 0 nor a checkpoint".into(),
+                }
+            },
+        );
     }
     let mut deltas = Vec::new();
     let mut v = start;
     while v <= version {
         // A compaction file may stand in for a run of commits, as long as it
         // ends before the target (whose own commit is always read).
-        let compaction = listing
-            .compactions
-            .get(&v)
-            .and_then(|c| {
-                c.iter()
-                    .filter(|f| matches!(f.name.kind, LogFileKind::Compaction { end } if end < version))
-                    .max_by_key(|f| match f.name.kind {
-                        LogFileKind::Compaction { end } => end,
-                        _ => 0,
-                    })
-            });
+        let compaction = listing.compactions.get(&v).and_then(|c| {
+            c.iter()
+                .filter(|f| matches!(f.name.kind, LogFileKind::Compaction { end } if end < version))
+                .max_by_key(|f| match f.name.kind {
+                    LogFileKind::Compaction { end } => end,
+                    _ => 0,
+                })
+        });
         if let Some(c) = compaction {
             let LogFileKind::Compaction { end } = c.name.kind else {
                 unreachable!("filtered to compactions above")

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::actions::{Action, Add, CommitInfo, DomainMetadata, Metadata, Protocol, Remove, Txn, parse_action_lines};
+use crate::actions::{
+    Action, Add, CommitInfo, DomainMetadata, Metadata, Protocol, Remove, Txn, parse_action_lines,
+};
 use crate::checkpoint_read::read_checkpoint;
 use crate::checksum::VersionChecksum;
 use crate::error::{LogError, LogResult};
@@ -227,8 +229,13 @@ async fn read_hint(store: &dyn LogStore) -> LogResult<Option<LastCheckpointHint>
     }
 }
 
-/// Lists `_delta_log/` from `from_version` (all of it when `None`).
-pub(crate) async fn list_log(store: &dyn LogStore, from_version: Option<u64>) -> LogResult<LogListing> {
+/// Lists `_delta_log/` from `from_version` (all of it when `None`). The
+/// offset is the bare 20-digit version, which sorts before every file of that
+/// version.
+pub(crate) async fn list_log(
+    store: &dyn LogStore,
+    from_version: Option<u64>,
+) -> LogResult<LogListing> {
     let from = from_version.map(|v| format!("{LOG_DIR}{v:020}"));
     let files = store
         .list(LOG_DIR, from.as_deref())
@@ -261,10 +268,13 @@ async fn find_segment(store: &dyn LogStore, target: Option<u64>) -> LogResult<Lo
 }
 
 async fn read_log_file(store: &dyn LogStore, meta: &FileMeta) -> LogResult<Bytes> {
-    store.read(&meta.path).await.map_err(|source| LogError::Storage {
-        table: store.location().to_string(),
-        source,
-    })
+    store
+        .read(&meta.path)
+        .await
+        .map_err(|source| LogError::Storage {
+            table: store.location().to_string(),
+            source,
+        })
 }
 
 /// Parses commit files on all cores; results stay in input order.
@@ -319,7 +329,9 @@ async fn load_version(store: Arc<dyn LogStore>, target: Option<u64>) -> LogResul
         .try_collect::<Vec<_>>();
     let checksum = async {
         match &segment.checksum {
-            Some(meta) => read_log_file(s, meta).await.map(|b| Some((meta.path.clone(), b))),
+            Some(meta) => read_log_file(s, meta)
+                .await
+                .map(|b| Some((meta.path.clone(), b))),
             None => Ok(None),
         }
     };
@@ -344,30 +356,38 @@ async fn load_version(store: Arc<dyn LogStore>, target: Option<u64>) -> LogResul
         state.apply_all(actions);
     }
 
-    let protocol = state.protocol.take().ok_or_else(|| LogError::MissingAction {
-        table: table.clone(),
-        version,
-        what: "protocol",
-    })?;
-    check_readable(protocol.min_reader_version, protocol.reader_features.as_deref()).map_err(
-        |refusal| match refusal {
-            ReadRefusal::ReaderVersion(v) => LogError::UnsupportedReaderVersion {
-                table: table.clone(),
-                version,
-                reader_version: v,
-            },
-            ReadRefusal::Feature(feature) => LogError::UnsupportedReaderFeature {
-                table: table.clone(),
-                version,
-                feature,
-            },
+    let protocol = state
+        .protocol
+        .take()
+        .ok_or_else(|| LogError::MissingAction {
+            table: table.clone(),
+            version,
+            what: "protocol",
+        })?;
+    check_readable(
+        protocol.min_reader_version,
+        protocol.reader_features.as_deref(),
+    )
+    .map_err(|refusal| match refusal {
+        ReadRefusal::ReaderVersion(v) => LogError::UnsupportedReaderVersion {
+            table: table.clone(),
+            version,
+            reader_version: v,
         },
-    )?;
-    let metadata = state.metadata.take().ok_or_else(|| LogError::MissingAction {
-        table: table.clone(),
-        version,
-        what: "metaData",
+        ReadRefusal::Feature(feature) => LogError::UnsupportedReaderFeature {
+            table: table.clone(),
+            version,
+            feature,
+        },
     })?;
+    let metadata = state
+        .metadata
+        .take()
+        .ok_or_else(|| LogError::MissingAction {
+            table: table.clone(),
+            version,
+            what: "metaData",
+        })?;
 
     let mut files: Vec<Add> = state.files.into_values().collect();
     files.sort_unstable_by(|a, b| a.path.cmp(&b.path));

@@ -58,7 +58,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.num_records, Some(5));
-        assert_eq!(FileStats::column(&s.min_values, &["s", "x"]), Some(&Value::from("q")));
+        assert_eq!(
+            FileStats::column(&s.min_values, &["s", "x"]),
+            Some(&Value::from("q"))
+        );
         assert!(FileStats::from_json(r#"{"numRecords":-1}"#).is_err());
         assert!(FileStats::from_json("nope").is_err());
     }

@@ -9,7 +9,8 @@
 //! * Paths are relative to the table root, use `/`, and never start with `/`
 //!   (`_delta_log/00000000000000000000.json`).
 //! * [`LogStore::list`] returns the files directly inside `dir` (a path ending
-//!   in `/`; not recursive) whose path is `>= from` when `from` is given,
+//!   in `/`; not recursive) whose path sorts strictly after `start_after`
+//!   when it is given,
 //!   **sorted ascending by path**, each with its size and last-modified time.
 //!   A missing directory is an empty list, not an error.
 //! * [`LogStore::read`] returns the whole object or
@@ -69,8 +70,13 @@ pub trait LogStore: Send + Sync + fmt::Debug {
     /// Where the table lives, for messages (never includes secrets).
     fn location(&self) -> &str;
 
-    /// Lists files directly in `dir` with path `>= from`, sorted by path.
-    async fn list(&self, dir: &str, from: Option<&str>) -> Result<Vec<FileMeta>, StorageError>;
+    /// Lists files directly in `dir` whose path sorts after `start_after`,
+    /// sorted by path.
+    async fn list(
+        &self,
+        dir: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<FileMeta>, StorageError>;
 
     /// Reads a whole object.
     async fn read(&self, path: &str) -> Result<Bytes, StorageError>;

@@ -29,10 +29,13 @@ fn last_at_or_before(times: &[i64], target: i64) -> Option<usize> {
 /// The in-commit timestamp written in commit `version`.
 pub async fn read_in_commit_timestamp(store: &dyn LogStore, version: u64) -> LogResult<i64> {
     let path = commit_path(version);
-    let bytes = store.read(&path).await.map_err(|source| LogError::Storage {
-        table: store.location().to_string(),
-        source,
-    })?;
+    let bytes = store
+        .read(&path)
+        .await
+        .map_err(|source| LogError::Storage {
+            table: store.location().to_string(),
+            source,
+        })?;
     let bad = |message: String, line| LogError::InvalidLogFile {
         table: store.location().to_string(),
         version,
@@ -47,7 +50,12 @@ pub async fn read_in_commit_timestamp(store: &dyn LogStore, version: u64) -> Log
             Action::CommitInfo(c) => c.in_commit_timestamp,
             _ => None,
         })
-        .ok_or_else(|| bad("in-commit timestamps are enabled but the commit has no inCommitTimestamp".into(), None))
+        .ok_or_else(|| {
+            bad(
+                "in-commit timestamps are enabled but the commit has no inCommitTimestamp".into(),
+                None,
+            )
+        })
 }
 
 /// The newest version whose commit time is at or before `timestamp_ms`.

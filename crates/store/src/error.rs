@@ -1,0 +1,36 @@
+//! silt-store's error type.
+
+/// Errors opening a store or loading a table through it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The table URI or path is not usable.
+    #[error("invalid table location {location:?}: {reason}")]
+    InvalidLocation {
+        /// The location as given (credentials removed).
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The URI scheme needs a cargo feature this build does not have.
+    #[error(
+        "table location {location:?} needs silt-store's `{feature}` feature, which this build does not include"
+    )]
+    FeatureNotEnabled {
+        /// The location as given.
+        location: String,
+        /// The missing feature.
+        feature: &'static str,
+    },
+    /// The store could not be configured (bad option, missing credentials).
+    #[error("cannot configure storage for {location:?}: {reason}")]
+    Config {
+        /// The location.
+        location: String,
+        /// What is wrong (never includes secret values).
+        reason: String,
+    },
+    /// Reading the log failed.
+    #[error(transparent)]
+    Log(#[from] silt_log::LogError),
+}

@@ -1,0 +1,189 @@
+//! [`TableBuilder`]: open a table from a URI or path with storage options and
+//! a version, timestamp or latest.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::path::Path;
+use silt_log::{LogStore, Snapshot, VersionSpec};
+
+use crate::error::StoreError;
+use crate::location::{StoreKind, TableLocation};
+use crate::object_log_store::ObjectLogStore;
+
+/// Opens a Delta table.
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `load` or `build_store` is called"]
+pub struct TableBuilder {
+    location: String,
+    options: HashMap<String, String>,
+    spec: VersionSpec,
+}
+
+impl TableBuilder {
+    /// A table at a URI (`file://`, `s3://`, `az://`, `abfss://`, `gs://`,
+    /// `memory://`) or a plain path.
+    pub fn new(location: impl Into<String>) -> Self {
+        Self {
+            location: location.into(),
+            options: HashMap::new(),
+            spec: VersionSpec::Latest,
+        }
+    }
+
+    /// Adds one storage option (credentials, endpoint, `allow_http`, ...).
+    pub fn with_storage_option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds storage options.
+    pub fn with_storage_options(mut self, options: HashMap<String, String>) -> Self {
+        self.options.extend(options);
+        self
+    }
+
+    /// Loads this version.
+    pub fn at_version(mut self, version: u64) -> Self {
+        self.spec = VersionSpec::Version(version);
+        self
+    }
+
+    /// Loads the version current at this time (ms since epoch).
+    pub fn at_timestamp(mut self, timestamp_ms: i64) -> Self {
+        self.spec = VersionSpec::Timestamp(timestamp_ms);
+        self
+    }
+
+    /// Builds the store for the table root without reading anything.
+    pub fn build_store(&self) -> Result<Arc<dyn LogStore>, StoreError> {
+        let location = TableLocation::parse(&self.location)?;
+        let display = location.display();
+        let (store, root): (Arc<dyn ObjectStore>, Path) = match location.kind {
+            StoreKind::Local => {
+                let dir = location
+                    .url
+                    .to_file_path()
+                    .map_err(|_| StoreError::InvalidLocation {
+                        location: display.clone(),
+                        reason: "not a local path".into(),
+                    })?;
+                (
+                    Arc::new(object_store::local::LocalFileSystem::new()),
+                    Path::from_absolute_path(&dir).map_err(|e| StoreError::InvalidLocation {
+                        location: display.clone(),
+                        reason: e.to_string(),
+                    })?,
+                )
+            }
+            StoreKind::Memory => (
+                Arc::new(object_store::memory::InMemory::new()),
+                Path::from(location.url.path()),
+            ),
+            StoreKind::S3 => cloud::s3(&location, &self.options)?,
+            StoreKind::Azure => cloud::azure(&location, &self.options)?,
+            StoreKind::Gcs => cloud::gcs(&location, &self.options)?,
+        };
+        Ok(Arc::new(ObjectLogStore::new(store, root, display)))
+    }
+
+    /// Opens the table and loads the requested snapshot.
+    pub async fn load(self) -> Result<Snapshot, StoreError> {
+        let store = self.build_store()?;
+        Ok(Snapshot::builder(store).at(self.spec).load().await?)
+    }
+}
+
+/// Cloud backends; each compiles only with its feature.
+mod cloud {
+    use super::*;
+
+    #[allow(dead_code)] // unused when no cloud feature is enabled
+    fn config_error(location: &TableLocation, key: &str, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Config {
+            location: location.display(),
+            reason: format!("option {key:?}: {e}"),
+        }
+    }
+
+    #[cfg(feature = "s3")]
+    pub fn s3(
+        location: &TableLocation,
+        options: &HashMap<String, String>,
+    ) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        let mut b = AmazonS3Builder::from_env().with_url(location.url.as_str());
+        for (k, v) in options {
+            let key: AmazonS3ConfigKey = k.parse().map_err(|e| config_error(location, k, e))?;
+            b = b.with_config(key, v);
+        }
+        let store = b.build().map_err(|e| config_error(location, "s3", e))?;
+        Ok((Arc::new(store), Path::from(location.url.path())))
+    }
+
+    #[cfg(feature = "azure")]
+    pub fn azure(
+        location: &TableLocation,
+        options: &HashMap<String, String>,
+    ) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
+        use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+        let mut b = MicrosoftAzureBuilder::from_env().with_url(location.url.as_str());
+        for (k, v) in options {
+            let key: AzureConfigKey = k.parse().map_err(|e| config_error(location, k, e))?;
+            b = b.with_config(key, v);
+        }
+        let store = b.build().map_err(|e| config_error(location, "azure", e))?;
+        // az://container/path and abfss://container@account.../path both
+        // keep the path inside the container in the URL path.
+        Ok((Arc::new(store), Path::from(location.url.path())))
+    }
+
+    #[cfg(feature = "gcs")]
+    pub fn gcs(
+        location: &TableLocation,
+        options: &HashMap<String, String>,
+    ) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
+        use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+        let mut b = GoogleCloudStorageBuilder::from_env().with_url(location.url.as_str());
+        for (k, v) in options {
+            let key: GoogleConfigKey = k.parse().map_err(|e| config_error(location, k, e))?;
+            b = b.with_config(key, v);
+        }
+        let store = b.build().map_err(|e| config_error(location, "gcs", e))?;
+        Ok((Arc::new(store), Path::from(location.url.path())))
+    }
+
+    #[cfg(not(feature = "s3"))]
+    pub fn s3(
+        location: &TableLocation,
+        _: &HashMap<String, String>,
+    ) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
+        Err(StoreError::FeatureNotEnabled {
+            location: location.display(),
+            feature: "s3",
+        })
+    }
+
+    #[cfg(not(feature = "azure"))]
+    pub fn azure(
+        location: &TableLocation,
+        _: &HashMap<String, String>,
+    ) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
+        Err(StoreError::FeatureNotEnabled {
+            location: location.display(),
+            feature: "azure",
+        })
+    }
+
+    #[cfg(not(feature = "gcs"))]
+    pub fn gcs(
+        location: &TableLocation,
+        _: &HashMap<String, String>,
+    ) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
+        Err(StoreError::FeatureNotEnabled {
+            location: location.display(),
+            feature: "gcs",
+        })
+    }
+}
