@@ -1,0 +1,250 @@
+//! Rendering snapshots, files and history for people (text) and programs
+//! (JSON with the key names of Delta's `DESCRIBE DETAIL`).
+
+use std::io::Write;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use serde_json::{Value, json};
+use silt_log::{CommitRecord, Snapshot};
+
+/// Parses `--timestamp`: RFC 3339, `YYYY-MM-DD HH:MM:SS[.f]` (UTC),
+/// `YYYY-MM-DD` (UTC midnight) or epoch milliseconds.
+pub fn parse_timestamp(s: &str) -> Result<i64, String> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Ok(dt.timestamp_millis());
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Ok(dt.and_utc().timestamp_millis());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        && let Some(dt) = d.and_hms_opt(0, 0, 0)
+    {
+        return Ok(dt.and_utc().timestamp_millis());
+    }
+    Err(format!(
+        "cannot read timestamp {s:?}: use RFC 3339, YYYY-MM-DD[ HH:MM:SS] or epoch milliseconds"
+    ))
+}
+
+fn iso(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn print(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`silt files t | head`) is not an error worth reporting.
+    match out.write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
+        _ => Ok(()),
+    }
+}
+
+fn describe_json(s: &Snapshot) -> Value {
+    let p = s.protocol();
+    let m = s.metadata();
+    let schema: Value = serde_json::from_str(&m.schema_string).unwrap_or(Value::Null);
+    json!({
+        "location": s.location(),
+        "version": s.version(),
+        "timestamp": s.timestamp_ms(),
+        "numFiles": s.files().len(),
+        "sizeInBytes": s.size_in_bytes(),
+        "numRecords": s.num_records(),
+        "partitionColumns": m.partition_columns,
+        "properties": m.configuration,
+        "protocol": {
+            "minReaderVersion": p.min_reader_version,
+            "minWriterVersion": p.min_writer_version,
+            "readerFeatures": p.reader_features,
+            "writerFeatures": p.writer_features,
+        },
+        "metadata": {
+            "id": m.id,
+            "name": m.name,
+            "description": m.description,
+            "schema": schema,
+            "createdTime": m.created_time,
+        },
+        "lastCheckpoint": s.checkpoint_version(),
+    })
+}
+
+/// `silt describe`.
+pub fn describe(s: &Snapshot, as_json: bool) -> Result<(), String> {
+    if as_json {
+        return print(&format!("{}\n", describe_json(s)));
+    }
+    let p = s.protocol();
+    let m = s.metadata();
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<18} {v}\n"));
+    line("location", s.location().to_string());
+    line(
+        "version",
+        format!("{} ({})", s.version(), iso(s.timestamp_ms())),
+    );
+    line(
+        "protocol",
+        format!(
+            "reader {} / writer {}",
+            p.min_reader_version, p.min_writer_version
+        ),
+    );
+    let features = |f: Vec<silt_log::TableFeature>| {
+        if f.is_empty() {
+            "-".to_string()
+        } else {
+            f.iter()
+                .map(|x| x.name().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    line("reader features", features(p.effective_reader_features()));
+    line("writer features", features(p.effective_writer_features()));
+    line("id", m.id.clone());
+    if let Some(n) = &m.name {
+        line("name", n.clone());
+    }
+    if let Some(d) = &m.description {
+        line("description", d.clone());
+    }
+    if let Some(t) = m.created_time {
+        line("created", iso(t));
+    }
+    line(
+        "partitioned by",
+        if m.partition_columns.is_empty() {
+            "-".into()
+        } else {
+            m.partition_columns.join(", ")
+        },
+    );
+    line("files", s.files().len().to_string());
+    line("size", format!("{} bytes", s.size_in_bytes()));
+    line(
+        "records",
+        s.num_records()
+            .map_or("unknown (files without statistics)".into(), |n| {
+                n.to_string()
+            }),
+    );
+    line(
+        "last checkpoint",
+        s.checkpoint_version().map_or("-".into(), |v| v.to_string()),
+    );
+    out.push_str("schema\n");
+    for f in &m.schema.fields {
+        out.push_str(&format!(
+            "  {:<24} {}{}\n",
+            f.name,
+            f.data_type.simple_name(),
+            if f.nullable { "" } else { " NOT NULL" }
+        ));
+    }
+    if !m.configuration.is_empty() {
+        out.push_str("properties\n");
+        let mut props: Vec<_> = m.configuration.iter().collect();
+        props.sort();
+        for (k, v) in props {
+            out.push_str(&format!("  {k} = {v}\n"));
+        }
+    }
+    print(&out)
+}
+
+/// `silt files`.
+pub fn files(s: &Snapshot, as_json: bool) -> Result<(), String> {
+    let mut out = String::new();
+    for f in s.files() {
+        let records = f
+            .parsed_stats()
+            .ok()
+            .flatten()
+            .and_then(|st| st.num_records);
+        let dv = f.deletion_vector.as_ref().map(|d| d.cardinality);
+        if as_json {
+            let v = json!({
+                "path": f.path.as_str(),
+                "partitionValues": f.partition_values,
+                "size": f.size,
+                "modificationTime": f.modification_time,
+                "numRecords": records,
+                "deletedRows": dv,
+            });
+            out.push_str(&format!("{v}\n"));
+        } else {
+            let mut parts: Vec<_> = f
+                .partition_values
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("NULL")))
+                .collect();
+            parts.sort();
+            out.push_str(&format!(
+                "{}\t{} bytes\t{} records{}{}\n",
+                f.path,
+                f.size,
+                records.map_or("?".into(), |n| n.to_string()),
+                dv.map_or(String::new(), |d| format!("\t{d} deleted")),
+                if parts.is_empty() {
+                    String::new()
+                } else {
+                    format!("\t{}", parts.join(","))
+                }
+            ));
+        }
+    }
+    print(&out)
+}
+
+/// `silt history`.
+pub fn history(records: &[CommitRecord], as_json: bool) -> Result<(), String> {
+    let mut out = String::new();
+    for r in records {
+        let info = r.commit_info.as_ref();
+        let operation = info.and_then(|c| c.operation.clone());
+        let params = info
+            .and_then(|c| c.operation_parameters.clone())
+            .map(Value::Object);
+        if as_json {
+            let v = json!({
+                "version": r.version,
+                "timestamp": r.timestamp_ms,
+                "operation": operation,
+                "operationParameters": params,
+                "engineInfo": info.and_then(|c| c.engine_info.clone()),
+            });
+            out.push_str(&format!("{v}\n"));
+        } else {
+            out.push_str(&format!(
+                "{:>6}  {}  {:<16} {}\n",
+                r.version,
+                iso(r.timestamp_ms),
+                operation.as_deref().unwrap_or("-"),
+                params.map_or(String::new(), |p| p.to_string())
+            ));
+        }
+    }
+    print(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(parse_timestamp("1000").unwrap(), 1000);
+        assert_eq!(parse_timestamp("1970-01-01T00:00:01Z").unwrap(), 1000);
+        assert_eq!(parse_timestamp("1970-01-01 00:00:02").unwrap(), 2000);
+        assert_eq!(parse_timestamp("1970-01-02").unwrap(), 86_400_000);
+        assert!(parse_timestamp("yesterday").is_err());
+    }
+}
