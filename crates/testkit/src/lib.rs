@@ -1,0 +1,227 @@
+//! Test support for silt: an in-memory [`LogStore`] that keeps the storage
+//! contract (sorted listing, atomic put-if-absent) with controllable
+//! modification times and injectable faults, and [`RawLog`] for writing log
+//! files byte for byte — including broken ones.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use silt_log::{FileMeta, LogStore, StorageError};
+
+/// One stored object.
+#[derive(Debug, Clone)]
+struct Object {
+    data: Bytes,
+    last_modified: i64,
+}
+
+/// An in-memory table store keeping the [`LogStore`] contract.
+#[derive(Debug)]
+pub struct MemoryLogStore {
+    location: String,
+    objects: Mutex<BTreeMap<String, Object>>,
+    clock: AtomicI64,
+    fail_reads_of: Mutex<Vec<String>>,
+}
+
+impl Default for MemoryLogStore {
+    fn default() -> Self {
+        Self::new("memory:///test-table")
+    }
+}
+
+impl MemoryLogStore {
+    /// An empty store named `location`.
+    pub fn new(location: &str) -> Self {
+        Self {
+            location: location.to_string(),
+            objects: Mutex::new(BTreeMap::new()),
+            clock: AtomicI64::new(1_000),
+            fail_reads_of: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn objects(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Object>> {
+        // A poisoned lock only means another test thread panicked; the map is
+        // still consistent because every mutation is a single insert/remove.
+        self.objects.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes (or overwrites) an object, stamped with the store's clock.
+    pub fn put(&self, path: &str, data: impl Into<Bytes>) {
+        let t = self.clock.fetch_add(1, Ordering::SeqCst);
+        self.put_at(path, data, t);
+    }
+
+    /// Writes an object with an explicit modification time (ms).
+    pub fn put_at(&self, path: &str, data: impl Into<Bytes>, last_modified: i64) {
+        self.objects().insert(
+            path.to_string(),
+            Object {
+                data: data.into(),
+                last_modified,
+            },
+        );
+    }
+
+    /// Deletes an object.
+    pub fn delete(&self, path: &str) {
+        self.objects().remove(path);
+    }
+
+    /// Makes every later read of `path` fail with a storage error.
+    pub fn fail_reads_of(&self, path: &str) {
+        self.fail_reads_of
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(path.to_string());
+    }
+
+    /// All stored paths.
+    pub fn paths(&self) -> Vec<String> {
+        self.objects().keys().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl LogStore for MemoryLogStore {
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    async fn list(
+        &self,
+        dir: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<FileMeta>, StorageError> {
+        Ok(self
+            .objects()
+            .iter()
+            .filter(|(p, _)| {
+                p.strip_prefix(dir).is_some_and(|rest| !rest.contains('/'))
+                    && start_after.is_none_or(|s| p.as_str() > s)
+            })
+            .map(|(p, o)| FileMeta {
+                path: p.clone(),
+                size: o.data.len() as u64,
+                last_modified: o.last_modified,
+            })
+            .collect())
+    }
+
+    async fn read(&self, path: &str) -> Result<Bytes, StorageError> {
+        if self
+            .fail_reads_of
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|p| p == path)
+        {
+            return Err(StorageError::Other {
+                path: path.into(),
+                message: "injected read failure".into(),
+            });
+        }
+        self.objects()
+            .get(path)
+            .map(|o| o.data.clone())
+            .ok_or_else(|| StorageError::NotFound { path: path.into() })
+    }
+
+    async fn put_if_absent(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
+        let t = self.clock.fetch_add(1, Ordering::SeqCst);
+        let mut objects = self.objects();
+        if objects.contains_key(path) {
+            return Err(StorageError::AlreadyExists { path: path.into() });
+        }
+        objects.insert(
+            path.to_string(),
+            Object {
+                data,
+                last_modified: t,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// Writes raw log files into a [`MemoryLogStore`].
+pub struct RawLog<'a> {
+    store: &'a MemoryLogStore,
+}
+
+/// A minimal valid protocol line.
+pub const PROTOCOL_1_2: &str = r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#;
+
+/// A metadata line for a one-column (`id: long`) table.
+pub fn metadata_line(id: &str, configuration: &str) -> String {
+    format!(
+        r#"{{"metaData":{{"id":"{id}","format":{{"provider":"parquet","options":{{}}}},"schemaString":"{{\"type\":\"struct\",\"fields\":[{{\"name\":\"id\",\"type\":\"long\",\"nullable\":true,\"metadata\":{{}}}}]}}","partitionColumns":[],"configuration":{configuration},"createdTime":0}}}}"#
+    )
+}
+
+/// An add line for `path` with `records` records.
+pub fn add_line(path: &str, size: i64, records: i64) -> String {
+    format!(
+        r#"{{"add":{{"path":"{path}","partitionValues":{{}},"size":{size},"modificationTime":0,"dataChange":true,"stats":"{{\"numRecords\":{records}}}"}}}}"#
+    )
+}
+
+/// A remove line for `path`.
+pub fn remove_line(path: &str) -> String {
+    format!(r#"{{"remove":{{"path":"{path}","deletionTimestamp":0,"dataChange":true}}}}"#)
+}
+
+/// A commitInfo line.
+pub fn commit_info_line(operation: &str, timestamp: i64, ict: Option<i64>) -> String {
+    let ict = ict
+        .map(|t| format!(r#","inCommitTimestamp":{t}"#))
+        .unwrap_or_default();
+    format!(r#"{{"commitInfo":{{"timestamp":{timestamp},"operation":"{operation}"{ict}}}}}"#)
+}
+
+impl<'a> RawLog<'a> {
+    /// Writes into `store`.
+    pub fn new(store: &'a MemoryLogStore) -> Self {
+        Self { store }
+    }
+
+    /// Writes commit `version` with these lines.
+    pub fn commit(&self, version: u64, lines: &[String]) -> &Self {
+        self.store
+            .put(&silt_log::log_path::commit_path(version), lines.join("\n"));
+        self
+    }
+
+    /// Writes commit `version` with an explicit modification time.
+    pub fn commit_at(&self, version: u64, lines: &[String], mtime: i64) -> &Self {
+        self.store.put_at(
+            &silt_log::log_path::commit_path(version),
+            lines.join("\n"),
+            mtime,
+        );
+        self
+    }
+
+    /// Writes a `_delta_log/` file by name.
+    pub fn file(&self, name: &str, data: impl Into<Bytes>) -> &Self {
+        self.store.put(&format!("_delta_log/{name}"), data);
+        self
+    }
+
+    /// Version 0 of a one-column table with one file.
+    pub fn create_table(&self) -> &Self {
+        self.commit(
+            0,
+            &[
+                commit_info_line("CREATE TABLE", 0, None),
+                PROTOCOL_1_2.to_string(),
+                metadata_line("t", "{}"),
+                add_line("f0.parquet", 10, 5),
+            ],
+        )
+    }
+}
