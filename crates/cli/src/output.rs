@@ -163,7 +163,9 @@ pub fn describe(s: &Snapshot, as_json: bool) -> Result<(), String> {
 /// `silt files`.
 pub fn files(s: &Snapshot, as_json: bool) -> Result<(), String> {
     let mut out = String::new();
-    for f in s.files() {
+    let mut sorted: Vec<&silt_log::Add> = s.files().iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    for f in sorted {
         let records = f
             .parsed_stats()
             .ok()

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::actions::{Action, parse_action_lines, parse_action_value};
 use crate::arrow_rows::json_at;
+use crate::checkpoint_columns::AddColumns;
 use crate::error::{LogError, LogResult};
 use crate::log_path::{LogFileKind, SIDECAR_DIR, V2Format};
 use crate::segment::CheckpointFiles;
@@ -108,12 +109,11 @@ async fn read_required(store: &dyn LogStore, path: &str, version: u64) -> LogRes
 }
 
 /// Decodes a Parquet checkpoint (or sidecar) file into actions.
-pub fn parquet_actions(
-    table: &str,
-    version: u64,
-    file: &str,
-    bytes: Bytes,
-) -> LogResult<Vec<Action>> {
+///
+/// Struct statistics (`add.stats_parsed`) and typed partition values are
+/// skipped when the JSON forms are there; a file whose adds lack JSON
+/// statistics is read again with the struct statistics.
+pub fn parquet_actions(table: &str, version: u64, file: &str, bytes: Bytes) -> LogResult<Vec<Action>> {
     let bad = |message: String| LogError::InvalidLogFile {
         table: table.to_string(),
         version,
@@ -121,36 +121,74 @@ pub fn parquet_actions(
         line: None,
         message,
     };
+    let first = decode_parquet(bytes.clone(), false).map_err(&bad)?;
+    if first.has_skipped_stats
+        && first.actions.iter().any(|a| matches!(a, Action::Add(add) if add.stats.is_none()))
+    {
+        return decode_parquet(bytes, true).map(|d| d.actions).map_err(bad);
+    }
+    Ok(first.actions)
+}
+
+struct Decoded {
+    actions: Vec<Action>,
+    has_skipped_stats: bool,
+}
+
+fn decode_parquet(bytes: Bytes, with_struct_stats: bool) -> Result<Decoded, String> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
-    let roots: Vec<usize> = builder
-        .schema()
-        .fields()
+        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+    let mut has_skipped_stats = false;
+    let leaves: Vec<usize> = builder
+        .parquet_schema()
+        .columns()
         .iter()
         .enumerate()
-        .filter(|(_, f)| STATE_COLUMNS.contains(&f.name().as_str()))
+        .filter(|(_, c)| {
+            let parts = c.path().parts();
+            if !STATE_COLUMNS.contains(&parts[0].as_str()) {
+                return false;
+            }
+            let skipped = parts[0] == "add"
+                && parts.get(1).is_some_and(|p| {
+                    p == "partitionValues_parsed" || (p == "stats_parsed" && !with_struct_stats)
+                });
+            has_skipped_stats |= skipped && parts.get(1).is_some_and(|p| p == "stats_parsed");
+            !skipped
+        })
         .map(|(i, _)| i)
         .collect();
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let mask = ProjectionMask::leaves(builder.parquet_schema(), leaves);
     let reader = builder
         .with_projection(mask)
         .with_batch_size(8192)
         .build()
-        .map_err(|e| bad(format!("cannot read Parquet: {e}")))?;
-    let mut out = Vec::new();
+        .map_err(|e| format!("cannot read Parquet: {e}"))?;
+    let mut actions = Vec::new();
     let mut row_base = 0usize;
     for batch in reader {
-        let batch = batch.map_err(|e| bad(format!("cannot decode Parquet: {e}")))?;
-        batch_actions(&batch, &mut out)
-            .map_err(|(row, m)| bad(format!("row {}: {m}", row_base + row)))?;
+        let batch = batch.map_err(|e| format!("cannot decode Parquet: {e}"))?;
+        batch_actions(&batch, &mut actions).map_err(|(row, m)| format!("row {}: {m}", row_base + row))?;
         row_base += batch.num_rows();
     }
-    Ok(out)
+    Ok(Decoded {
+        actions,
+        has_skipped_stats,
+    })
 }
 
 fn batch_actions(batch: &RecordBatch, out: &mut Vec<Action>) -> Result<(), (usize, String)> {
     let schema = batch.schema();
+    let adds = batch.column_by_name("add").and_then(|a| AddColumns::new(a.as_ref()));
     for row in 0..batch.num_rows() {
+        if let Some(adds) = &adds
+            && adds.is_valid(row)
+            && batch.columns().iter().filter(|c| c.is_valid(row)).count() == 1
+            && let Some(add) = adds.get(row)
+        {
+            out.push(Action::Add(Box::new(add.map_err(|e| (row, e))?)));
+            continue;
+        }
         let mut obj = serde_json::Map::new();
         for (field, column) in schema.fields().iter().zip(batch.columns()) {
             let Some(mut value) = json_at(column.as_ref(), row) else {

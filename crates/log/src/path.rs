@@ -25,7 +25,10 @@ impl FilePath {
         if raw.contains('\0') {
             return Err(format!("file path {raw:?} contains a NUL byte"));
         }
-        if !is_absolute(&raw) {
+        // Only a path with a dot-dot (possibly percent-encoded) or a
+        // backslash can climb out; most paths skip the segment check.
+        let suspicious = raw.contains("..") || raw.contains('%') || raw.contains('\\');
+        if suspicious && !is_absolute(&raw) {
             let decoded = percent_decode(&raw)
                 .ok_or_else(|| format!("file path {raw:?} is not valid percent-encoding"))?;
             if decoded.split(['/', '\\']).any(|segment| segment == "..") {

@@ -59,6 +59,8 @@ impl ReplayState {
 
     /// Applies every action of one log file.
     pub fn apply_all(&mut self, actions: impl IntoIterator<Item = Action>) {
+        let actions = actions.into_iter();
+        self.files.reserve(actions.size_hint().0);
         for a in actions {
             self.apply(a);
         }
