@@ -99,7 +99,8 @@ impl<'a> AddColumns<'a> {
 
     /// Decodes row `row`; `None` means "use the generic path".
     pub(crate) fn get(&self, row: usize) -> Option<Result<Add, String>> {
-        let opt_i64 = |a: Option<&Int64Array>| a.and_then(|a| a.is_valid(row).then(|| a.value(row)));
+        let opt_i64 =
+            |a: Option<&Int64Array>| a.and_then(|a| a.is_valid(row).then(|| a.value(row)));
         let opt_str = |a: Option<&StringArray>| {
             a.and_then(|a| a.is_valid(row).then(|| a.value(row).to_string()))
         };
@@ -132,13 +133,17 @@ impl<'a> AddColumns<'a> {
             };
             let base_row_id = opt_i64(self.base_row_id);
             let default_row_commit_version = opt_i64(self.default_row_commit_version);
-            if base_row_id.is_some_and(|v| v < 0) || default_row_commit_version.is_some_and(|v| v < 0) {
+            if base_row_id.is_some_and(|v| v < 0)
+                || default_row_commit_version.is_some_and(|v| v < 0)
+            {
                 return Err("row tracking fields must be non-negative".into());
             }
             Ok(Add {
                 path,
                 partition_values: match self.partition_values {
-                    Some(m) if m.is_valid(row) => string_map(m, row).ok_or("bad partitionValues")?,
+                    Some(m) if m.is_valid(row) => {
+                        string_map(m, row).ok_or("bad partitionValues")?
+                    }
                     _ => HashMap::new(),
                 },
                 size,

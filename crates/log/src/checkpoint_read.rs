@@ -6,7 +6,7 @@ use arrow_array::RecordBatch;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use serde_json::Value;
 
 use crate::actions::{Action, parse_action_lines, parse_action_value};
@@ -113,7 +113,12 @@ async fn read_required(store: &dyn LogStore, path: &str, version: u64) -> LogRes
 /// Struct statistics (`add.stats_parsed`) and typed partition values are
 /// skipped when the JSON forms are there; a file whose adds lack JSON
 /// statistics is read again with the struct statistics.
-pub fn parquet_actions(table: &str, version: u64, file: &str, bytes: Bytes) -> LogResult<Vec<Action>> {
+pub fn parquet_actions(
+    table: &str,
+    version: u64,
+    file: &str,
+    bytes: Bytes,
+) -> LogResult<Vec<Action>> {
     let bad = |message: String| LogError::InvalidLogFile {
         table: table.to_string(),
         version,
@@ -121,13 +126,70 @@ pub fn parquet_actions(table: &str, version: u64, file: &str, bytes: Bytes) -> L
         line: None,
         message,
     };
-    let first = decode_parquet(bytes.clone(), false).map_err(&bad)?;
+    let first = decode_parallel(&bytes, false).map_err(&bad)?;
     if first.has_skipped_stats
-        && first.actions.iter().any(|a| matches!(a, Action::Add(add) if add.stats.is_none()))
+        && first
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Add(add) if add.stats.is_none()))
     {
-        return decode_parquet(bytes, true).map(|d| d.actions).map_err(bad);
+        return decode_parallel(&bytes, true)
+            .map(|d| d.actions)
+            .map_err(bad);
     }
     Ok(first.actions)
+}
+
+/// Below this many rows a checkpoint is decoded on one thread.
+const PARALLEL_ROWS: i64 = 32_768;
+
+/// Decodes a checkpoint on all cores by giving each thread a contiguous
+/// range of rows. A checkpoint holds reconciled state (no two rows act on
+/// the same file), so the order of the ranges does not matter to replay;
+/// they are still concatenated in file order.
+fn decode_parallel(bytes: &Bytes, with_struct_stats: bool) -> Result<Decoded, String> {
+    let rows = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
+        .map_err(|e| format!("not a readable Parquet file: {e}"))?
+        .metadata()
+        .file_metadata()
+        .num_rows();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+    if threads < 2 || rows < PARALLEL_ROWS {
+        return decode_parquet(bytes.clone(), with_struct_stats, None);
+    }
+    let chunk = (rows as u64).div_ceil(threads as u64) as usize;
+    let ranges: Vec<(usize, usize)> = (0..threads as usize)
+        .map(|i| {
+            (
+                i * chunk,
+                chunk.min((rows as usize).saturating_sub(i * chunk)),
+            )
+        })
+        .filter(|(_, len)| *len > 0)
+        .collect();
+    let parts: Vec<Result<Decoded, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .map(|range| {
+                let bytes = bytes.clone();
+                scope.spawn(move || decode_parquet(bytes, with_struct_stats, Some(*range)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut out = Decoded {
+        actions: Vec::new(),
+        has_skipped_stats: false,
+    };
+    for part in parts {
+        let part = part?;
+        out.has_skipped_stats |= part.has_skipped_stats;
+        out.actions.extend(part.actions);
+    }
+    Ok(out)
 }
 
 struct Decoded {
@@ -135,7 +197,11 @@ struct Decoded {
     has_skipped_stats: bool,
 }
 
-fn decode_parquet(bytes: Bytes, with_struct_stats: bool) -> Result<Decoded, String> {
+fn decode_parquet(
+    bytes: Bytes,
+    with_struct_stats: bool,
+    rows: Option<(usize, usize)>,
+) -> Result<Decoded, String> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .map_err(|e| format!("not a readable Parquet file: {e}"))?;
     let mut has_skipped_stats = false;
@@ -159,6 +225,13 @@ fn decode_parquet(bytes: Bytes, with_struct_stats: bool) -> Result<Decoded, Stri
         .map(|(i, _)| i)
         .collect();
     let mask = ProjectionMask::leaves(builder.parquet_schema(), leaves);
+    let builder = match rows {
+        Some((start, len)) => builder.with_row_selection(RowSelection::from(vec![
+            RowSelector::skip(start),
+            RowSelector::select(len),
+        ])),
+        None => builder,
+    };
     let reader = builder
         .with_projection(mask)
         .with_batch_size(8192)
@@ -168,7 +241,8 @@ fn decode_parquet(bytes: Bytes, with_struct_stats: bool) -> Result<Decoded, Stri
     let mut row_base = 0usize;
     for batch in reader {
         let batch = batch.map_err(|e| format!("cannot decode Parquet: {e}"))?;
-        batch_actions(&batch, &mut actions).map_err(|(row, m)| format!("row {}: {m}", row_base + row))?;
+        batch_actions(&batch, &mut actions)
+            .map_err(|(row, m)| format!("row {}: {m}", row_base + row))?;
         row_base += batch.num_rows();
     }
     Ok(Decoded {
@@ -179,7 +253,9 @@ fn decode_parquet(bytes: Bytes, with_struct_stats: bool) -> Result<Decoded, Stri
 
 fn batch_actions(batch: &RecordBatch, out: &mut Vec<Action>) -> Result<(), (usize, String)> {
     let schema = batch.schema();
-    let adds = batch.column_by_name("add").and_then(|a| AddColumns::new(a.as_ref()));
+    let adds = batch
+        .column_by_name("add")
+        .and_then(|a| AddColumns::new(a.as_ref()));
     for row in 0..batch.num_rows() {
         if let Some(adds) = &adds
             && adds.is_valid(row)

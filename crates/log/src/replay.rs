@@ -1,30 +1,59 @@
 //! Log replay: folding actions, oldest first, into the table state at one
 //! version. Pure: no I/O, so it can be property-tested.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::actions::{Action, Add, DomainMetadata, FileKey, Metadata, Protocol, Remove, Txn};
 
 /// The reconciled state of a table while replaying its log.
+///
+/// A checkpoint holds reconciled state (each logical file once), so its
+/// files are kept in a plain list and never hashed; only the files touched
+/// by later commits are tracked by key, and a checkpoint file whose key a
+/// later commit touched is dropped when the state is finished.
 #[derive(Debug, Default, Clone)]
 pub struct ReplayState {
     /// Latest protocol seen.
     pub protocol: Option<Protocol>,
     /// Latest metadata seen.
     pub metadata: Option<Metadata>,
-    /// Live files keyed by (path, deletion-vector id).
-    pub files: HashMap<FileKey, Add>,
-    /// Removed files still remembered (until their retention expires).
-    pub tombstones: HashMap<FileKey, Remove>,
     /// Latest `txn` version per application id.
     pub txns: HashMap<String, Txn>,
     /// Live domain metadata per domain.
     pub domains: HashMap<String, DomainMetadata>,
+    checkpoint_files: Vec<Add>,
+    checkpoint_tombstones: Vec<Remove>,
+    /// Keys added or removed after the checkpoint.
+    touched: HashSet<FileKey>,
+    files: HashMap<FileKey, Add>,
+    tombstones: HashMap<FileKey, Remove>,
+}
+
+/// Live files and tombstones at the end of replay.
+#[derive(Debug, Default, Clone)]
+pub struct ReplayedFiles {
+    /// Live files, in no particular order.
+    pub files: Vec<Add>,
+    /// Remembered removes, in no particular order.
+    pub tombstones: Vec<Remove>,
 }
 
 impl ReplayState {
-    /// Applies one action. Actions must arrive in log order (checkpoint
-    /// first, then commits by increasing version).
+    /// Applies the actions of a checkpoint (all parts and sidecars). Must
+    /// come before any commit.
+    pub fn apply_checkpoint(&mut self, actions: Vec<Action>) {
+        self.checkpoint_files.reserve(actions.len());
+        for action in actions {
+            match action {
+                Action::Add(add) => self.checkpoint_files.push(*add),
+                Action::Remove(remove) => self.checkpoint_tombstones.push(*remove),
+                other => self.apply(other),
+            }
+        }
+    }
+
+    /// Applies one commit action. Actions must arrive in log order (commits
+    /// by increasing version, after the checkpoint).
     pub fn apply(&mut self, action: Action) {
         match action {
             Action::Protocol(p) => self.protocol = Some(p),
@@ -32,11 +61,17 @@ impl ReplayState {
             Action::Add(add) => {
                 let key = add.key();
                 self.tombstones.remove(&key);
+                if !self.checkpoint_files.is_empty() || !self.checkpoint_tombstones.is_empty() {
+                    self.touched.insert(key.clone());
+                }
                 self.files.insert(key, *add);
             }
             Action::Remove(remove) => {
                 let key = remove.key();
                 self.files.remove(&key);
+                if !self.checkpoint_files.is_empty() || !self.checkpoint_tombstones.is_empty() {
+                    self.touched.insert(key.clone());
+                }
                 self.tombstones.insert(key, *remove);
             }
             Action::Txn(t) => {
@@ -57,13 +92,25 @@ impl ReplayState {
         }
     }
 
-    /// Applies every action of one log file.
+    /// Applies every action of one commit file.
     pub fn apply_all(&mut self, actions: impl IntoIterator<Item = Action>) {
-        let actions = actions.into_iter();
-        self.files.reserve(actions.size_hint().0);
         for a in actions {
             self.apply(a);
         }
+    }
+
+    /// Takes the live files and tombstones out of the state.
+    pub fn take_files(&mut self) -> ReplayedFiles {
+        let touched = std::mem::take(&mut self.touched);
+        let mut files = std::mem::take(&mut self.checkpoint_files);
+        let mut tombstones = std::mem::take(&mut self.checkpoint_tombstones);
+        if !touched.is_empty() {
+            files.retain(|f| !touched.contains(&f.key()));
+            tombstones.retain(|r| !touched.contains(&r.key()));
+        }
+        files.extend(std::mem::take(&mut self.files).into_values());
+        tombstones.extend(std::mem::take(&mut self.tombstones).into_values());
+        ReplayedFiles { files, tombstones }
     }
 }
 
@@ -107,15 +154,28 @@ mod tests {
         s.apply(add("a", None));
         s.apply(remove("a", None));
         s.apply(add("a", Some("x")));
-        assert_eq!(s.files.len(), 1);
-        assert!(s.files.keys().all(|k| k.dv_id.as_deref() == Some("ix")));
-        assert_eq!(s.tombstones.len(), 1);
+        let out = s.clone().take_files();
+        assert_eq!(out.files.len(), 1);
+        assert!(
+            out.files
+                .iter()
+                .all(|f| f.key().dv_id.as_deref() == Some("ix"))
+        );
+        assert_eq!(out.tombstones.len(), 1);
         s.apply(add("a", None));
         assert_eq!(
-            s.files.len(),
+            s.take_files().files.len(),
             2,
             "same path, different DV = different logical file"
         );
+    }
+
+    fn key_set(files: &ReplayedFiles) -> (Vec<FileKey>, Vec<FileKey>) {
+        let mut f: Vec<_> = files.files.iter().map(Add::key).collect();
+        let mut t: Vec<_> = files.tombstones.iter().map(Remove::key).collect();
+        f.sort();
+        t.sort();
+        (f, t)
     }
 
     proptest! {
@@ -132,13 +192,42 @@ mod tests {
                 s.apply(action);
                 last.insert((path, dv.map(|d| format!("i{d}"))), *is_add);
             }
+            let out = s.take_files();
             let expected: usize = last.values().filter(|v| **v).count();
-            prop_assert_eq!(s.files.len(), expected);
+            prop_assert_eq!(out.files.len(), expected);
+            let (files, tombstones) = key_set(&out);
             for ((p, d), live) in last {
                 let key = FileKey { path: p, dv_id: d };
-                prop_assert_eq!(s.files.contains_key(&key), live);
-                prop_assert_eq!(s.tombstones.contains_key(&key), !live);
+                prop_assert_eq!(files.contains(&key), live);
+                prop_assert_eq!(tombstones.contains(&key), !live);
             }
+        }
+
+        /// Replaying a checkpoint (the reconciled state after a prefix of the
+        /// log) and then the rest equals replaying the whole log.
+        #[test]
+        fn checkpoint_then_commits_equals_full_replay(
+            ops in proptest::collection::vec((0u8..6, any::<bool>(), proptest::option::of(0u8..2)), 0..60),
+            split in 0usize..60,
+        ) {
+            let actions: Vec<Action> = ops.iter().map(|(f, is_add, dv)| {
+                let path = format!("f{f}");
+                let dv = dv.map(|d| format!("dv{d}"));
+                if *is_add { add(&path, dv.as_deref()) } else { remove(&path, dv.as_deref()) }
+            }).collect();
+            let split = split.min(actions.len());
+            let mut full = ReplayState::default();
+            full.apply_all(actions.clone());
+            let mut prefix = ReplayState::default();
+            prefix.apply_all(actions[..split].to_vec());
+            let reconciled = prefix.take_files();
+            let checkpoint: Vec<Action> = reconciled.files.into_iter().map(|a| Action::Add(Box::new(a)))
+                .chain(reconciled.tombstones.into_iter().map(|r| Action::Remove(Box::new(r))))
+                .collect();
+            let mut from_checkpoint = ReplayState::default();
+            from_checkpoint.apply_checkpoint(checkpoint);
+            from_checkpoint.apply_all(actions[split..].to_vec());
+            prop_assert_eq!(key_set(&full.take_files()), key_set(&from_checkpoint.take_files()));
         }
     }
 }

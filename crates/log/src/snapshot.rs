@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 use crate::actions::{
     Action, Add, CommitInfo, DomainMetadata, Metadata, Protocol, Remove, Txn, parse_action_lines,
@@ -18,13 +18,17 @@ use crate::error::{LogError, LogResult};
 use crate::features::{ReadRefusal, check_readable};
 use crate::last_checkpoint::LastCheckpointHint;
 use crate::log_path::{LAST_CHECKPOINT, LOG_DIR, LogFileKind};
-use crate::replay::ReplayState;
+use crate::replay::{ReplayState, ReplayedFiles};
 use crate::segment::{LogListing, LogSegment, build_segment};
 use crate::storage::{FileMeta, LogStore, StorageError};
 use crate::timetravel::version_at_timestamp;
 
 /// How many log files are fetched at once.
 const READ_CONCURRENCY: usize = 64;
+/// How many commit files are parsed and applied together ...
+const REPLAY_WINDOW: usize = 256;
+/// ... or how many bytes of them, whichever comes first.
+const REPLAY_WINDOW_BYTES: usize = 8 << 20;
 
 /// Table property that turns in-commit timestamps on.
 pub const ENABLE_ICT: &str = "delta.enableInCommitTimestamps";
@@ -289,7 +293,8 @@ fn parse_commits(table: &str, files: &[(u64, String, Bytes)]) -> LogResult<Vec<V
         })
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads == 1 || files.len() < 64 {
+    let bytes: usize = files.iter().map(|f| f.2.len()).sum();
+    if threads == 1 || files.len() < 2 || (files.len() < 64 && bytes < (1 << 20)) {
         return files.iter().map(parse).collect();
     }
     let chunk = files.len().div_ceil(threads);
@@ -319,14 +324,6 @@ async fn load_version(store: Arc<dyn LogStore>, target: Option<u64>) -> LogResul
             None => Ok(Vec::new()),
         }
     };
-    let deltas = futures::stream::iter(segment.deltas.iter())
-        .map(|f| async move {
-            read_log_file(s, &f.meta)
-                .await
-                .map(|b| (f.name.version, f.meta.path.clone(), b))
-        })
-        .buffered(READ_CONCURRENCY)
-        .try_collect::<Vec<_>>();
     let checksum = async {
         match &segment.checksum {
             Some(meta) => read_log_file(s, meta)
@@ -335,26 +332,57 @@ async fn load_version(store: Arc<dyn LogStore>, target: Option<u64>) -> LogResul
             None => Ok(None),
         }
     };
-    let (checkpoint, deltas, checksum) = futures::try_join!(checkpoint, deltas, checksum)?;
-    let parsed = parse_commits(&table, &deltas)?;
-
+    let (checkpoint, checksum) = futures::try_join!(checkpoint, checksum)?;
     let mut state = ReplayState::default();
-    state.apply_all(checkpoint);
-    let mut last_commit_info: Option<CommitInfo> = None;
+    state.apply_checkpoint(checkpoint);
+
+    // Commits are fetched concurrently but parsed and applied a window at a
+    // time, so memory holds one window of raw log, not the whole log.
     let last_is_commit = segment
         .deltas
         .last()
         .is_some_and(|d| d.name.version == version && d.name.kind == LogFileKind::Commit);
-    let n = parsed.len();
-    for (i, actions) in parsed.into_iter().enumerate() {
-        if i + 1 == n && last_is_commit {
-            last_commit_info = actions.iter().find_map(|a| match a {
-                Action::CommitInfo(c) => Some((**c).clone()),
-                _ => None,
-            });
+    let mut last_commit_info: Option<CommitInfo> = None;
+    let mut fetched = futures::stream::iter(segment.deltas.iter())
+        .map(|f| async move {
+            read_log_file(s, &f.meta)
+                .await
+                .map(|b| (f.name.version, f.meta.path.clone(), b))
+        })
+        .buffered(READ_CONCURRENCY);
+    let mut window = Vec::new();
+    let mut window_bytes = 0usize;
+    loop {
+        let next = fetched.next().await.transpose()?;
+        let done = next.is_none();
+        if let Some(file) = next {
+            window_bytes += file.2.len();
+            window.push(file);
         }
-        state.apply_all(actions);
+        if window.is_empty()
+            || (!done && window.len() < REPLAY_WINDOW && window_bytes < REPLAY_WINDOW_BYTES)
+        {
+            if done {
+                break;
+            }
+            continue;
+        }
+        for (file, actions) in window.iter().zip(parse_commits(&table, &window)?) {
+            if last_is_commit && file.0 == version {
+                last_commit_info = actions.iter().find_map(|a| match a {
+                    Action::CommitInfo(c) => Some((**c).clone()),
+                    _ => None,
+                });
+            }
+            state.apply_all(actions);
+        }
+        window.clear();
+        window_bytes = 0;
+        if done {
+            break;
+        }
     }
+    drop(fetched);
 
     let protocol = state
         .protocol
@@ -391,8 +419,7 @@ async fn load_version(store: Arc<dyn LogStore>, target: Option<u64>) -> LogResul
 
     // Unordered: sorting 100k paths costs more than the rest of a
     // checkpoint load; callers that show files sort them.
-    let files: Vec<Add> = state.files.into_values().collect();
-    let tombstones: Vec<Remove> = state.tombstones.into_values().collect();
+    let ReplayedFiles { files, tombstones } = state.take_files();
 
     if let Some((path, bytes)) = checksum {
         let size: i64 = files.iter().map(|f| f.size).sum();

@@ -7,13 +7,23 @@
 //! Google Cloud Storage. [`TableBuilder`] opens a table from a URI or a plain
 //! path:
 //!
-//! ```no_run
-//! # async fn example() -> Result<(), silt_store::StoreError> {
-//! let snapshot = silt_store::TableBuilder::new("./lake/bronze/events")
-//!     .at_version(3)
-//!     .load()
-//!     .await?;
-//! println!("{} files at version {}", snapshot.files().len(), snapshot.version());
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let table = dir.path().join("events");
+//! # std::fs::create_dir_all(table.join("_delta_log"))?;
+//! # std::fs::write(table.join("_delta_log/00000000000000000000.json"), concat!(
+//! #   r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#, "\n",
+//! #   r#"{"metaData":{"id":"e","format":{"provider":"parquet","options":{}},"schemaString":"{\"type\":\"struct\",\"fields\":[{\"name\":\"id\",\"type\":\"long\",\"nullable\":true,\"metadata\":{}}]}","partitionColumns":[],"configuration":{}}}"#, "\n",
+//! #   r#"{"add":{"path":"part-0.parquet","partitionValues":{},"size":512,"modificationTime":0,"dataChange":true,"stats":"{\"numRecords\":7}"}}"#))?;
+//! # let table = table.to_str().unwrap();
+//! // `table` is a plain path here; `s3://`, `az://`, `abfss://`, `gs://` and
+//! // `file://` URIs work the same way, with `.with_storage_option(k, v)`.
+//! let snapshot = silt_store::TableBuilder::new(table).at_version(0).load().await?;
+//! assert_eq!(snapshot.version(), 0);
+//! assert_eq!(snapshot.files().len(), 1);
+//! assert_eq!(snapshot.num_records(), Some(7));
 //! # Ok(()) }
 //! ```
 

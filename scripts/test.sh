@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The whole silt test suite, from a fresh machine: toolchain checks, formatting,
+# lints, unit/integration/property tests, the conformance suite over the public
+# Delta vectors, rustdoc, and a smoke run of every fuzz target.
+#
+# Environment:
+#   CARGO_TARGET_DIR   build dir (default: $HOME/.cache/silt-target, outside the clone,
+#                      so repeated runs and fresh clones reuse the build)
+#   DELTA_VECTORS_DIR  the public test tables (default: ../shared/delta-vectors)
+#   SILT_FUZZ_SECONDS  seconds per fuzz target (default 20; 0 skips fuzzing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/silt-target}"
+export DELTA_VECTORS_DIR="${DELTA_VECTORS_DIR:-../shared/delta-vectors}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+FUZZ_SECONDS="${SILT_FUZZ_SECONDS:-20}"
+
+step() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+
+step "toolchain"
+cargo --version
+rustup component list --installed 2>/dev/null | grep -qE '^(rustfmt|clippy)' || rustup component add rustfmt clippy
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (unit, integration, property, doc, conformance)"
+cargo test --workspace
+
+step "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+if [ "$FUZZ_SECONDS" != "0" ]; then
+  step "fuzz smoke (${FUZZ_SECONDS}s per target)"
+  if ! rustup toolchain list | grep -q nightly; then
+    rustup toolchain install nightly --profile minimal
+  fi
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  for target in $(cd fuzz && cargo +nightly fuzz list); do
+    # The committed seeds, plus real log files from the vectors (not copied
+    # into the repository).
+    mkdir -p "$work/$target"
+    cp fuzz/corpus/"$target"/* "$work/$target"/ 2>/dev/null || true
+    if [ -d "$DELTA_VECTORS_DIR" ]; then
+      case "$target" in
+        action_lines) find "$DELTA_VECTORS_DIR" -path '*_delta_log/*.json' -size -64k | head -200 | xargs -r -I{} cp {} "$work/$target/" 2>/dev/null || true ;;
+        checkpoint_parquet) find "$DELTA_VECTORS_DIR" -name '*.checkpoint*.parquet' -size -64k | head -40 | while read -r f; do cp "$f" "$work/$target/$(echo "$f" | md5sum | cut -c1-12)"; done ;;
+      esac
+    fi
+    (cd fuzz && cargo +nightly fuzz run "$target" "$work/$target" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 2>&1 | tail -n 3)
+  done
+fi
+
+step "all tests passed"
