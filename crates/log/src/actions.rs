@@ -244,6 +244,12 @@ impl TryFrom<ProtocolJson> for Protocol {
                 p.min_reader_version, p.min_writer_version
             ));
         }
+        if p.min_reader_version == 3 && p.min_writer_version < 7 {
+            return Err(format!(
+                "reader version 3 (table features) requires writer version 7, found {}",
+                p.min_writer_version
+            ));
+        }
         Ok(Protocol {
             min_reader_version: p.min_reader_version,
             min_writer_version: p.min_writer_version,

@@ -71,6 +71,31 @@ pub enum TableFeature {
     Geospatial,
     /// `icebergWriterCompatV1` (writer).
     IcebergWriterCompatV1,
+    /// `variantShredding` (reader + writer).
+    VariantShredding,
+    /// `icebergCompatV3` (writer).
+    IcebergCompatV3,
+    /// `icebergWriterCompatV3` (writer).
+    IcebergWriterCompatV3,
+    /// `materializePartitionColumns` (writer).
+    MaterializePartitionColumns,
+    /// `collations` (writer).
+    Collations,
+    /// `timestampNanos` (reader + writer).
+    TimestampNanos,
+    /// `geospatial-dev` (reader + writer).
+    GeospatialDev,
+    /// `coordinatedCommits-preview` (writer): commits go through a commit
+    /// coordinator and may not be in `_delta_log/` yet.
+    CoordinatedCommitsPreview,
+    /// `adaptiveMetadata-preview` (reader + writer).
+    AdaptiveMetadataPreview,
+    /// `redirectReaderWriter-preview` (reader + writer): the table lives elsewhere.
+    RedirectReaderWriterPreview,
+    /// `redirectWriterOnly-preview` (writer).
+    RedirectWriterOnlyPreview,
+    /// `columnMappingUsageTracking` (writer, proposed).
+    ColumnMappingUsageTracking,
     /// A feature name this version of silt does not know.
     Unknown(String),
 }
@@ -108,6 +133,33 @@ const NAMES: &[(TableFeature, &str)] = &[
     (TableFeature::CollationsPreview, "collations-preview"),
     (TableFeature::Geospatial, "geospatial"),
     (TableFeature::IcebergWriterCompatV1, "icebergWriterCompatV1"),
+    (TableFeature::VariantShredding, "variantShredding"),
+    (TableFeature::IcebergCompatV3, "icebergCompatV3"),
+    (TableFeature::IcebergWriterCompatV3, "icebergWriterCompatV3"),
+    (
+        TableFeature::MaterializePartitionColumns,
+        "materializePartitionColumns",
+    ),
+    (TableFeature::Collations, "collations"),
+    (TableFeature::TimestampNanos, "timestampNanos"),
+    (TableFeature::GeospatialDev, "geospatial-dev"),
+    (
+        TableFeature::CoordinatedCommitsPreview,
+        "coordinatedCommits-preview",
+    ),
+    (TableFeature::AdaptiveMetadataPreview, "adaptiveMetadata-preview"),
+    (
+        TableFeature::RedirectReaderWriterPreview,
+        "redirectReaderWriter-preview",
+    ),
+    (
+        TableFeature::RedirectWriterOnlyPreview,
+        "redirectWriterOnly-preview",
+    ),
+    (
+        TableFeature::ColumnMappingUsageTracking,
+        "columnMappingUsageTracking",
+    ),
 ];
 
 impl TableFeature {
@@ -138,44 +190,57 @@ impl TableFeature {
                 | VariantType
                 | VariantTypePreview
                 | VariantShreddingPreview
+                | VariantShredding
                 | CatalogManaged
                 | CatalogOwnedPreview
                 | Geospatial
+                | GeospatialDev
+                | TimestampNanos
+                | AdaptiveMetadataPreview
+                | RedirectReaderWriterPreview
         )
     }
 
     /// Whether silt's read path honours this feature when it appears in
-    /// `readerFeatures`. Catalog-managed tables are refused: their latest
-    /// commits live in a catalog silt does not talk to, so reading the
-    /// file-system log alone would give a stale table.
+    /// `readerFeatures`. Catalog-managed, coordinated-commit and redirected
+    /// tables are refused: their latest commits (or the table itself) live
+    /// somewhere silt does not talk to, so reading `_delta_log/` alone would
+    /// give a stale or wrong table. Nanosecond timestamps and adaptive
+    /// metadata are not implemented.
     pub fn silt_can_read(&self) -> bool {
         use TableFeature::*;
         match self {
-            ColumnMapping
-            | DeletionVectors
-            | TimestampNtz
-            | V2Checkpoint
-            | VacuumProtocolCheck
-            | TypeWidening
-            | TypeWideningPreview
-            | VariantType
-            | VariantTypePreview
-            | VariantShreddingPreview
-            | Geospatial => true,
+            ColumnMapping | DeletionVectors | TimestampNtz | V2Checkpoint
+            | VacuumProtocolCheck | TypeWidening | TypeWideningPreview | VariantType
+            | VariantTypePreview | VariantShreddingPreview | VariantShredding | Geospatial
+            | GeospatialDev => true,
+            CoordinatedCommitsPreview | RedirectWriterOnlyPreview => false,
             // Writer-only features may be listed as reader features by lenient
             // writers; they change nothing for a reader.
             f if !f.is_reader_writer() && !matches!(f, Unknown(_)) => true,
             _ => false,
         }
     }
+
+    /// Writer features that still change what a reader must do: a table
+    /// whose commits go through a coordinator (or that redirects writes)
+    /// cannot be read correctly from `_delta_log/` alone.
+    pub fn blocks_reading_as_writer_feature(&self) -> bool {
+        matches!(
+            self,
+            TableFeature::CoordinatedCommitsPreview | TableFeature::RedirectWriterOnlyPreview
+        )
+    }
 }
 
 impl FromStr for TableFeature {
     type Err = std::convert::Infallible;
+    /// Feature names match case-insensitively, as in the reference
+    /// implementation.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(NAMES
             .iter()
-            .find(|(_, n)| *n == s)
+            .find(|(_, n)| n.eq_ignore_ascii_case(s))
             .map(|(f, _)| f.clone())
             .unwrap_or_else(|| TableFeature::Unknown(s.to_string())))
     }
@@ -231,16 +296,22 @@ pub enum ReadRefusal {
 pub fn check_readable(
     min_reader_version: i32,
     reader_features: Option<&[String]>,
+    writer_features: Option<&[String]>,
 ) -> Result<(), ReadRefusal> {
     if !(1..=MAX_READER_VERSION).contains(&min_reader_version) {
         return Err(ReadRefusal::ReaderVersion(min_reader_version));
     }
+    let parse = |name: &String| -> TableFeature { name.parse().unwrap_or_else(|e| match e {}) };
     if min_reader_version == 3 {
         for name in reader_features.unwrap_or_default() {
-            let feature: TableFeature = name.parse().unwrap_or_else(|e| match e {});
-            if !feature.silt_can_read() {
+            if !parse(name).silt_can_read() {
                 return Err(ReadRefusal::Feature(name.clone()));
             }
+        }
+    }
+    for name in writer_features.unwrap_or_default() {
+        if parse(name).blocks_reading_as_writer_feature() {
+            return Err(ReadRefusal::Feature(name.clone()));
         }
     }
     Ok(())
@@ -264,22 +335,31 @@ mod tests {
 
     #[test]
     fn readability() {
-        assert!(check_readable(1, None).is_ok());
-        assert!(check_readable(2, None).is_ok());
+        assert!(check_readable(1, None, None).is_ok());
+        assert!(check_readable(2, None, None).is_ok());
         assert_eq!(
-            check_readable(99, None),
+            check_readable(99, None, None),
             Err(ReadRefusal::ReaderVersion(99))
         );
-        assert_eq!(check_readable(0, None), Err(ReadRefusal::ReaderVersion(0)));
+        assert_eq!(
+            check_readable(0, None, None),
+            Err(ReadRefusal::ReaderVersion(0))
+        );
         let f = vec!["deletionVectors".to_string(), "blahabl".to_string()];
         assert_eq!(
-            check_readable(3, Some(&f)),
+            check_readable(3, Some(&f), None),
             Err(ReadRefusal::Feature("blahabl".into()))
         );
         let f = vec!["catalogManaged".to_string()];
-        assert!(check_readable(3, Some(&f)).is_err());
-        let f = vec!["columnMapping".to_string(), "v2Checkpoint".to_string()];
-        assert!(check_readable(3, Some(&f)).is_ok());
+        assert!(check_readable(3, Some(&f), None).is_err());
+        let f = vec![
+            "columnMapping".to_string(),
+            "V2CHECKPOINT".to_string(),
+            "variantShredding".to_string(),
+        ];
+        assert!(check_readable(3, Some(&f), None).is_ok());
+        let w = vec!["coordinatedCommits-preview".to_string()];
+        assert!(check_readable(1, None, Some(&w)).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use futures::{StreamExt, TryStreamExt};
 use crate::actions::{Action, CommitInfo, parse_action_lines};
 use crate::error::{LogError, LogResult};
 use crate::snapshot::list_log;
+use crate::timetravel::monotonize;
 use crate::storage::LogStore;
 
 /// One commit in the table's history.
@@ -13,8 +14,9 @@ use crate::storage::LogStore;
 pub struct CommitRecord {
     /// Commit version.
     pub version: u64,
-    /// In-commit timestamp, else the writer's commitInfo timestamp, else the
-    /// file's modification time (ms since epoch).
+    /// The commit time used for time travel (ms since epoch): the
+    /// in-commit timestamp when the commit has one, else the commit file's
+    /// modification time made strictly increasing over the log.
     pub timestamp_ms: i64,
     /// The commit's provenance, when it has one.
     pub commit_info: Option<CommitInfo>,
@@ -27,15 +29,18 @@ pub async fn read_history(
     limit: Option<usize>,
 ) -> LogResult<Vec<CommitRecord>> {
     let listing = list_log(store, None).await?;
+    let mut times: Vec<i64> = listing.commits.values().map(|m| m.last_modified).collect();
+    monotonize(&mut times);
     let commits: Vec<_> = listing
         .commits
         .iter()
+        .zip(times)
         .rev()
         .take(limit.unwrap_or(usize::MAX))
-        .map(|(v, m)| (*v, m.clone()))
+        .map(|((v, m), t)| (*v, m.clone(), t))
         .collect();
     futures::stream::iter(commits)
-        .map(|(version, meta)| async move {
+        .map(|(version, meta, file_time)| async move {
             let bytes = store
                 .read(&meta.path)
                 .await
@@ -57,8 +62,8 @@ pub async fn read_history(
             });
             let timestamp_ms = commit_info
                 .as_ref()
-                .and_then(|c| c.in_commit_timestamp.or(c.timestamp))
-                .unwrap_or(meta.last_modified);
+                .and_then(|c| c.in_commit_timestamp)
+                .unwrap_or(file_time);
             Ok(CommitRecord {
                 version,
                 timestamp_ms,

@@ -45,11 +45,17 @@ impl FilePath {
         &self.0
     }
 
-    /// The path in the form used to identify files during replay: local
+    /// The path in the form used to identify files during replay:
+    /// percent-encoding is removed (`a%20b` and `a b` are one file) and local
     /// absolute paths written as `/a`, `file:/a` or `file:///a` all become
-    /// `file:/a`; every other path is kept as written.
+    /// `file:/a`.
     pub fn canonical(&self) -> String {
-        let p = self.0.as_str();
+        let decoded = if self.0.contains('%') {
+            percent_decode(&self.0)
+        } else {
+            None
+        };
+        let p = decoded.as_deref().unwrap_or(&self.0);
         if let Some(rest) = p.strip_prefix("file:///") {
             format!("file:/{rest}")
         } else if p.starts_with('/') {
@@ -172,7 +178,11 @@ mod tests {
             .iter()
             .map(|f| FilePath::parse(*f).unwrap().canonical())
             .collect();
-        assert!(canon.iter().all(|c| c == "file:/a/b%20c"), "{canon:?}");
+        assert!(canon.iter().all(|c| c == "file:/a/b c"), "{canon:?}");
+        assert_eq!(
+            FilePath::parse("x%20y.parquet").unwrap().canonical(),
+            FilePath::parse("x y.parquet").unwrap().canonical()
+        );
         assert_eq!(
             FilePath::parse("x.parquet").unwrap().canonical(),
             "x.parquet"

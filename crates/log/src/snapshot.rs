@@ -395,6 +395,7 @@ async fn load_version(store: Arc<dyn LogStore>, target: Option<u64>) -> LogResul
     check_readable(
         protocol.min_reader_version,
         protocol.reader_features.as_deref(),
+        protocol.writer_features.as_deref(),
     )
     .map_err(|refusal| match refusal {
         ReadRefusal::ReaderVersion(v) => LogError::UnsupportedReaderVersion {

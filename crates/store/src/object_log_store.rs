@@ -16,6 +16,10 @@ pub struct ObjectLogStore {
     store: Arc<dyn ObjectStore>,
     root: Path,
     location: String,
+    /// For tables on the local file system: the table directory, listed with
+    /// `read_dir` directly (object_store's local listing stats every file in
+    /// the directory, even those before the offset).
+    local_dir: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for ObjectLogStore {
@@ -34,7 +38,15 @@ impl ObjectLogStore {
             store,
             root,
             location: location.into(),
+            local_dir: None,
         }
+    }
+
+    /// Marks the store as the local file system rooted at `dir`, so listings
+    /// read the directory directly.
+    pub fn with_local_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.local_dir = Some(dir);
+        self
     }
 
     /// The underlying object store.
@@ -96,6 +108,19 @@ impl LogStore for ObjectLogStore {
         dir: &str,
         start_after: Option<&str>,
     ) -> Result<Vec<FileMeta>, StorageError> {
+        if let Some(root) = &self.local_dir {
+            let (root, dir_owned, after) = (
+                root.clone(),
+                dir.to_string(),
+                start_after.map(str::to_string),
+            );
+            return tokio::task::spawn_blocking(move || list_local(&root, &dir_owned, after.as_deref()))
+                .await
+                .map_err(|e| StorageError::Other {
+                    path: dir.into(),
+                    message: format!("listing task failed: {e}"),
+                })?;
+        }
         let prefix = self.full_path(dir);
         let stream = match start_after {
             Some(offset) => self
@@ -155,4 +180,54 @@ impl LogStore for ObjectLogStore {
             .map(|_| ())
             .map_err(|e| self.error(path, e))
     }
+}
+
+/// Lists a local directory: names are filtered before any `stat`, so the
+/// cost of files before `start_after` is one directory entry each.
+fn list_local(
+    root: &std::path::Path,
+    dir: &str,
+    start_after: Option<&str>,
+) -> Result<Vec<FileMeta>, StorageError> {
+    let other = |e: std::io::Error| StorageError::Other {
+        path: dir.to_string(),
+        message: e.to_string(),
+    };
+    let entries = match std::fs::read_dir(root.join(dir)) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(other(e)),
+    };
+    let prefix = if dir.ends_with('/') { dir.to_string() } else { format!("{dir}/") };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(other)?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue; // not UTF-8: cannot be a log file
+        };
+        let path = format!("{prefix}{name}");
+        if start_after.is_some_and(|s| path.as_str() <= s) {
+            continue;
+        }
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // deleted meanwhile
+            Err(e) => return Err(other(e)),
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let last_modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as i64);
+        out.push(FileMeta {
+            path,
+            size: meta.len(),
+            last_modified,
+        });
+    }
+    out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
 }

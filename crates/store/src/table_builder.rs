@@ -60,6 +60,7 @@ impl TableBuilder {
     pub fn build_store(&self) -> Result<Arc<dyn LogStore>, StoreError> {
         let location = TableLocation::parse(&self.location)?;
         let display = location.display();
+        let mut local_dir = None;
         let (store, root): (Arc<dyn ObjectStore>, Path) = match location.kind {
             StoreKind::Local => {
                 let dir = location
@@ -69,13 +70,12 @@ impl TableBuilder {
                         location: display.clone(),
                         reason: "not a local path".into(),
                     })?;
-                (
-                    Arc::new(object_store::local::LocalFileSystem::new()),
-                    Path::from_absolute_path(&dir).map_err(|e| StoreError::InvalidLocation {
-                        location: display.clone(),
-                        reason: e.to_string(),
-                    })?,
-                )
+                let root = Path::from_absolute_path(&dir).map_err(|e| StoreError::InvalidLocation {
+                    location: display.clone(),
+                    reason: e.to_string(),
+                })?;
+                local_dir = Some(dir);
+                (Arc::new(object_store::local::LocalFileSystem::new()), root)
             }
             StoreKind::Memory => (
                 Arc::new(object_store::memory::InMemory::new()),
@@ -85,7 +85,11 @@ impl TableBuilder {
             StoreKind::Azure => cloud::azure(&location, &self.options)?,
             StoreKind::Gcs => cloud::gcs(&location, &self.options)?,
         };
-        Ok(Arc::new(ObjectLogStore::new(store, root, display)))
+        let mut log_store = ObjectLogStore::new(store, root, display);
+        if let Some(dir) = local_dir {
+            log_store = log_store.with_local_dir(dir);
+        }
+        Ok(Arc::new(log_store))
     }
 
     /// Opens the table and loads the requested snapshot.
