@@ -39,7 +39,11 @@ async fn checkpoint_then_commits() {
 
 #[tokio::test]
 async fn re_added_file_keeps_the_latest_add() {
-    let s = open("golden/delete-re-add-same-file-different-transactions", None).await;
+    let s = open(
+        "golden/delete-re-add-same-file-different-transactions",
+        None,
+    )
+    .await;
     assert_eq!(paths(&s), vec!["bar", "foo"]);
     let foo = s.files().iter().find(|f| f.path.as_str() == "foo").unwrap();
     assert_eq!(foo.modification_time, 1_700_000_000_000);
@@ -75,7 +79,11 @@ async fn empty_last_checkpoint_falls_back_to_listing() {
 async fn lone_checkpoint_with_domain_metadata() {
     let s = open("delta-rs/data/table-with-domain-metadata", None).await;
     assert_eq!(s.version(), 108);
-    assert!(s.domains().contains_key("delta.rowTracking"), "{:?}", s.domains().keys());
+    assert!(
+        s.domains().contains_key("delta.rowTracking"),
+        "{:?}",
+        s.domains().keys()
+    );
 }
 
 #[tokio::test]

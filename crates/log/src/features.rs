@@ -147,7 +147,10 @@ const NAMES: &[(TableFeature, &str)] = &[
         TableFeature::CoordinatedCommitsPreview,
         "coordinatedCommits-preview",
     ),
-    (TableFeature::AdaptiveMetadataPreview, "adaptiveMetadata-preview"),
+    (
+        TableFeature::AdaptiveMetadataPreview,
+        "adaptiveMetadata-preview",
+    ),
     (
         TableFeature::RedirectReaderWriterPreview,
         "redirectReaderWriter-preview",
@@ -210,9 +213,18 @@ impl TableFeature {
     pub fn silt_can_read(&self) -> bool {
         use TableFeature::*;
         match self {
-            ColumnMapping | DeletionVectors | TimestampNtz | V2Checkpoint
-            | VacuumProtocolCheck | TypeWidening | TypeWideningPreview | VariantType
-            | VariantTypePreview | VariantShreddingPreview | VariantShredding | Geospatial
+            ColumnMapping
+            | DeletionVectors
+            | TimestampNtz
+            | V2Checkpoint
+            | VacuumProtocolCheck
+            | TypeWidening
+            | TypeWideningPreview
+            | VariantType
+            | VariantTypePreview
+            | VariantShreddingPreview
+            | VariantShredding
+            | Geospatial
             | GeospatialDev => true,
             CoordinatedCommitsPreview | RedirectWriterOnlyPreview => false,
             // Writer-only features may be listed as reader features by lenient

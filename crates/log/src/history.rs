@@ -6,8 +6,8 @@ use futures::{StreamExt, TryStreamExt};
 use crate::actions::{Action, CommitInfo, parse_action_lines};
 use crate::error::{LogError, LogResult};
 use crate::snapshot::list_log;
-use crate::timetravel::monotonize;
 use crate::storage::LogStore;
+use crate::timetravel::monotonize;
 
 /// One commit in the table's history.
 #[derive(Debug, Clone, PartialEq)]

@@ -175,9 +175,14 @@ async fn history_dates_commits_like_time_travel() {
     let store = Arc::new(MemoryLogStore::default());
     three_versions(&store);
     let history = silt_log::read_history(store.as_ref(), None).await.unwrap();
-    let dated: Vec<(u64, i64)> = history.iter().map(|r| (r.version, r.timestamp_ms)).collect();
+    let dated: Vec<(u64, i64)> = history
+        .iter()
+        .map(|r| (r.version, r.timestamp_ms))
+        .collect();
     assert_eq!(dated, vec![(2, 20_001), (1, 20_000), (0, 10_000)]);
-    let limited = silt_log::read_history(store.as_ref(), Some(1)).await.unwrap();
+    let limited = silt_log::read_history(store.as_ref(), Some(1))
+        .await
+        .unwrap();
     assert_eq!(limited.len(), 1);
     assert_eq!(limited[0].timestamp_ms, 20_001);
 }

@@ -114,12 +114,14 @@ impl LogStore for ObjectLogStore {
                 dir.to_string(),
                 start_after.map(str::to_string),
             );
-            return tokio::task::spawn_blocking(move || list_local(&root, &dir_owned, after.as_deref()))
-                .await
-                .map_err(|e| StorageError::Other {
-                    path: dir.into(),
-                    message: format!("listing task failed: {e}"),
-                })?;
+            return tokio::task::spawn_blocking(move || {
+                list_local(&root, &dir_owned, after.as_deref())
+            })
+            .await
+            .map_err(|e| StorageError::Other {
+                path: dir.into(),
+                message: format!("listing task failed: {e}"),
+            })?;
         }
         let prefix = self.full_path(dir);
         let stream = match start_after {
@@ -198,7 +200,11 @@ fn list_local(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(other(e)),
     };
-    let prefix = if dir.ends_with('/') { dir.to_string() } else { format!("{dir}/") };
+    let prefix = if dir.ends_with('/') {
+        dir.to_string()
+    } else {
+        format!("{dir}/")
+    };
     let mut out = Vec::new();
     for entry in entries {
         let entry = entry.map_err(other)?;

@@ -70,10 +70,11 @@ impl TableBuilder {
                         location: display.clone(),
                         reason: "not a local path".into(),
                     })?;
-                let root = Path::from_absolute_path(&dir).map_err(|e| StoreError::InvalidLocation {
-                    location: display.clone(),
-                    reason: e.to_string(),
-                })?;
+                let root =
+                    Path::from_absolute_path(&dir).map_err(|e| StoreError::InvalidLocation {
+                        location: display.clone(),
+                        reason: e.to_string(),
+                    })?;
                 local_dir = Some(dir);
                 (Arc::new(object_store::local::LocalFileSystem::new()), root)
             }

@@ -27,7 +27,11 @@ fn backends(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn LogStore>)> {
         Path::from("tables/t"),
         "memory",
     )) as Arc<dyn LogStore>;
-    vec![("local", local), ("local-object-store", via_object_store), ("memory", memory)]
+    vec![
+        ("local", local),
+        ("local-object-store", via_object_store),
+        ("memory", memory),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,7 +39,10 @@ async fn contract_holds_on_every_backend() {
     let dir = tempfile::tempdir().unwrap();
     for (name, store) in backends(dir.path()) {
         // Missing directory: empty listing, not an error.
-        assert!(store.list("_delta_log/", None).await.unwrap().is_empty(), "{name}");
+        assert!(
+            store.list("_delta_log/", None).await.unwrap().is_empty(),
+            "{name}"
+        );
         assert!(matches!(
             store.read("_delta_log/00000000000000000000.json").await,
             Err(StorageError::NotFound { .. })
@@ -43,7 +50,10 @@ async fn contract_holds_on_every_backend() {
         // Written out of order; listed sorted, non-recursive, after the offset.
         for v in [3u64, 0, 2, 1] {
             store
-                .put_if_absent(&format!("_delta_log/{v:020}.json"), Bytes::from(format!("v{v}")))
+                .put_if_absent(
+                    &format!("_delta_log/{v:020}.json"),
+                    Bytes::from(format!("v{v}")),
+                )
                 .await
                 .unwrap();
         }
@@ -60,7 +70,9 @@ async fn contract_holds_on_every_backend() {
             .collect();
         assert_eq!(
             all,
-            (0..4).map(|v| format!("_delta_log/{v:020}.json")).collect::<Vec<_>>(),
+            (0..4)
+                .map(|v| format!("_delta_log/{v:020}.json"))
+                .collect::<Vec<_>>(),
             "{name}"
         );
         let after: Vec<String> = store
@@ -72,21 +84,33 @@ async fn contract_holds_on_every_backend() {
             .collect();
         assert_eq!(after.len(), 2, "{name}: {after:?}");
         let listed = store.list("_delta_log/", None).await.unwrap();
-        assert!(listed.iter().all(|f| f.size == 2 && f.last_modified > 0), "{name}");
+        assert!(
+            listed.iter().all(|f| f.size == 2 && f.last_modified > 0),
+            "{name}"
+        );
         // Read after write.
         assert_eq!(
-            store.read("_delta_log/00000000000000000002.json").await.unwrap(),
+            store
+                .read("_delta_log/00000000000000000002.json")
+                .await
+                .unwrap(),
             Bytes::from_static(b"v2")
         );
         // put_if_absent never overwrites.
         assert!(matches!(
             store
-                .put_if_absent("_delta_log/00000000000000000002.json", Bytes::from_static(b"x"))
+                .put_if_absent(
+                    "_delta_log/00000000000000000002.json",
+                    Bytes::from_static(b"x")
+                )
                 .await,
             Err(StorageError::AlreadyExists { .. })
         ));
         assert_eq!(
-            store.read("_delta_log/00000000000000000002.json").await.unwrap(),
+            store
+                .read("_delta_log/00000000000000000002.json")
+                .await
+                .unwrap(),
             Bytes::from_static(b"v2")
         );
     }
@@ -103,7 +127,9 @@ async fn racing_creates_have_exactly_one_winner() {
                     let store = store.clone();
                     let path = path.clone();
                     tokio::spawn(async move {
-                        store.put_if_absent(&path, Bytes::from(format!("writer {w}"))).await
+                        store
+                            .put_if_absent(&path, Bytes::from(format!("writer {w}")))
+                            .await
                     })
                 })
                 .collect();
