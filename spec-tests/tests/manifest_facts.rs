@@ -2,6 +2,8 @@
 //! (live-file sets, tombstones, txn versions, domain metadata, timestamps),
 //! checked through silt's public API. Tables come from DELTA_VECTORS_DIR.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 use silt_spec_tests::vectors_dir;
 use silt_store::TableBuilder;
 

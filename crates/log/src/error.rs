@@ -141,6 +141,54 @@ pub enum LogError {
         /// What differs.
         message: String,
     },
+    /// silt cannot write this table (a writer version or feature it does
+    /// not implement, or a data rule it cannot enforce yet).
+    #[error("table {table}, version {version}: silt cannot write this table: {reason}")]
+    UnsupportedWriter {
+        /// Table location.
+        table: String,
+        /// Version read.
+        version: u64,
+        /// What is unsupported.
+        reason: String,
+    },
+    /// The staged transaction is not valid; nothing was written.
+    #[error("table {table}: invalid transaction: {reason}")]
+    InvalidTransaction {
+        /// Table location.
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Creating a table where one exists.
+    #[error("table {table} already exists")]
+    TableAlreadyExists {
+        /// Table location.
+        table: String,
+    },
+    /// The transaction did not conflict but lost the race too many times.
+    #[error(
+        "table {table}: commit gave up after {retries} rebases (last version seen {last_version})"
+    )]
+    CommitRetriesExhausted {
+        /// Table location.
+        table: String,
+        /// The retry budget.
+        retries: usize,
+        /// The newest version seen.
+        last_version: u64,
+    },
+    /// Storage failed during the commit write and reading back could not
+    /// tell whether the commit landed: the caller must check the version.
+    #[error("table {table}, version {version}: commit outcome unknown: {message}")]
+    CommitUncertain {
+        /// Table location.
+        table: String,
+        /// The version being written.
+        version: u64,
+        /// The storage errors.
+        message: String,
+    },
     /// A caller passed an invalid argument.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

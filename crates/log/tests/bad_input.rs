@@ -1,6 +1,8 @@
 //! Broken logs give typed errors naming the table, version and file — never a
 //! panic, never a half-read snapshot.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 use std::sync::Arc;
 
 use silt_log::{LogError, Snapshot};

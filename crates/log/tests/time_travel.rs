@@ -2,6 +2,8 @@
 //! timestamps), and the errors for versions that do not exist or were
 //! cleaned up.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 use std::sync::Arc;
 
 use silt_log::{LogError, Snapshot};

@@ -2,6 +2,8 @@
 //! available without a server: local disk (direct listing), local disk
 //! through object_store's listing, and memory.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 use std::sync::Arc;
 
 use bytes::Bytes;
