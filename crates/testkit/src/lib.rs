@@ -25,6 +25,16 @@ pub struct MemoryLogStore {
     objects: Mutex<BTreeMap<String, Object>>,
     clock: AtomicI64,
     fail_reads_of: Mutex<Vec<String>>,
+    put_faults: Mutex<Vec<PutFault>>,
+}
+
+/// A fault injected into the next `put_if_absent` calls, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutFault {
+    /// Fail without writing anything.
+    FailBeforeWrite,
+    /// Write the object, then report a failure (a lost response).
+    FailAfterWrite,
 }
 
 impl Default for MemoryLogStore {
@@ -41,6 +51,7 @@ impl MemoryLogStore {
             objects: Mutex::new(BTreeMap::new()),
             clock: AtomicI64::new(1_000),
             fail_reads_of: Mutex::new(Vec::new()),
+            put_faults: Mutex::new(Vec::new()),
         }
     }
 
@@ -78,6 +89,14 @@ impl MemoryLogStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(path.to_string());
+    }
+
+    /// Queues a fault for a coming `put_if_absent` (first queued, first used).
+    pub fn inject_put_fault(&self, fault: PutFault) {
+        self.put_faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(fault);
     }
 
     /// All stored paths.
@@ -133,6 +152,17 @@ impl LogStore for MemoryLogStore {
 
     async fn put_if_absent(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
         let t = self.clock.fetch_add(1, Ordering::SeqCst);
+        let fault = {
+            let mut faults = self.put_faults.lock().unwrap_or_else(|p| p.into_inner());
+            (!faults.is_empty()).then(|| faults.remove(0))
+        };
+        let injected = || StorageError::Other {
+            path: path.into(),
+            message: "injected put failure".into(),
+        };
+        if fault == Some(PutFault::FailBeforeWrite) {
+            return Err(injected());
+        }
         let mut objects = self.objects();
         if objects.contains_key(path) {
             return Err(StorageError::AlreadyExists { path: path.into() });
@@ -144,6 +174,9 @@ impl LogStore for MemoryLogStore {
                 last_modified: t,
             },
         );
+        if fault == Some(PutFault::FailAfterWrite) {
+            return Err(injected());
+        }
         Ok(())
     }
 }
