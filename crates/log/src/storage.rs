@@ -20,6 +20,10 @@
 //!   [`StorageError::AlreadyExists`] and changes nothing. Of several racing
 //!   callers exactly one succeeds. Once it returns `Ok`, `read` of that path
 //!   from any client returns the new bytes.
+//! * [`LogStore::put`] replaces an object atomically: readers see the old or
+//!   the new bytes, never a mix (used for `_last_checkpoint` only).
+//! * [`LogStore::delete`] removes an object; deleting a missing object is not
+//!   an error.
 //! * Errors never carry credentials.
 
 use std::fmt;
@@ -83,4 +87,10 @@ pub trait LogStore: Send + Sync + fmt::Debug {
 
     /// Writes an object only if none exists at `path` (atomic).
     async fn put_if_absent(&self, path: &str, data: Bytes) -> Result<(), StorageError>;
+
+    /// Writes or replaces an object (atomic replace).
+    async fn put(&self, path: &str, data: Bytes) -> Result<(), StorageError>;
+
+    /// Deletes an object (a missing object is fine).
+    async fn delete(&self, path: &str) -> Result<(), StorageError>;
 }

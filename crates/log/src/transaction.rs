@@ -86,6 +86,9 @@ pub struct CommitOptions {
     pub clock: Clock,
     /// `commitInfo.engineInfo`.
     pub engine_info: String,
+    /// Whether to write a checkpoint every `delta.checkpointInterval`
+    /// versions (default 10).
+    pub auto_checkpoint: bool,
 }
 
 impl std::fmt::Debug for CommitOptions {
@@ -105,6 +108,7 @@ impl Default for CommitOptions {
             isolation: None,
             clock: system_clock(),
             engine_info: ENGINE_INFO.to_string(),
+            auto_checkpoint: true,
         }
     }
 }
@@ -118,6 +122,10 @@ pub struct Committed {
     pub retries: usize,
     /// The in-commit timestamp written, when the table has them.
     pub in_commit_timestamp: Option<i64>,
+    /// Whether the post-commit hook wrote a checkpoint of this version.
+    pub checkpointed: bool,
+    /// A post-commit hook failure (the commit itself stands).
+    pub post_commit_error: Option<String>,
 }
 
 /// The result of [`Transaction::commit`]. Every case must be looked at: a
@@ -682,11 +690,10 @@ impl Transaction {
                 }
             };
             if written {
-                return Ok(CommitOutcome::Committed(Committed {
-                    version,
-                    retries,
-                    in_commit_timestamp: ict,
-                }));
+                return Ok(CommitOutcome::Committed(
+                    self.post_commit(version, retries, ict, &state, &metadata)
+                        .await,
+                ));
             }
             // Lost the race: read every winner from `version` on.
             if self.read_version.is_none() {
@@ -701,11 +708,9 @@ impl Transaction {
                 };
                 if winner == bytes {
                     // Our own earlier attempt landed (a retried put).
-                    return Ok(CommitOutcome::Committed(Committed {
-                        version: w,
-                        retries,
-                        in_commit_timestamp: ict,
-                    }));
+                    return Ok(CommitOutcome::Committed(
+                        self.post_commit(w, retries, ict, &state, &metadata).await,
+                    ));
                 }
                 let actions = parse_action_lines(&winner).map_err(|(line, message)| {
                     LogError::InvalidLogFile {
@@ -757,6 +762,59 @@ impl Transaction {
         }
     }
 }
+
+impl Transaction {
+    /// Runs the post-commit hook: a checkpoint (with `.crc` and
+    /// `_last_checkpoint`) every `delta.checkpointInterval` versions.
+    async fn post_commit(
+        &self,
+        version: u64,
+        retries: usize,
+        ict: Option<i64>,
+        state: &RebaseState,
+        metadata: &Metadata,
+    ) -> Committed {
+        let metadata = self
+            .new_metadata
+            .as_ref()
+            .or(state.metadata.as_ref())
+            .unwrap_or(metadata);
+        let interval = metadata
+            .property("delta.checkpointInterval")
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|v| *v > 0)
+            .unwrap_or(DEFAULT_CHECKPOINT_INTERVAL);
+        let mut committed = Committed {
+            version,
+            retries,
+            in_commit_timestamp: ict,
+            checkpointed: false,
+            post_commit_error: None,
+        };
+        if self.options.auto_checkpoint && version > 0 && version % interval == 0 {
+            let result = async {
+                let snapshot = Snapshot::builder(self.store.clone())
+                    .at_version(version)
+                    .load()
+                    .await?;
+                let options = crate::checkpoint_write::CheckpointOptions {
+                    now_ms: (self.options.clock)(),
+                    ..Default::default()
+                };
+                snapshot.write_checkpoint(&options).await
+            }
+            .await;
+            match result {
+                Ok(_) => committed.checkpointed = true,
+                Err(e) => committed.post_commit_error = Some(e.to_string()),
+            }
+        }
+        committed
+    }
+}
+
+/// Default `delta.checkpointInterval`.
+pub const DEFAULT_CHECKPOINT_INTERVAL: u64 = 10;
 
 /// What the transaction knows about the table as it rebases.
 #[derive(Debug, Clone)]

@@ -170,6 +170,23 @@ impl LogStore for ObjectLogStore {
         result.bytes().await.map_err(|e| self.error(path, e))
     }
 
+    async fn put(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
+        let full = self.full_path(path);
+        self.store
+            .put(&full, PutPayload::from(data))
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(path, e))
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), StorageError> {
+        let full = self.full_path(path);
+        match self.store.delete(&full).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error(path, e)),
+        }
+    }
+
     async fn put_if_absent(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
         let full = self.full_path(path);
         let opts = PutOptions {

@@ -150,6 +150,16 @@ impl LogStore for MemoryLogStore {
             .ok_or_else(|| StorageError::NotFound { path: path.into() })
     }
 
+    async fn put(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
+        MemoryLogStore::put(self, path, data);
+        Ok(())
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), StorageError> {
+        MemoryLogStore::delete(self, path);
+        Ok(())
+    }
+
     async fn put_if_absent(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
         let t = self.clock.fetch_add(1, Ordering::SeqCst);
         let fault = {
