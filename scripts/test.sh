@@ -21,6 +21,16 @@ step "toolchain"
 cargo --version
 rustup component list --installed 2>/dev/null | grep -qE '^(rustfmt|clippy)' || rustup component add rustfmt clippy
 
+step "python peers (deltalake, pyarrow) for the interoperability tests"
+VENV="${SILT_VENV:-$HOME/.cache/silt-venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/python" -c 'import deltalake, pyarrow' 2>/dev/null \
+  || "$VENV/bin/pip" install --quiet --disable-pip-version-check 'deltalake==1.6.6' 'pyarrow>=17' numpy
+export SILT_PYTHON="$VENV/bin/python"
+"$SILT_PYTHON" -c 'import deltalake; print("deltalake", deltalake.__version__)'
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -1,9 +1,11 @@
 //! `silt`: the command line over silt's Delta engine.
 //!
 //! `silt describe`, `silt history` and `silt files` inspect a table at any
-//! version; `--json` prints machine-readable output. Errors go to stderr and
-//! exit non-zero.
+//! version; `silt create`, `silt checkpoint` and `silt cleanup-log` change
+//! it. `--json` prints machine-readable output. Errors go to stderr and exit
+//! non-zero.
 
+mod commands;
 mod output;
 
 use std::collections::HashMap;
@@ -34,6 +36,70 @@ enum Command {
     },
     /// Live data files.
     Files(TableArgs),
+    /// Create an empty table.
+    Create {
+        /// Table path or URI.
+        table: String,
+        /// Delta schema JSON, inline or `@file` / a path to a file.
+        #[arg(long)]
+        schema: String,
+        /// Partition columns, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        partition_by: Vec<String>,
+        /// Table property `key=value` (repeatable); `delta.feature.X=supported` enables a feature.
+        #[arg(long = "property", value_name = "KEY=VALUE")]
+        properties: Vec<String>,
+        /// Table name in the metadata.
+        #[arg(long)]
+        name: Option<String>,
+        /// Storage option `key=value` (repeatable).
+        #[arg(long = "storage-option", value_name = "KEY=VALUE")]
+        storage_options: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a checkpoint of the latest version.
+    Checkpoint {
+        /// Table path or URI.
+        table: String,
+        /// Storage option `key=value` (repeatable).
+        #[arg(long = "storage-option", value_name = "KEY=VALUE")]
+        storage_options: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove log files older than delta.logRetentionDuration (behind a checkpoint).
+    CleanupLog {
+        /// Table path or URI.
+        table: String,
+        /// List what would be removed without removing it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Storage option `key=value` (repeatable).
+        #[arg(long = "storage-option", value_name = "KEY=VALUE")]
+        storage_options: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn key_values(pairs: &[String], what: &str) -> Result<HashMap<String, String>, String> {
+    pairs
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| format!("{what} {kv:?} is not KEY=VALUE"))
+        })
+        .collect()
+}
+
+fn store_for(table: &str, storage_options: &[String]) -> Result<TableBuilder, String> {
+    Ok(TableBuilder::new(table)
+        .with_storage_options(key_values(storage_options, "--storage-option")?))
 }
 
 #[derive(Debug, Args)]
@@ -56,14 +122,7 @@ struct TableArgs {
 
 impl TableArgs {
     fn builder(&self) -> Result<TableBuilder, String> {
-        let mut options = HashMap::new();
-        for kv in &self.storage_options {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| format!("--storage-option {kv:?} is not KEY=VALUE"))?;
-            options.insert(k.to_string(), v.to_string());
-        }
-        let mut b = TableBuilder::new(&self.table).with_storage_options(options);
+        let mut b = store_for(&self.table, &self.storage_options)?;
         if let Some(v) = self.version {
             b = b.at_version(v);
         }
@@ -83,6 +142,60 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Files(args) => {
             let snapshot = args.builder()?.load().await.map_err(|e| e.to_string())?;
             output::files(&snapshot, args.json)
+        }
+        Command::Create {
+            table,
+            schema,
+            partition_by,
+            properties,
+            name,
+            storage_options,
+            json,
+        } => {
+            let store = store_for(&table, &storage_options)?
+                .build_store()
+                .map_err(|e| e.to_string())?;
+            let version = commands::create(
+                store,
+                &schema,
+                partition_by,
+                key_values(&properties, "--property")?,
+                name,
+            )
+            .await?;
+            output::created(&table, version, json)
+        }
+        Command::Checkpoint {
+            table,
+            storage_options,
+            json,
+        } => {
+            let snapshot = store_for(&table, &storage_options)?
+                .load()
+                .await
+                .map_err(|e| e.to_string())?;
+            let written = snapshot
+                .write_checkpoint(&silt_log::checkpoint_write::CheckpointOptions::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            output::checkpoint(&written, json)
+        }
+        Command::CleanupLog {
+            table,
+            dry_run,
+            storage_options,
+            json,
+        } => {
+            let snapshot = store_for(&table, &storage_options)?
+                .load()
+                .await
+                .map_err(|e| e.to_string())?;
+            let now = chrono::Utc::now().timestamp_millis();
+            let report = snapshot
+                .cleanup_log(now, dry_run)
+                .await
+                .map_err(|e| e.to_string())?;
+            output::cleanup(&report, json)
         }
         Command::History { table, limit } => {
             let store = table.builder()?.build_store().map_err(|e| e.to_string())?;

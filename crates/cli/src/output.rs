@@ -250,3 +250,57 @@ mod tests {
         assert!(parse_timestamp("yesterday").is_err());
     }
 }
+
+/// `silt create`.
+pub fn created(table: &str, version: u64, as_json: bool) -> Result<(), String> {
+    if as_json {
+        print(&format!(
+            "{}\n",
+            json!({"table": table, "version": version})
+        ))
+    } else {
+        print(&format!("created {table} at version {version}\n"))
+    }
+}
+
+/// `silt checkpoint`.
+pub fn checkpoint(
+    w: &silt_log::checkpoint_write::CheckpointWritten,
+    as_json: bool,
+) -> Result<(), String> {
+    if as_json {
+        return print(&format!(
+            "{}\n",
+            json!({"version": w.version, "files": w.files, "numActions": w.num_actions, "numAddFiles": w.num_add_files})
+        ));
+    }
+    let mut out = format!(
+        "checkpoint of version {}: {} actions ({} files)\n",
+        w.version, w.num_actions, w.num_add_files
+    );
+    for f in &w.files {
+        out.push_str(&format!("  {f}\n"));
+    }
+    print(&out)
+}
+
+/// `silt cleanup-log`.
+pub fn cleanup(r: &silt_log::cleanup::CleanupReport, as_json: bool) -> Result<(), String> {
+    if as_json {
+        return print(&format!(
+            "{}\n",
+            json!({"dryRun": r.dry_run, "files": r.files, "earliestVersion": r.earliest_version})
+        ));
+    }
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    let mut out = format!(
+        "{verb} {} log files; earliest reconstructable version: {}\n",
+        r.files.len(),
+        r.earliest_version
+            .map_or("unchanged".into(), |v| v.to_string())
+    );
+    for f in &r.files {
+        out.push_str(&format!("  {f}\n"));
+    }
+    print(&out)
+}

@@ -22,6 +22,7 @@ pub mod checkpoint_write;
 pub mod checksum;
 pub mod cleanup;
 pub mod conflict;
+pub mod create;
 pub mod deletion_vector;
 pub mod error;
 pub mod features;

@@ -1,0 +1,41 @@
+//! Commands that change tables (the inspection commands only render).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use silt_log::create::{new_metadata, protocol_for};
+use silt_log::{CommitOutcome, LogStore, StructType, Transaction};
+
+/// Reads `--schema`: inline JSON, or a file (`@path` or a path that exists).
+fn read_schema(arg: &str) -> Result<StructType, String> {
+    let text = if let Some(path) = arg.strip_prefix('@') {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read schema file {path}: {e}"))?
+    } else if !arg.trim_start().starts_with('{') && std::path::Path::new(arg).exists() {
+        std::fs::read_to_string(arg).map_err(|e| format!("cannot read schema file {arg}: {e}"))?
+    } else {
+        arg.to_string()
+    };
+    StructType::from_json(&text).map_err(|e| format!("invalid --schema: {e}"))
+}
+
+/// `silt create`: commits version 0.
+pub async fn create(
+    store: Arc<dyn LogStore>,
+    schema: &str,
+    partition_by: Vec<String>,
+    properties: HashMap<String, String>,
+    name: Option<String>,
+) -> Result<u64, String> {
+    let schema = read_schema(schema)?;
+    let protocol = protocol_for(&properties, &[], &schema);
+    let now = chrono::Utc::now().timestamp_millis();
+    let metadata = new_metadata(schema, partition_by, properties, name, now)?;
+    match Transaction::create_table(store, protocol, metadata)
+        .commit()
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        CommitOutcome::Committed(c) => Ok(c.version),
+        other => Err(format!("table creation did not commit: {other:?}")),
+    }
+}

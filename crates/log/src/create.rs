@@ -1,0 +1,166 @@
+//! Creating tables: the protocol a new table needs for its properties and
+//! requested features (legacy versions where they suffice, table features
+//! otherwise), and the version-0 metadata.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::actions::{Format, Metadata, Protocol};
+use crate::features::{TableFeature, legacy_writer_features};
+use crate::schema::StructType;
+
+/// Features a table property turns on.
+fn features_for_property(key: &str, value: &str) -> Vec<TableFeature> {
+    let on = value.eq_ignore_ascii_case("true");
+    match key {
+        "delta.appendOnly" if on => vec![TableFeature::AppendOnly],
+        "delta.enableChangeDataFeed" if on => vec![TableFeature::ChangeDataFeed],
+        "delta.enableDeletionVectors" if on => vec![TableFeature::DeletionVectors],
+        "delta.enableInCommitTimestamps" if on => vec![TableFeature::InCommitTimestamp],
+        "delta.enableRowTracking" if on => {
+            vec![TableFeature::RowTracking, TableFeature::DomainMetadata]
+        }
+        "delta.checkpointPolicy" if value == "v2" => vec![TableFeature::V2Checkpoint],
+        "delta.enableTypeWidening" if on => vec![TableFeature::TypeWidening],
+        k if k.starts_with("delta.constraints.") => vec![TableFeature::CheckConstraints],
+        k if k.starts_with("delta.feature.") => {
+            let name = &k["delta.feature.".len()..];
+            vec![
+                name.parse()
+                    .unwrap_or_else(|e: std::convert::Infallible| match e {}),
+            ]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The smallest protocol that supports `features` plus what `properties`
+/// need: legacy versions (1, 2..=4) when every feature is implied by one,
+/// table features (3, 7) or (1, 7) otherwise.
+pub fn protocol_for(
+    properties: &HashMap<String, String>,
+    requested: &[TableFeature],
+    schema: &StructType,
+) -> Protocol {
+    let mut features: BTreeSet<TableFeature> = requested.iter().cloned().collect();
+    for (k, v) in properties {
+        features.extend(features_for_property(k, v));
+    }
+    if schema_uses_timestamp_ntz(schema) {
+        features.insert(TableFeature::TimestampNtz);
+    }
+    // Legacy writer versions 2..=4 cover these (reader version 1).
+    for version in 2..=4 {
+        let implied: BTreeSet<TableFeature> = legacy_writer_features(version).into_iter().collect();
+        if features.is_subset(&implied) {
+            return Protocol {
+                min_reader_version: 1,
+                min_writer_version: version,
+                reader_features: None,
+                writer_features: None,
+            };
+        }
+    }
+    // Table features; keep the legacy writer-2 features listed so the table
+    // behaves as a legacy table would.
+    features.extend([TableFeature::AppendOnly, TableFeature::Invariants]);
+    let reader: Vec<String> = features
+        .iter()
+        .filter(|f| f.is_reader_writer())
+        .map(|f| f.name().to_string())
+        .collect();
+    let writer: Vec<String> = features.iter().map(|f| f.name().to_string()).collect();
+    if reader.is_empty() {
+        Protocol {
+            min_reader_version: 1,
+            min_writer_version: 7,
+            reader_features: None,
+            writer_features: Some(writer),
+        }
+    } else {
+        Protocol {
+            min_reader_version: 3,
+            min_writer_version: 7,
+            reader_features: Some(reader),
+            writer_features: Some(writer),
+        }
+    }
+}
+
+fn schema_uses_timestamp_ntz(schema: &StructType) -> bool {
+    schema.to_json().contains("\"timestamp_ntz\"")
+}
+
+/// Metadata for a new table.
+pub fn new_metadata(
+    schema: StructType,
+    partition_columns: Vec<String>,
+    properties: HashMap<String, String>,
+    name: Option<String>,
+    created_ms: i64,
+) -> Result<Metadata, String> {
+    for c in &partition_columns {
+        if schema.field(c).is_none() {
+            return Err(format!("partition column {c:?} is not in the schema"));
+        }
+    }
+    Ok(Metadata {
+        id: uuid::Uuid::new_v4().to_string(),
+        name,
+        description: None,
+        format: Format::default(),
+        schema_string: schema.to_json(),
+        partition_columns,
+        created_time: Some(created_ms),
+        // `delta.feature.*` only requests a feature; it is not a property.
+        configuration: properties
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("delta.feature."))
+            .collect(),
+        schema,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(kv: &[(&str, &str)]) -> HashMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn legacy_where_possible() {
+        let s = StructType::default();
+        let p = protocol_for(&props(&[]), &[], &s);
+        assert_eq!((p.min_reader_version, p.min_writer_version), (1, 2));
+        let p = protocol_for(&props(&[("delta.enableChangeDataFeed", "true")]), &[], &s);
+        assert_eq!((p.min_reader_version, p.min_writer_version), (1, 4));
+    }
+
+    #[test]
+    fn table_features_otherwise() {
+        let s = StructType::default();
+        let p = protocol_for(&props(&[("delta.enableDeletionVectors", "true")]), &[], &s);
+        assert_eq!((p.min_reader_version, p.min_writer_version), (3, 7));
+        assert_eq!(p.reader_features.unwrap(), vec!["deletionVectors"]);
+        let p = protocol_for(
+            &props(&[("delta.enableInCommitTimestamps", "true")]),
+            &[],
+            &s,
+        );
+        assert_eq!((p.min_reader_version, p.min_writer_version), (1, 7));
+        assert!(
+            p.writer_features
+                .unwrap()
+                .contains(&"inCommitTimestamp".to_string())
+        );
+        let p = protocol_for(
+            &props(&[("delta.feature.v2Checkpoint", "supported")]),
+            &[],
+            &s,
+        );
+        assert_eq!(p.reader_features.unwrap(), vec!["v2Checkpoint"]);
+    }
+}
