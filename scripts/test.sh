@@ -59,10 +59,16 @@ if [ "$FUZZ_SECONDS" != "0" ]; then
     if [ -d "$DELTA_VECTORS_DIR" ]; then
       case "$target" in
         action_lines) find "$DELTA_VECTORS_DIR" -path '*_delta_log/*.json' -size -64k | head -200 | xargs -r -I{} cp {} "$work/$target/" 2>/dev/null || true ;;
-        checkpoint_parquet) find "$DELTA_VECTORS_DIR" -name '*.checkpoint*.parquet' -size -64k | head -40 | while read -r f; do cp "$f" "$work/$target/$(echo "$f" | md5sum | cut -c1-12)"; done ;;
+        checkpoint_parquet) { find "$DELTA_VECTORS_DIR" -name '*.checkpoint*.parquet' -size -64k | head -40 | while read -r f; do cp "$f" "$work/$target/$(echo "$f" | md5sum | cut -c1-12)"; done; } || true ;;
       esac
     fi
-    (cd fuzz && cargo +nightly fuzz run "$target" "$work/$target" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 2>&1 | tail -n 3)
+    # Keep the whole fuzzer log; a crash fails the run and leaves the artifact.
+    if ! (cd fuzz && cargo +nightly fuzz run "$target" "$work/$target" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 > "$work/$target.log" 2>&1); then
+      tail -n 60 "$work/$target.log"
+      echo "fuzz target $target failed" >&2
+      exit 1
+    fi
+    grep -E '^Done [0-9]+ runs' "$work/$target.log" | sed "s/^/$target: /"
   done
 fi
 
