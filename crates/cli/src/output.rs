@@ -237,20 +237,6 @@ pub fn history(records: &[CommitRecord], as_json: bool) -> Result<(), String> {
     print(&out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(parse_timestamp("1000").unwrap(), 1000);
-        assert_eq!(parse_timestamp("1970-01-01T00:00:01Z").unwrap(), 1000);
-        assert_eq!(parse_timestamp("1970-01-01 00:00:02").unwrap(), 2000);
-        assert_eq!(parse_timestamp("1970-01-02").unwrap(), 86_400_000);
-        assert!(parse_timestamp("yesterday").is_err());
-    }
-}
-
 /// `silt create`.
 pub fn created(table: &str, version: u64, as_json: bool) -> Result<(), String> {
     if as_json {
@@ -303,4 +289,18 @@ pub fn cleanup(r: &silt_log::cleanup::CleanupReport, as_json: bool) -> Result<()
         out.push_str(&format!("  {f}\n"));
     }
     print(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(parse_timestamp("1000").unwrap(), 1000);
+        assert_eq!(parse_timestamp("1970-01-01T00:00:01Z").unwrap(), 1000);
+        assert_eq!(parse_timestamp("1970-01-01 00:00:02").unwrap(), 2000);
+        assert_eq!(parse_timestamp("1970-01-02").unwrap(), 86_400_000);
+        assert!(parse_timestamp("yesterday").is_err());
+    }
 }

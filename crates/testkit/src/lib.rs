@@ -3,6 +3,8 @@
 //! modification times and injectable faults, and [`RawLog`] for writing log
 //! files byte for byte — including broken ones.
 
+pub mod sim;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -204,6 +206,15 @@ pub fn metadata_line(id: &str, configuration: &str) -> String {
     format!(
         r#"{{"metaData":{{"id":"{id}","format":{{"provider":"parquet","options":{{}}}},"schemaString":"{{\"type\":\"struct\",\"fields\":[{{\"name\":\"id\",\"type\":\"long\",\"nullable\":true,\"metadata\":{{}}}}]}}","partitionColumns":[],"configuration":{configuration},"createdTime":0}}}}"#
     )
+}
+
+/// A typed `add` for `path` with `records` records (no partitions).
+pub fn add_action(path: &str, size: i64, records: i64) -> silt_log::Add {
+    match silt_log::actions::parse_action_line(add_line(path, size, records).as_bytes()) {
+        Ok(Some(silt_log::Action::Add(a))) => *a,
+        // `add_line` renders a valid add for any path the callers use.
+        other => panic!("add_line({path:?}) did not parse: {other:?}"),
+    }
 }
 
 /// An add line for `path` with `records` records.
