@@ -57,9 +57,10 @@ print(json.dumps({
 }))
 "#;
 
-fn silt_view(
-    s: &Snapshot,
-) -> BTreeMap<String, (i64, Option<i64>, BTreeMap<String, Option<String>>)> {
+/// Per file path: size, record count, partition values.
+type FileView = BTreeMap<String, (i64, Option<i64>, BTreeMap<String, Option<String>>)>;
+
+fn silt_view(s: &Snapshot) -> FileView {
     s.files()
         .iter()
         .map(|f| {
@@ -75,9 +76,7 @@ fn silt_view(
         .collect()
 }
 
-fn python_view(
-    v: &Value,
-) -> BTreeMap<String, (i64, Option<i64>, BTreeMap<String, Option<String>>)> {
+fn python_view(v: &Value) -> FileView {
     v["files"]
         .as_object()
         .unwrap()
