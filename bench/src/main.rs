@@ -10,6 +10,8 @@
 //!
 //! `bench/snapshot_load.py` drives both beside the `deltalake` package.
 
+mod commits;
+
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -136,7 +138,27 @@ fn main() {
         .map(|_| String::new())
         .map_err(|e| e.to_string()),
         (Some("load"), Some(dir)) => load(dir, arg_value(&args, "--repeat").unwrap_or(5)),
-        _ => Err("usage: silt-bench gen <dir> --commits N --files-per-commit K [--append] | silt-bench load <dir> --repeat R".into()),
+        (Some(cmd @ ("prepare" | "append" | "checkpoint")), Some(dir)) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+            match rt {
+                Ok(rt) => rt.block_on(async {
+                    match cmd {
+                        "prepare" => commits::prepare(dir, arg_value(&args, "--files").unwrap_or(0)).await,
+                        "append" => {
+                            commits::append(
+                                dir,
+                                arg_value(&args, "--commits").unwrap_or(100),
+                                arg_value(&args, "--writer").unwrap_or(0),
+                            )
+                            .await
+                        }
+                        _ => commits::checkpoint(dir).await,
+                    }
+                }),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        _ => Err("usage: silt-bench gen <dir> --commits N --files-per-commit K [--append] | load <dir> --repeat R | prepare <dir> --files F | append <dir> --commits N --writer W | checkpoint <dir>".into()),
     };
     match result {
         Ok(out) if out.is_empty() => {}

@@ -221,6 +221,143 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// Advances this snapshot to the newest version by reading only the
+    /// commits after it (no listing, no checkpoint): for appends the cost is
+    /// the size of the new commits, whatever the size of the table.
+    pub async fn refresh(mut self) -> LogResult<Snapshot> {
+        let store = self.store.clone();
+        let s = store.as_ref();
+        let table = s.location().to_string();
+        let mut new_commits: Vec<(u64, Vec<Action>, FileMeta)> = Vec::new();
+        loop {
+            let v = self.version + 1 + new_commits.len() as u64;
+            let path = crate::log_path::commit_path(v);
+            let bytes = match s.read(&path).await {
+                Ok(b) => b,
+                Err(StorageError::NotFound { .. }) => break,
+                Err(source) => return Err(LogError::Storage { table, source }),
+            };
+            let actions =
+                parse_action_lines(&bytes).map_err(|(line, message)| LogError::InvalidLogFile {
+                    table: table.clone(),
+                    version: v,
+                    file: path.clone(),
+                    line: Some(line),
+                    message,
+                })?;
+            let meta = FileMeta {
+                path,
+                size: bytes.len() as u64,
+                last_modified: chrono::Utc::now().timestamp_millis(),
+            };
+            new_commits.push((v, actions, meta));
+        }
+        let Some((last_version, _, last_meta)) = new_commits.last().cloned() else {
+            return Ok(self);
+        };
+        let has_removes = new_commits
+            .iter()
+            .any(|(_, a, _)| a.iter().any(|x| matches!(x, Action::Remove(_))));
+        let mut last_info = None;
+        let mut index: Option<HashMap<crate::actions::FileKey, usize>> = has_removes.then(|| {
+            self.files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.key(), i))
+                .collect()
+        });
+        let mut removed = vec![false; 0];
+        for (v, actions, _) in new_commits {
+            for action in actions {
+                match action {
+                    Action::Add(add) => {
+                        let add = *add;
+                        if let Some(idx) = index.as_mut() {
+                            let key = add.key();
+                            match idx.get(&key) {
+                                Some(&i) => self.files[i] = add,
+                                None => {
+                                    idx.insert(key, self.files.len());
+                                    self.files.push(add);
+                                }
+                            }
+                        } else {
+                            self.files.push(add);
+                        }
+                    }
+                    Action::Remove(r) => {
+                        if let Some(idx) = index.as_mut()
+                            && let Some(i) = idx.remove(&r.key())
+                        {
+                            if removed.len() < self.files.len() {
+                                removed.resize(self.files.len(), false);
+                            }
+                            removed[i] = true;
+                        }
+                        self.tombstones.push(*r);
+                    }
+                    Action::Protocol(p) => self.protocol = p,
+                    Action::Metadata(m) => self.metadata = *m,
+                    Action::Txn(t) => {
+                        self.txns.insert(t.app_id.clone(), t);
+                    }
+                    Action::DomainMetadata(d) => {
+                        if d.removed {
+                            self.domains.remove(&d.domain);
+                        } else {
+                            self.domains.insert(d.domain.clone(), d);
+                        }
+                    }
+                    Action::CommitInfo(c) if v == last_version => last_info = Some(*c),
+                    _ => {}
+                }
+            }
+        }
+        if removed.iter().any(|r| *r) {
+            let mut i = 0;
+            self.files.retain(|_| {
+                let keep = !removed.get(i).copied().unwrap_or(false);
+                i += 1;
+                keep
+            });
+        }
+        if has_removes {
+            // A file re-added after its remove is live again, not a tombstone.
+            let live: std::collections::HashSet<_> = self.files.iter().map(Add::key).collect();
+            self.tombstones.retain(|t| !live.contains(&t.key()));
+        }
+        check_readable(
+            self.protocol.min_reader_version,
+            self.protocol.reader_features.as_deref(),
+            self.protocol.writer_features.as_deref(),
+        )
+        .map_err(|r| match r {
+            ReadRefusal::ReaderVersion(v) => LogError::UnsupportedReaderVersion {
+                table: table.clone(),
+                version: last_version,
+                reader_version: v,
+            },
+            ReadRefusal::Feature(feature) => LogError::UnsupportedReaderFeature {
+                table: table.clone(),
+                version: last_version,
+                feature,
+            },
+        })?;
+        self.in_commit_timestamp = if self.metadata.flag(ENABLE_ICT) {
+            last_info.and_then(|c| c.in_commit_timestamp)
+        } else {
+            None
+        };
+        self.timestamp_ms = self.in_commit_timestamp.unwrap_or(last_meta.last_modified);
+        self.version = last_version;
+        self.segment.version = last_version;
+        self.segment.last_commit = Some(last_meta);
+        self.segment.checksum = None;
+        Ok(self)
+    }
+}
+
 /// Reads `_last_checkpoint`; any problem makes it `None` (it is only a hint).
 async fn read_hint(store: &dyn LogStore) -> LogResult<Option<LastCheckpointHint>> {
     match store.read(LAST_CHECKPOINT).await {

@@ -436,3 +436,53 @@ async fn garbage_winner_is_a_typed_error() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn refresh_equals_a_fresh_load() {
+    let store = Arc::new(MemoryLogStore::default());
+    let s0 = create(&store, legacy(), metadata("{}", true)).await;
+    let mut stale = s0.clone();
+    let f1 = add("p=a/1.parquet", Some("a"), 1);
+    let f2 = add("p=b/2.parquet", Some("b"), 2);
+    committed(
+        s0.transaction(Operation::append())
+            .add_files([f1.clone(), f2.clone()])
+            .commit()
+            .await
+            .unwrap(),
+    );
+    stale = stale.refresh().await.unwrap();
+    let s1 = Snapshot::builder(store.clone()).load().await.unwrap();
+    committed(
+        s1.transaction(Operation::new("DELETE"))
+            .read_files([f1.path.to_string()])
+            .remove_files([remove(&f1)])
+            .add_files([add("p=a/3.parquet", Some("a"), 3)])
+            .set_app_transaction("app", 1)
+            .commit()
+            .await
+            .unwrap(),
+    );
+    committed(
+        Snapshot::builder(store.clone())
+            .load()
+            .await
+            .unwrap()
+            .transaction(Operation::append())
+            .add_files([f1.clone()])
+            .commit()
+            .await
+            .unwrap(),
+    );
+    let refreshed = stale.refresh().await.unwrap();
+    let fresh = Snapshot::builder(store.clone()).load().await.unwrap();
+    let paths = |s: &Snapshot| {
+        let mut p: Vec<String> = s.files().iter().map(|f| f.path.to_string()).collect();
+        p.sort();
+        p
+    };
+    assert_eq!(refreshed.version(), 3);
+    assert_eq!(paths(&refreshed), paths(&fresh));
+    assert_eq!(refreshed.tombstones().len(), fresh.tombstones().len());
+    assert_eq!(refreshed.txn_version("app"), Some(1));
+}
