@@ -602,25 +602,48 @@ pub fn parse_action_lines(bytes: &[u8]) -> Result<Vec<Action>, (usize, String)> 
     Ok(out)
 }
 
+/// One action as the JSON object of a log line, serialized without an
+/// intermediate `Value` tree.
+#[derive(Serialize)]
+enum ActionLineRef<'a> {
+    #[serde(rename = "metaData")]
+    Metadata(&'a Metadata),
+    #[serde(rename = "protocol")]
+    Protocol(&'a Protocol),
+    #[serde(rename = "add")]
+    Add(&'a Add),
+    #[serde(rename = "remove")]
+    Remove(&'a Remove),
+    #[serde(rename = "cdc")]
+    Cdc(&'a Cdc),
+    #[serde(rename = "txn")]
+    Txn(&'a Txn),
+    #[serde(rename = "commitInfo")]
+    CommitInfo(&'a CommitInfo),
+    #[serde(rename = "domainMetadata")]
+    DomainMetadata(&'a DomainMetadata),
+    #[serde(rename = "sidecar")]
+    Sidecar(&'a Sidecar),
+    #[serde(rename = "checkpointMetadata")]
+    CheckpointMetadata(&'a CheckpointMetadata),
+}
+
 /// Serializes one action as a log line (no trailing newline).
 pub fn action_to_json_line(action: &Action) -> String {
-    let (key, value) = match action {
-        Action::Metadata(a) => ("metaData", serde_json::to_value(a)),
-        Action::Protocol(a) => ("protocol", serde_json::to_value(a)),
-        Action::Add(a) => ("add", serde_json::to_value(a)),
-        Action::Remove(a) => ("remove", serde_json::to_value(a)),
-        Action::Cdc(a) => ("cdc", serde_json::to_value(a)),
-        Action::Txn(a) => ("txn", serde_json::to_value(a)),
-        Action::CommitInfo(a) => ("commitInfo", serde_json::to_value(a)),
-        Action::DomainMetadata(a) => ("domainMetadata", serde_json::to_value(a)),
-        Action::Sidecar(a) => ("sidecar", serde_json::to_value(a)),
-        Action::CheckpointMetadata(a) => ("checkpointMetadata", serde_json::to_value(a)),
+    let line = match action {
+        Action::Metadata(a) => ActionLineRef::Metadata(a),
+        Action::Protocol(a) => ActionLineRef::Protocol(a),
+        Action::Add(a) => ActionLineRef::Add(a),
+        Action::Remove(a) => ActionLineRef::Remove(a),
+        Action::Cdc(a) => ActionLineRef::Cdc(a),
+        Action::Txn(a) => ActionLineRef::Txn(a),
+        Action::CommitInfo(a) => ActionLineRef::CommitInfo(a),
+        Action::DomainMetadata(a) => ActionLineRef::DomainMetadata(a),
+        Action::Sidecar(a) => ActionLineRef::Sidecar(a),
+        Action::CheckpointMetadata(a) => ActionLineRef::CheckpointMetadata(a),
     };
     // Serializing these plain structs cannot fail: every map key is a string.
-    let value = value.unwrap_or(Value::Null);
-    let mut obj = serde_json::Map::with_capacity(1);
-    obj.insert(key.to_string(), value);
-    Value::Object(obj).to_string()
+    serde_json::to_string(&line).unwrap_or_default()
 }
 
 #[cfg(test)]

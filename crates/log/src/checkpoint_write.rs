@@ -17,7 +17,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 
-use crate::actions::{Action, CheckpointMetadata, Sidecar, action_to_json_line};
+use crate::actions::{Action, Add, CheckpointMetadata, Sidecar, action_to_json_line};
 use crate::error::{LogError, LogResult};
 use crate::features::TableFeature;
 use crate::log_path::{LAST_CHECKPOINT, LOG_DIR, SIDECAR_DIR, checksum_path};
@@ -233,18 +233,13 @@ fn sidecar_schema() -> SchemaRef {
     Arc::new(Schema::new(file_action_fields()))
 }
 
-/// Encodes action rows (their JSON lines) as one Parquet file.
-pub fn encode_parquet(schema: &SchemaRef, lines: &[String]) -> Result<Bytes, String> {
+/// Decodes JSON lines into record batches of the schema.
+fn decode_lines(schema: &SchemaRef, lines: &[String]) -> Result<Vec<RecordBatch>, String> {
     let mut decoder = arrow_json::ReaderBuilder::new(schema.clone())
         .with_batch_size(8192)
         .build_decoder()
         .map_err(|e| e.to_string())?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
     let mut out = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut out, schema.clone(), Some(props)).map_err(|e| e.to_string())?;
     for chunk in lines.chunks(8192) {
         let text = chunk.join("\n");
         let mut buf = text.as_bytes();
@@ -256,10 +251,53 @@ pub fn encode_parquet(schema: &SchemaRef, lines: &[String]) -> Result<Bytes, Str
             buf = &buf[read..];
         }
         if let Some(batch) = decoder.flush().map_err(|e| e.to_string())? {
-            writer.write(&batch).map_err(|e| e.to_string())?;
+            out.push(batch);
         }
     }
-    if lines.is_empty() {
+    Ok(out)
+}
+
+/// Encodes action rows (their JSON lines) as one Parquet file. Lines are
+/// decoded into Arrow on all cores; the Parquet encoding itself is serial.
+pub fn encode_parquet(schema: &SchemaRef, lines: &[String]) -> Result<Bytes, String> {
+    encode_rows(schema, &[], lines)
+}
+
+/// Encodes `adds` (built straight into Arrow) and other rows (JSON lines) as
+/// one Parquet file.
+fn encode_rows(schema: &SchemaRef, adds: &[Add], lines: &[String]) -> Result<Bytes, String> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = lines.len().div_ceil(threads).max(8192);
+    let parts: Vec<Result<Vec<RecordBatch>, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lines
+            .chunks(per_thread)
+            .map(|part| scope.spawn(move || decode_lines(schema, part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut out = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new(&mut out, schema.clone(), Some(props)).map_err(|e| e.to_string())?;
+    let mut wrote = false;
+    if !adds.is_empty() {
+        for batch in crate::checkpoint_arrow::add_batches(schema, adds)? {
+            writer.write(&batch).map_err(|e| e.to_string())?;
+            wrote = true;
+        }
+    }
+    for part in parts {
+        for batch in part? {
+            writer.write(&batch).map_err(|e| e.to_string())?;
+            wrote = true;
+        }
+    }
+    if !wrote {
         writer
             .write(&RecordBatch::new_empty(schema.clone()))
             .map_err(|e| e.to_string())?;
@@ -366,15 +404,8 @@ impl Snapshot {
                 .into_iter()
                 .map(|d| action_to_json_line(&Action::DomainMetadata(d))),
         );
-        let mut file_lines: Vec<String> = self
-            .files()
-            .iter()
-            .map(|a| {
-                let mut a = a.clone();
-                a.data_change = false;
-                action_to_json_line(&Action::Add(Box::new(a)))
-            })
-            .collect();
+        let adds: &[Add] = self.files();
+        let mut file_lines: Vec<String> = Vec::new();
         file_lines.extend(
             self.tombstones()
                 .iter()
@@ -386,20 +417,18 @@ impl Snapshot {
                     action_to_json_line(&Action::Remove(Box::new(r)))
                 }),
         );
-        let num_actions = state_lines.len() + file_lines.len();
+        let num_actions = state_lines.len() + adds.len() + file_lines.len();
         let num_add_files = self.files().len();
         let per_file = options.actions_per_file.max(1);
         let v2 = self.protocol().has_feature(&TableFeature::V2Checkpoint);
 
-        // Encoding is CPU work; run it on a plain thread per file.
         let mut written = Vec::new();
         let mut total_bytes = 0usize;
         let mut parts_count = None;
         let mut already_existed = false;
         if v2 {
             let schema = sidecar_schema();
-            let encoded: Vec<Result<Bytes, String>> =
-                encode_all(&schema, file_lines.chunks(per_file).collect());
+            let encoded = encode_all(&schema, split(adds, &file_lines, per_file));
             let mut sidecars = Vec::new();
             for bytes in encoded {
                 let bytes = bytes.map_err(encode_err)?;
@@ -439,16 +468,9 @@ impl Snapshot {
         } else {
             let mut rows = state_lines;
             rows.extend(file_lines);
-            let chunks: Vec<&[String]> = rows.chunks(per_file).collect();
-            let n = chunks.len().max(1);
-            let encoded = encode_all(
-                &classic_schema(),
-                if chunks.is_empty() {
-                    vec![&rows[..]]
-                } else {
-                    chunks
-                },
-            );
+            let parts = split(adds, &rows, per_file);
+            let n = parts.len();
+            let encoded = encode_all(&classic_schema(), parts);
             let names: Vec<String> = if n == 1 {
                 vec![format!("{LOG_DIR}{version:020}.checkpoint.parquet")]
             } else {
@@ -491,23 +513,33 @@ impl Snapshot {
     }
 }
 
-/// Encodes each chunk on its own thread (at most the number of cores at a
-/// time).
-fn encode_all(schema: &SchemaRef, chunks: Vec<&[String]>) -> Vec<Result<Bytes, String>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut out = Vec::with_capacity(chunks.len());
-    for group in chunks.chunks(threads) {
-        let results: Vec<Result<Bytes, String>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = group
-                .iter()
-                .map(|lines| scope.spawn(move || encode_parquet(schema, lines)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        out.extend(results);
+/// Splits adds and other rows into files of at most `per_file` rows (at
+/// least one file, possibly empty).
+fn split<'a>(
+    adds: &'a [Add],
+    lines: &'a [String],
+    per_file: usize,
+) -> Vec<(&'a [Add], &'a [String])> {
+    let mut parts = Vec::new();
+    let (mut a, mut l) = (adds, lines);
+    while !a.is_empty() || !l.is_empty() {
+        let take_lines = l.len().min(per_file);
+        let take_adds = a.len().min(per_file - take_lines);
+        parts.push((&a[..take_adds], &l[..take_lines]));
+        a = &a[take_adds..];
+        l = &l[take_lines..];
     }
-    out
+    if parts.is_empty() {
+        parts.push((adds, lines));
+    }
+    parts
+}
+
+/// Encodes each part as one Parquet file. A part is encoded on all cores
+/// (its rows are decoded in parallel); parts follow one another.
+fn encode_all(schema: &SchemaRef, parts: Vec<(&[Add], &[String])>) -> Vec<Result<Bytes, String>> {
+    parts
+        .into_iter()
+        .map(|(adds, lines)| encode_rows(schema, adds, lines))
+        .collect()
 }

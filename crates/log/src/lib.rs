@@ -16,6 +16,7 @@
 
 pub mod actions;
 pub mod arrow_rows;
+mod checkpoint_arrow;
 mod checkpoint_columns;
 pub mod checkpoint_read;
 pub mod checkpoint_write;

@@ -1,0 +1,185 @@
+//! Builds the checkpoint's `add` column straight from typed `Add`s (the hot
+//! path: one row per live file), avoiding a JSON round trip of every file's
+//! statistics. Other rows go through JSON (see `checkpoint_write`).
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Int32Builder, Int64Builder, MapBuilder, MapFieldNames, StringBuilder,
+};
+use arrow_array::{Array, ArrayRef, RecordBatch, StructArray, new_null_array};
+use arrow_schema::{DataType, SchemaRef};
+
+use crate::actions::Add;
+use crate::deletion_vector::StorageType;
+
+fn map_builder() -> MapBuilder<StringBuilder, StringBuilder> {
+    MapBuilder::new(
+        Some(MapFieldNames {
+            entry: "key_value".into(),
+            key: "key".into(),
+            value: "value".into(),
+        }),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    )
+}
+
+fn struct_fields(dt: &DataType) -> Result<&arrow_schema::Fields, String> {
+    match dt {
+        DataType::Struct(f) => Ok(f),
+        other => Err(format!("expected a struct type, found {other}")),
+    }
+}
+
+/// The `add` column for `adds`, typed as `add_type` (the checkpoint schema's).
+fn add_column(adds: &[&Add], add_type: &DataType) -> Result<ArrayRef, String> {
+    let fields = struct_fields(add_type)?;
+    let mut path = StringBuilder::new();
+    let mut pv = map_builder();
+    let mut size = Int64Builder::new();
+    let mut mtime = Int64Builder::new();
+    let mut data_change = BooleanBuilder::new();
+    let mut stats = StringBuilder::new();
+    let mut tags = map_builder();
+    let mut dv_type = StringBuilder::new();
+    let mut dv_path = StringBuilder::new();
+    let mut dv_offset = Int32Builder::new();
+    let mut dv_size = Int32Builder::new();
+    let mut dv_card = Int64Builder::new();
+    let mut dv_valid = Vec::with_capacity(adds.len());
+    let mut base_row_id = Int64Builder::new();
+    let mut row_commit = Int64Builder::new();
+    let mut clustering = StringBuilder::new();
+    let err = |e: arrow_schema::ArrowError| e.to_string();
+    for a in adds {
+        path.append_value(a.path.as_str());
+        for (k, v) in &a.partition_values {
+            pv.keys().append_value(k);
+            pv.values().append_option(v.as_deref());
+        }
+        pv.append(true).map_err(err)?;
+        size.append_value(a.size);
+        mtime.append_value(a.modification_time);
+        // Checkpoint rows describe state, not changes.
+        data_change.append_value(false);
+        stats.append_option(a.stats.as_deref());
+        match &a.tags {
+            Some(t) => {
+                for (k, v) in t {
+                    tags.keys().append_value(k);
+                    tags.values().append_option(v.as_deref());
+                }
+                tags.append(true).map_err(err)?;
+            }
+            None => tags.append(false).map_err(err)?,
+        }
+        match &a.deletion_vector {
+            Some(dv) => {
+                dv_type.append_value(match dv.storage_type {
+                    StorageType::UuidRelative => "u",
+                    StorageType::Inline => "i",
+                    StorageType::AbsolutePath => "p",
+                });
+                dv_path.append_value(&dv.path_or_inline_dv);
+                dv_offset.append_option(dv.offset);
+                dv_size.append_value(dv.size_in_bytes);
+                dv_card.append_value(dv.cardinality);
+                dv_valid.push(true);
+            }
+            None => {
+                // Masked by the struct's null: any value will do.
+                dv_type.append_value("");
+                dv_path.append_value("");
+                dv_offset.append_null();
+                dv_size.append_value(0);
+                dv_card.append_value(0);
+                dv_valid.push(false);
+            }
+        }
+        base_row_id.append_option(a.base_row_id);
+        row_commit.append_option(a.default_row_commit_version);
+        clustering.append_option(a.clustering_provider.as_deref());
+    }
+    let field_type = |name: &str| -> Result<DataType, String> {
+        fields
+            .iter()
+            .find(|f| f.name() == name)
+            .map(|f| f.data_type().clone())
+            .ok_or_else(|| format!("checkpoint schema has no add.{name}"))
+    };
+    let dv = StructArray::try_new(
+        struct_fields(&field_type("deletionVector")?)?.clone(),
+        vec![
+            Arc::new(dv_type.finish()) as ArrayRef,
+            Arc::new(dv_path.finish()),
+            Arc::new(dv_offset.finish()),
+            Arc::new(dv_size.finish()),
+            Arc::new(dv_card.finish()),
+        ],
+        Some(dv_valid.into()),
+    )
+    .map_err(err)?;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(path.finish()),
+        Arc::new(pv.finish()),
+        Arc::new(size.finish()),
+        Arc::new(mtime.finish()),
+        Arc::new(data_change.finish()),
+        Arc::new(stats.finish()),
+        Arc::new(tags.finish()),
+        Arc::new(dv),
+        Arc::new(base_row_id.finish()),
+        Arc::new(row_commit.finish()),
+        Arc::new(clustering.finish()),
+    ];
+    // The builders' map types must match the schema's exactly.
+    let columns = columns
+        .into_iter()
+        .zip(fields.iter())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c)
+            } else {
+                Err(format!(
+                    "add.{}: built {} but the schema says {}",
+                    f.name(),
+                    c.data_type(),
+                    f.data_type()
+                ))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Arc::new(
+        StructArray::try_new(fields.clone(), columns, None).map_err(err)?,
+    ))
+}
+
+/// Record batches holding one `add` row per file (other columns null).
+pub(crate) fn add_batches(schema: &SchemaRef, adds: &[Add]) -> Result<Vec<RecordBatch>, String> {
+    let add_index = schema
+        .fields()
+        .iter()
+        .position(|f| f.name() == "add")
+        .ok_or("checkpoint schema has no add column")?;
+    let add_type = schema.field(add_index).data_type().clone();
+    let mut out = Vec::new();
+    for chunk in adds.chunks(65_536) {
+        let refs: Vec<&Add> = chunk.iter().collect();
+        let add = add_column(&refs, &add_type)?;
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if i == add_index {
+                    add.clone()
+                } else {
+                    new_null_array(f.data_type(), chunk.len())
+                }
+            })
+            .collect();
+        out.push(RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
+}
