@@ -368,6 +368,7 @@ impl Snapshot {
         let store = self.store().clone();
         let table = self.location().to_string();
         let version = self.version();
+        crate::transaction::check_writable(&table, version, self.protocol())?;
         let storage = |source| LogError::Storage {
             table: table.clone(),
             source,
@@ -468,6 +469,18 @@ impl Snapshot {
         } else {
             let mut rows = state_lines;
             rows.extend(file_lines);
+            // A multi-part checkpoint is split in a deterministic order, so a
+            // writer retrying after a crash produces the same parts.
+            let sorted: Vec<Add>;
+            let adds = if adds.len() + rows.len() > per_file {
+                let mut v = adds.to_vec();
+                v.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+                rows[2..].sort_unstable();
+                sorted = v;
+                &sorted[..]
+            } else {
+                adds
+            };
             let parts = split(adds, &rows, per_file);
             let n = parts.len();
             let encoded = encode_all(&classic_schema(), parts);

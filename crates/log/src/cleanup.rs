@@ -92,6 +92,7 @@ impl Snapshot {
     /// Removes expired log files behind the newest eligible checkpoint.
     pub async fn cleanup_log(&self, now_ms: i64, dry_run: bool) -> LogResult<CleanupReport> {
         let store = self.store().as_ref();
+        crate::transaction::check_writable(self.location(), self.version(), self.protocol())?;
         let retention = self
             .metadata()
             .property("delta.logRetentionDuration")

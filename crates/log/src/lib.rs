@@ -26,6 +26,7 @@ pub mod conflict;
 pub mod create;
 pub mod deletion_vector;
 pub mod error;
+pub mod expr;
 pub mod features;
 pub mod history;
 pub mod interval;

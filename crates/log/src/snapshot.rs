@@ -256,9 +256,13 @@ impl Snapshot {
         let Some((last_version, _, last_meta)) = new_commits.last().cloned() else {
             return Ok(self);
         };
-        let has_removes = new_commits
-            .iter()
-            .any(|(_, a, _)| a.iter().any(|x| matches!(x, Action::Remove(_))));
+        // The file index is only needed when files may be replaced: removes,
+        // or re-adds (dataChange=false rewrites, DV updates).
+        let has_removes = new_commits.iter().any(|(_, a, _)| {
+            a.iter().any(|x| {
+                matches!(x, Action::Remove(_)) || matches!(x, Action::Add(add) if !add.data_change)
+            })
+        });
         let mut last_info = None;
         let mut index: Option<HashMap<crate::actions::FileKey, usize>> = has_removes.then(|| {
             self.files

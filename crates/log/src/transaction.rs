@@ -458,6 +458,16 @@ impl Transaction {
                 "files with deletion vectors need the deletionVectors feature".into(),
             ));
         }
+        if self
+            .other
+            .iter()
+            .any(|a| matches!(a, Action::DomainMetadata(_)))
+            && !protocol.has_feature(&TableFeature::DomainMetadata)
+        {
+            return Err(invalid(
+                "domain metadata needs the domainMetadata table feature".into(),
+            ));
+        }
         let mut seen = HashSet::new();
         for a in &self.adds {
             if !seen.insert(a.key()) {
@@ -673,6 +683,24 @@ impl Transaction {
                 app_version: t.version,
                 table_version: self.read_version.unwrap_or(0),
             });
+        }
+        if self.read_version.is_none() {
+            // Creating: version 0 must be the first file of the log (a log
+            // whose version 0 was cleaned up still is a table).
+            let existing = self
+                .store
+                .list(crate::log_path::LOG_DIR, None)
+                .await
+                .map_err(|source| LogError::Storage {
+                    table: table.clone(),
+                    source,
+                })?;
+            if existing
+                .iter()
+                .any(|f| crate::log_path::LogFileName::parse(&f.path).is_some())
+            {
+                return Err(LogError::TableAlreadyExists { table });
+            }
         }
         let footprint = self.footprint(&metadata);
         let txn_id = uuid::Uuid::new_v4().to_string();

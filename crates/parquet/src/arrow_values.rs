@@ -1,0 +1,251 @@
+//! Delta values as Arrow arrays: scalars repeated into columns (partition
+//! values, predicate literals) and file columns conformed to the table's
+//! logical types and names (casts, nested renames for column mapping,
+//! missing columns as nulls).
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
+    Float64Array, Int8Array, Int16Array, Int32Array, Int64Array, ListArray, MapArray, StringArray,
+    StructArray, TimestampMicrosecondArray, new_null_array,
+};
+use arrow_schema::{DataType as ArrowType, Field, FieldRef, Fields, TimeUnit};
+use silt_log::partition::Scalar;
+use silt_log::schema::{COLUMN_MAPPING_ID_KEY, DataType, StructField, type_to_arrow};
+
+/// `n` copies of a scalar as an array of `ty` (nulls for `Scalar::Null`).
+pub fn repeat_scalar(value: &Scalar, ty: &ArrowType, n: usize) -> Result<ArrayRef, String> {
+    if matches!(value, Scalar::Null) {
+        return Ok(new_null_array(ty, n));
+    }
+    let arr: ArrayRef = match (value, ty) {
+        (Scalar::String(s), ArrowType::Utf8) => Arc::new(StringArray::from(vec![s.as_str(); n])),
+        (Scalar::Long(v), ArrowType::Int64) => Arc::new(Int64Array::from(vec![*v; n])),
+        (Scalar::Integer(v), ArrowType::Int32) => Arc::new(Int32Array::from(vec![*v; n])),
+        (Scalar::Short(v), ArrowType::Int16) => Arc::new(Int16Array::from(vec![*v; n])),
+        (Scalar::Byte(v), ArrowType::Int8) => Arc::new(Int8Array::from(vec![*v; n])),
+        (Scalar::Float(v), ArrowType::Float32) => Arc::new(Float32Array::from(vec![*v; n])),
+        (Scalar::Double(v), ArrowType::Float64) => Arc::new(Float64Array::from(vec![*v; n])),
+        (Scalar::Boolean(v), ArrowType::Boolean) => Arc::new(BooleanArray::from(vec![*v; n])),
+        (Scalar::Binary(v), ArrowType::Binary) => {
+            Arc::new(BinaryArray::from(vec![v.as_slice(); n]))
+        }
+        (Scalar::Date(v), ArrowType::Date32) => Arc::new(Date32Array::from(vec![*v; n])),
+        (
+            Scalar::Timestamp(v) | Scalar::TimestampNtz(v),
+            ArrowType::Timestamp(TimeUnit::Microsecond, tz),
+        ) => Arc::new(TimestampMicrosecondArray::from(vec![*v; n]).with_timezone_opt(tz.clone())),
+        (Scalar::Decimal { unscaled, .. }, ArrowType::Decimal128(p, s)) => Arc::new(
+            Decimal128Array::from(vec![*unscaled; n])
+                .with_precision_and_scale(*p, *s)
+                .map_err(|e| e.to_string())?,
+        ),
+        (v, t) => return Err(format!("cannot make a {t} column from {v:?}")),
+    };
+    Ok(arr)
+}
+
+/// How data files name their columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnMappingMode {
+    /// Files use logical names.
+    None,
+    /// Files use `delta.columnMapping.physicalName`.
+    Name,
+    /// Files are matched by Parquet field id (`delta.columnMapping.id`).
+    Id,
+}
+
+impl ColumnMappingMode {
+    /// From the table property `delta.columnMapping.mode`.
+    pub fn from_property(value: Option<&str>) -> Self {
+        match value {
+            Some("name") => Self::Name,
+            Some("id") => Self::Id,
+            _ => Self::None,
+        }
+    }
+}
+
+/// The name a field has in data files.
+pub fn physical_name(field: &StructField, mode: ColumnMappingMode) -> &str {
+    match mode {
+        ColumnMappingMode::None => &field.name,
+        _ => field.physical_name().unwrap_or(&field.name),
+    }
+}
+
+const PARQUET_FIELD_ID: &str = "PARQUET:field_id";
+
+/// Finds the child of a file struct that holds `field`.
+pub fn find_file_child<'a>(
+    file_fields: &'a Fields,
+    field: &StructField,
+    mode: ColumnMappingMode,
+) -> Option<(usize, &'a FieldRef)> {
+    if mode == ColumnMappingMode::Id
+        && let Some(id) = field
+            .metadata
+            .get(COLUMN_MAPPING_ID_KEY)
+            .and_then(|v| v.as_i64())
+        && let Some(hit) = file_fields.iter().enumerate().find(|(_, f)| {
+            f.metadata()
+                .get(PARQUET_FIELD_ID)
+                .and_then(|v| v.parse::<i64>().ok())
+                == Some(id)
+        })
+    {
+        return Some(hit);
+    }
+    let name = physical_name(field, mode);
+    file_fields
+        .iter()
+        .enumerate()
+        .find(|(_, f)| f.name() == name)
+        .or_else(|| {
+            file_fields
+                .iter()
+                .enumerate()
+                .find(|(_, f)| f.name().eq_ignore_ascii_case(name))
+        })
+}
+
+/// Conforms a file column to a table field's logical type and names.
+pub fn conform(
+    array: &ArrayRef,
+    ty: &DataType,
+    mode: ColumnMappingMode,
+) -> Result<ArrayRef, String> {
+    let target = logical_arrow_type(ty)?;
+    match ty {
+        DataType::Struct(st) => {
+            let Some(file) = array.as_struct_opt() else {
+                return Err(format!(
+                    "expected a struct column, found {}",
+                    array.data_type()
+                ));
+            };
+            let ArrowType::Struct(target_fields) = &target else {
+                return Err("struct maps to a non-struct Arrow type".into());
+            };
+            let file_fields = file.fields().clone();
+            let mut columns = Vec::with_capacity(st.fields.len());
+            for (f, tf) in st.fields.iter().zip(target_fields.iter()) {
+                columns.push(match find_file_child(&file_fields, f, mode) {
+                    Some((i, _)) => conform(file.column(i), &f.data_type, mode)?,
+                    None => new_null_array(tf.data_type(), file.len()),
+                });
+            }
+            Ok(Arc::new(
+                StructArray::try_new(target_fields.clone(), columns, file.nulls().cloned())
+                    .map_err(|e| e.to_string())?,
+            ))
+        }
+        DataType::Array(at) => {
+            let Some(list) = array.as_list_opt::<i32>() else {
+                return arrow_cast::cast(array, &target).map_err(|e| e.to_string());
+            };
+            let values = conform(list.values(), &at.element_type, mode)?;
+            let ArrowType::List(field) = &target else {
+                return Err("array maps to a non-list Arrow type".into());
+            };
+            Ok(Arc::new(
+                ListArray::try_new(
+                    Arc::new(Field::new(
+                        field.name(),
+                        values.data_type().clone(),
+                        field.is_nullable(),
+                    )),
+                    list.offsets().clone(),
+                    values,
+                    list.nulls().cloned(),
+                )
+                .map_err(|e| e.to_string())?,
+            ))
+        }
+        DataType::Map(mt) => {
+            let Some(map) = array.as_map_opt() else {
+                return Err(format!(
+                    "expected a map column, found {}",
+                    array.data_type()
+                ));
+            };
+            let keys = conform(map.keys(), &mt.key_type, mode)?;
+            let values = conform(map.values(), &mt.value_type, mode)?;
+            let ArrowType::Map(entries, sorted) = &target else {
+                return Err("map maps to a non-map Arrow type".into());
+            };
+            let ArrowType::Struct(kv) = entries.data_type() else {
+                return Err("map entries are not a struct".into());
+            };
+            let entries_array = StructArray::try_new(kv.clone(), vec![keys, values], None)
+                .map_err(|e| e.to_string())?;
+            Ok(Arc::new(
+                MapArray::try_new(
+                    Arc::new(Field::new(
+                        entries.name(),
+                        entries_array.data_type().clone(),
+                        false,
+                    )),
+                    map.offsets().clone(),
+                    entries_array,
+                    map.nulls().cloned(),
+                    *sorted,
+                )
+                .map_err(|e| e.to_string())?,
+            ))
+        }
+        _ => {
+            if array.data_type() == &target {
+                Ok(array.clone())
+            } else {
+                arrow_cast::cast(array, &target).map_err(|e| {
+                    format!(
+                        "cannot read {} as {}: {e}",
+                        array.data_type(),
+                        ty.simple_name()
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// Fields without metadata, at every depth (output schemas stay plain).
+pub fn plain_fields(fields: &Fields) -> Fields {
+    fields
+        .iter()
+        .map(|f| {
+            Arc::new(Field::new(
+                f.name(),
+                plain_type(f.data_type()),
+                f.is_nullable(),
+            ))
+        })
+        .collect()
+}
+
+/// An Arrow type with field metadata removed at every depth.
+pub fn plain_type(t: &ArrowType) -> ArrowType {
+    let field = |f: &FieldRef| {
+        Arc::new(Field::new(
+            f.name(),
+            plain_type(f.data_type()),
+            f.is_nullable(),
+        ))
+    };
+    match t {
+        ArrowType::Struct(inner) => ArrowType::Struct(plain_fields(inner)),
+        ArrowType::List(f) => ArrowType::List(field(f)),
+        ArrowType::LargeList(f) => ArrowType::LargeList(field(f)),
+        ArrowType::Map(f, sorted) => ArrowType::Map(field(f), *sorted),
+        other => other.clone(),
+    }
+}
+
+/// The plain Arrow type of a Delta type.
+pub fn logical_arrow_type(ty: &DataType) -> Result<ArrowType, String> {
+    Ok(plain_type(&type_to_arrow(ty)?))
+}

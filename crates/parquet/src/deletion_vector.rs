@@ -1,0 +1,293 @@
+//! Deletion vectors: decoding the three storage forms (`u` file next to the
+//! table, `i` inline, `p` absolute path), Z85, the RoaringBitmapArray format
+//! (magic number, 64-bit keys, portable 32-bit Roaring bitmaps) and the CRC32
+//! that guards each vector in a DV file. All of it is untrusted input: every
+//! length and offset is checked before use.
+
+use std::io::Cursor;
+
+use roaring::RoaringBitmap;
+use silt_log::deletion_vector::{DeletionVectorDescriptor, StorageType};
+
+/// Magic number that starts a RoaringBitmapArray (little endian).
+pub const ROARING_ARRAY_MAGIC: u32 = 1_681_511_377;
+
+const Z85_CHARS: &[u8; 85] =
+    b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+
+/// Decodes Z85 text (length a multiple of 5) into bytes.
+pub fn z85_decode(text: &str) -> Result<Vec<u8>, String> {
+    let bytes = text.as_bytes();
+    if bytes.len() % 5 != 0 {
+        return Err(format!(
+            "Z85 text length {} is not a multiple of 5",
+            bytes.len()
+        ));
+    }
+    let mut table = [255u8; 256];
+    for (i, c) in Z85_CHARS.iter().enumerate() {
+        table[*c as usize] = i as u8;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 5 * 4);
+    for chunk in bytes.chunks(5) {
+        let mut value: u64 = 0;
+        for c in chunk {
+            let d = table[*c as usize];
+            if d == 255 {
+                return Err(format!("{:?} is not a Z85 character", *c as char));
+            }
+            value = value * 85 + d as u64;
+        }
+        if value > u32::MAX as u64 {
+            return Err("Z85 group overflows 32 bits".into());
+        }
+        out.extend_from_slice(&(value as u32).to_be_bytes());
+    }
+    Ok(out)
+}
+
+/// Encodes bytes (length a multiple of 4) as Z85.
+pub fn z85_encode(data: &[u8]) -> Result<String, String> {
+    if data.len() % 4 != 0 {
+        return Err("Z85 input length must be a multiple of 4".into());
+    }
+    let mut out = String::with_capacity(data.len() / 4 * 5);
+    for chunk in data.chunks(4) {
+        let mut v = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) as u64;
+        let mut group = [0u8; 5];
+        for slot in group.iter_mut().rev() {
+            *slot = Z85_CHARS[(v % 85) as usize];
+            v /= 85;
+        }
+        out.push_str(std::str::from_utf8(&group).unwrap_or_default());
+    }
+    Ok(out)
+}
+
+/// Deleted row indexes of one file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeletedRows {
+    /// 32-bit bitmaps keyed by the high 32 bits of the row index.
+    bitmaps: Vec<(u32, RoaringBitmap)>,
+}
+
+impl DeletedRows {
+    /// Whether row `index` is deleted.
+    pub fn contains(&self, index: u64) -> bool {
+        let (hi, lo) = ((index >> 32) as u32, index as u32);
+        self.bitmaps
+            .iter()
+            .find(|(k, _)| *k == hi)
+            .is_some_and(|(_, b)| b.contains(lo))
+    }
+
+    /// Number of deleted rows.
+    pub fn len(&self) -> u64 {
+        self.bitmaps.iter().map(|(_, b)| b.len()).sum()
+    }
+
+    /// Whether no row is deleted.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Builds from row indexes.
+    pub fn from_indexes(rows: impl IntoIterator<Item = u64>) -> Self {
+        let mut map: std::collections::BTreeMap<u32, RoaringBitmap> = Default::default();
+        for r in rows {
+            map.entry((r >> 32) as u32).or_default().insert(r as u32);
+        }
+        Self {
+            bitmaps: map.into_iter().collect(),
+        }
+    }
+
+    /// Serializes in the RoaringBitmapArray format.
+    pub fn serialize(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&ROARING_ARRAY_MAGIC.to_le_bytes());
+        out.extend_from_slice(&(self.bitmaps.len() as u64).to_le_bytes());
+        for (key, bitmap) in &self.bitmaps {
+            out.extend_from_slice(&key.to_le_bytes());
+            // Writing into a Vec cannot fail.
+            let _ = bitmap.serialize_into(&mut out);
+        }
+        out
+    }
+
+    /// Parses the RoaringBitmapArray format.
+    pub fn deserialize(data: &[u8]) -> Result<Self, String> {
+        let take = |at: usize, n: usize| -> Result<&[u8], String> {
+            data.get(at..at + n)
+                .ok_or_else(|| format!("deletion vector truncated at byte {at}"))
+        };
+        let magic = u32::from_le_bytes(take(0, 4)?.try_into().unwrap_or_default());
+        if magic != ROARING_ARRAY_MAGIC {
+            return Err(format!(
+                "deletion vector has magic {magic}, expected {ROARING_ARRAY_MAGIC}"
+            ));
+        }
+        let count = u64::from_le_bytes(take(4, 8)?.try_into().unwrap_or_default());
+        if count > (data.len() as u64) / 4 {
+            return Err(format!(
+                "deletion vector claims {count} bitmaps in {} bytes",
+                data.len()
+            ));
+        }
+        let mut cursor = Cursor::new(&data[12..]);
+        let mut bitmaps = Vec::with_capacity(count as usize);
+        let mut last_key: Option<u32> = None;
+        for _ in 0..count {
+            let pos = cursor.position() as usize;
+            let key_bytes = cursor
+                .get_ref()
+                .get(pos..pos + 4)
+                .ok_or("deletion vector truncated in a bitmap key")?;
+            let key = u32::from_le_bytes(key_bytes.try_into().unwrap_or_default());
+            if last_key.is_some_and(|k| key <= k) {
+                return Err("deletion vector bitmap keys are not increasing".into());
+            }
+            last_key = Some(key);
+            cursor.set_position((pos + 4) as u64);
+            let bitmap = RoaringBitmap::deserialize_from(&mut cursor)
+                .map_err(|e| format!("deletion vector bitmap does not parse: {e}"))?;
+            bitmaps.push((key, bitmap));
+        }
+        Ok(Self { bitmaps })
+    }
+}
+
+/// Where a DV's bytes live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DvLocation {
+    /// Inline: the serialized bitmap itself.
+    Inline(Vec<u8>),
+    /// In a file, relative to the table root, at an offset.
+    File {
+        /// Path relative to the table root.
+        path: String,
+        /// Byte offset of the size field.
+        offset: u64,
+    },
+    /// At an absolute URI, at an offset.
+    Absolute {
+        /// The URI as written.
+        uri: String,
+        /// Byte offset.
+        offset: u64,
+    },
+}
+
+/// Resolves a descriptor to where its bytes are.
+pub fn locate(dv: &DeletionVectorDescriptor) -> Result<DvLocation, String> {
+    let offset = dv.offset.unwrap_or(1).max(0) as u64;
+    match dv.storage_type {
+        StorageType::Inline => Ok(DvLocation::Inline(z85_decode(&dv.path_or_inline_dv)?)),
+        StorageType::UuidRelative => {
+            let id = &dv.path_or_inline_dv;
+            let (prefix, encoded) = id.split_at(id.len() - 20);
+            let uuid_bytes = z85_decode(encoded)?;
+            let uuid = uuid::Uuid::from_slice(&uuid_bytes).map_err(|e| e.to_string())?;
+            let name = format!("deletion_vector_{uuid}.bin");
+            let path = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if path.split('/').any(|s| s == ".." || s.is_empty()) {
+                return Err(format!("deletion vector path {path:?} escapes the table"));
+            }
+            Ok(DvLocation::File { path, offset })
+        }
+        StorageType::AbsolutePath => Ok(DvLocation::Absolute {
+            uri: dv.path_or_inline_dv.clone(),
+            offset,
+        }),
+    }
+}
+
+/// Extracts one DV from a DV file's bytes at `offset`: a big-endian size,
+/// the bitmap, then a big-endian CRC32 of the bitmap.
+pub fn read_from_file(
+    bytes: &[u8],
+    offset: u64,
+    expected_size: i32,
+) -> Result<DeletedRows, String> {
+    let at = usize::try_from(offset).map_err(|_| "offset too large")?;
+    let size_bytes = bytes.get(at..at + 4).ok_or_else(|| {
+        format!(
+            "deletion vector offset {offset} is past the end of its file ({} bytes)",
+            bytes.len()
+        )
+    })?;
+    let size = u32::from_be_bytes(size_bytes.try_into().unwrap_or_default()) as usize;
+    if expected_size >= 0 && size != expected_size as usize {
+        return Err(format!(
+            "deletion vector size {size} in the file differs from the descriptor's {expected_size}"
+        ));
+    }
+    let data = bytes
+        .get(at + 4..at + 4 + size)
+        .ok_or("deletion vector runs past the end of its file")?;
+    let crc_bytes = bytes
+        .get(at + 4 + size..at + 8 + size)
+        .ok_or("deletion vector checksum is missing")?;
+    let expected = u32::from_be_bytes(crc_bytes.try_into().unwrap_or_default());
+    let actual = crc32fast::hash(data);
+    if actual != expected {
+        return Err(format!(
+            "deletion vector checksum mismatch: stored {expected:#010x}, computed {actual:#010x}"
+        ));
+    }
+    DeletedRows::deserialize(data)
+}
+
+/// A DV file holding one vector: version byte, size, bitmap, CRC. Returns
+/// the bytes and the vector's offset.
+pub fn write_file(rows: &DeletedRows) -> (Vec<u8>, u64, usize) {
+    let data = rows.serialize();
+    let mut out = Vec::with_capacity(data.len() + 9);
+    out.push(1u8);
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(&data);
+    out.extend_from_slice(&crc32fast::hash(&data).to_be_bytes());
+    (out, 1, data.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn z85_round_trip() {
+        let data = [0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B];
+        let text = z85_encode(&data).unwrap();
+        assert_eq!(text, "HelloWorld");
+        assert_eq!(z85_decode(&text).unwrap(), data);
+        assert!(z85_decode("Hell").is_err());
+        assert!(z85_decode("Hell\"").is_err());
+        assert!(z85_decode("#####").is_err(), "overflow");
+    }
+
+    #[test]
+    fn bitmap_array_round_trip_and_file_checksum() {
+        let rows = DeletedRows::from_indexes([0, 5, 7, (1u64 << 32) + 3]);
+        let bytes = rows.serialize();
+        let back = DeletedRows::deserialize(&bytes).unwrap();
+        assert_eq!(back, rows);
+        assert!(back.contains(5) && back.contains((1 << 32) + 3) && !back.contains(6));
+        assert_eq!(back.len(), 4);
+        let (file, offset, size) = write_file(&rows);
+        assert_eq!(read_from_file(&file, offset, size as i32).unwrap(), rows);
+        let mut corrupt = file.clone();
+        corrupt[10] ^= 0xff;
+        assert!(
+            read_from_file(&corrupt, offset, size as i32)
+                .unwrap_err()
+                .contains("checksum")
+        );
+        assert!(read_from_file(&file, 1000, -1).is_err());
+        assert!(DeletedRows::deserialize(&bytes[..bytes.len() - 2]).is_err());
+        assert!(DeletedRows::deserialize(b"\0\0\0\0").is_err());
+    }
+}

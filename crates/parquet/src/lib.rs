@@ -1,0 +1,27 @@
+//! # silt-parquet — Delta data files
+//!
+//! Scans a [`silt_log::Snapshot`] into Arrow record batches — partition
+//! pruning and file skipping with a [`silt_log::expr::Expr`], concurrent
+//! file reads, column mapping resolved to logical names, partition columns
+//! materialized, deletion vectors applied — and writes Arrow batches as
+//! Delta data files committed through a silt-log transaction.
+//!
+//! ```no_run
+//! # async fn example(snapshot: silt_log::Snapshot) -> Result<(), silt_parquet::ParquetError> {
+//! use silt_log::expr::parse_predicate;
+//! let batches = silt_parquet::Scan::new(&snapshot)
+//!     .select(["device_id", "temperature"])
+//!     .filter(parse_predicate("temperature > 30").unwrap())
+//!     .collect()
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+pub mod arrow_values;
+pub mod deletion_vector;
+mod error;
+pub mod filter;
+pub mod scan;
+
+pub use error::{ParquetError, ParquetResult};
+pub use scan::{Scan, ScanPlan};

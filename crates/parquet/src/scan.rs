@@ -1,0 +1,476 @@
+//! Scanning a snapshot into Arrow batches: partition pruning and file
+//! skipping with the predicate, concurrent file reads, column mapping
+//! resolved to logical names, partition columns materialized, deleted rows
+//! (deletion vectors) removed, then the predicate applied to rows.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow_schema::{Field, Schema, SchemaRef};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use silt_log::actions::Add;
+use silt_log::expr::Expr;
+use silt_log::partition::parse_partition_value;
+use silt_log::schema::{DataType, StructType};
+use silt_log::{LogStore, Snapshot};
+
+use crate::arrow_values::{
+    ColumnMappingMode, conform, find_file_child, logical_arrow_type, physical_name, repeat_scalar,
+};
+use crate::deletion_vector::{DeletedRows, DvLocation, locate, read_from_file};
+use crate::error::{ParquetError, ParquetResult};
+use crate::filter::filter_batch;
+
+/// How many files are read at once.
+const DEFAULT_CONCURRENCY: usize = 8;
+
+/// A scan of one snapshot.
+#[derive(Debug, Clone)]
+#[must_use = "a scan does nothing until executed"]
+pub struct Scan {
+    store: Arc<dyn LogStore>,
+    table: String,
+    version: u64,
+    schema: StructType,
+    partition_columns: Vec<String>,
+    mode: ColumnMappingMode,
+    files: Vec<Add>,
+    columns: Option<Vec<String>>,
+    predicate: Option<Expr>,
+    limit: Option<usize>,
+    concurrency: usize,
+}
+
+/// What a scan will read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanPlan {
+    /// Files to read.
+    pub files: usize,
+    /// Files skipped by partition values or statistics.
+    pub skipped: usize,
+}
+
+impl Scan {
+    /// Scans `snapshot` (all columns, all rows).
+    pub fn new(snapshot: &Snapshot) -> Self {
+        let metadata = snapshot.metadata();
+        Self {
+            store: snapshot.store().clone(),
+            table: snapshot.location().to_string(),
+            version: snapshot.version(),
+            schema: metadata.schema.clone(),
+            partition_columns: metadata.partition_columns.clone(),
+            mode: ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode")),
+            files: snapshot.files().to_vec(),
+            columns: None,
+            predicate: None,
+            limit: None,
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+
+    /// Only these columns, in this order.
+    pub fn select(mut self, columns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.columns = Some(columns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Only rows matching the predicate (also used to skip files).
+    pub fn filter(mut self, predicate: Expr) -> Self {
+        self.predicate = Some(predicate);
+        self
+    }
+
+    /// At most this many rows.
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Files read at once.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    fn invalid(&self, reason: String) -> ParquetError {
+        ParquetError::InvalidScan {
+            table: self.table.clone(),
+            reason,
+        }
+    }
+
+    /// The output schema (logical names and types).
+    pub fn output_schema(&self) -> ParquetResult<SchemaRef> {
+        let fields = self
+            .output_columns()?
+            .iter()
+            .map(|name| {
+                let f = self.field(name)?;
+                let dt = logical_arrow_type(&f.data_type).map_err(|e| self.invalid(e))?;
+                // Nullable: files written before a NOT NULL column existed
+                // give nulls for it.
+                Ok(Field::new(&f.name, dt, true))
+            })
+            .collect::<ParquetResult<Vec<_>>>()?;
+        Ok(Arc::new(Schema::new(fields)))
+    }
+
+    fn field(&self, name: &str) -> ParquetResult<&silt_log::schema::StructField> {
+        self.schema
+            .fields
+            .iter()
+            .find(|f| f.name == name)
+            .or_else(|| {
+                self.schema
+                    .fields
+                    .iter()
+                    .find(|f| f.name.eq_ignore_ascii_case(name))
+            })
+            .ok_or_else(|| self.invalid(format!("no column {name:?} in the table")))
+    }
+
+    fn output_columns(&self) -> ParquetResult<Vec<String>> {
+        match &self.columns {
+            Some(c) => c.iter().map(|n| Ok(self.field(n)?.name.clone())).collect(),
+            None => Ok(self.schema.fields.iter().map(|f| f.name.clone()).collect()),
+        }
+    }
+
+    /// Columns read: the output plus what the predicate needs.
+    fn read_columns(&self) -> ParquetResult<Vec<String>> {
+        let mut cols = self.output_columns()?;
+        if let Some(p) = &self.predicate {
+            for c in p.columns() {
+                let top = c.split('.').next().unwrap_or(c);
+                let name = self.field(top)?.name.clone();
+                if !cols.contains(&name) {
+                    cols.push(name);
+                }
+            }
+        }
+        Ok(cols)
+    }
+
+    fn selected_files(&self) -> ParquetResult<(Vec<Add>, usize)> {
+        let Some(pred) = &self.predicate else {
+            return Ok((self.files.clone(), 0));
+        };
+        pred.validate(&self.schema).map_err(|e| self.invalid(e))?;
+        let physical = |c: &str| -> String {
+            // Statistics use physical names at every level.
+            let mut fields = &self.schema.fields;
+            let mut out = Vec::new();
+            for part in c.split('.') {
+                match fields.iter().find(|f| f.name.eq_ignore_ascii_case(part)) {
+                    Some(f) => {
+                        out.push(physical_name(f, self.mode).to_string());
+                        if let DataType::Struct(s) = &f.data_type {
+                            fields = &s.fields;
+                        }
+                    }
+                    None => out.push(part.to_string()),
+                }
+            }
+            out.join(".")
+        };
+        let mut kept = Vec::new();
+        let mut skipped = 0;
+        for f in &self.files {
+            let stats = f.parsed_stats().ok().flatten();
+            if pred.can_skip_file(&self.schema, &f.partition_values, stats.as_ref(), &physical) {
+                skipped += 1;
+            } else {
+                kept.push(f.clone());
+            }
+        }
+        Ok((kept, skipped))
+    }
+
+    /// Which files the scan reads and skips.
+    pub fn plan(&self) -> ParquetResult<ScanPlan> {
+        let (files, skipped) = self.selected_files()?;
+        Ok(ScanPlan {
+            files: files.len(),
+            skipped,
+        })
+    }
+
+    /// Runs the scan as a stream of batches (files read concurrently, in
+    /// order of the file list).
+    pub fn stream(
+        self,
+    ) -> ParquetResult<impl futures::Stream<Item = ParquetResult<RecordBatch>> + Send + 'static>
+    {
+        let (files, _) = self.selected_files()?;
+        let output = self.output_schema()?;
+        let read_columns = self.read_columns()?;
+        let this = Arc::new(self);
+        let concurrency = this.concurrency;
+        let stream = futures::stream::iter(files)
+            .map(move |file| {
+                let this = this.clone();
+                let output = output.clone();
+                let read_columns = read_columns.clone();
+                async move { this.read_file(file, output, read_columns).await }
+            })
+            .buffered(concurrency)
+            .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
+            .try_flatten();
+        Ok(stream)
+    }
+
+    /// Runs the scan and collects every batch (honouring the limit).
+    pub async fn collect(self) -> ParquetResult<Vec<RecordBatch>> {
+        let limit = self.limit;
+        let mut stream = Box::pin(self.stream()?);
+        let mut out = Vec::new();
+        let mut rows = 0usize;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            if let Some(l) = limit {
+                if rows >= l {
+                    break;
+                }
+                let take = (l - rows).min(batch.num_rows());
+                rows += take;
+                out.push(batch.slice(0, take));
+            } else {
+                rows += batch.num_rows();
+                out.push(batch);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counts the rows the scan returns.
+    pub async fn count(self) -> ParquetResult<u64> {
+        Ok(self
+            .collect()
+            .await?
+            .iter()
+            .map(|b| b.num_rows() as u64)
+            .sum())
+    }
+
+    async fn read_object(&self, add: &Add, path: &str) -> ParquetResult<Bytes> {
+        self.store.read(path).await.map_err(|e| ParquetError::File {
+            table: self.table.clone(),
+            version: self.version,
+            file: add.path.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The object key of a file path from the log.
+    fn object_key(&self, add: &Add, raw: &str) -> ParquetResult<String> {
+        let path = silt_log::path::FilePath::parse(raw).map_err(|e| self.file_error(add, e))?;
+        if let Some(rel) = path.relative_decoded() {
+            return Ok(rel);
+        }
+        // Absolute: only within this table's own location.
+        let decoded = silt_log::path::percent_decode(raw).unwrap_or_else(|| raw.to_string());
+        let root = self.table.trim_end_matches('/');
+        let local_root = root.strip_prefix("file://").unwrap_or(root);
+        for prefix in [root, local_root] {
+            for candidate in [raw, decoded.as_str()] {
+                let c = candidate
+                    .strip_prefix("file://")
+                    .or_else(|| candidate.strip_prefix("file:"))
+                    .unwrap_or(candidate);
+                let p = prefix.strip_prefix("file://").unwrap_or(prefix);
+                if let Some(rest) = c.strip_prefix(p).and_then(|r| r.strip_prefix('/')) {
+                    return Ok(rest.to_string());
+                }
+            }
+        }
+        Err(self.file_error(
+            add,
+            format!("absolute path {raw} is outside the table's store; silt follows absolute paths only within it"),
+        ))
+    }
+
+    fn file_error(&self, add: &Add, reason: impl Into<String>) -> ParquetError {
+        ParquetError::File {
+            table: self.table.clone(),
+            version: self.version,
+            file: add.path.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    async fn deleted_rows(&self, add: &Add) -> ParquetResult<Option<DeletedRows>> {
+        let Some(dv) = &add.deletion_vector else {
+            return Ok(None);
+        };
+        let bad = |e: String| self.file_error(add, format!("deletion vector: {e}"));
+        let rows = match locate(dv).map_err(bad)? {
+            DvLocation::Inline(bytes) => {
+                crate::deletion_vector::DeletedRows::deserialize(&bytes).map_err(bad)?
+            }
+            DvLocation::File { path, offset } => {
+                let bytes = self.read_object(add, &path).await?;
+                read_from_file(&bytes, offset, dv.size_in_bytes).map_err(bad)?
+            }
+            DvLocation::Absolute { uri, offset } => {
+                let key = self.object_key(add, &uri)?;
+                let bytes = self.read_object(add, &key).await?;
+                read_from_file(&bytes, offset, dv.size_in_bytes).map_err(bad)?
+            }
+        };
+        if rows.len() != dv.cardinality as u64 {
+            return Err(bad(format!(
+                "holds {} rows but the descriptor says {}",
+                rows.len(),
+                dv.cardinality
+            )));
+        }
+        Ok(Some(rows))
+    }
+
+    async fn read_file(
+        &self,
+        add: Add,
+        output: SchemaRef,
+        read_columns: Vec<String>,
+    ) -> ParquetResult<Vec<RecordBatch>> {
+        let key = self.object_key(&add, add.path.as_str())?;
+        let (bytes, deleted) =
+            futures::try_join!(self.read_object(&add, &key), self.deleted_rows(&add))?;
+        let this = self.clone_for_decode();
+        let add2 = add.clone();
+        tokio::task::spawn_blocking(move || {
+            this.decode(&add2, bytes, deleted, &output, &read_columns)
+        })
+        .await
+        .map_err(|e| self.file_error(&add, format!("decode task failed: {e}")))?
+    }
+
+    /// A copy without the file list (decode threads do not need it).
+    fn clone_for_decode(&self) -> Scan {
+        Scan {
+            files: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    fn decode(
+        &self,
+        add: &Add,
+        bytes: Bytes,
+        deleted: Option<DeletedRows>,
+        output: &SchemaRef,
+        read_columns: &[String],
+    ) -> ParquetResult<Vec<RecordBatch>> {
+        let err = |e: String| self.file_error(add, e);
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
+        let file_schema = builder.schema().clone();
+        // Resolve each column read to a file column (or a partition value).
+        let mut sources: Vec<(String, Source)> = Vec::new();
+        let mut roots = Vec::new();
+        for name in read_columns {
+            let field = self.field(name)?;
+            if self.partition_columns.iter().any(|p| p == name) {
+                let DataType::Primitive(p) = &field.data_type else {
+                    return Err(err(format!("partition column {name} is not primitive")));
+                };
+                let raw = add
+                    .partition_values
+                    .get(name)
+                    .or_else(|| add.partition_values.get(physical_name(field, self.mode)))
+                    .cloned()
+                    .flatten();
+                let value = parse_partition_value(raw.as_deref(), p)
+                    .map_err(|e| err(format!("partition column {name}: {e}")))?;
+                sources.push((name.clone(), Source::Partition(value)));
+                continue;
+            }
+            match find_file_child(file_schema.fields(), field, self.mode) {
+                Some((i, _)) => {
+                    roots.push(i);
+                    sources.push((name.clone(), Source::File(i)));
+                }
+                None => sources.push((name.clone(), Source::Missing)),
+            }
+        }
+        roots.sort_unstable();
+        roots.dedup();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), roots.clone());
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(8192)
+            .build()
+            .map_err(|e| err(format!("cannot read Parquet: {e}")))?;
+        let mut out = Vec::new();
+        let mut row_base = 0u64;
+        for batch in reader {
+            let batch = batch.map_err(|e| err(format!("cannot decode Parquet: {e}")))?;
+            let n = batch.num_rows();
+            let mut columns: Vec<ArrayRef> = Vec::with_capacity(sources.len());
+            let mut fields = Vec::with_capacity(sources.len());
+            for (name, source) in &sources {
+                let f = self.field(name)?;
+                let dt = logical_arrow_type(&f.data_type).map_err(&err)?;
+                let array = match source {
+                    Source::File(i) => {
+                        // Position of root `i` within the projected batch.
+                        let pos = roots.iter().position(|r| r == i).unwrap_or(0);
+                        conform(batch.column(pos), &f.data_type, self.mode)
+                            .map_err(|e| err(format!("column {name}: {e}")))?
+                    }
+                    Source::Partition(v) => repeat_scalar(v, &dt, n).map_err(&err)?,
+                    Source::Missing => arrow_array::new_null_array(&dt, n),
+                };
+                fields.push(Field::new(name, array.data_type().clone(), true));
+                columns.push(array);
+            }
+            let mut rb = RecordBatch::try_new_with_options(
+                Arc::new(Schema::new(fields)),
+                columns,
+                &RecordBatchOptions::new().with_row_count(Some(n)),
+            )
+            .map_err(|e| err(e.to_string()))?;
+            if let Some(d) = &deleted {
+                let keep: BooleanArray = (0..n as u64)
+                    .map(|i| Some(!d.contains(row_base + i)))
+                    .collect();
+                rb = arrow_select::filter::filter_record_batch(&rb, &keep)
+                    .map_err(|e| err(e.to_string()))?;
+            }
+            row_base += n as u64;
+            if let Some(p) = &self.predicate {
+                rb = filter_batch(p, &self.schema, &rb).map_err(&err)?;
+            }
+            // Final projection to the output schema.
+            let cols: Vec<ArrayRef> = output
+                .fields()
+                .iter()
+                .map(|f| {
+                    let i = sources.iter().position(|(n, _)| n == f.name()).unwrap_or(0);
+                    rb.column(i).clone()
+                })
+                .collect();
+            let projected = RecordBatch::try_new_with_options(
+                output.clone(),
+                cols,
+                &RecordBatchOptions::new().with_row_count(Some(rb.num_rows())),
+            )
+            .map_err(|e| err(e.to_string()))?;
+            if projected.num_rows() > 0 {
+                out.push(projected);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    File(usize),
+    Partition(silt_log::partition::Scalar),
+    Missing,
+}
