@@ -200,6 +200,19 @@ pub fn conform(
         _ => {
             if array.data_type() == &target {
                 Ok(array.clone())
+            } else if let (ArrowType::Timestamp(_, _), ArrowType::Timestamp(unit, tz)) =
+                (array.data_type(), &target)
+            {
+                // Parquet timestamps are instants (INT96 and isAdjustedToUTC)
+                // or wall-clock values; change the unit, then label the zone
+                // without converting (no time-zone database needed).
+                let naive = arrow_cast::cast(array, &ArrowType::Timestamp(*unit, None))
+                    .map_err(|e| e.to_string())?;
+                let labelled = naive
+                    .as_primitive::<arrow_array::types::TimestampMicrosecondType>()
+                    .clone()
+                    .with_timezone_opt(tz.clone());
+                Ok(Arc::new(labelled))
             } else {
                 arrow_cast::cast(array, &target).map_err(|e| {
                     format!(

@@ -161,6 +161,13 @@ impl LogStore for ObjectLogStore {
     }
 
     async fn read(&self, path: &str) -> Result<Bytes, StorageError> {
+        if let Some(root) = &self.local_dir {
+            let file = local_file(root, path)?;
+            return match tokio::fs::read(&file).await {
+                Ok(b) => Ok(Bytes::from(b)),
+                Err(e) => Err(io_error(path, e)),
+            };
+        }
         let full = self.full_path(path);
         let result = self
             .store
@@ -171,6 +178,14 @@ impl LogStore for ObjectLogStore {
     }
 
     async fn put(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
+        if let Some(root) = &self.local_dir {
+            let file = local_file(root, path)?;
+            let p = path.to_string();
+            return spawn_io(path, move || {
+                local_put(&file, &data, false).map_err(|e| io_error(&p, e))
+            })
+            .await;
+        }
         let full = self.full_path(path);
         self.store
             .put(&full, PutPayload::from(data))
@@ -180,6 +195,14 @@ impl LogStore for ObjectLogStore {
     }
 
     async fn delete(&self, path: &str) -> Result<(), StorageError> {
+        if let Some(root) = &self.local_dir {
+            let file = local_file(root, path)?;
+            return match tokio::fs::remove_file(&file).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(io_error(path, e)),
+            };
+        }
         let full = self.full_path(path);
         match self.store.delete(&full).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -188,6 +211,17 @@ impl LogStore for ObjectLogStore {
     }
 
     async fn put_if_absent(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
+        if let Some(root) = &self.local_dir {
+            let file = local_file(root, path)?;
+            let p = path.to_string();
+            return spawn_io(path, move || match local_put(&file, &data, true) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Err(StorageError::AlreadyExists { path: p })
+                }
+                other => other.map_err(|e| io_error(&p, e)),
+            })
+            .await;
+        }
         let full = self.full_path(path);
         let opts = PutOptions {
             mode: PutMode::Create,
@@ -253,4 +287,84 @@ fn list_local(
     }
     out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+/// The file for a table-relative path; refuses paths that would leave the
+/// table directory.
+fn local_file(root: &std::path::Path, path: &str) -> Result<std::path::PathBuf, StorageError> {
+    if path.split('/').any(|s| s == ".." || s == ".")
+        || path.starts_with('/')
+        || path.contains('\0')
+    {
+        return Err(StorageError::Other {
+            path: path.into(),
+            message: "path leaves the table directory".into(),
+        });
+    }
+    Ok(root.join(path))
+}
+
+fn io_error(path: &str, e: std::io::Error) -> StorageError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => StorageError::NotFound { path: path.into() },
+        std::io::ErrorKind::AlreadyExists => StorageError::AlreadyExists { path: path.into() },
+        _ => StorageError::Other {
+            path: path.into(),
+            message: e.to_string(),
+        },
+    }
+}
+
+async fn spawn_io(
+    path: &str,
+    f: impl FnOnce() -> Result<(), StorageError> + Send + 'static,
+) -> Result<(), StorageError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StorageError::Other {
+            path: path.into(),
+            message: format!("I/O task failed: {e}"),
+        })?
+}
+
+/// Writes `data` to a temporary file beside `file`, then publishes it
+/// atomically: a hard link when the file must not exist yet (fails with
+/// `AlreadyExists` if it does), a rename otherwise. Readers never see a
+/// partial file.
+fn local_put(file: &std::path::Path, data: &[u8], if_absent: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = file
+        .parent()
+        .ok_or_else(|| std::io::Error::other("no parent directory"))?;
+    std::fs::create_dir_all(dir)?;
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("object");
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid_like()));
+    {
+        let mut f = std::fs::File::create_new(&tmp)?;
+        f.write_all(data)?;
+        f.sync_data()?;
+    }
+    let result = if if_absent {
+        std::fs::hard_link(&tmp, file)
+    } else {
+        std::fs::rename(&tmp, file)
+    };
+    if if_absent || result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A unique-enough suffix for temporary files (process id + counter + time).
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{n}-{t}", std::process::id())
 }
