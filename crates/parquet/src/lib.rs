@@ -22,6 +22,9 @@ pub mod deletion_vector;
 mod error;
 pub mod filter;
 pub mod scan;
+pub mod stats;
+pub mod write;
 
 pub use error::{ParquetError, ParquetResult};
 pub use scan::{Scan, ScanPlan};
+pub use write::{DataCompression, WriteMode, WriteOptions, WriteResult, write_batches};

@@ -1,0 +1,296 @@
+//! Per-file statistics collected while writing: record count, and per leaf
+//! column the null count and (for orderable types) min and max, merged
+//! across batches. Strings are truncated to 32 characters with a max bound
+//! that stays above every value; timestamps are kept at millisecond
+//! precision (min rounded down, max rounded up), as other Delta readers
+//! parse them.
+
+use std::collections::BTreeMap;
+
+use arrow_arith::aggregate;
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::{DataType as ArrowType, TimeUnit};
+use chrono::DateTime;
+use serde_json::{Map, Value};
+
+/// Characters kept in string bounds.
+pub const STRING_PREFIX: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum Bound {
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Date(i32),
+    /// Microseconds; `true` when the column has a time zone.
+    Ts(i64, bool),
+}
+
+impl Bound {
+    fn to_json(&self, is_max: bool) -> Option<Value> {
+        Some(match self {
+            Bound::Int(v) => Value::from(*v),
+            Bound::Float(v) => serde_json::Number::from_f64(*v).map(Value::Number)?,
+            Bound::Str(s) => Value::String(truncate(s, is_max)?),
+            Bound::Date(d) => {
+                let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?
+                    .checked_add_signed(chrono::Duration::days(*d as i64))?;
+                Value::String(date.format("%Y-%m-%d").to_string())
+            }
+            Bound::Ts(micros, utc) => {
+                let ms = if is_max {
+                    micros.div_euclid(1000) + i64::from(micros.rem_euclid(1000) != 0)
+                } else {
+                    micros.div_euclid(1000)
+                };
+                let dt = DateTime::from_timestamp_millis(ms)?;
+                Value::String(if *utc {
+                    dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+                } else {
+                    dt.naive_utc().format("%Y-%m-%dT%H:%M:%S%.3f").to_string()
+                })
+            }
+        })
+    }
+}
+
+/// A string bound: the first 32 characters; for a max of a longer string,
+/// the prefix with its last character incremented (so it is still greater
+/// than the value), or no bound when that is impossible.
+fn truncate(s: &str, is_max: bool) -> Option<String> {
+    if s.chars().count() <= STRING_PREFIX {
+        return Some(s.to_string());
+    }
+    let mut prefix: Vec<char> = s.chars().take(STRING_PREFIX).collect();
+    if !is_max {
+        return Some(prefix.into_iter().collect());
+    }
+    while let Some(last) = prefix.pop() {
+        let mut next = last as u32 + 1;
+        // Skip the surrogate range, which is not a char.
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            prefix.push(c);
+            return Some(prefix.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[derive(Debug, Clone, Default)]
+struct ColumnStats {
+    nulls: i64,
+    min: Option<Bound>,
+    max: Option<Bound>,
+    /// False once a value could not be ordered (e.g. NaN): no bounds then.
+    unbounded: bool,
+}
+
+/// Statistics of one file being written, by physical column path.
+#[derive(Debug, Clone, Default)]
+pub struct StatsCollector {
+    records: i64,
+    columns: BTreeMap<Vec<String>, ColumnStats>,
+}
+
+fn bounds(array: &dyn Array) -> Option<(Bound, Bound)> {
+    macro_rules! prim {
+        ($t:ty, $wrap:expr) => {{
+            let a = array.as_primitive::<$t>();
+            Some(($wrap(aggregate::min(a)?), $wrap(aggregate::max(a)?)))
+        }};
+    }
+    match array.data_type() {
+        ArrowType::Int8 => prim!(Int8Type, |v: i8| Bound::Int(v as i64)),
+        ArrowType::Int16 => prim!(Int16Type, |v: i16| Bound::Int(v as i64)),
+        ArrowType::Int32 => prim!(Int32Type, |v: i32| Bound::Int(v as i64)),
+        ArrowType::Int64 => prim!(Int64Type, Bound::Int),
+        ArrowType::Float32 => prim!(Float32Type, |v: f32| Bound::Float(v as f64)),
+        ArrowType::Float64 => prim!(Float64Type, Bound::Float),
+        ArrowType::Date32 => prim!(Date32Type, Bound::Date),
+        ArrowType::Timestamp(TimeUnit::Microsecond, tz) => {
+            let utc = tz.is_some();
+            prim!(TimestampMicrosecondType, |v: i64| Bound::Ts(v, utc))
+        }
+        ArrowType::Utf8 => {
+            let a = array.as_string::<i32>();
+            Some((
+                Bound::Str(aggregate::min_string(a)?.to_string()),
+                Bound::Str(aggregate::max_string(a)?.to_string()),
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn has_nan(array: &dyn Array) -> bool {
+    match array.data_type() {
+        ArrowType::Float32 => array
+            .as_primitive::<Float32Type>()
+            .iter()
+            .flatten()
+            .any(f32::is_nan),
+        ArrowType::Float64 => array
+            .as_primitive::<Float64Type>()
+            .iter()
+            .flatten()
+            .any(f64::is_nan),
+        _ => false,
+    }
+}
+
+impl StatsCollector {
+    /// Adds a batch's columns (already named by physical names).
+    pub fn add(&mut self, names: &[String], columns: &[ArrayRef]) {
+        if let Some(c) = columns.first() {
+            self.records += c.len() as i64;
+        }
+        for (name, column) in names.iter().zip(columns) {
+            self.add_column(vec![name.clone()], column.as_ref());
+        }
+    }
+
+    fn add_column(&mut self, path: Vec<String>, array: &dyn Array) {
+        if let Some(s) = array.as_struct_opt() {
+            for (f, child) in s.fields().iter().zip(s.columns()) {
+                let mut p = path.clone();
+                p.push(f.name().clone());
+                self.add_column(p, child.as_ref());
+            }
+            return;
+        }
+        if matches!(
+            array.data_type(),
+            ArrowType::List(_) | ArrowType::LargeList(_) | ArrowType::Map(_, _)
+        ) {
+            return; // Delta does not keep statistics for nested collections.
+        }
+        let entry = self.columns.entry(path).or_default();
+        entry.nulls += array.logical_null_count() as i64;
+        if entry.unbounded {
+            return;
+        }
+        if has_nan(array) {
+            entry.unbounded = true;
+            entry.min = None;
+            entry.max = None;
+            return;
+        }
+        if let Some((lo, hi)) = bounds(array) {
+            if entry.min.as_ref().is_none_or(|m| lo < *m) {
+                entry.min = Some(lo);
+            }
+            if entry.max.as_ref().is_none_or(|m| hi > *m) {
+                entry.max = Some(hi);
+            }
+        }
+    }
+
+    /// Rows added so far.
+    pub fn records(&self) -> i64 {
+        self.records
+    }
+
+    /// The `stats` JSON of the file.
+    pub fn to_json(&self) -> String {
+        let mut min = Map::new();
+        let mut max = Map::new();
+        let mut nulls = Map::new();
+        for (path, c) in &self.columns {
+            insert(&mut nulls, path, Value::from(c.nulls));
+            if let Some(v) = c.min.as_ref().and_then(|b| b.to_json(false)) {
+                insert(&mut min, path, v);
+            }
+            if let Some(v) = c.max.as_ref().and_then(|b| b.to_json(true)) {
+                insert(&mut max, path, v);
+            }
+        }
+        serde_json::json!({
+            "numRecords": self.records,
+            "minValues": min,
+            "maxValues": max,
+            "nullCount": nulls,
+        })
+        .to_string()
+    }
+}
+
+fn insert(map: &mut Map<String, Value>, path: &[String], value: Value) {
+    let (last, parents) = match path.split_last() {
+        Some(x) => x,
+        None => return,
+    };
+    let mut current = map;
+    for p in parents {
+        let entry = current
+            .entry(p.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Value::Object(next) = entry else { return };
+        current = next;
+    }
+    current.insert(last.clone(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Float64Array, Int64Array, StringArray};
+    use std::sync::Arc;
+
+    #[test]
+    fn merges_batches_and_truncates_strings() {
+        let mut s = StatsCollector::default();
+        let long = "x".repeat(40);
+        s.add(
+            &["n".into(), "s".into()],
+            &[
+                Arc::new(Int64Array::from(vec![Some(5), None])),
+                Arc::new(StringArray::from(vec![Some("b"), Some(long.as_str())])),
+            ],
+        );
+        s.add(
+            &["n".into(), "s".into()],
+            &[
+                Arc::new(Int64Array::from(vec![Some(-1), Some(3)])),
+                Arc::new(StringArray::from(vec![Some("a"), None])),
+            ],
+        );
+        let v: Value = serde_json::from_str(&s.to_json()).unwrap();
+        assert_eq!(v["numRecords"], 4);
+        assert_eq!(v["minValues"]["n"], -1);
+        assert_eq!(v["maxValues"]["n"], 5);
+        assert_eq!(v["nullCount"]["n"], 1);
+        assert_eq!(v["minValues"]["s"], "a");
+        let max = v["maxValues"]["s"].as_str().unwrap();
+        assert_eq!(max.chars().count(), 32);
+        assert!(max > long.as_str(), "max bound stays above the value");
+    }
+
+    #[test]
+    fn nan_drops_bounds() {
+        let mut s = StatsCollector::default();
+        s.add(
+            &["f".into()],
+            &[Arc::new(Float64Array::from(vec![1.0, f64::NAN]))],
+        );
+        let v: Value = serde_json::from_str(&s.to_json()).unwrap();
+        assert!(v["minValues"].get("f").is_none());
+        assert_eq!(v["nullCount"]["f"], 0);
+    }
+
+    #[test]
+    fn timestamp_bounds_round_outwards() {
+        assert_eq!(
+            Bound::Ts(1_500, true).to_json(true).unwrap(),
+            Value::String("1970-01-01T00:00:00.002Z".into())
+        );
+        assert_eq!(
+            Bound::Ts(1_500, true).to_json(false).unwrap(),
+            Value::String("1970-01-01T00:00:00.001Z".into())
+        );
+    }
+}

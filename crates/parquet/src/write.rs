@@ -1,0 +1,793 @@
+//! Writing Arrow batches as Delta data files and committing them: schema
+//! enforcement (names, types, NOT NULL), Hive-style partition directories,
+//! files rolled at a target size, statistics, column mapping (physical
+//! names, field ids), encoding on every core, and one transaction per write
+//! (append, overwrite, replaceWhere, or create-table-as-write). A failed
+//! write leaves no visible change: files not committed are orphans for
+//! vacuum.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef, RecordBatch, StructArray, UInt32Array};
+use arrow_schema::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
+use bytes::Bytes;
+use chrono::DateTime;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use silt_log::actions::{Add, Remove};
+use silt_log::create::{new_metadata, protocol_for};
+use silt_log::expr::Expr;
+use silt_log::path::FilePath;
+use silt_log::schema::{COLUMN_MAPPING_ID_KEY, DataType, StructType};
+use silt_log::{CommitOutcome, LogStore, Operation, Snapshot, Transaction};
+
+use crate::arrow_values::{ColumnMappingMode, logical_arrow_type, physical_name};
+use crate::error::{ParquetError, ParquetResult};
+use crate::stats::StatsCollector;
+
+/// How a write relates to the data already in the table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteMode {
+    /// Add rows.
+    Append,
+    /// Replace every row.
+    Overwrite,
+    /// Replace the rows matching a predicate on partition columns; every
+    /// written row must match it.
+    ReplaceWhere(Expr),
+}
+
+/// Data file compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataCompression {
+    /// zstd (the default).
+    Zstd,
+    /// snappy.
+    Snappy,
+    /// none.
+    Uncompressed,
+}
+
+/// Options of a write.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    /// Append, overwrite or replaceWhere.
+    pub mode: WriteMode,
+    /// Partition columns when the write creates the table.
+    pub partition_by: Vec<String>,
+    /// Table properties when the write creates the table.
+    pub properties: HashMap<String, String>,
+    /// Roll to a new file past this many bytes.
+    pub target_file_size: usize,
+    /// Rows per Parquet row group (bounds writer memory).
+    pub row_group_rows: usize,
+    /// Compression.
+    pub compression: DataCompression,
+    /// Idempotent application transaction (app id, version).
+    pub app_transaction: Option<(String, i64)>,
+    /// Encoding threads (default: the number of cores).
+    pub threads: usize,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        Self {
+            mode: WriteMode::Append,
+            partition_by: Vec::new(),
+            properties: HashMap::new(),
+            target_file_size: 128 << 20,
+            row_group_rows: 1 << 20,
+            compression: DataCompression::Zstd,
+            app_transaction: None,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// The outcome of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteResult {
+    /// The commit outcome.
+    pub outcome: CommitOutcome,
+    /// Files written.
+    pub files_added: usize,
+    /// Files the write replaced.
+    pub files_removed: usize,
+    /// Rows written.
+    pub rows: u64,
+}
+
+/// Characters Hive-style partition directories escape as `%XX`.
+fn needs_escape(c: char) -> bool {
+    (c as u32) < 0x20
+        || c as u32 == 0x7F
+        || matches!(
+            c,
+            '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '{' | '[' | ']' | '^'
+        )
+}
+
+/// Escapes a partition value for a directory name.
+pub fn escape_partition_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        if needs_escape(c) {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Percent-encodes a relative path for the log (`/` kept).
+pub fn encode_log_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/' | b'=') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The Delta string form of a partition value (`None` for NULL).
+fn partition_string(array: &dyn Array, row: usize) -> Result<Option<String>, String> {
+    if array.is_null(row) {
+        return Ok(None);
+    }
+    Ok(Some(match array.data_type() {
+        ArrowType::Utf8 => array.as_string::<i32>().value(row).to_string(),
+        ArrowType::Int8 => array.as_primitive::<Int8Type>().value(row).to_string(),
+        ArrowType::Int16 => array.as_primitive::<Int16Type>().value(row).to_string(),
+        ArrowType::Int32 => array.as_primitive::<Int32Type>().value(row).to_string(),
+        ArrowType::Int64 => array.as_primitive::<Int64Type>().value(row).to_string(),
+        ArrowType::Float32 => array.as_primitive::<Float32Type>().value(row).to_string(),
+        ArrowType::Float64 => array.as_primitive::<Float64Type>().value(row).to_string(),
+        ArrowType::Boolean => array.as_boolean().value(row).to_string(),
+        ArrowType::Date32 => {
+            let d = array.as_primitive::<Date32Type>().value(row);
+            chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+                .and_then(|e| e.checked_add_signed(chrono::Duration::days(d as i64)))
+                .ok_or("date out of range")?
+                .format("%Y-%m-%d")
+                .to_string()
+        }
+        ArrowType::Timestamp(TimeUnit::Microsecond, _) => {
+            let v = array.as_primitive::<TimestampMicrosecondType>().value(row);
+            DateTime::from_timestamp_micros(v)
+                .ok_or("timestamp out of range")?
+                .naive_utc()
+                .format("%Y-%m-%d %H:%M:%S%.6f")
+                .to_string()
+        }
+        ArrowType::Decimal128(_, s) => Decimal128Type::format_decimal(
+            array.as_primitive::<Decimal128Type>().value(row),
+            38,
+            *s,
+        ),
+        other => {
+            return Err(format!(
+                "partition columns of type {other} are not supported"
+            ));
+        }
+    }))
+}
+
+/// Renames a column to its physical names (and field ids) for the file.
+fn physical_field(
+    f: &silt_log::schema::StructField,
+    mode: ColumnMappingMode,
+) -> Result<Field, String> {
+    let dt = physical_type(&f.data_type, mode)?;
+    let mut field = Field::new(physical_name(f, mode), dt, f.nullable);
+    if mode == ColumnMappingMode::Id
+        && let Some(id) = f
+            .metadata
+            .get(COLUMN_MAPPING_ID_KEY)
+            .and_then(|v| v.as_i64())
+    {
+        field = field.with_metadata(HashMap::from([(
+            "PARQUET:field_id".to_string(),
+            id.to_string(),
+        )]));
+    }
+    Ok(field)
+}
+
+fn physical_type(ty: &DataType, mode: ColumnMappingMode) -> Result<ArrowType, String> {
+    match ty {
+        DataType::Struct(s) if mode != ColumnMappingMode::None => Ok(ArrowType::Struct(
+            s.fields
+                .iter()
+                .map(|f| physical_field(f, mode))
+                .collect::<Result<Vec<_>, _>>()?
+                .into(),
+        )),
+        other => logical_arrow_type(other),
+    }
+}
+
+fn to_physical(array: &ArrayRef, ty: &DataType, target: &ArrowType) -> Result<ArrayRef, String> {
+    match (ty, target) {
+        (DataType::Struct(s), ArrowType::Struct(fields)) if array.data_type() != target => {
+            let st = array.as_struct();
+            let children = s
+                .fields
+                .iter()
+                .zip(fields.iter())
+                .zip(st.columns())
+                .map(|((f, pf), c)| to_physical(c, &f.data_type, pf.data_type()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Arc::new(
+                StructArray::try_new(fields.clone(), children, st.nulls().cloned())
+                    .map_err(|e| e.to_string())?,
+            ))
+        }
+        _ => Ok(array.clone()),
+    }
+}
+
+/// Makes a batch fit the table: columns in table order with the table's
+/// types, missing nullable columns filled with nulls; errors name the column.
+fn conform_input(batch: &RecordBatch, schema: &StructType) -> Result<Vec<ArrayRef>, String> {
+    let input = batch.schema();
+    for f in input.fields() {
+        if !schema
+            .fields
+            .iter()
+            .any(|t| t.name.eq_ignore_ascii_case(f.name()))
+        {
+            return Err(format!(
+                "column {:?} is not in the table schema (schema evolution is not enabled for this write)",
+                f.name()
+            ));
+        }
+    }
+    schema
+        .fields
+        .iter()
+        .map(|t| {
+            let want = logical_arrow_type(&t.data_type)?;
+            let Some(i) = input
+                .fields()
+                .iter()
+                .position(|f| f.name().eq_ignore_ascii_case(&t.name))
+            else {
+                if !t.nullable {
+                    return Err(format!(
+                        "column {:?} is NOT NULL but the data does not have it",
+                        t.name
+                    ));
+                }
+                return Ok(arrow_array::new_null_array(&want, batch.num_rows()));
+            };
+            let col = batch.column(i);
+            let col = if col.data_type() == &want {
+                col.clone()
+            } else if matches!(
+                (col.data_type(), &want),
+                (ArrowType::LargeUtf8 | ArrowType::Utf8View, ArrowType::Utf8)
+                    | (
+                        ArrowType::LargeBinary | ArrowType::BinaryView,
+                        ArrowType::Binary
+                    )
+                    | (
+                        ArrowType::Timestamp(_, Some(_)),
+                        ArrowType::Timestamp(_, Some(_))
+                    )
+                    | (ArrowType::Timestamp(_, None), ArrowType::Timestamp(_, None))
+                    | (
+                        ArrowType::Int8 | ArrowType::Int16,
+                        ArrowType::Int32 | ArrowType::Int64
+                    )
+                    | (ArrowType::Int32, ArrowType::Int64)
+                    | (ArrowType::Float32, ArrowType::Float64)
+                    | (ArrowType::Date64, ArrowType::Date32)
+            ) {
+                crate::arrow_values::conform(col, &t.data_type, ColumnMappingMode::None)?
+            } else {
+                return Err(format!(
+                    "column {:?} has type {} but the table says {}",
+                    t.name,
+                    col.data_type(),
+                    t.data_type.simple_name()
+                ));
+            };
+            if !t.nullable && col.null_count() > 0 {
+                return Err(format!(
+                    "column {:?} is NOT NULL but {} rows are null",
+                    t.name,
+                    col.null_count()
+                ));
+            }
+            Ok(col)
+        })
+        .collect()
+}
+
+/// One data file being written.
+struct OpenFile {
+    writer: ArrowWriter<Vec<u8>>,
+    stats: StatsCollector,
+    dir: String,
+    partition_values: HashMap<String, Option<String>>,
+}
+
+struct Job {
+    key: Vec<Option<String>>,
+    partition_values: HashMap<String, Option<String>>,
+    dir: String,
+    batch: RecordBatch,
+}
+
+struct Context {
+    store: Arc<dyn LogStore>,
+    table: String,
+    file_schema: SchemaRef,
+    props: WriterProperties,
+    target: usize,
+    handle: tokio::runtime::Handle,
+}
+
+impl Context {
+    fn finish(&self, file: OpenFile, seq: &mut usize) -> Result<Add, ParquetError> {
+        let OpenFile {
+            writer,
+            stats,
+            dir,
+            partition_values,
+        } = file;
+        let bytes = writer
+            .into_inner()
+            .map_err(|e| self.write_err(&dir, e.to_string()))?;
+        *seq += 1;
+        let ext = match self
+            .props
+            .compression(&parquet::schema::types::ColumnPath::new(vec![]))
+        {
+            Compression::ZSTD(_) => "zstd.",
+            Compression::SNAPPY => "snappy.",
+            _ => "",
+        };
+        let name = format!(
+            "part-{:05}-{}-c000.{ext}parquet",
+            *seq,
+            uuid::Uuid::new_v4()
+        );
+        let key = if dir.is_empty() {
+            name
+        } else {
+            format!("{dir}/{name}")
+        };
+        let size = bytes.len() as i64;
+        self.handle
+            .block_on(self.store.put_if_absent(&key, Bytes::from(bytes)))
+            .map_err(|e| self.write_err(&key, e.to_string()))?;
+        let path = FilePath::parse(encode_log_path(&key)).map_err(|e| self.write_err(&key, e))?;
+        Ok(Add {
+            path,
+            partition_values,
+            size,
+            modification_time: chrono::Utc::now().timestamp_millis(),
+            data_change: true,
+            stats: Some(stats.to_json()),
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+            clustering_provider: None,
+        })
+    }
+
+    fn write_err(&self, file: &str, reason: String) -> ParquetError {
+        ParquetError::Write {
+            table: self.table.clone(),
+            file: file.to_string(),
+            reason,
+        }
+    }
+
+    /// A worker: keeps one open file per partition, rolls at the target size.
+    fn run(&self, jobs: Receiver<Job>) -> Result<Vec<Add>, ParquetError> {
+        let mut open: HashMap<Vec<Option<String>>, OpenFile> = HashMap::new();
+        let mut adds = Vec::new();
+        let mut seq = 0usize;
+        let names: Vec<String> = self
+            .file_schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        for job in jobs {
+            let file = match open.entry(job.key.clone()) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(OpenFile {
+                    writer: ArrowWriter::try_new(
+                        Vec::new(),
+                        self.file_schema.clone(),
+                        Some(self.props.clone()),
+                    )
+                    .map_err(|e| self.write_err(&job.dir, e.to_string()))?,
+                    stats: StatsCollector::default(),
+                    dir: job.dir.clone(),
+                    partition_values: job.partition_values.clone(),
+                }),
+            };
+            file.stats.add(&names, job.batch.columns());
+            file.writer
+                .write(&job.batch)
+                .map_err(|e| self.write_err(&job.dir, e.to_string()))?;
+            if file.writer.bytes_written() + file.writer.in_progress_size() >= self.target {
+                if let Some(done) = open.remove(&job.key) {
+                    adds.push(self.finish(done, &mut seq)?);
+                }
+            }
+        }
+        for (_, f) in open.drain() {
+            adds.push(self.finish(f, &mut seq)?);
+        }
+        Ok(adds)
+    }
+}
+
+/// Writes `batches` to the table at `store` (created when `snapshot` is
+/// `None`), committing one transaction.
+pub async fn write_batches<I>(
+    store: Arc<dyn LogStore>,
+    snapshot: Option<Snapshot>,
+    batches: I,
+    options: WriteOptions,
+) -> ParquetResult<WriteResult>
+where
+    I: IntoIterator<Item = RecordBatch> + Send + 'static,
+    I::IntoIter: Send,
+{
+    let table = store.location().to_string();
+    let invalid = |reason: String| ParquetError::InvalidData {
+        table: table.clone(),
+        reason,
+    };
+    let mut input = batches.into_iter().peekable();
+    // The table's schema and partitioning: from the snapshot, or from the
+    // data when this write creates the table.
+    let (schema, partition_columns, mode, create) = match &snapshot {
+        Some(s) => {
+            let m = s.metadata();
+            (
+                m.schema.clone(),
+                m.partition_columns.clone(),
+                ColumnMappingMode::from_property(m.property("delta.columnMapping.mode")),
+                None,
+            )
+        }
+        None => {
+            let first = input.peek().ok_or_else(|| {
+                invalid("creating a table needs at least one batch to take the schema from".into())
+            })?;
+            let schema = StructType::try_from_arrow(&first.schema()).map_err(&invalid)?;
+            let protocol = protocol_for(&options.properties, &[], &schema);
+            let metadata = new_metadata(
+                schema.clone(),
+                options.partition_by.clone(),
+                options.properties.clone(),
+                None,
+                chrono::Utc::now().timestamp_millis(),
+            )
+            .map_err(&invalid)?;
+            (
+                schema,
+                options.partition_by.clone(),
+                ColumnMappingMode::None,
+                Some((protocol, metadata)),
+            )
+        }
+    };
+    if let WriteMode::ReplaceWhere(e) = &options.mode {
+        e.validate(&schema).map_err(&invalid)?;
+        if let Some(c) = e
+            .columns()
+            .into_iter()
+            .find(|c| !partition_columns.iter().any(|p| p == c))
+        {
+            return Err(invalid(format!(
+                "replaceWhere on the data column {c:?} is not supported yet; use partition columns"
+            )));
+        }
+    }
+
+    // File schema: data columns (partition columns live in directories),
+    // with physical names under column mapping.
+    let data_fields: Vec<&silt_log::schema::StructField> = schema
+        .fields
+        .iter()
+        .filter(|f| !partition_columns.contains(&f.name))
+        .collect();
+    let file_schema = Arc::new(Schema::new(
+        data_fields
+            .iter()
+            .map(|f| physical_field(f, mode))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&invalid)?,
+    ));
+    let compression = match options.compression {
+        DataCompression::Zstd => Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()),
+        DataCompression::Snappy => Compression::SNAPPY,
+        DataCompression::Uncompressed => Compression::UNCOMPRESSED,
+    };
+    let props = WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
+        .build();
+    let ctx = Arc::new(Context {
+        store: store.clone(),
+        table: table.clone(),
+        file_schema: file_schema.clone(),
+        props,
+        target: options.target_file_size.max(1),
+        handle: tokio::runtime::Handle::current(),
+    });
+    let threads = options.threads.max(1);
+    let schema2 = schema.clone();
+    let partition_columns2 = partition_columns.clone();
+    let replace = match &options.mode {
+        WriteMode::ReplaceWhere(e) => Some(e.clone()),
+        _ => None,
+    };
+    // CPU work (splitting, encoding) runs on plain threads.
+    let (adds, rows) = tokio::task::spawn_blocking(move || -> ParquetResult<(Vec<Add>, u64)> {
+        let invalid = |reason: String| ParquetError::InvalidData {
+            table: ctx.table.clone(),
+            reason,
+        };
+        std::thread::scope(|scope| {
+            let mut senders: Vec<SyncSender<Job>> = Vec::new();
+            let mut handles = Vec::new();
+            for _ in 0..threads {
+                let (tx, rx) = sync_channel::<Job>(2);
+                senders.push(tx);
+                let ctx = ctx.clone();
+                handles.push(scope.spawn(move || ctx.run(rx)));
+            }
+            let mut rows = 0u64;
+            let mut next = 0usize;
+            let result = (|| -> ParquetResult<()> {
+                for batch in input {
+                    let columns = conform_input(&batch, &schema2).map_err(&invalid)?;
+                    let n = batch.num_rows();
+                    if n == 0 {
+                        continue;
+                    }
+                    rows += n as u64;
+                    let full = RecordBatch::try_new(
+                        Arc::new(Schema::new(
+                            schema2
+                                .fields
+                                .iter()
+                                .zip(&columns)
+                                .map(|(f, c)| Field::new(&f.name, c.data_type().clone(), true))
+                                .collect::<Vec<_>>(),
+                        )),
+                        columns,
+                    )
+                    .map_err(|e| invalid(e.to_string()))?;
+                    if let Some(pred) = &replace {
+                        let kept =
+                            crate::filter::filter_batch(pred, &schema2, &full).map_err(&invalid)?;
+                        if kept.num_rows() != n {
+                            return Err(invalid(format!(
+                                "{} rows do not match the replaceWhere predicate {pred}",
+                                n - kept.num_rows()
+                            )));
+                        }
+                    }
+                    for job in split(&full, &schema2, &partition_columns2, &ctx.file_schema, mode)
+                        .map_err(&invalid)?
+                    {
+                        let worker = next % senders.len();
+                        next += 1;
+                        if senders[worker].send(job).is_err() {
+                            break; // the worker failed; its error is reported below
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            drop(senders);
+            let mut adds = Vec::new();
+            let mut first_err = result.err();
+            for h in handles {
+                match h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
+                    Ok(a) => adds.extend(a),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            match first_err {
+                Some(e) => Err(e),
+                None => Ok((adds, rows)),
+            }
+        })
+    })
+    .await
+    .map_err(|e| ParquetError::Write {
+        table: table.clone(),
+        file: String::new(),
+        reason: format!("write task failed: {e}"),
+    })??;
+
+    // Removals for overwrite modes.
+    let now = chrono::Utc::now().timestamp_millis();
+    let removes: Vec<Remove> = match (&options.mode, &snapshot) {
+        (WriteMode::Append, _) | (_, None) => Vec::new(),
+        (WriteMode::Overwrite, Some(s)) => s.files().iter().map(|a| remove_of(a, now)).collect(),
+        (WriteMode::ReplaceWhere(e), Some(s)) => s
+            .files()
+            .iter()
+            .filter(|a| e.eval_partition(&schema, &a.partition_values) == Some(true))
+            .map(|a| remove_of(a, now))
+            .collect(),
+    };
+    let files_added = adds.len();
+    let files_removed = removes.len();
+    let (mode_name, predicate) = match &options.mode {
+        WriteMode::Append => ("Append", None),
+        WriteMode::Overwrite => ("Overwrite", None),
+        WriteMode::ReplaceWhere(e) => ("Overwrite", Some(e.to_string())),
+    };
+    let mut op = Operation::new(if create.is_some() {
+        "CREATE TABLE AS SELECT"
+    } else {
+        "WRITE"
+    })
+    .with_parameter("mode", mode_name)
+    .with_parameter(
+        "partitionBy",
+        serde_json::to_string(&partition_columns).unwrap_or_default(),
+    );
+    if let Some(p) = predicate {
+        op = op.with_parameter("predicate", p);
+    }
+    let txn = match (create, &snapshot) {
+        (Some((protocol, metadata)), _) => {
+            Transaction::create_table(store.clone(), protocol, metadata)
+        }
+        (None, Some(s)) => {
+            let t = s.transaction(op.clone());
+            match &options.mode {
+                WriteMode::Append => t,
+                _ => t.read_whole_table(),
+            }
+        }
+        (None, None) => unreachable!("a missing snapshot means the table is created"),
+    };
+    let mut txn = txn.add_files(adds).remove_files(removes);
+    if let Some((app, v)) = &options.app_transaction {
+        txn = txn.set_app_transaction(app.clone(), *v);
+    }
+    let outcome = txn.commit().await?;
+    Ok(WriteResult {
+        outcome,
+        files_added,
+        files_removed,
+        rows,
+    })
+}
+
+fn remove_of(a: &Add, now: i64) -> Remove {
+    Remove {
+        path: a.path.clone(),
+        deletion_timestamp: Some(now),
+        data_change: true,
+        extended_file_metadata: Some(true),
+        partition_values: Some(a.partition_values.clone()),
+        size: Some(a.size),
+        stats: None,
+        tags: a.tags.clone(),
+        deletion_vector: a.deletion_vector.clone(),
+        base_row_id: a.base_row_id,
+        default_row_commit_version: a.default_row_commit_version,
+    }
+}
+
+/// Splits a conformed batch by partition values into file-ready jobs.
+fn split(
+    batch: &RecordBatch,
+    schema: &StructType,
+    partition_columns: &[String],
+    file_schema: &SchemaRef,
+    mode: ColumnMappingMode,
+) -> Result<Vec<Job>, String> {
+    let part_idx: Vec<usize> = partition_columns
+        .iter()
+        .map(|p| {
+            schema
+                .fields
+                .iter()
+                .position(|f| &f.name == p)
+                .ok_or_else(|| format!("partition column {p:?} is not in the schema"))
+        })
+        .collect::<Result<_, _>>()?;
+    let data_idx: Vec<usize> = (0..schema.fields.len())
+        .filter(|i| !part_idx.contains(i))
+        .collect();
+    let to_file = |b: &RecordBatch| -> Result<RecordBatch, String> {
+        let cols = data_idx
+            .iter()
+            .zip(file_schema.fields())
+            .map(|(i, pf)| to_physical(b.column(*i), &schema.fields[*i].data_type, pf.data_type()))
+            .collect::<Result<Vec<_>, _>>()?;
+        RecordBatch::try_new(file_schema.clone(), cols).map_err(|e| e.to_string())
+    };
+    if part_idx.is_empty() {
+        return Ok(vec![Job {
+            key: Vec::new(),
+            partition_values: HashMap::new(),
+            dir: String::new(),
+            batch: to_file(batch)?,
+        }]);
+    }
+    let mut groups: HashMap<Vec<Option<String>>, Vec<u32>> = HashMap::new();
+    for row in 0..batch.num_rows() {
+        let key = part_idx
+            .iter()
+            .map(|i| partition_string(batch.column(*i).as_ref(), row))
+            .collect::<Result<Vec<_>, _>>()?;
+        groups.entry(key).or_default().push(row as u32);
+    }
+    let mut jobs = Vec::with_capacity(groups.len());
+    for (key, rows) in groups {
+        let taken = arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))
+            .map_err(|e| e.to_string())?;
+        let mut dir = Vec::new();
+        let mut values = HashMap::new();
+        for (p, v) in partition_columns.iter().zip(&key) {
+            let field = schema.field(p).ok_or("partition column vanished")?;
+            let name = physical_name(field, mode).to_string();
+            dir.push(format!(
+                "{}={}",
+                escape_partition_value(&name),
+                v.as_deref().map_or(
+                    "__HIVE_DEFAULT_PARTITION__".to_string(),
+                    escape_partition_value
+                )
+            ));
+            values.insert(name, v.clone());
+        }
+        jobs.push(Job {
+            key,
+            partition_values: values,
+            dir: dir.join("/"),
+            batch: to_file(&taken)?,
+        });
+    }
+    Ok(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_directories_escape_like_hive() {
+        assert_eq!(escape_partition_value("a/b:c d"), "a%2Fb%3Ac d");
+        assert_eq!(escape_partition_value("50%"), "50%25");
+        assert_eq!(
+            encode_log_path("p=a%2Fb c/x.parquet"),
+            "p=a%252Fb%20c/x.parquet"
+        );
+        let round = FilePath::parse(encode_log_path("p=a%2Fb c/x.parquet")).unwrap();
+        assert_eq!(round.relative_decoded().unwrap(), "p=a%2Fb c/x.parquet");
+    }
+}

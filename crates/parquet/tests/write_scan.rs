@@ -1,0 +1,275 @@
+//! Writing tables with silt-parquet and scanning them back: create-as-write,
+//! append, replaceWhere, overwrite, partitions with special characters,
+//! file rolling, statistics-based skipping, schema enforcement; and the
+//! written tables read by the Python `deltalake` package with the same rows.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+use std::process::Command;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use silt_log::expr::parse_predicate;
+use silt_parquet::{Scan, WriteMode, WriteOptions, write_batches};
+use silt_store::TableBuilder;
+
+fn batch(ids: std::ops::Range<i64>, part: &str) -> RecordBatch {
+    let n = ids.clone().count();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("part", DataType::Utf8, true),
+        Field::new("value", DataType::Float64, true),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(ids.clone())) as ArrayRef,
+            Arc::new(StringArray::from(vec![part; n])),
+            Arc::new(Float64Array::from_iter_values(
+                ids.clone().map(|i| i as f64 * 0.5),
+            )),
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(ids.map(|i| 1_700_000_000_000_000 + i))
+                    .with_timezone("UTC"),
+            ),
+        ],
+    )
+    .unwrap()
+}
+
+async fn scan_ids(location: &str, predicate: Option<&str>) -> Vec<i64> {
+    let s = TableBuilder::new(location).load().await.unwrap();
+    let mut scan = Scan::new(&s).select(["id"]);
+    if let Some(p) = predicate {
+        scan = scan.filter(parse_predicate(p).unwrap());
+    }
+    let mut ids: Vec<i64> = scan
+        .collect()
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_modes_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    // Create as write, partitioned, with awkward partition values.
+    let parts = ["a", "b c", "d/e:f", "100%"];
+    let batches: Vec<RecordBatch> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| batch(i as i64 * 100..i as i64 * 100 + 50, p))
+        .collect();
+    let opts = WriteOptions {
+        partition_by: vec!["part".into()],
+        ..Default::default()
+    };
+    let r = write_batches(store.clone(), None, batches, opts)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome.version(), Some(0));
+    assert_eq!(r.rows, 200);
+    let all: Vec<i64> = (0..4).flat_map(|i| i * 100..i * 100 + 50).collect();
+    assert_eq!(scan_ids(&location, None).await, all);
+    // Partition pruning and stats skipping.
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    let plan = Scan::new(&s)
+        .filter(parse_predicate("part = 'd/e:f'").unwrap())
+        .plan()
+        .unwrap();
+    assert_eq!((plan.files, plan.skipped), (1, 3));
+    assert_eq!(
+        scan_ids(&location, Some("part = 'b c'")).await,
+        (100..150).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        scan_ids(&location, Some("id >= 345 AND value < 174")).await,
+        (345..348).collect::<Vec<_>>()
+    );
+    let plan = Scan::new(&s)
+        .filter(parse_predicate("id > 1000").unwrap())
+        .plan()
+        .unwrap();
+    assert_eq!(plan.files, 0, "stats prove no file matches");
+
+    // Append, with small files to exercise rolling.
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    let small = WriteOptions {
+        target_file_size: 1,
+        row_group_rows: 10,
+        ..Default::default()
+    };
+    let r = write_batches(
+        store.clone(),
+        Some(s),
+        vec![batch(1000..1020, "a"), batch(1020..1040, "a")],
+        small,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome.version(), Some(1));
+    assert!(r.files_added >= 2, "files rolled: {}", r.files_added);
+    assert_eq!(scan_ids(&location, Some("part = 'a'")).await.len(), 90);
+
+    // replaceWhere replaces one partition only.
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    let opts = WriteOptions {
+        mode: WriteMode::ReplaceWhere(parse_predicate("part = 'a'").unwrap()),
+        ..Default::default()
+    };
+    write_batches(store.clone(), Some(s), vec![batch(5000..5005, "a")], opts)
+        .await
+        .unwrap();
+    assert_eq!(
+        scan_ids(&location, Some("part = 'a'")).await,
+        (5000..5005).collect::<Vec<_>>()
+    );
+    assert_eq!(scan_ids(&location, None).await.len(), 155);
+    // Rows outside the predicate are refused and nothing is committed.
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    let v = s.version();
+    let opts = WriteOptions {
+        mode: WriteMode::ReplaceWhere(parse_predicate("part = 'a'").unwrap()),
+        ..Default::default()
+    };
+    let err = write_batches(store.clone(), Some(s), vec![batch(1..2, "zzz")], opts)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("replaceWhere"), "{err}");
+    assert_eq!(
+        TableBuilder::new(&location).load().await.unwrap().version(),
+        v
+    );
+
+    // Overwrite everything; time travel still sees the old rows.
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    let opts = WriteOptions {
+        mode: WriteMode::Overwrite,
+        ..Default::default()
+    };
+    let r = write_batches(store.clone(), Some(s), vec![batch(7..9, "z")], opts)
+        .await
+        .unwrap();
+    assert!(r.files_removed > 0);
+    assert_eq!(scan_ids(&location, None).await, vec![7, 8]);
+    let old = TableBuilder::new(&location)
+        .at_version(0)
+        .load()
+        .await
+        .unwrap();
+    assert_eq!(Scan::new(&old).count().await.unwrap(), 200);
+
+    // The Python deltalake package reads the same rows.
+    let py = std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(py)
+        .args([
+            "-c",
+            "import sys, pyarrow as pa\nfrom deltalake import DeltaTable\nfor v in (0, None):\n    t = pa.table(DeltaTable(sys.argv[1], version=v).to_pyarrow_table() if v is not None else DeltaTable(sys.argv[1]).to_pyarrow_table())\n    print(t.num_rows, sum(t.column('id').to_pylist()), sorted(set(t.column('part').to_pylist())))",
+            &location,
+        ])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "deltalake failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let sum0: i64 = all.iter().sum();
+    assert_eq!(
+        lines[0],
+        format!("200 {sum0} ['100%', 'a', 'b c', 'd/e:f']")
+    );
+    assert_eq!(lines[1], "2 15 ['z']");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_is_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    write_batches(
+        store.clone(),
+        None,
+        vec![batch(0..3, "a")],
+        WriteOptions::default(),
+    )
+    .await
+    .unwrap();
+    let s = || async { Some(TableBuilder::new(&location).load().await.unwrap()) };
+    // Wrong type.
+    let bad = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)])),
+        vec![Arc::new(StringArray::from(vec!["x"])) as ArrayRef],
+    )
+    .unwrap();
+    let err = write_batches(store.clone(), s().await, vec![bad], WriteOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("\"id\" has type Utf8"), "{err}");
+    // Unknown column.
+    let extra = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("nope", DataType::Int64, true),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+            Arc::new(Int64Array::from(vec![1])),
+        ],
+    )
+    .unwrap();
+    let err = write_batches(
+        store.clone(),
+        s().await,
+        vec![extra],
+        WriteOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"nope\" is not in the table schema"),
+        "{err}"
+    );
+    // NOT NULL column missing.
+    let missing = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "value",
+            DataType::Float64,
+            true,
+        )])),
+        vec![Arc::new(Float64Array::from(vec![1.0])) as ArrayRef],
+    )
+    .unwrap();
+    let err = write_batches(
+        store.clone(),
+        s().await,
+        vec![missing],
+        WriteOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("NOT NULL"), "{err}");
+    assert_eq!(
+        TableBuilder::new(&location).load().await.unwrap().version(),
+        0
+    );
+}
