@@ -6,6 +6,7 @@
 //! non-zero.
 
 mod commands;
+mod data;
 mod output;
 
 use std::collections::HashMap;
@@ -58,6 +59,49 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Read rows: projection, predicate, limit, output format.
+    Scan {
+        #[command(flatten)]
+        table: TableArgs,
+        /// Columns, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
+        /// Row predicate, e.g. "part = 'a' AND value > 3".
+        #[arg(long = "where")]
+        predicate: Option<String>,
+        /// At most this many rows.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: data::OutputFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        output: Option<String>,
+    },
+    /// Append (or overwrite with) rows from Parquet, CSV or JSON-lines files.
+    Append {
+        /// Table path or URI.
+        table: String,
+        /// Input files (.parquet, .csv, .json/.jsonl).
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// Create the table (schema from the input) when it does not exist.
+        #[arg(long)]
+        create: bool,
+        /// Partition columns when creating.
+        #[arg(long, value_delimiter = ',')]
+        partition_by: Vec<String>,
+        /// `append` (default) or `overwrite`.
+        #[arg(long, default_value = "append")]
+        mode: String,
+        /// Table property `key=value` when creating (repeatable).
+        #[arg(long = "property", value_name = "KEY=VALUE")]
+        properties: Vec<String>,
+        /// Storage option `key=value` (repeatable).
+        #[arg(long = "storage-option", value_name = "KEY=VALUE")]
+        storage_options: Vec<String>,
     },
     /// Write a checkpoint of the latest version.
     Checkpoint {
@@ -164,6 +208,50 @@ async fn run(cli: Cli) -> Result<(), String> {
             )
             .await?;
             output::created(&table, version, json)
+        }
+        Command::Scan {
+            table,
+            columns,
+            predicate,
+            limit,
+            format,
+            output,
+        } => {
+            data::scan(data::ScanRequest {
+                builder: table.builder()?,
+                columns,
+                predicate,
+                limit,
+                format,
+                output,
+            })
+            .await
+        }
+        Command::Append {
+            table,
+            files,
+            create,
+            partition_by,
+            mode,
+            properties,
+            storage_options,
+        } => {
+            let overwrite = match mode.as_str() {
+                "append" => false,
+                "overwrite" => true,
+                other => return Err(format!("--mode {other:?}: use append or overwrite")),
+            };
+            let (version, rows, files) = data::append(data::AppendRequest {
+                builder: store_for(&table, &storage_options)?,
+                files,
+                create,
+                partition_by,
+                overwrite,
+                properties: key_values(&properties, "--property")?,
+            })
+            .await?;
+            println!("wrote {rows} rows in {files} files as version {version} of {table}");
+            Ok(())
         }
         Command::Checkpoint {
             table,

@@ -1,0 +1,281 @@
+//! `silt scan` and `silt append`: reading table rows out (table, JSON
+//! lines, CSV or Parquet) and writing files in (JSON lines, CSV, Parquet).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use arrow_schema::SchemaRef;
+use futures::StreamExt;
+use silt_log::expr::parse_predicate;
+use silt_parquet::{Scan, WriteMode, WriteOptions, write_batches};
+use silt_store::TableBuilder;
+
+/// Output formats of `silt scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned text table.
+    Table,
+    /// One JSON object per row.
+    Jsonl,
+    /// CSV with a header.
+    Csv,
+    /// A Parquet file (needs --output).
+    Parquet,
+}
+
+/// What `silt scan` does.
+pub struct ScanRequest {
+    /// Table location and version.
+    pub builder: TableBuilder,
+    /// Columns to return.
+    pub columns: Vec<String>,
+    /// Row predicate.
+    pub predicate: Option<String>,
+    /// Row limit.
+    pub limit: Option<usize>,
+    /// Output format.
+    pub format: OutputFormat,
+    /// Output file (stdout when absent).
+    pub output: Option<String>,
+}
+
+fn sink(output: &Option<String>) -> Result<Box<dyn Write + Send>, String> {
+    match output {
+        Some(p) => Ok(Box::new(
+            File::create(p).map_err(|e| format!("cannot create {p}: {e}"))?,
+        )),
+        None => Ok(Box::new(std::io::stdout())),
+    }
+}
+
+/// Runs `silt scan`.
+pub async fn scan(req: ScanRequest) -> Result<(), String> {
+    let snapshot = req.builder.load().await.map_err(|e| e.to_string())?;
+    let mut scan = Scan::new(&snapshot);
+    if !req.columns.is_empty() {
+        scan = scan.select(req.columns.clone());
+    }
+    if let Some(p) = &req.predicate {
+        scan = scan.filter(parse_predicate(p).map_err(|e| format!("--where: {e}"))?);
+    }
+    let schema = scan.output_schema().map_err(|e| e.to_string())?;
+    let mut stream = Box::pin(scan.stream().map_err(|e| e.to_string())?);
+    let mut out = sink(&req.output)?;
+    let mut remaining = req.limit.unwrap_or(usize::MAX);
+    let mut table_rows: Vec<Vec<String>> = Vec::new();
+    let mut csv = (req.format == OutputFormat::Csv)
+        .then(|| arrow_csv::WriterBuilder::new().with_header(true));
+    let mut csv_writer = None;
+    let mut json = (req.format == OutputFormat::Jsonl)
+        .then(|| arrow_json::LineDelimitedWriter::new(Vec::new()));
+    let mut parquet = if req.format == OutputFormat::Parquet {
+        if req.output.is_none() {
+            return Err("--format parquet needs --output FILE".into());
+        }
+        Some(
+            parquet::arrow::ArrowWriter::try_new(sink(&req.output)?, schema.clone(), None)
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        None
+    };
+    while remaining > 0 {
+        let Some(batch) = stream.next().await else {
+            break;
+        };
+        let batch = batch.map_err(|e| e.to_string())?;
+        let batch = batch.slice(0, batch.num_rows().min(remaining));
+        remaining -= batch.num_rows();
+        match req.format {
+            OutputFormat::Table => table_rows.extend(render_rows(&batch)?),
+            OutputFormat::Jsonl => {
+                let w = json.as_mut().ok_or("json writer")?;
+                w.write(&batch).map_err(|e| e.to_string())?;
+                let buf = std::mem::take(w.get_mut());
+                out.write_all(&buf).map_err(|e| e.to_string())?;
+            }
+            OutputFormat::Csv => {
+                if csv_writer.is_none() {
+                    let b = csv.take().ok_or("csv writer")?;
+                    csv_writer = Some(b.build(sink(&req.output)?));
+                }
+                csv_writer
+                    .as_mut()
+                    .ok_or("csv writer")?
+                    .write(&batch)
+                    .map_err(|e| e.to_string())?;
+            }
+            OutputFormat::Parquet => {
+                parquet
+                    .as_mut()
+                    .ok_or("parquet writer")?
+                    .write(&batch)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    if let Some(w) = json {
+        let _ = w.into_inner();
+    }
+    if let Some(w) = parquet {
+        w.close().map_err(|e| e.to_string())?;
+    }
+    if req.format == OutputFormat::Table {
+        write_table(&mut out, &schema, &table_rows)?;
+    }
+    Ok(())
+}
+
+fn render_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>, String> {
+    let opts = FormatOptions::default().with_null("NULL");
+    let fmts: Vec<ArrayFormatter> = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    Ok((0..batch.num_rows())
+        .map(|r| fmts.iter().map(|f| f.value(r).to_string()).collect())
+        .collect())
+}
+
+fn write_table(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    rows: &[Vec<String>],
+) -> Result<(), String> {
+    let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count()).min(60);
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| {
+                let c: String = c.chars().take(*w).collect();
+                format!("{c:<w$}", w = *w)
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let mut text = format!("{}\n", line(&headers));
+    text.push_str(&format!(
+        "{}\n",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("-+-")
+    ));
+    for r in rows {
+        text.push_str(&format!("{}\n", line(r)));
+    }
+    text.push_str(&format!("({} rows)\n", rows.len()));
+    match out.write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
+        _ => Ok(()),
+    }
+}
+
+/// Reads input files as record batches (format from the extension).
+fn read_inputs(files: &[String]) -> Result<Vec<RecordBatch>, String> {
+    let mut out = Vec::new();
+    for f in files {
+        let lower = f.to_ascii_lowercase();
+        let open = || File::open(f).map_err(|e| format!("cannot open {f}: {e}"));
+        if lower.ends_with(".parquet") {
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(open()?)
+                    .and_then(|b| b.build())
+                    .map_err(|e| format!("{f}: {e}"))?;
+            for b in reader {
+                out.push(b.map_err(|e| format!("{f}: {e}"))?);
+            }
+        } else if lower.ends_with(".csv") {
+            let (schema, _) = arrow_csv::reader::Format::default()
+                .with_header(true)
+                .infer_schema(BufReader::new(open()?), Some(10_000))
+                .map_err(|e| format!("{f}: {e}"))?;
+            let reader = arrow_csv::ReaderBuilder::new(Arc::new(schema))
+                .with_header(true)
+                .build(BufReader::new(open()?))
+                .map_err(|e| format!("{f}: {e}"))?;
+            for b in reader {
+                out.push(b.map_err(|e| format!("{f}: {e}"))?);
+            }
+        } else if lower.ends_with(".json")
+            || lower.ends_with(".jsonl")
+            || lower.ends_with(".ndjson")
+        {
+            let (schema, _) =
+                arrow_json::reader::infer_json_schema(BufReader::new(open()?), Some(10_000))
+                    .map_err(|e| format!("{f}: {e}"))?;
+            let reader = arrow_json::ReaderBuilder::new(Arc::new(schema))
+                .build(BufReader::new(open()?))
+                .map_err(|e| format!("{f}: {e}"))?;
+            for b in reader {
+                out.push(b.map_err(|e| format!("{f}: {e}"))?);
+            }
+        } else {
+            return Err(format!(
+                "{f}: unknown input format (use .parquet, .csv, .json/.jsonl)"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// What `silt append` does.
+pub struct AppendRequest {
+    /// Table location.
+    pub builder: TableBuilder,
+    /// Input files.
+    pub files: Vec<String>,
+    /// Create the table when it does not exist.
+    pub create: bool,
+    /// Partition columns (creation only).
+    pub partition_by: Vec<String>,
+    /// Overwrite instead of append.
+    pub overwrite: bool,
+    /// Table properties (creation only).
+    pub properties: HashMap<String, String>,
+}
+
+/// Runs `silt append`; returns (version, rows, files).
+pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), String> {
+    let batches = read_inputs(&req.files)?;
+    let store = req.builder.build_store().map_err(|e| e.to_string())?;
+    let snapshot = match req.builder.clone().load().await {
+        Ok(s) => Some(s),
+        Err(silt_store::StoreError::Log(silt_log::LogError::TableNotFound { .. }))
+            if req.create =>
+        {
+            None
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let options = WriteOptions {
+        mode: if req.overwrite {
+            WriteMode::Overwrite
+        } else {
+            WriteMode::Append
+        },
+        partition_by: req.partition_by,
+        properties: req.properties,
+        ..Default::default()
+    };
+    let r = write_batches(store, snapshot, batches, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    match r.outcome {
+        silt_log::CommitOutcome::Committed(c) => Ok((c.version, r.rows, r.files_added)),
+        other => Err(format!("the write did not commit: {other:?}")),
+    }
+}
