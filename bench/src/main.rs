@@ -11,6 +11,7 @@
 //! `bench/snapshot_load.py` drives both beside the `deltalake` package.
 
 mod commits;
+mod data;
 
 use std::io::Write;
 use std::path::Path;
@@ -138,6 +139,34 @@ fn main() {
         .map(|_| String::new())
         .map_err(|e| e.to_string()),
         (Some("load"), Some(dir)) => load(dir, arg_value(&args, "--repeat").unwrap_or(5)),
+        (Some(cmd @ ("write" | "scan")), Some(dir)) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+            let value_of = |name: &str| {
+                args.iter()
+                    .position(|a| a == name)
+                    .and_then(|i| args.get(i + 1))
+                    .cloned()
+            };
+            let repeat = arg_value(&args, "--repeat").unwrap_or(3);
+            match rt {
+                Ok(rt) => rt.block_on(async {
+                    if cmd == "write" {
+                        let input = args.get(3).cloned().unwrap_or_default();
+                        data::write(
+                            dir,
+                            &input,
+                            args.iter().any(|a| a == "--partition-by-date"),
+                            args.iter().any(|a| a == "--snappy"),
+                            repeat,
+                        )
+                        .await
+                    } else {
+                        data::scan(dir, value_of("--where").as_deref(), repeat).await
+                    }
+                }),
+                Err(e) => Err(e.to_string()),
+            }
+        }
         (Some(cmd @ ("prepare" | "append" | "checkpoint")), Some(dir)) => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build();
             match rt {

@@ -338,6 +338,10 @@ struct Context {
     props: WriterProperties,
     target: usize,
     handle: tokio::runtime::Handle,
+    schema: StructType,
+    partition_columns: Vec<String>,
+    mode: ColumnMappingMode,
+    replace: Option<Expr>,
 }
 
 impl Context {
@@ -398,8 +402,48 @@ impl Context {
         }
     }
 
-    /// A worker: keeps one open file per partition, rolls at the target size.
-    fn run(&self, jobs: Receiver<Job>) -> Result<Vec<Add>, ParquetError> {
+    /// Conforms an input batch and splits it into per-partition jobs.
+    fn prepare(&self, batch: RecordBatch) -> Result<Vec<Job>, ParquetError> {
+        let invalid = |reason: String| ParquetError::InvalidData {
+            table: self.table.clone(),
+            reason,
+        };
+        let columns = conform_input(&batch, &self.schema).map_err(&invalid)?;
+        let n = batch.num_rows();
+        let full = RecordBatch::try_new(
+            Arc::new(Schema::new(
+                self.schema
+                    .fields
+                    .iter()
+                    .zip(&columns)
+                    .map(|(f, c)| Field::new(&f.name, c.data_type().clone(), true))
+                    .collect::<Vec<_>>(),
+            )),
+            columns,
+        )
+        .map_err(|e| invalid(e.to_string()))?;
+        if let Some(pred) = &self.replace {
+            let kept = crate::filter::filter_batch(pred, &self.schema, &full).map_err(&invalid)?;
+            if kept.num_rows() != n {
+                return Err(invalid(format!(
+                    "{} rows do not match the replaceWhere predicate {pred}",
+                    n - kept.num_rows()
+                )));
+            }
+        }
+        split(
+            &full,
+            &self.schema,
+            &self.partition_columns,
+            &self.file_schema,
+            self.mode,
+        )
+        .map_err(invalid)
+    }
+
+    /// A worker: conforms and splits the batches it is given, keeps one open
+    /// file per partition, rolls at the target size.
+    fn run(&self, batches: Receiver<RecordBatch>) -> Result<Vec<Add>, ParquetError> {
         let mut open: HashMap<Vec<Option<String>>, OpenFile> = HashMap::new();
         let mut adds = Vec::new();
         let mut seq = 0usize;
@@ -409,28 +453,30 @@ impl Context {
             .iter()
             .map(|f| f.name().clone())
             .collect();
-        for job in jobs {
-            let file = match open.entry(job.key.clone()) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => v.insert(OpenFile {
-                    writer: ArrowWriter::try_new(
-                        Vec::new(),
-                        self.file_schema.clone(),
-                        Some(self.props.clone()),
-                    )
-                    .map_err(|e| self.write_err(&job.dir, e.to_string()))?,
-                    stats: StatsCollector::default(),
-                    dir: job.dir.clone(),
-                    partition_values: job.partition_values.clone(),
-                }),
-            };
-            file.stats.add(&names, job.batch.columns());
-            file.writer
-                .write(&job.batch)
-                .map_err(|e| self.write_err(&job.dir, e.to_string()))?;
-            if file.writer.bytes_written() + file.writer.in_progress_size() >= self.target {
-                if let Some(done) = open.remove(&job.key) {
-                    adds.push(self.finish(done, &mut seq)?);
+        for batch in batches {
+            for job in self.prepare(batch)? {
+                let file = match open.entry(job.key.clone()) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => v.insert(OpenFile {
+                        writer: ArrowWriter::try_new(
+                            Vec::new(),
+                            self.file_schema.clone(),
+                            Some(self.props.clone()),
+                        )
+                        .map_err(|e| self.write_err(&job.dir, e.to_string()))?,
+                        stats: StatsCollector::default(),
+                        dir: job.dir.clone(),
+                        partition_values: job.partition_values.clone(),
+                    }),
+                };
+                file.stats.add(&names, job.batch.columns());
+                file.writer
+                    .write(&job.batch)
+                    .map_err(|e| self.write_err(&job.dir, e.to_string()))?;
+                if file.writer.bytes_written() + file.writer.in_progress_size() >= self.target {
+                    if let Some(done) = open.remove(&job.key) {
+                        adds.push(self.finish(done, &mut seq)?);
+                    }
                 }
             }
         }
@@ -521,7 +567,9 @@ where
             .map_err(&invalid)?,
     ));
     let compression = match options.compression {
-        DataCompression::Zstd => Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()),
+        // Level 1, as Arrow's own writers default to: most of the ratio of
+        // higher levels at a fraction of the CPU.
+        DataCompression::Zstd => Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()),
         DataCompression::Snappy => Compression::SNAPPY,
         DataCompression::Uncompressed => Compression::UNCOMPRESSED,
     };
@@ -536,76 +584,41 @@ where
         props,
         target: options.target_file_size.max(1),
         handle: tokio::runtime::Handle::current(),
+        schema: schema.clone(),
+        partition_columns: partition_columns.clone(),
+        mode,
+        replace: match &options.mode {
+            WriteMode::ReplaceWhere(e) => Some(e.clone()),
+            _ => None,
+        },
     });
     let threads = options.threads.max(1);
-    let schema2 = schema.clone();
-    let partition_columns2 = partition_columns.clone();
-    let replace = match &options.mode {
-        WriteMode::ReplaceWhere(e) => Some(e.clone()),
-        _ => None,
-    };
     // CPU work (splitting, encoding) runs on plain threads.
+    // CPU work (conforming, splitting, encoding) runs on plain threads; the
+    // input is dealt round-robin, a bounded queue per worker.
     let (adds, rows) = tokio::task::spawn_blocking(move || -> ParquetResult<(Vec<Add>, u64)> {
-        let invalid = |reason: String| ParquetError::InvalidData {
-            table: ctx.table.clone(),
-            reason,
-        };
         std::thread::scope(|scope| {
-            let mut senders: Vec<SyncSender<Job>> = Vec::new();
+            let mut senders: Vec<SyncSender<RecordBatch>> = Vec::new();
             let mut handles = Vec::new();
             for _ in 0..threads {
-                let (tx, rx) = sync_channel::<Job>(2);
+                let (tx, rx) = sync_channel::<RecordBatch>(2);
                 senders.push(tx);
                 let ctx = ctx.clone();
                 handles.push(scope.spawn(move || ctx.run(rx)));
             }
             let mut rows = 0u64;
-            let mut next = 0usize;
-            let result = (|| -> ParquetResult<()> {
-                for batch in input {
-                    let columns = conform_input(&batch, &schema2).map_err(&invalid)?;
-                    let n = batch.num_rows();
-                    if n == 0 {
-                        continue;
-                    }
-                    rows += n as u64;
-                    let full = RecordBatch::try_new(
-                        Arc::new(Schema::new(
-                            schema2
-                                .fields
-                                .iter()
-                                .zip(&columns)
-                                .map(|(f, c)| Field::new(&f.name, c.data_type().clone(), true))
-                                .collect::<Vec<_>>(),
-                        )),
-                        columns,
-                    )
-                    .map_err(|e| invalid(e.to_string()))?;
-                    if let Some(pred) = &replace {
-                        let kept =
-                            crate::filter::filter_batch(pred, &schema2, &full).map_err(&invalid)?;
-                        if kept.num_rows() != n {
-                            return Err(invalid(format!(
-                                "{} rows do not match the replaceWhere predicate {pred}",
-                                n - kept.num_rows()
-                            )));
-                        }
-                    }
-                    for job in split(&full, &schema2, &partition_columns2, &ctx.file_schema, mode)
-                        .map_err(&invalid)?
-                    {
-                        let worker = next % senders.len();
-                        next += 1;
-                        if senders[worker].send(job).is_err() {
-                            break; // the worker failed; its error is reported below
-                        }
-                    }
+            for (i, batch) in input.enumerate() {
+                if batch.num_rows() == 0 {
+                    continue;
                 }
-                Ok(())
-            })();
+                rows += batch.num_rows() as u64;
+                if senders[i % senders.len()].send(batch).is_err() {
+                    break; // a worker failed; its error is reported below
+                }
+            }
             drop(senders);
             let mut adds = Vec::new();
-            let mut first_err = result.err();
+            let mut first_err = None;
             for h in handles {
                 match h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
                     Ok(a) => adds.extend(a),
@@ -738,13 +751,31 @@ fn split(
             batch: to_file(batch)?,
         }]);
     }
-    let mut groups: HashMap<Vec<Option<String>>, Vec<u32>> = HashMap::new();
-    for row in 0..batch.num_rows() {
+    // Group rows by the binary row form of their partition values (cheap to
+    // hash), and render each group's Delta partition strings once.
+    let converter = arrow_row::RowConverter::new(
+        part_idx
+            .iter()
+            .map(|i| arrow_row::SortField::new(batch.column(*i).data_type().clone()))
+            .collect(),
+    )
+    .map_err(|e| e.to_string())?;
+    let part_cols: Vec<ArrayRef> = part_idx.iter().map(|i| batch.column(*i).clone()).collect();
+    let encoded = converter
+        .convert_columns(&part_cols)
+        .map_err(|e| e.to_string())?;
+    let mut by_row: HashMap<arrow_row::Row<'_>, Vec<u32>> = HashMap::new();
+    for (i, row) in encoded.iter().enumerate() {
+        by_row.entry(row).or_default().push(i as u32);
+    }
+    let mut groups: Vec<(Vec<Option<String>>, Vec<u32>)> = Vec::with_capacity(by_row.len());
+    for (_, rows) in by_row {
+        let first = rows[0] as usize;
         let key = part_idx
             .iter()
-            .map(|i| partition_string(batch.column(*i).as_ref(), row))
+            .map(|i| partition_string(batch.column(*i).as_ref(), first))
             .collect::<Result<Vec<_>, _>>()?;
-        groups.entry(key).or_default().push(row as u32);
+        groups.push((key, rows));
     }
     let mut jobs = Vec::with_capacity(groups.len());
     for (key, rows) in groups {
