@@ -24,6 +24,7 @@
 //!   the new bytes, never a mix (used for `_last_checkpoint` only).
 //! * [`LogStore::delete`] removes an object; deleting a missing object is not
 //!   an error.
+//! * [`LogStore::list_recursive`] lists every file below a directory.
 //! * Errors never carry credentials.
 
 use std::fmt;
@@ -87,6 +88,10 @@ pub trait LogStore: Send + Sync + fmt::Debug {
 
     /// Writes an object only if none exists at `path` (atomic).
     async fn put_if_absent(&self, path: &str, data: Bytes) -> Result<(), StorageError>;
+
+    /// Lists every file below `dir` (recursively; `""` for the whole
+    /// table), sorted by path. Used by vacuum only.
+    async fn list_recursive(&self, dir: &str) -> Result<Vec<FileMeta>, StorageError>;
 
     /// Writes or replaces an object (atomic replace).
     async fn put(&self, path: &str, data: Bytes) -> Result<(), StorageError>;

@@ -86,6 +86,13 @@ impl DeletedRows {
         self.bitmaps.iter().map(|(_, b)| b.len()).sum()
     }
 
+    /// The deleted row indexes, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.bitmaps
+            .iter()
+            .flat_map(|(k, b)| b.iter().map(move |lo| ((*k as u64) << 32) | lo as u64))
+    }
+
     /// Whether no row is deleted.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -18,13 +18,17 @@
 //! ```
 
 pub mod arrow_values;
+pub mod delete;
 pub mod deletion_vector;
 mod error;
 pub mod filter;
 pub mod scan;
 pub mod stats;
+pub mod vacuum;
 pub mod write;
 
+pub use delete::{DeleteResult, OptimizeResult, delete_where, optimize};
 pub use error::{ParquetError, ParquetResult};
 pub use scan::{Scan, ScanPlan};
+pub use vacuum::{VacuumOptions, VacuumReport, vacuum};
 pub use write::{DataCompression, WriteMode, WriteOptions, WriteResult, write_batches};

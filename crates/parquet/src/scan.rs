@@ -365,6 +365,24 @@ impl Scan {
         output: &SchemaRef,
         read_columns: &[String],
     ) -> ParquetResult<Vec<RecordBatch>> {
+        Ok(self
+            .decode_with_positions(add, bytes, deleted.as_ref(), output, read_columns, false)?
+            .into_iter()
+            .map(|(b, _)| b)
+            .collect())
+    }
+
+    /// Decodes a file; with `positions`, also returns each kept row's index
+    /// in the file (for deletes).
+    fn decode_with_positions(
+        &self,
+        add: &Add,
+        bytes: Bytes,
+        deleted: Option<&DeletedRows>,
+        output: &SchemaRef,
+        read_columns: &[String],
+        positions: bool,
+    ) -> ParquetResult<Vec<(RecordBatch, Vec<u64>)>> {
         let err = |e: String| self.file_error(add, e);
         let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
             .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
@@ -405,7 +423,7 @@ impl Scan {
             .with_batch_size(8192)
             .build()
             .map_err(|e| err(format!("cannot read Parquet: {e}")))?;
-        let mut out = Vec::new();
+        let mut out: Vec<(RecordBatch, Vec<u64>)> = Vec::new();
         let mut row_base = 0u64;
         for batch in reader {
             let batch = batch.map_err(|e| err(format!("cannot decode Parquet: {e}")))?;
@@ -434,12 +452,20 @@ impl Scan {
                 &RecordBatchOptions::new().with_row_count(Some(n)),
             )
             .map_err(|e| err(e.to_string()))?;
-            if let Some(d) = &deleted {
+            let mut pos: Vec<u64> = if positions {
+                (row_base..row_base + n as u64).collect()
+            } else {
+                Vec::new()
+            };
+            if let Some(d) = deleted {
                 let keep: BooleanArray = (0..n as u64)
                     .map(|i| Some(!d.contains(row_base + i)))
                     .collect();
                 rb = arrow_select::filter::filter_record_batch(&rb, &keep)
                     .map_err(|e| err(e.to_string()))?;
+                if positions {
+                    pos.retain(|p| !d.contains(*p));
+                }
             }
             row_base += n as u64;
             if let Some(p) = &self.predicate {
@@ -461,10 +487,48 @@ impl Scan {
             )
             .map_err(|e| err(e.to_string()))?;
             if projected.num_rows() > 0 {
-                out.push(projected);
+                out.push((projected, pos));
             }
         }
         Ok(out)
+    }
+
+    /// Reads one file with all table columns and no predicate, deleted rows
+    /// removed: the batches, each kept row's index in the file, and the
+    /// file's current deleted rows.
+    pub(crate) async fn read_with_positions(
+        &self,
+        add: &Add,
+    ) -> ParquetResult<(Vec<(RecordBatch, Vec<u64>)>, Option<DeletedRows>)> {
+        let key = self.object_key(add, add.path.as_str())?;
+        let (bytes, deleted) =
+            futures::try_join!(self.read_object(add, &key), self.deleted_rows(add))?;
+        let this = Scan {
+            predicate: None,
+            columns: None,
+            ..self.clone_for_decode()
+        };
+        let output = this.output_schema()?;
+        let cols = this.read_columns()?;
+        let add2 = add.clone();
+        let batches = tokio::task::spawn_blocking(move || {
+            let r =
+                this.decode_with_positions(&add2, bytes, deleted.as_ref(), &output, &cols, true);
+            r.map(|b| (b, deleted))
+        })
+        .await
+        .map_err(|e| self.file_error(add, format!("decode task failed: {e}")))??;
+        Ok(batches)
+    }
+
+    /// The files a predicate cannot rule out.
+    pub(crate) fn candidates(&self) -> ParquetResult<Vec<Add>> {
+        Ok(self.selected_files()?.0)
+    }
+
+    /// The predicate, if any.
+    pub(crate) fn predicate(&self) -> Option<&Expr> {
+        self.predicate.as_ref()
     }
 }
 

@@ -552,6 +552,95 @@ where
         }
     }
 
+    let (adds, rows) = write_data_files(
+        store.clone(),
+        &schema,
+        &partition_columns,
+        mode,
+        input,
+        &options,
+    )
+    .await?;
+
+    // Removals for overwrite modes.
+    let now = chrono::Utc::now().timestamp_millis();
+    let removes: Vec<Remove> = match (&options.mode, &snapshot) {
+        (WriteMode::Append, _) | (_, None) => Vec::new(),
+        (WriteMode::Overwrite, Some(s)) => s.files().iter().map(|a| remove_of(a, now)).collect(),
+        (WriteMode::ReplaceWhere(e), Some(s)) => s
+            .files()
+            .iter()
+            .filter(|a| e.eval_partition(&schema, &a.partition_values) == Some(true))
+            .map(|a| remove_of(a, now))
+            .collect(),
+    };
+    let files_added = adds.len();
+    let files_removed = removes.len();
+    let (mode_name, predicate) = match &options.mode {
+        WriteMode::Append => ("Append", None),
+        WriteMode::Overwrite => ("Overwrite", None),
+        WriteMode::ReplaceWhere(e) => ("Overwrite", Some(e.to_string())),
+    };
+    let mut op = Operation::new(if create.is_some() {
+        "CREATE TABLE AS SELECT"
+    } else {
+        "WRITE"
+    })
+    .with_parameter("mode", mode_name)
+    .with_parameter(
+        "partitionBy",
+        serde_json::to_string(&partition_columns).unwrap_or_default(),
+    );
+    if let Some(p) = predicate {
+        op = op.with_parameter("predicate", p);
+    }
+    let txn = match (create, &snapshot) {
+        (Some((protocol, metadata)), _) => {
+            Transaction::create_table(store.clone(), protocol, metadata)
+        }
+        (None, Some(s)) => {
+            let t = s.transaction(op.clone());
+            match &options.mode {
+                WriteMode::Append => t,
+                _ => t.read_whole_table(),
+            }
+        }
+        (None, None) => unreachable!("a missing snapshot means the table is created"),
+    };
+    let mut txn = txn.add_files(adds).remove_files(removes);
+    if let Some((app, v)) = &options.app_transaction {
+        txn = txn.set_app_transaction(app.clone(), *v);
+    }
+    let outcome = txn.commit().await?;
+    Ok(WriteResult {
+        outcome,
+        files_added,
+        files_removed,
+        rows,
+    })
+}
+
+/// Encodes batches into data files under the table (nothing committed):
+/// the `add` actions and the number of rows. Used by writes, deletes that
+/// rewrite files, and optimize.
+pub(crate) async fn write_data_files<I>(
+    store: Arc<dyn LogStore>,
+    schema: &StructType,
+    partition_columns: &[String],
+    mode: ColumnMappingMode,
+    input: I,
+    options: &WriteOptions,
+) -> ParquetResult<(Vec<Add>, u64)>
+where
+    I: Iterator<Item = RecordBatch> + Send + 'static,
+{
+    let table = store.location().to_string();
+    let invalid = |reason: String| ParquetError::InvalidData {
+        table: table.clone(),
+        reason,
+    };
+    let schema = schema.clone();
+    let partition_columns = partition_columns.to_vec();
     // File schema: data columns (partition columns live in directories),
     // with physical names under column mapping.
     let data_fields: Vec<&silt_log::schema::StructField> = schema
@@ -578,7 +667,7 @@ where
         .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
         .build();
     let ctx = Arc::new(Context {
-        store: store.clone(),
+        store,
         table: table.clone(),
         file_schema: file_schema.clone(),
         props,
@@ -640,65 +729,10 @@ where
         reason: format!("write task failed: {e}"),
     })??;
 
-    // Removals for overwrite modes.
-    let now = chrono::Utc::now().timestamp_millis();
-    let removes: Vec<Remove> = match (&options.mode, &snapshot) {
-        (WriteMode::Append, _) | (_, None) => Vec::new(),
-        (WriteMode::Overwrite, Some(s)) => s.files().iter().map(|a| remove_of(a, now)).collect(),
-        (WriteMode::ReplaceWhere(e), Some(s)) => s
-            .files()
-            .iter()
-            .filter(|a| e.eval_partition(&schema, &a.partition_values) == Some(true))
-            .map(|a| remove_of(a, now))
-            .collect(),
-    };
-    let files_added = adds.len();
-    let files_removed = removes.len();
-    let (mode_name, predicate) = match &options.mode {
-        WriteMode::Append => ("Append", None),
-        WriteMode::Overwrite => ("Overwrite", None),
-        WriteMode::ReplaceWhere(e) => ("Overwrite", Some(e.to_string())),
-    };
-    let mut op = Operation::new(if create.is_some() {
-        "CREATE TABLE AS SELECT"
-    } else {
-        "WRITE"
-    })
-    .with_parameter("mode", mode_name)
-    .with_parameter(
-        "partitionBy",
-        serde_json::to_string(&partition_columns).unwrap_or_default(),
-    );
-    if let Some(p) = predicate {
-        op = op.with_parameter("predicate", p);
-    }
-    let txn = match (create, &snapshot) {
-        (Some((protocol, metadata)), _) => {
-            Transaction::create_table(store.clone(), protocol, metadata)
-        }
-        (None, Some(s)) => {
-            let t = s.transaction(op.clone());
-            match &options.mode {
-                WriteMode::Append => t,
-                _ => t.read_whole_table(),
-            }
-        }
-        (None, None) => unreachable!("a missing snapshot means the table is created"),
-    };
-    let mut txn = txn.add_files(adds).remove_files(removes);
-    if let Some((app, v)) = &options.app_transaction {
-        txn = txn.set_app_transaction(app.clone(), *v);
-    }
-    let outcome = txn.commit().await?;
-    Ok(WriteResult {
-        outcome,
-        files_added,
-        files_removed,
-        rows,
-    })
+    Ok((adds, rows))
 }
 
-fn remove_of(a: &Add, now: i64) -> Remove {
+pub(crate) fn remove_of(a: &Add, now: i64) -> Remove {
     Remove {
         path: a.path.clone(),
         deletion_timestamp: Some(now),

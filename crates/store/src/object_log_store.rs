@@ -160,6 +160,36 @@ impl LogStore for ObjectLogStore {
         Ok(out)
     }
 
+    async fn list_recursive(&self, dir: &str) -> Result<Vec<FileMeta>, StorageError> {
+        if let Some(root) = &self.local_dir {
+            let (root, dir_owned) = (root.clone(), dir.to_string());
+            return tokio::task::spawn_blocking(move || walk_local(&root, &dir_owned))
+                .await
+                .map_err(|e| StorageError::Other {
+                    path: dir.into(),
+                    message: format!("listing task failed: {e}"),
+                })?;
+        }
+        let prefix = self.full_path(dir);
+        let objects: Vec<_> = match self.store.list(Some(&prefix)).try_collect().await {
+            Ok(o) => o,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(self.error(dir, e)),
+        };
+        let mut out: Vec<FileMeta> = objects
+            .into_iter()
+            .filter_map(|o| {
+                Some(FileMeta {
+                    path: self.relative(&o.location)?,
+                    size: o.size,
+                    last_modified: o.last_modified.timestamp_millis(),
+                })
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
     async fn read(&self, path: &str) -> Result<Bytes, StorageError> {
         if let Some(root) = &self.local_dir {
             let file = local_file(root, path)?;
@@ -367,4 +397,49 @@ fn uuid_like() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{}-{n}-{t}", std::process::id())
+}
+
+/// Every file below `dir` of a local table, relative to the table root.
+fn walk_local(root: &std::path::Path, dir: &str) -> Result<Vec<FileMeta>, StorageError> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.trim_end_matches('/').to_string()];
+    while let Some(rel) = stack.pop() {
+        let entries = match std::fs::read_dir(root.join(&rel)) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error(&rel, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(&rel, e))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let path = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(&path, e)),
+            };
+            if meta.is_dir() {
+                stack.push(path);
+            } else {
+                let last_modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_millis() as i64);
+                out.push(FileMeta {
+                    path,
+                    size: meta.len(),
+                    last_modified,
+                });
+            }
+        }
+    }
+    out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
 }

@@ -133,6 +133,19 @@ impl LogStore for MemoryLogStore {
             .collect())
     }
 
+    async fn list_recursive(&self, dir: &str) -> Result<Vec<FileMeta>, StorageError> {
+        Ok(self
+            .objects()
+            .iter()
+            .filter(|(p, _)| p.starts_with(dir))
+            .map(|(p, o)| FileMeta {
+                path: p.clone(),
+                size: o.data.len() as u64,
+                last_modified: o.last_modified,
+            })
+            .collect())
+    }
+
     async fn read(&self, path: &str) -> Result<Bytes, StorageError> {
         if self
             .fail_reads_of

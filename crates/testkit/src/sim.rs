@@ -122,6 +122,11 @@ impl LogStore for FaultyStore {
         out
     }
 
+    async fn list_recursive(&self, dir: &str) -> Result<Vec<FileMeta>, StorageError> {
+        self.maybe_yield().await;
+        self.inner.list_recursive(dir).await
+    }
+
     async fn read(&self, path: &str) -> Result<Bytes, StorageError> {
         self.maybe_yield().await;
         if self.roll(self.rates.read_fails) {
