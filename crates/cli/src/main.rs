@@ -103,6 +103,45 @@ enum Command {
         #[arg(long = "storage-option", value_name = "KEY=VALUE")]
         storage_options: Vec<String>,
     },
+    /// Delete rows matching a predicate.
+    Delete {
+        /// Table path or URI.
+        table: String,
+        /// Row predicate (all rows when omitted).
+        #[arg(long = "where")]
+        predicate: Option<String>,
+        /// Storage option `key=value` (repeatable).
+        #[arg(long = "storage-option", value_name = "KEY=VALUE")]
+        storage_options: Vec<String>,
+    },
+    /// Compact small files per partition (and purge deletion vectors).
+    Optimize {
+        /// Table path or URI.
+        table: String,
+        /// Target file size in MiB.
+        #[arg(long, default_value_t = 128)]
+        target_mib: usize,
+        /// Storage option `key=value` (repeatable).
+        #[arg(long = "storage-option", value_name = "KEY=VALUE")]
+        storage_options: Vec<String>,
+    },
+    /// Remove unreferenced data files older than the retention.
+    Vacuum {
+        /// Table path or URI.
+        table: String,
+        /// Retention in hours (default: delta.deletedFileRetentionDuration, 7 days).
+        #[arg(long)]
+        retain_hours: Option<f64>,
+        /// Allow a retention shorter than the table's.
+        #[arg(long)]
+        force: bool,
+        /// List the files instead of deleting them.
+        #[arg(long)]
+        dry_run: bool,
+        /// Storage option `key=value` (repeatable).
+        #[arg(long = "storage-option", value_name = "KEY=VALUE")]
+        storage_options: Vec<String>,
+    },
     /// Write a checkpoint of the latest version.
     Checkpoint {
         /// Table path or URI.
@@ -251,6 +290,83 @@ async fn run(cli: Cli) -> Result<(), String> {
             })
             .await?;
             println!("wrote {rows} rows in {files} files as version {version} of {table}");
+            Ok(())
+        }
+        Command::Delete {
+            table,
+            predicate,
+            storage_options,
+        } => {
+            let snapshot = store_for(&table, &storage_options)?
+                .load()
+                .await
+                .map_err(|e| e.to_string())?;
+            let predicate = predicate
+                .map(|p| silt_log::expr::parse_predicate(&p).map_err(|e| format!("--where: {e}")))
+                .transpose()?;
+            let r = silt_parquet::delete_where(&snapshot, predicate)
+                .await
+                .map_err(|e| e.to_string())?;
+            match r.outcome {
+                None => println!("no rows matched; nothing committed"),
+                Some(silt_log::CommitOutcome::Committed(c)) => println!(
+                    "deleted {} rows as version {} ({} files removed, {} added, {} deletion vectors)",
+                    r.rows_deleted, c.version, r.files_removed, r.files_added, r.deletion_vectors
+                ),
+                Some(other) => return Err(format!("delete did not commit: {other:?}")),
+            }
+            Ok(())
+        }
+        Command::Optimize {
+            table,
+            target_mib,
+            storage_options,
+        } => {
+            let snapshot = store_for(&table, &storage_options)?
+                .load()
+                .await
+                .map_err(|e| e.to_string())?;
+            let target = target_mib.max(1) << 20;
+            let r = silt_parquet::optimize(&snapshot, target, target / 2)
+                .await
+                .map_err(|e| e.to_string())?;
+            match r.outcome {
+                None => println!("nothing to compact"),
+                Some(silt_log::CommitOutcome::Committed(c)) => println!(
+                    "compacted {} files into {} as version {}",
+                    r.files_removed, r.files_added, c.version
+                ),
+                Some(other) => return Err(format!("optimize did not commit: {other:?}")),
+            }
+            Ok(())
+        }
+        Command::Vacuum {
+            table,
+            retain_hours,
+            force,
+            dry_run,
+            storage_options,
+        } => {
+            let snapshot = store_for(&table, &storage_options)?
+                .load()
+                .await
+                .map_err(|e| e.to_string())?;
+            let r = silt_parquet::vacuum(
+                &snapshot,
+                &silt_parquet::VacuumOptions {
+                    retention_hours: retain_hours,
+                    force,
+                    dry_run,
+                    now_ms: None,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            println!("{verb} {} files ({} bytes)", r.files.len(), r.bytes);
+            for f in &r.files {
+                println!("  {f}");
+            }
             Ok(())
         }
         Command::Checkpoint {

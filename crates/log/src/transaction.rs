@@ -339,6 +339,12 @@ impl Transaction {
         }
     }
 
+    /// Sets the operation recorded in commitInfo.
+    pub fn with_operation(mut self, operation: Operation) -> Self {
+        self.operation = operation;
+        self
+    }
+
     /// Sets commit options.
     pub fn with_options(mut self, options: CommitOptions) -> Self {
         self.options = options;
