@@ -279,3 +279,39 @@ pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), String> {
         other => Err(format!("the write did not commit: {other:?}")),
     }
 }
+
+/// Runs `silt changes`.
+pub async fn changes(
+    builder: TableBuilder,
+    from: u64,
+    to: Option<u64>,
+    format: OutputFormat,
+    output: Option<String>,
+) -> Result<(), String> {
+    let snapshot = builder.load().await.map_err(|e| e.to_string())?;
+    let batches = silt_parquet::cdf::read_changes(&snapshot, from, to)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = sink(&output)?;
+    match format {
+        OutputFormat::Table => {
+            let Some(first) = batches.first() else {
+                return write_table(&mut out, &Arc::new(arrow_schema::Schema::empty()), &[]);
+            };
+            let schema = first.schema();
+            let mut rows = Vec::new();
+            for b in &batches {
+                rows.extend(render_rows(b)?);
+            }
+            write_table(&mut out, &schema, &rows)
+        }
+        OutputFormat::Jsonl => {
+            let mut w = arrow_json::LineDelimitedWriter::new(out);
+            for b in &batches {
+                w.write(b).map_err(|e| e.to_string())?;
+            }
+            w.finish().map_err(|e| e.to_string())
+        }
+        _ => Err("silt changes prints table or jsonl".into()),
+    }
+}

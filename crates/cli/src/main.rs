@@ -103,6 +103,24 @@ enum Command {
         #[arg(long = "storage-option", value_name = "KEY=VALUE")]
         storage_options: Vec<String>,
     },
+    /// Rows changed between two versions (change data feed), with
+    /// _change_type, _commit_version and _commit_timestamp.
+    Changes {
+        #[command(flatten)]
+        table: TableArgs,
+        /// First version.
+        #[arg(long)]
+        from: u64,
+        /// Last version (default: latest).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Output format (table or jsonl).
+        #[arg(long, value_enum, default_value = "table")]
+        format: data::OutputFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        output: Option<String>,
+    },
     /// Delete rows matching a predicate.
     Delete {
         /// Table path or URI.
@@ -292,6 +310,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("wrote {rows} rows in {files} files as version {version} of {table}");
             Ok(())
         }
+        Command::Changes {
+            table,
+            from,
+            to,
+            format,
+            output,
+        } => data::changes(table.builder()?, from, to, format, output).await,
         Command::Delete {
             table,
             predicate,

@@ -382,6 +382,17 @@ impl Transaction {
         self
     }
 
+    /// Adds change-data files (`cdc` actions) describing this commit's
+    /// changes (change data feed).
+    pub fn add_change_files(
+        mut self,
+        files: impl IntoIterator<Item = crate::actions::Cdc>,
+    ) -> Self {
+        self.other
+            .extend(files.into_iter().map(|c| Action::Cdc(Box::new(c))));
+        self
+    }
+
     /// Writes domain metadata.
     pub fn set_domain_metadata(mut self, domain: DomainMetadata) -> Self {
         self.other.push(Action::DomainMetadata(domain));

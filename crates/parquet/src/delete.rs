@@ -71,6 +71,8 @@ pub async fn delete_where(
     let mut rows_deleted = 0u64;
     let mut dvs = 0usize;
     let use_dvs = dv_enabled(snapshot);
+    let record_changes = crate::cdf::enabled(snapshot);
+    let mut deleted_rows: Vec<RecordBatch> = Vec::new();
     for add in &candidates {
         // Whole-file decisions from partition values alone.
         if let Some(p) = scan.predicate()
@@ -91,6 +93,10 @@ pub async fn delete_where(
             let dv = add.deletion_vector.as_ref().map_or(0, |d| d.cardinality);
             rows_deleted += stats.map_or(0, |n| (n - dv).max(0) as u64);
             removes.push(remove_of(add, now));
+            if record_changes {
+                let (batches, _) = scan.read_with_positions(add).await?;
+                deleted_rows.extend(batches.into_iter().map(|(b, _)| b));
+            }
             continue;
         }
         let (batches, existing) = scan.read_with_positions(add).await?;
@@ -107,6 +113,16 @@ pub async fn delete_where(
             for (i, pos) in positions.iter().enumerate() {
                 if mask.is_valid(i) && mask.value(i) {
                     matched.push(*pos);
+                }
+            }
+            if record_changes {
+                let hit: BooleanArray = (0..mask.len())
+                    .map(|i| Some(mask.is_valid(i) && mask.value(i)))
+                    .collect();
+                let gone = arrow_select::filter::filter_record_batch(batch, &hit)
+                    .map_err(|e| file_err(snapshot, add.path.as_str(), e.to_string()))?;
+                if gone.num_rows() > 0 {
+                    deleted_rows.push(gone);
                 }
             }
             let keep: BooleanArray = (0..mask.len())
@@ -203,6 +219,12 @@ pub async fn delete_where(
         parts.dedup();
         txn.read_partitions(parts)
     };
+    if record_changes && !deleted_rows.is_empty() {
+        // A commit with cdc actions is read through them alone, so they
+        // must cover every deleted row, whole files included.
+        let cdc = crate::cdf::write_changes(snapshot, deleted_rows, "delete").await?;
+        txn = txn.add_change_files(cdc);
+    }
     let outcome = txn.remove_files(removes).add_files(adds).commit().await?;
     Ok(DeleteResult {
         outcome: Some(outcome),

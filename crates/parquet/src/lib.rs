@@ -18,6 +18,7 @@
 //! ```
 
 pub mod arrow_values;
+pub mod cdf;
 pub mod delete;
 pub mod deletion_vector;
 mod error;

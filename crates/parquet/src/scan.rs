@@ -72,6 +72,33 @@ impl Scan {
         }
     }
 
+    /// Scans `files` (adds or removed files of any version) with `schema`
+    /// (the table schema, possibly extended, e.g. by `_change_type`).
+    pub fn of_files(snapshot: &Snapshot, schema: StructType, files: Vec<Add>) -> Self {
+        Self {
+            schema,
+            files,
+            ..Self::new_empty(snapshot)
+        }
+    }
+
+    fn new_empty(snapshot: &Snapshot) -> Self {
+        let metadata = snapshot.metadata();
+        Self {
+            store: snapshot.store().clone(),
+            table: snapshot.location().to_string(),
+            version: snapshot.version(),
+            schema: metadata.schema.clone(),
+            partition_columns: metadata.partition_columns.clone(),
+            mode: ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode")),
+            files: Vec::new(),
+            columns: None,
+            predicate: None,
+            limit: None,
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+
     /// Only these columns, in this order.
     pub fn select(mut self, columns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.columns = Some(columns.into_iter().map(Into::into).collect());

@@ -72,6 +72,9 @@ pub struct WriteOptions {
     pub app_transaction: Option<(String, i64)>,
     /// Encoding threads (default: the number of cores).
     pub threads: usize,
+    /// Directory below the table root for the files (`_change_data` for
+    /// change-data files); empty for data files.
+    pub directory: String,
 }
 
 impl Default for WriteOptions {
@@ -85,6 +88,7 @@ impl Default for WriteOptions {
             compression: DataCompression::Zstd,
             app_transaction: None,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            directory: String::new(),
         }
     }
 }
@@ -338,6 +342,7 @@ struct Context {
     props: WriterProperties,
     target: usize,
     handle: tokio::runtime::Handle,
+    directory: String,
     schema: StructType,
     partition_columns: Vec<String>,
     mode: ColumnMappingMode,
@@ -369,11 +374,12 @@ impl Context {
             *seq,
             uuid::Uuid::new_v4()
         );
-        let key = if dir.is_empty() {
-            name
-        } else {
-            format!("{dir}/{name}")
-        };
+        let key = [self.directory.as_str(), dir.as_str(), name.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("/");
         let size = bytes.len() as i64;
         self.handle
             .block_on(self.store.put_if_absent(&key, Bytes::from(bytes)))
@@ -673,6 +679,7 @@ where
         props,
         target: options.target_file_size.max(1),
         handle: tokio::runtime::Handle::current(),
+        directory: options.directory.clone(),
         schema: schema.clone(),
         partition_columns: partition_columns.clone(),
         mode,

@@ -239,3 +239,89 @@ fn chrono_now() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_data_feed_records_deletes_and_reads_changes() {
+    let (_d, location) = table(
+        &[("delta.enableChangeDataFeed", "true")],
+        vec![batch(0..10)],
+    )
+    .await;
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    write_batches(
+        store.clone(),
+        Some(s),
+        vec![batch(10..15)],
+        WriteOptions::default(),
+    )
+    .await
+    .unwrap();
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    delete_where(
+        &s,
+        Some(parse_predicate("id < 3 OR part = 'p1' AND id > 11").unwrap()),
+    )
+    .await
+    .unwrap();
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    let changes = silt_parquet::cdf::read_changes(&s, 0, None).await.unwrap();
+    let mut summary: std::collections::BTreeMap<(String, i64), Vec<i64>> = Default::default();
+    for b in &changes {
+        let schema = b.schema();
+        let col = |n: &str| b.column(schema.index_of(n).unwrap()).clone();
+        let ids = col("id");
+        let kinds = col("_change_type");
+        let versions = col("_commit_version");
+        for i in 0..b.num_rows() {
+            summary
+                .entry((
+                    kinds.as_string::<i32>().value(i).to_string(),
+                    versions.as_primitive::<Int64Type>().value(i),
+                ))
+                .or_default()
+                .push(ids.as_primitive::<Int64Type>().value(i));
+        }
+    }
+    for v in summary.values_mut() {
+        v.sort();
+    }
+    let expected: std::collections::BTreeMap<(String, i64), Vec<i64>> = [
+        (("insert".to_string(), 0), (0..10).collect()),
+        (("insert".to_string(), 1), (10..15).collect()),
+        (("delete".to_string(), 2), vec![0, 1, 2, 13]),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(summary, expected);
+    // deltalake reads the same change feed.
+    let py = std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(py)
+        .args([
+            "-c",
+            "import sys, pyarrow as pa\nfrom deltalake import DeltaTable\nt = pa.RecordBatchReader.from_stream(DeltaTable(sys.argv[1]).load_cdf(starting_version=0)).read_all()\nrows = sorted(zip(t.column('_change_type').to_pylist(), t.column('_commit_version').to_pylist(), t.column('id').to_pylist()))\nprint(rows)",
+            &location,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "deltalake: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut tuples: Vec<(String, i64, i64)> = Vec::new();
+    for ((k, v), ids) in &expected {
+        for id in ids {
+            tuples.push((k.clone(), *v, *id));
+        }
+    }
+    tuples.sort();
+    let want: Vec<String> = tuples
+        .iter()
+        .map(|(k, v, id)| format!("('{k}', {v}, {id})"))
+        .collect();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("[{}]", want.join(", "))
+    );
+}

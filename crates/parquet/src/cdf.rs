@@ -1,0 +1,237 @@
+//! Change data feed: writing `_change_data` files for the rows a commit
+//! deletes, and reading the changes between two versions — from `cdc`
+//! actions where a commit has them, otherwise from its `add`s (inserts) and
+//! data-changing `remove`s (deletes) — with `_change_type`,
+//! `_commit_version` and `_commit_timestamp`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_schema::{DataType as ArrowType, Field, Schema, TimeUnit};
+use silt_log::actions::{Action, Add, Cdc, parse_action_lines};
+use silt_log::log_path::commit_path;
+use silt_log::schema::{DataType, PrimitiveType, StructField, StructType};
+use silt_log::{LogError, Snapshot};
+
+use crate::arrow_values::ColumnMappingMode;
+use crate::error::{ParquetError, ParquetResult};
+use crate::scan::Scan;
+use crate::write::{WriteOptions, write_data_files};
+
+/// The change-type column.
+pub const CHANGE_TYPE: &str = "_change_type";
+
+/// Whether the table records its changes.
+pub fn enabled(snapshot: &Snapshot) -> bool {
+    snapshot.metadata().flag("delta.enableChangeDataFeed")
+}
+
+fn with_change_type(schema: &StructType) -> StructType {
+    let mut s = schema.clone();
+    s.fields.push(StructField::new(
+        CHANGE_TYPE,
+        DataType::Primitive(PrimitiveType::String),
+        true,
+    ));
+    s
+}
+
+/// Writes `rows` (table columns) as change-data files of `change_type`;
+/// returns their `cdc` actions.
+pub async fn write_changes(
+    snapshot: &Snapshot,
+    rows: Vec<RecordBatch>,
+    change_type: &str,
+) -> ParquetResult<Vec<Cdc>> {
+    let metadata = snapshot.metadata();
+    let schema = with_change_type(&metadata.schema);
+    let mut batches = Vec::with_capacity(rows.len());
+    for b in rows {
+        let n = b.num_rows();
+        let mut fields: Vec<Field> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+        fields.push(Field::new(CHANGE_TYPE, ArrowType::Utf8, true));
+        cols.push(Arc::new(StringArray::from(vec![change_type; n])));
+        batches.push(
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| {
+                ParquetError::InvalidData {
+                    table: snapshot.location().to_string(),
+                    reason: e.to_string(),
+                }
+            })?,
+        );
+    }
+    let options = WriteOptions {
+        directory: "_change_data".into(),
+        threads: 1,
+        ..Default::default()
+    };
+    let mode = ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode"));
+    let (adds, _) = write_data_files(
+        snapshot.store().clone(),
+        &schema,
+        &metadata.partition_columns,
+        mode,
+        batches.into_iter(),
+        &options,
+    )
+    .await?;
+    Ok(adds
+        .into_iter()
+        .map(|a| Cdc {
+            path: a.path,
+            partition_values: a.partition_values,
+            size: a.size,
+            data_change: false,
+            tags: None,
+        })
+        .collect())
+}
+
+fn as_add(path: silt_log::path::FilePath, pv: HashMap<String, Option<String>>, size: i64) -> Add {
+    Add {
+        path,
+        partition_values: pv,
+        size,
+        modification_time: 0,
+        data_change: false,
+        stats: None,
+        tags: None,
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+        clustering_provider: None,
+    }
+}
+
+/// The changes of versions `start..=end` (end: `snapshot`'s version), in
+/// version order, read with `snapshot`'s schema.
+pub async fn read_changes(
+    snapshot: &Snapshot,
+    start: u64,
+    end: Option<u64>,
+) -> ParquetResult<Vec<RecordBatch>> {
+    let table = snapshot.location().to_string();
+    let end = end.unwrap_or(snapshot.version()).min(snapshot.version());
+    if start > end {
+        return Err(ParquetError::InvalidScan {
+            table,
+            reason: format!("--from {start} is after --to {end}"),
+        });
+    }
+    let store = snapshot.store().clone();
+    let history = silt_log::read_history(store.as_ref(), None).await?;
+    let times: HashMap<u64, i64> = history
+        .iter()
+        .map(|r| (r.version, r.timestamp_ms))
+        .collect();
+    let schema = with_change_type(&snapshot.metadata().schema);
+    let mut out = Vec::new();
+    for v in start..=end {
+        let path = commit_path(v);
+        let bytes = store
+            .read(&path)
+            .await
+            .map_err(|source| LogError::Storage {
+                table: table.clone(),
+                source,
+            })?;
+        let actions =
+            parse_action_lines(&bytes).map_err(|(line, message)| LogError::InvalidLogFile {
+                table: table.clone(),
+                version: v,
+                file: path.clone(),
+                line: Some(line),
+                message,
+            })?;
+        let cdc: Vec<Add> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Cdc(c) => Some(as_add(c.path.clone(), c.partition_values.clone(), c.size)),
+                _ => None,
+            })
+            .collect();
+        let mut parts: Vec<(Vec<Add>, Option<&str>)> = Vec::new();
+        if !cdc.is_empty() {
+            parts.push((cdc, None));
+        } else {
+            let inserts: Vec<Add> = actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Add(a) if a.data_change => Some((**a).clone()),
+                    _ => None,
+                })
+                .collect();
+            let deletes: Vec<Add> = actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Remove(r) if r.data_change => {
+                        let mut add = as_add(
+                            r.path.clone(),
+                            r.partition_values.clone().unwrap_or_default(),
+                            r.size.unwrap_or(0),
+                        );
+                        add.deletion_vector = r.deletion_vector.clone();
+                        Some(add)
+                    }
+                    _ => None,
+                })
+                .collect();
+            parts.push((inserts, Some("insert")));
+            parts.push((deletes, Some("delete")));
+        }
+        let ts = times.get(&v).copied().unwrap_or(0) * 1000;
+        for (files, kind) in parts {
+            if files.is_empty() {
+                continue;
+            }
+            let scan_schema = if kind.is_none() {
+                schema.clone()
+            } else {
+                snapshot.metadata().schema.clone()
+            };
+            let batches = Scan::of_files(snapshot, scan_schema, files)
+                .collect()
+                .await?;
+            for b in batches {
+                let n = b.num_rows();
+                let mut fields: Vec<Field> = b
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone())
+                    .collect();
+                let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+                if let Some(k) = kind {
+                    fields.push(Field::new(CHANGE_TYPE, ArrowType::Utf8, true));
+                    cols.push(Arc::new(StringArray::from(vec![k; n])));
+                }
+                fields.push(Field::new("_commit_version", ArrowType::Int64, false));
+                cols.push(Arc::new(Int64Array::from(vec![v as i64; n])));
+                fields.push(Field::new(
+                    "_commit_timestamp",
+                    ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                    false,
+                ));
+                cols.push(Arc::new(
+                    TimestampMicrosecondArray::from(vec![ts; n]).with_timezone("UTC"),
+                ));
+                out.push(
+                    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| {
+                        ParquetError::InvalidData {
+                            table: table.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?,
+                );
+            }
+        }
+    }
+    Ok(out)
+}
