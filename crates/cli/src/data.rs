@@ -246,6 +246,8 @@ pub struct AppendRequest {
     pub overwrite: bool,
     /// Table properties (creation only).
     pub properties: HashMap<String, String>,
+    /// Add new input columns to the table.
+    pub merge_schema: bool,
 }
 
 /// Runs `silt append`; returns (version, rows, files).
@@ -269,6 +271,7 @@ pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), String> {
         },
         partition_by: req.partition_by,
         properties: req.properties,
+        merge_schema: req.merge_schema,
         ..Default::default()
     };
     let r = write_batches(store, snapshot, batches, options)

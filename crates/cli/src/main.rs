@@ -99,6 +99,9 @@ enum Command {
         /// Table property `key=value` when creating (repeatable).
         #[arg(long = "property", value_name = "KEY=VALUE")]
         properties: Vec<String>,
+        /// Add input columns the table does not have yet.
+        #[arg(long)]
+        merge_schema: bool,
         /// Storage option `key=value` (repeatable).
         #[arg(long = "storage-option", value_name = "KEY=VALUE")]
         storage_options: Vec<String>,
@@ -291,6 +294,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             partition_by,
             mode,
             properties,
+            merge_schema,
             storage_options,
         } => {
             let overwrite = match mode.as_str() {
@@ -305,6 +309,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 partition_by,
                 overwrite,
                 properties: key_values(&properties, "--property")?,
+                merge_schema,
             })
             .await?;
             println!("wrote {rows} rows in {files} files as version {version} of {table}");

@@ -75,6 +75,9 @@ pub struct WriteOptions {
     /// Directory below the table root for the files (`_change_data` for
     /// change-data files); empty for data files.
     pub directory: String,
+    /// Add input columns the table does not have (as nullable columns), in
+    /// the same transaction as the data.
+    pub merge_schema: bool,
 }
 
 impl Default for WriteOptions {
@@ -89,6 +92,7 @@ impl Default for WriteOptions {
             app_transaction: None,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             directory: String::new(),
+            merge_schema: false,
         }
     }
 }
@@ -513,15 +517,43 @@ where
     let mut input = batches.into_iter().peekable();
     // The table's schema and partitioning: from the snapshot, or from the
     // data when this write creates the table.
+    let mut evolved: Option<silt_log::Metadata> = None;
     let (schema, partition_columns, mode, create) = match &snapshot {
         Some(s) => {
             let m = s.metadata();
-            (
-                m.schema.clone(),
-                m.partition_columns.clone(),
-                ColumnMappingMode::from_property(m.property("delta.columnMapping.mode")),
-                None,
-            )
+            let mode = ColumnMappingMode::from_property(m.property("delta.columnMapping.mode"));
+            let mut schema = m.schema.clone();
+            if options.merge_schema
+                && let Some(first) = input.peek()
+            {
+                let incoming = StructType::try_from_arrow(&first.schema()).map_err(&invalid)?;
+                let new: Vec<_> = incoming
+                    .fields
+                    .into_iter()
+                    .filter(|f| {
+                        !schema
+                            .fields
+                            .iter()
+                            .any(|t| t.name.eq_ignore_ascii_case(&f.name))
+                    })
+                    .collect();
+                if !new.is_empty() {
+                    if mode != ColumnMappingMode::None {
+                        return Err(invalid(
+                            "merge_schema on a column-mapped table is not supported yet".into(),
+                        ));
+                    }
+                    for mut f in new {
+                        f.nullable = true;
+                        schema.fields.push(f);
+                    }
+                    let mut meta = m.clone();
+                    meta.schema_string = schema.to_json();
+                    meta.schema = schema.clone();
+                    evolved = Some(meta);
+                }
+            }
+            (schema, m.partition_columns.clone(), mode, None)
         }
         None => {
             let first = input.peek().ok_or_else(|| {
@@ -614,6 +646,9 @@ where
         (None, None) => unreachable!("a missing snapshot means the table is created"),
     };
     let mut txn = txn.add_files(adds).remove_files(removes);
+    if let Some(meta) = evolved {
+        txn = txn.update_metadata(meta);
+    }
     if let Some((app, v)) = &options.app_transaction {
         txn = txn.set_app_transaction(app.clone(), *v);
     }

@@ -8,6 +8,7 @@
 use std::process::Command;
 use std::sync::Arc;
 
+use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{
@@ -271,5 +272,80 @@ async fn schema_is_enforced() {
     assert_eq!(
         TableBuilder::new(&location).load().await.unwrap().version(),
         0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_schema_adds_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    write_batches(
+        store.clone(),
+        None,
+        vec![batch(0..3, "a")],
+        WriteOptions::default(),
+    )
+    .await
+    .unwrap();
+    let wider = {
+        let b = batch(3..5, "a");
+        let mut fields: Vec<Field> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut cols = b.columns().to_vec();
+        fields.push(Field::new("extra", DataType::Utf8, true));
+        cols.push(Arc::new(StringArray::from(vec!["x", "y"])) as ArrayRef);
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+    };
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    assert!(
+        write_batches(
+            store.clone(),
+            Some(s),
+            vec![wider.clone()],
+            WriteOptions::default()
+        )
+        .await
+        .is_err()
+    );
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    let opts = WriteOptions {
+        merge_schema: true,
+        ..Default::default()
+    };
+    write_batches(store.clone(), Some(s), vec![wider], opts)
+        .await
+        .unwrap();
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    assert!(s.metadata().schema.field("extra").is_some());
+    let batches = Scan::new(&s)
+        .select(["id", "extra"])
+        .collect()
+        .await
+        .unwrap();
+    let mut rows: Vec<(i64, Option<String>)> = Vec::new();
+    for b in &batches {
+        for i in 0..b.num_rows() {
+            let e = b.column(1).as_string::<i32>();
+            rows.push((
+                b.column(0).as_primitive::<Int64Type>().value(i),
+                (!e.is_null(i)).then(|| e.value(i).to_string()),
+            ));
+        }
+    }
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            (0, None),
+            (1, None),
+            (2, None),
+            (3, Some("x".into())),
+            (4, Some("y".into()))
+        ]
     );
 }
