@@ -1,5 +1,5 @@
 //! A small typed predicate language over table columns: comparisons with
-//! literals, AND/OR/NOT, IS [NOT] NULL and IN. It prunes partitions, skips
+//! literals, AND/OR/NOT, IS \[NOT\] NULL and IN. It prunes partitions, skips
 //! files by their statistics, and (in silt-parquet) filters rows; the same
 //! predicates describe what a transaction read.
 //!
