@@ -295,8 +295,15 @@ impl Expr {
             let parts: Vec<&str> = path.split('.').collect();
             let min =
                 FileStats::column(&stats.min_values, &parts).and_then(|v| stat_scalar(v, &ty));
-            let max =
-                FileStats::column(&stats.max_values, &parts).and_then(|v| stat_scalar(v, &ty));
+            // Writers may truncate timestamp statistics to milliseconds: the
+            // true maximum can be up to 999 µs above the stored one.
+            let max = FileStats::column(&stats.max_values, &parts)
+                .and_then(|v| stat_scalar(v, &ty))
+                .map(|m| match m {
+                    Scalar::Timestamp(t) => Scalar::Timestamp(t.saturating_add(999)),
+                    Scalar::TimestampNtz(t) => Scalar::TimestampNtz(t.saturating_add(999)),
+                    other => other,
+                });
             Some((ty, min, max))
         };
         let null_count = |column: &str| -> Option<i64> {
@@ -808,5 +815,27 @@ mod tests {
                 .unwrap()
                 .can_skip_file(&s, &none, None, &id)
         );
+    }
+
+    #[test]
+    fn truncated_timestamp_maxima_are_widened() {
+        let s = StructType::from_json(
+            r#"{"type":"struct","fields":[{"name":"t","type":"timestamp","nullable":true,"metadata":{}}]}"#,
+        )
+        .unwrap();
+        // Stored max 00:00:04.000 may stand for 00:00:04.000999.
+        let stats = FileStats::from_json(
+            r#"{"numRecords":2,"minValues":{"t":"1970-01-01T00:00:01.000Z"},"maxValues":{"t":"1970-01-01T00:00:04.000Z"},"nullCount":{"t":0}}"#,
+        )
+        .unwrap();
+        let id = |c: &str| c.to_string();
+        let none = HashMap::new();
+        let skip = |p: &str| {
+            parse_predicate(p)
+                .unwrap()
+                .can_skip_file(&s, &none, Some(&stats), &id)
+        };
+        assert!(!skip("t > '1970-01-01 00:00:04.0004'"));
+        assert!(skip("t > '1970-01-01 00:00:04.001'"));
     }
 }

@@ -262,3 +262,26 @@ pub fn plain_type(t: &ArrowType) -> ArrowType {
 pub fn logical_arrow_type(ty: &DataType) -> Result<ArrowType, String> {
     Ok(plain_type(&type_to_arrow(ty)?))
 }
+
+/// An add's partition values keyed by logical column names (the log keys
+/// them by physical names under column mapping).
+pub fn logical_partition_values(
+    values: &std::collections::HashMap<String, Option<String>>,
+    schema: &silt_log::schema::StructType,
+    partition_columns: &[String],
+    mode: ColumnMappingMode,
+) -> std::collections::HashMap<String, Option<String>> {
+    if mode == ColumnMappingMode::None {
+        return values.clone();
+    }
+    partition_columns
+        .iter()
+        .filter_map(|c| {
+            let f = schema.field(c)?;
+            let v = values
+                .get(physical_name(f, mode))
+                .or_else(|| values.get(c))?;
+            Some((c.clone(), v.clone()))
+        })
+        .collect()
+}

@@ -185,6 +185,12 @@ pub async fn delete_where(
     }
     let metadata = snapshot.metadata();
     if !rewrite.is_empty() {
+        if snapshot.protocol().has_feature(&TableFeature::RowTracking) {
+            return Err(ParquetError::InvalidData {
+                table: snapshot.location().to_string(),
+                reason: "deleting by rewriting files would not preserve row ids on this row-tracking table; enable deletion vectors".into(),
+            });
+        }
         let mode = ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode"));
         let (new_files, _) = write_data_files(
             snapshot.store().clone(),
@@ -269,6 +275,12 @@ pub async fn optimize(
     min_file_size: usize,
 ) -> ParquetResult<OptimizeResult> {
     let metadata = snapshot.metadata();
+    if snapshot.protocol().has_feature(&TableFeature::RowTracking) {
+        return Err(ParquetError::InvalidData {
+            table: snapshot.location().to_string(),
+            reason: "OPTIMIZE on a row-tracking table would not preserve row ids yet".into(),
+        });
+    }
     let mut groups: HashMap<Vec<(String, Option<String>)>, Vec<Add>> = HashMap::new();
     for a in snapshot.files() {
         if (a.size as usize) < min_file_size || a.deletion_vector.is_some() {

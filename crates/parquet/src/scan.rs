@@ -208,7 +208,13 @@ impl Scan {
         let mut skipped = 0;
         for f in &self.files {
             let stats = f.parsed_stats().ok().flatten();
-            if pred.can_skip_file(&self.schema, &f.partition_values, stats.as_ref(), &physical) {
+            let pv = crate::arrow_values::logical_partition_values(
+                &f.partition_values,
+                &self.schema,
+                &self.partition_columns,
+                self.mode,
+            );
+            if pred.can_skip_file(&self.schema, &pv, stats.as_ref(), &physical) {
                 skipped += 1;
             } else {
                 kept.push(f.clone());
@@ -298,28 +304,38 @@ impl Scan {
         if let Some(rel) = path.relative_decoded() {
             return Ok(rel);
         }
-        // Absolute: only within this table's own location.
-        let decoded = silt_log::path::percent_decode(raw).unwrap_or_else(|| raw.to_string());
-        let root = self.table.trim_end_matches('/');
-        let local_root = root.strip_prefix("file://").unwrap_or(root);
-        for prefix in [root, local_root] {
-            for candidate in [raw, decoded.as_str()] {
-                let c = candidate
-                    .strip_prefix("file://")
-                    .or_else(|| candidate.strip_prefix("file:"))
-                    .unwrap_or(candidate);
-                let p = prefix.strip_prefix("file://").unwrap_or(prefix);
-                if let Some(rest) = c.strip_prefix(p).and_then(|r| r.strip_prefix('/')) {
-                    return Ok(rest.to_string());
-                }
-            }
+        if let Some(rel) = table_relative_key(&self.table, raw) {
+            return Ok(rel);
         }
         Err(self.file_error(
             add,
             format!("absolute path {raw} is outside the table's store; silt follows absolute paths only within it"),
         ))
     }
+}
 
+/// The key below the table root of an absolute path inside the table
+/// (`None` when the path points elsewhere).
+pub fn table_relative_key(table: &str, raw: &str) -> Option<String> {
+    let decoded = silt_log::path::percent_decode(raw).unwrap_or_else(|| raw.to_string());
+    let root = table.trim_end_matches('/');
+    let local_root = root.strip_prefix("file://").unwrap_or(root);
+    for prefix in [root, local_root] {
+        for candidate in [raw, decoded.as_str()] {
+            let c = candidate
+                .strip_prefix("file://")
+                .or_else(|| candidate.strip_prefix("file:"))
+                .unwrap_or(candidate);
+            let p = prefix.strip_prefix("file://").unwrap_or(prefix);
+            if let Some(rest) = c.strip_prefix(p).and_then(|r| r.strip_prefix('/')) {
+                return Some(rest.to_string());
+            }
+        }
+    }
+    None
+}
+
+impl Scan {
     fn file_error(&self, add: &Add, reason: impl Into<String>) -> ParquetError {
         ParquetError::File {
             table: self.table.clone(),

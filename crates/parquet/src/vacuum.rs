@@ -43,17 +43,34 @@ pub struct VacuumReport {
 }
 
 fn referenced(
+    table: &str,
     add_path: &FilePath,
     dv: Option<&silt_log::deletion_vector::DeletionVectorDescriptor>,
     keep: &mut HashSet<String>,
 ) {
-    if let Some(p) = add_path.relative_decoded() {
-        keep.insert(p);
+    match add_path.relative_decoded() {
+        Some(p) => {
+            keep.insert(p);
+        }
+        // An absolute path inside the table is referenced all the same.
+        None => {
+            if let Some(p) = crate::scan::table_relative_key(table, add_path.as_str()) {
+                keep.insert(p);
+            }
+        }
     }
-    if let Some(dv) = dv
-        && let Ok(DvLocation::File { path, .. }) = locate(dv)
-    {
-        keep.insert(path);
+    if let Some(dv) = dv {
+        match locate(dv) {
+            Ok(DvLocation::File { path, .. }) => {
+                keep.insert(path);
+            }
+            Ok(DvLocation::Absolute { uri, .. }) => {
+                if let Some(p) = crate::scan::table_relative_key(table, &uri) {
+                    keep.insert(p);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -94,11 +111,11 @@ pub async fn vacuum(snapshot: &Snapshot, options: &VacuumOptions) -> ParquetResu
 
     let mut keep: HashSet<String> = HashSet::new();
     for a in snapshot.files() {
-        referenced(&a.path, a.deletion_vector.as_ref(), &mut keep);
+        referenced(&table, &a.path, a.deletion_vector.as_ref(), &mut keep);
     }
     for r in snapshot.tombstones() {
         if r.deletion_timestamp.unwrap_or(i64::MAX) > cutoff {
-            referenced(&r.path, r.deletion_vector.as_ref(), &mut keep);
+            referenced(&table, &r.path, r.deletion_vector.as_ref(), &mut keep);
         }
     }
     let store = snapshot.store();

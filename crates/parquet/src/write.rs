@@ -214,6 +214,23 @@ fn physical_field(
 }
 
 fn physical_type(ty: &DataType, mode: ColumnMappingMode) -> Result<ArrowType, String> {
+    fn has_struct(t: &DataType) -> bool {
+        match t {
+            DataType::Struct(_) => true,
+            DataType::Array(a) => has_struct(&a.element_type),
+            DataType::Map(m) => has_struct(&m.key_type) || has_struct(&m.value_type),
+            _ => false,
+        }
+    }
+    if mode != ColumnMappingMode::None
+        && let DataType::Array(_) | DataType::Map(_) = ty
+        && has_struct(ty)
+    {
+        return Err(
+            "writing structs inside arrays or maps of a column-mapped table is not supported yet"
+                .into(),
+        );
+    }
     match ty {
         DataType::Struct(s) if mode != ColumnMappingMode::None => Ok(ArrowType::Struct(
             s.fields
@@ -608,7 +625,15 @@ where
         (WriteMode::ReplaceWhere(e), Some(s)) => s
             .files()
             .iter()
-            .filter(|a| e.eval_partition(&schema, &a.partition_values) == Some(true))
+            .filter(|a| {
+                let pv = crate::arrow_values::logical_partition_values(
+                    &a.partition_values,
+                    &schema,
+                    &partition_columns,
+                    mode,
+                );
+                e.eval_partition(&schema, &pv) == Some(true)
+            })
             .map(|a| remove_of(a, now))
             .collect(),
     };
