@@ -37,6 +37,24 @@ fn with_change_type(schema: &StructType) -> StructType {
     s
 }
 
+/// `batch` with one more column.
+fn append_column(
+    batch: &RecordBatch,
+    field: Field,
+    column: ArrayRef,
+) -> Result<RecordBatch, String> {
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+    fields.push(field);
+    cols.push(column);
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| e.to_string())
+}
+
 /// Writes `rows` (table columns) as change-data files of `change_type`;
 /// returns their `cdc` actions.
 pub async fn write_changes(
@@ -49,23 +67,16 @@ pub async fn write_changes(
     let mut batches = Vec::with_capacity(rows.len());
     for b in rows {
         let n = b.num_rows();
-        let mut fields: Vec<Field> = b
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        let mut cols: Vec<ArrayRef> = b.columns().to_vec();
-        fields.push(Field::new(CHANGE_TYPE, ArrowType::Utf8, true));
-        cols.push(Arc::new(StringArray::from(vec![change_type; n])));
-        batches.push(
-            RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| {
-                ParquetError::InvalidData {
-                    table: snapshot.location().to_string(),
-                    reason: e.to_string(),
-                }
-            })?,
-        );
+        let with_type = append_column(
+            &b,
+            Field::new(CHANGE_TYPE, ArrowType::Utf8, true),
+            Arc::new(StringArray::from(vec![change_type; n])),
+        )
+        .map_err(|reason| ParquetError::InvalidData {
+            table: snapshot.location().to_string(),
+            reason,
+        })?;
+        batches.push(with_type);
     }
     let options = WriteOptions {
         directory: "_change_data".into(),
@@ -201,35 +212,35 @@ pub async fn read_changes(
                 .await?;
             for b in batches {
                 let n = b.num_rows();
-                let mut fields: Vec<Field> = b
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.as_ref().clone())
-                    .collect();
-                let mut cols: Vec<ArrayRef> = b.columns().to_vec();
-                if let Some(k) = kind {
-                    fields.push(Field::new(CHANGE_TYPE, ArrowType::Utf8, true));
-                    cols.push(Arc::new(StringArray::from(vec![k; n])));
-                }
-                fields.push(Field::new("_commit_version", ArrowType::Int64, false));
-                cols.push(Arc::new(Int64Array::from(vec![v as i64; n])));
-                fields.push(Field::new(
-                    "_commit_timestamp",
-                    ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                    false,
-                ));
-                cols.push(Arc::new(
-                    TimestampMicrosecondArray::from(vec![ts; n]).with_timezone("UTC"),
-                ));
-                out.push(
-                    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| {
+                let mut b = b;
+                let mut add = |field: Field, column: ArrayRef| -> ParquetResult<()> {
+                    b = append_column(&b, field, column).map_err(|reason| {
                         ParquetError::InvalidData {
                             table: table.clone(),
-                            reason: e.to_string(),
+                            reason,
                         }
-                    })?,
-                );
+                    })?;
+                    Ok(())
+                };
+                if let Some(k) = kind {
+                    add(
+                        Field::new(CHANGE_TYPE, ArrowType::Utf8, true),
+                        Arc::new(StringArray::from(vec![k; n])),
+                    )?;
+                }
+                add(
+                    Field::new("_commit_version", ArrowType::Int64, false),
+                    Arc::new(Int64Array::from(vec![v as i64; n])),
+                )?;
+                add(
+                    Field::new(
+                        "_commit_timestamp",
+                        ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                        false,
+                    ),
+                    Arc::new(TimestampMicrosecondArray::from(vec![ts; n]).with_timezone("UTC")),
+                )?;
+                out.push(b);
             }
         }
     }

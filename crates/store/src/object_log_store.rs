@@ -304,16 +304,7 @@ fn list_local(
         if !meta.is_file() {
             continue;
         }
-        let last_modified = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_millis() as i64);
-        out.push(FileMeta {
-            path,
-            size: meta.len(),
-            last_modified,
-        });
+        out.push(file_meta(path, &meta));
     }
     out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
@@ -427,19 +418,24 @@ fn walk_local(root: &std::path::Path, dir: &str) -> Result<Vec<FileMeta>, Storag
             if meta.is_dir() {
                 stack.push(path);
             } else {
-                let last_modified = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_millis() as i64);
-                out.push(FileMeta {
-                    path,
-                    size: meta.len(),
-                    last_modified,
-                });
+                out.push(file_meta(path, &meta));
             }
         }
     }
     out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+/// A listed local file.
+fn file_meta(path: String, meta: &std::fs::Metadata) -> FileMeta {
+    let last_modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64);
+    FileMeta {
+        path,
+        size: meta.len(),
+        last_modified,
+    }
 }
