@@ -6,7 +6,9 @@ use arrow_array::RecordBatch;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
 use serde_json::Value;
 
 use crate::actions::{Action, parse_action_lines, parse_action_value};
@@ -148,11 +150,14 @@ const PARALLEL_ROWS: i64 = 32_768;
 /// the same file), so the order of the ranges does not matter to replay;
 /// they are still concatenated in file order.
 fn decode_parallel(bytes: &Bytes, with_struct_stats: bool) -> Result<Decoded, String> {
-    let rows = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
-        .map_err(|e| format!("not a readable Parquet file: {e}"))?
-        .metadata()
-        .file_metadata()
-        .num_rows();
+    let rows = ParquetRecordBatchReaderBuilder::try_new_with_options(
+        bytes.clone(),
+        ArrowReaderOptions::new().with_skip_arrow_metadata(true),
+    )
+    .map_err(|e| format!("not a readable Parquet file: {e}"))?
+    .metadata()
+    .file_metadata()
+    .num_rows();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
     if threads < 2 || rows < PARALLEL_ROWS {
         return decode_parquet(bytes.clone(), with_struct_stats, None);
@@ -202,7 +207,10 @@ fn decode_parquet(
     with_struct_stats: bool,
     rows: Option<(usize, usize)>,
 ) -> Result<Decoded, String> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+    // The embedded Arrow schema is not needed (the Parquet schema is enough)
+    // and is one more untrusted structure to decode.
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
         .map_err(|e| format!("not a readable Parquet file: {e}"))?;
     let mut has_skipped_stats = false;
     let leaves: Vec<usize> = builder

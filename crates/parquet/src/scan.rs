@@ -426,6 +426,25 @@ impl Scan {
         read_columns: &[String],
         positions: bool,
     ) -> ParquetResult<Vec<(RecordBatch, Vec<u64>)>> {
+        // The Parquet and Arrow decoders can panic on corrupt files; a
+        // corrupt data file must be a typed error naming it.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.decode_unguarded(add, bytes, deleted, output, read_columns, positions)
+        }))
+        .unwrap_or_else(|_| {
+            Err(self.file_error(add, "the Parquet decoder failed on corrupt input"))
+        })
+    }
+
+    fn decode_unguarded(
+        &self,
+        add: &Add,
+        bytes: Bytes,
+        deleted: Option<&DeletedRows>,
+        output: &SchemaRef,
+        read_columns: &[String],
+        positions: bool,
+    ) -> ParquetResult<Vec<(RecordBatch, Vec<u64>)>> {
         let err = |e: String| self.file_error(add, e);
         let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
             .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
