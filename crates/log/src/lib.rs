@@ -23,6 +23,7 @@ pub mod checkpoint_write;
 pub mod checksum;
 pub mod cleanup;
 pub mod conflict;
+pub mod constraints;
 pub mod create;
 pub mod deletion_vector;
 pub mod error;

@@ -193,7 +193,11 @@ fn silt_can_write(feature: &TableFeature) -> bool {
 /// Data-level rules silt's log layer cannot check (they need the rows): a
 /// transaction that adds data to a table where one is active is refused,
 /// until the data writer that enforces it exists.
-fn unenforced_data_rule(protocol: &Protocol, metadata: &Metadata) -> Option<&'static str> {
+fn unenforced_data_rule(
+    protocol: &Protocol,
+    metadata: &Metadata,
+    checks_enforced: bool,
+) -> Option<&'static str> {
     let has = |f: TableFeature| protocol.has_feature(&f);
     let field_meta = |key: &str| {
         fn walk(fields: &[crate::schema::StructField], key: &str) -> bool {
@@ -207,10 +211,11 @@ fn unenforced_data_rule(protocol: &Protocol, metadata: &Metadata) -> Option<&'st
         }
         walk(&metadata.schema.fields, key)
     };
-    if has(TableFeature::Invariants) && field_meta("delta.invariants") {
+    if !checks_enforced && has(TableFeature::Invariants) && field_meta("delta.invariants") {
         return Some("column invariants");
     }
-    if has(TableFeature::CheckConstraints)
+    if !checks_enforced
+        && has(TableFeature::CheckConstraints)
         && metadata
             .configuration
             .keys()
@@ -277,6 +282,7 @@ pub struct Transaction {
     read_files: HashSet<String>,
     read_app_ids: HashSet<String>,
     known_app_versions: HashMap<String, i64>,
+    checks_enforced: bool,
 }
 
 impl Snapshot {
@@ -309,6 +315,7 @@ impl Snapshot {
                 .iter()
                 .map(|(k, t)| (k.clone(), t.version))
                 .collect(),
+            checks_enforced: false,
         }
     }
 }
@@ -336,7 +343,17 @@ impl Transaction {
             read_files: HashSet::new(),
             read_app_ids: HashSet::new(),
             known_app_versions: HashMap::new(),
+            checks_enforced: false,
         }
+    }
+
+    /// Declares that the caller checked every added row against the table's
+    /// CHECK constraints and column invariants (see
+    /// [`crate::constraints::table_checks`]); without it, data writes to
+    /// tables that have them are refused.
+    pub fn with_checks_enforced(mut self) -> Self {
+        self.checks_enforced = true;
+        self
     }
 
     /// Sets the operation recorded in commitInfo.
@@ -460,7 +477,7 @@ impl Transaction {
             ));
         }
         if self.adds.iter().any(|a| a.data_change)
-            && let Some(rule) = unenforced_data_rule(protocol, metadata)
+            && let Some(rule) = unenforced_data_rule(protocol, metadata, self.checks_enforced)
         {
             return Err(LogError::UnsupportedWriter {
                 table,

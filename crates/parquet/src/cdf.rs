@@ -91,6 +91,7 @@ pub async fn write_changes(
         mode,
         batches.into_iter(),
         &options,
+        Vec::new(),
     )
     .await?;
     Ok(adds

@@ -199,6 +199,7 @@ pub async fn delete_where(
             mode,
             rewrite.into_iter(),
             &WriteOptions::default(),
+            Vec::new(),
         )
         .await?;
         adds.extend(new_files);
@@ -231,7 +232,13 @@ pub async fn delete_where(
         let cdc = crate::cdf::write_changes(snapshot, deleted_rows, "delete").await?;
         txn = txn.add_change_files(cdc);
     }
-    let outcome = txn.remove_files(removes).add_files(adds).commit().await?;
+    // Rewritten rows are rows that already satisfied the table's checks.
+    let outcome = txn
+        .remove_files(removes)
+        .add_files(adds)
+        .with_checks_enforced()
+        .commit()
+        .await?;
     Ok(DeleteResult {
         outcome: Some(outcome),
         rows_deleted,
@@ -326,6 +333,7 @@ pub async fn optimize(
             mode,
             batches.into_iter(),
             &options,
+            Vec::new(),
         )
         .await?;
         adds.extend(new_files.into_iter().map(|mut a| {

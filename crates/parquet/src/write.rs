@@ -368,6 +368,8 @@ struct Context {
     partition_columns: Vec<String>,
     mode: ColumnMappingMode,
     replace: Option<Expr>,
+    /// CHECK constraints and invariants every row must satisfy.
+    checks: Vec<(String, String, Expr)>,
 }
 
 impl Context {
@@ -449,6 +451,18 @@ impl Context {
             columns,
         )
         .map_err(|e| invalid(e.to_string()))?;
+        for (name, sql, expr) in &self.checks {
+            let mask = crate::filter::evaluate(expr, &self.schema, &full).map_err(&invalid)?;
+            // A NULL result passes, as in SQL CHECK constraints.
+            let violations = (0..mask.len())
+                .filter(|i| mask.is_valid(*i) && !mask.value(*i))
+                .count();
+            if violations > 0 {
+                return Err(invalid(format!(
+                    "{name} ({sql}) is violated by {violations} rows; nothing was committed"
+                )));
+            }
+        }
         if let Some(pred) = &self.replace {
             let kept = crate::filter::filter_batch(pred, &self.schema, &full).map_err(&invalid)?;
             if kept.num_rows() != n {
@@ -607,6 +621,28 @@ where
         }
     }
 
+    // CHECK constraints and invariants: each must be a predicate silt can
+    // evaluate, or the write is refused.
+    let checks = {
+        let (protocol, metadata) = match (&snapshot, &create) {
+            (Some(s), _) => (s.protocol().clone(), s.metadata().clone()),
+            (None, Some((p, m))) => (p.clone(), m.clone()),
+            (None, None) => unreachable!("a missing snapshot means the table is created"),
+        };
+        let mut checks = Vec::new();
+        for c in silt_log::constraints::table_checks(&protocol, &metadata) {
+            let expr = c.predicate.map_err(|e| {
+                invalid(format!(
+                    "{} ({}) cannot be evaluated by silt yet: {e}",
+                    c.name, c.sql
+                ))
+            })?;
+            expr.validate(&schema)
+                .map_err(|e| invalid(format!("{} ({}): {e}", c.name, c.sql)))?;
+            checks.push((c.name, c.sql, expr));
+        }
+        checks
+    };
     let (adds, rows) = write_data_files(
         store.clone(),
         &schema,
@@ -614,6 +650,7 @@ where
         mode,
         input,
         &options,
+        checks,
     )
     .await?;
 
@@ -670,7 +707,11 @@ where
         }
         (None, None) => unreachable!("a missing snapshot means the table is created"),
     };
-    let mut txn = txn.add_files(adds).remove_files(removes);
+    // Every added row was checked against the constraints above.
+    let mut txn = txn
+        .add_files(adds)
+        .remove_files(removes)
+        .with_checks_enforced();
     if let Some(meta) = evolved {
         txn = txn.update_metadata(meta);
     }
@@ -696,6 +737,7 @@ pub(crate) async fn write_data_files<I>(
     mode: ColumnMappingMode,
     input: I,
     options: &WriteOptions,
+    checks: Vec<(String, String, Expr)>,
 ) -> ParquetResult<(Vec<Add>, u64)>
 where
     I: Iterator<Item = RecordBatch> + Send + 'static,
@@ -747,6 +789,7 @@ where
             WriteMode::ReplaceWhere(e) => Some(e.clone()),
             _ => None,
         },
+        checks,
     });
     let threads = options.threads.max(1);
     // CPU work (splitting, encoding) runs on plain threads.

@@ -349,3 +349,63 @@ async fn merge_schema_adds_columns() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_constraints_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let opts = WriteOptions {
+        properties: [(
+            "delta.constraints.small_ids".to_string(),
+            "id < 100 OR part = 'big'".to_string(),
+        )]
+        .into_iter()
+        .collect(),
+        ..Default::default()
+    };
+    write_batches(store.clone(), None, vec![batch(0..10, "a")], opts)
+        .await
+        .unwrap();
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    assert!(
+        s.protocol()
+            .has_feature(&silt_log::TableFeature::CheckConstraints)
+    );
+    // Rows that satisfy the constraint land; one violating row refuses the write.
+    let s2 = TableBuilder::new(&location).load().await.unwrap();
+    write_batches(
+        store.clone(),
+        Some(s2),
+        vec![batch(500..502, "big")],
+        WriteOptions::default(),
+    )
+    .await
+    .unwrap();
+    let s3 = TableBuilder::new(&location).load().await.unwrap();
+    let err = write_batches(
+        store.clone(),
+        Some(s3),
+        vec![batch(98..101, "a")],
+        WriteOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("small_ids") && err.to_string().contains("1 rows"),
+        "{err}"
+    );
+    assert_eq!(scan_ids(&location, None).await.len(), 12);
+    // The log layer alone still refuses unchecked data writes to this table.
+    let s4 = TableBuilder::new(&location).load().await.unwrap();
+    let add = s4.files()[0].clone();
+    let mut fresh = add.clone();
+    fresh.path = silt_log::path::FilePath::parse("other.parquet").unwrap();
+    let err = s4
+        .transaction(silt_log::Operation::append())
+        .add_files([fresh])
+        .commit()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("CHECK constraints"), "{err}");
+}
