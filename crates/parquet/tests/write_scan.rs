@@ -409,3 +409,104 @@ async fn check_constraints_are_enforced() {
         .unwrap_err();
     assert!(err.to_string().contains("CHECK constraints"), "{err}");
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Appends to column-mapped tables written by Spark (a temporary copy of
+/// the public vectors): silt writes physical names (name mode) and field ids
+/// (id mode), and both silt and deltalake read old and new rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_to_column_mapped_tables() {
+    let vectors =
+        std::env::var("DELTA_VECTORS_DIR").unwrap_or_else(|_| "../shared/delta-vectors".into());
+    let vectors = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(vectors);
+    let src = vectors.join("delta-kernel-java/column-mapping-id");
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("t");
+    copy_dir(&src, &dst);
+    let location = dst.to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    assert_eq!(
+        s.metadata().property("delta.columnMapping.mode"),
+        Some("id")
+    );
+    let before = Scan::new(&s).count().await.unwrap();
+    let b = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "value",
+            DataType::Int32,
+            true,
+        )])),
+        vec![Arc::new(arrow_array::Int32Array::from(vec![1001, 1002])) as ArrayRef],
+    )
+    .unwrap();
+    write_batches(store, Some(s), vec![b], WriteOptions::default())
+        .await
+        .unwrap();
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    let batches = Scan::new(&s).collect().await.unwrap();
+    let mut values: Vec<i32> = batches
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_primitive::<arrow_array::types::Int32Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    values.sort();
+    assert_eq!(values.len() as u64, before + 2);
+    assert!(values.ends_with(&[1001, 1002]));
+    // The file silt wrote uses the physical name and the field id.
+    let new_file = s
+        .files()
+        .iter()
+        .find(|f| f.path.as_str().starts_with("part-00001-") && f.path.as_str().contains("zstd"))
+        .unwrap();
+    let bytes = std::fs::read(dst.join(new_file.path.as_str())).unwrap();
+    let meta = parquet::file::reader::SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap();
+    let field = &parquet::file::reader::FileReader::metadata(&meta)
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields()[0];
+    assert!(
+        field.name().starts_with("col-"),
+        "physical name: {}",
+        field.name()
+    );
+    assert!(field.get_basic_info().has_id());
+    let py = std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(py)
+        .args([
+            "-c",
+            // deltalake's pyarrow path returns NULLs for column-mapped
+            // tables (even Spark's own); its DataFusion reader maps them.
+            "import sys, pyarrow as pa\nfrom deltalake import DeltaTable, QueryBuilder\nr = QueryBuilder().register('t', DeltaTable(sys.argv[1])).execute('SELECT value FROM t')\nprint(sorted(pa.RecordBatchReader.from_stream(r).read_all().column('value').to_pylist()))",
+            &location,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "deltalake: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let theirs: Vec<i32> = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(theirs, values);
+}
