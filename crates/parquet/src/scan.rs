@@ -480,6 +480,20 @@ impl Scan {
         roots.sort_unstable();
         roots.dedup();
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots.clone());
+        // Row-group pruning with the Parquet statistics (only when row
+        // positions are not needed: deletion vectors and deletes count rows
+        // from the start of the file).
+        let builder = match (&self.predicate, deleted.is_none() && !positions) {
+            (Some(pred), true) => {
+                let keep = self.row_groups_to_read(pred, builder.metadata());
+                if keep.len() < builder.metadata().num_row_groups() {
+                    builder.with_row_groups(keep)
+                } else {
+                    builder
+                }
+            }
+            _ => builder,
+        };
         let reader = builder
             .with_projection(mask)
             .with_batch_size(8192)
@@ -581,6 +595,110 @@ impl Scan {
         .await
         .map_err(|e| self.file_error(add, format!("decode task failed: {e}")))??;
         Ok(batches)
+    }
+
+    /// Row groups whose statistics do not rule the predicate out.
+    fn row_groups_to_read(
+        &self,
+        pred: &Expr,
+        metadata: &parquet::file::metadata::ParquetMetaData,
+    ) -> Vec<usize> {
+        use parquet::file::statistics::Statistics;
+        use serde_json::{Map, Value};
+        let columns = pred.columns();
+        let physical = |c: &str| -> String {
+            self.schema
+                .fields
+                .iter()
+                .find(|f| f.name.eq_ignore_ascii_case(c))
+                .map_or(c.to_string(), |f| physical_name(f, self.mode).to_string())
+        };
+        let schema_descr = metadata.file_metadata().schema_descr();
+        (0..metadata.num_row_groups())
+            .filter(|rg| {
+                let group = metadata.row_group(*rg);
+                let (mut min, mut max, mut nulls) = (Map::new(), Map::new(), Map::new());
+                for c in &columns {
+                    let name = physical(c);
+                    let Some(idx) = (0..schema_descr.num_columns()).find(|i| {
+                        let path = schema_descr.column(*i).path().parts().to_vec();
+                        path.len() == 1 && path[0] == name
+                    }) else {
+                        continue;
+                    };
+                    let Some(stats) = group.column(idx).statistics() else {
+                        continue;
+                    };
+                    let field = self
+                        .schema
+                        .fields
+                        .iter()
+                        .find(|f| f.name.eq_ignore_ascii_case(c));
+                    let is_string = field.is_some_and(|f| {
+                        matches!(
+                            f.data_type,
+                            DataType::Primitive(silt_log::schema::PrimitiveType::String)
+                        )
+                    });
+                    let is_plain_number = field.is_some_and(|f| {
+                        matches!(
+                            f.data_type,
+                            DataType::Primitive(
+                                silt_log::schema::PrimitiveType::Long
+                                    | silt_log::schema::PrimitiveType::Integer
+                                    | silt_log::schema::PrimitiveType::Short
+                                    | silt_log::schema::PrimitiveType::Byte
+                                    | silt_log::schema::PrimitiveType::Double
+                                    | silt_log::schema::PrimitiveType::Float
+                            )
+                        )
+                    });
+                    let (lo, hi): (Option<Value>, Option<Value>) = match stats {
+                        Statistics::Int32(v) if is_plain_number => (
+                            v.min_opt().map(|x| (*x).into()),
+                            v.max_opt().map(|x| (*x).into()),
+                        ),
+                        Statistics::Int64(v) if is_plain_number => (
+                            v.min_opt().map(|x| (*x).into()),
+                            v.max_opt().map(|x| (*x).into()),
+                        ),
+                        Statistics::Double(v) if is_plain_number => (
+                            v.min_opt()
+                                .and_then(|x| serde_json::Number::from_f64(*x))
+                                .map(Value::Number),
+                            v.max_opt()
+                                .and_then(|x| serde_json::Number::from_f64(*x))
+                                .map(Value::Number),
+                        ),
+                        Statistics::ByteArray(v) if is_string => (
+                            v.min_opt()
+                                .and_then(|x| x.as_utf8().ok())
+                                .map(|x| Value::String(x.to_string())),
+                            v.max_opt()
+                                .and_then(|x| x.as_utf8().ok())
+                                .map(|x| Value::String(x.to_string())),
+                        ),
+                        _ => (None, None),
+                    };
+                    if let (Some(lo), Some(hi)) = (lo, hi) {
+                        min.insert(name.clone(), lo);
+                        max.insert(name.clone(), hi);
+                    }
+                    if let Some(n) = stats.null_count_opt() {
+                        nulls.insert(name, Value::from(n));
+                    }
+                }
+                let stats = silt_log::stats::FileStats {
+                    num_records: Some(group.num_rows()),
+                    min_values: min,
+                    max_values: max,
+                    null_count: nulls,
+                    tight_bounds: None,
+                };
+                let no_partitions = std::collections::HashMap::new();
+                !pred.can_skip_file(&self.schema, &no_partitions, Some(&stats), &physical)
+            })
+            .collect()
     }
 
     /// The files a predicate cannot rule out.

@@ -510,3 +510,29 @@ async fn appends_to_column_mapped_tables() {
     let theirs: Vec<i32> = serde_json::from_str(text.trim()).unwrap();
     assert_eq!(theirs, values);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_group_pruning_keeps_results_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let opts = WriteOptions {
+        row_group_rows: 10,
+        threads: 1,
+        ..Default::default()
+    };
+    write_batches(store, None, vec![batch(0..100, "a")], opts)
+        .await
+        .unwrap();
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    assert_eq!(s.files().len(), 1, "one file, ten row groups");
+    for (pred, want) in [
+        ("id >= 95", (95..100).collect::<Vec<_>>()),
+        ("id = 42", vec![42]),
+        ("id < 3 OR id > 97", vec![0, 1, 2, 98, 99]),
+        ("value > 40.0 AND part = 'a'", (81..100).collect()),
+        ("id > 1000", vec![]),
+    ] {
+        assert_eq!(scan_ids(&location, Some(pred)).await, want, "{pred}");
+    }
+}
