@@ -37,6 +37,9 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "cloud backends compile (s3, azure, gcs features)"
+cargo clippy -p silt-store --features cloud -- -D warnings
+
 step "cargo test (unit, integration, property, doc, conformance)"
 cargo test --workspace
 
