@@ -8,6 +8,7 @@
 #                      so repeated runs and fresh clones reuse the build)
 #   DELTA_VECTORS_DIR  the public test tables (default: ../shared/delta-vectors)
 #   SILT_FUZZ_SECONDS  seconds per fuzz target (default 20; 0 skips fuzzing)
+#   SILT_AZURITE_PORT  loopback port for Azurite (default 10010)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/silt-target}"
@@ -38,10 +39,17 @@ step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "cloud backends compile (s3, azure, gcs features)"
-cargo clippy -p silt-store --features cloud -- -D warnings
+cargo clippy -p silt-store --features cloud --all-targets -- -D warnings
+
+step "Azurite (Azure Blob emulator) on loopback"
+eval "$(scripts/azurite.sh start)"
+trap 'scripts/azurite.sh stop' EXIT
 
 step "cargo test (unit, integration, property, doc, conformance)"
 cargo test --workspace
+
+step "silt on Azure Blob (Azurite): storage contract, racing writers, checkpoints"
+cargo test -p silt-store --features azure --test azurite
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
@@ -53,7 +61,7 @@ if [ "$FUZZ_SECONDS" != "0" ]; then
   fi
   command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
   work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
+  trap 'rm -rf "$work"; scripts/azurite.sh stop' EXIT
   for target in $(cd fuzz && cargo +nightly fuzz list); do
     # The committed seeds, plus real log files from the vectors (not copied
     # into the repository).

@@ -44,7 +44,9 @@ pub async fn read_checkpoint(store: &dyn LogStore, cp: &CheckpointFiles) -> LogR
             ..
         }
     );
-    let parts: Vec<Vec<Action>> = futures::stream::iter(cp.files.iter())
+    // Owned items: closures over borrowed items make the future lose `Send`
+    // (a higher-ranked lifetime limitation), and callers spawn loads.
+    let parts: Vec<Vec<Action>> = futures::stream::iter(cp.files.iter().cloned())
         .map(|f| async move {
             let bytes = read_required(store, &f.path, cp.version).await?;
             if json_v2 {
@@ -84,10 +86,10 @@ pub async fn read_checkpoint(store: &dyn LogStore, cp: &CheckpointFiles) -> LogR
                 })
         })
         .collect::<LogResult<_>>()?;
-    let sidecar_actions: Vec<Vec<Action>> = futures::stream::iter(sidecars.iter())
+    let sidecar_actions: Vec<Vec<Action>> = futures::stream::iter(sidecars.iter().cloned())
         .map(|path| async move {
-            let bytes = read_required(store, path, cp.version).await?;
-            parquet_actions(table, cp.version, path, bytes)
+            let bytes = read_required(store, &path, cp.version).await?;
+            parquet_actions(table, cp.version, &path, bytes)
         })
         .buffered(READ_CONCURRENCY)
         .try_collect()

@@ -484,7 +484,8 @@ async fn load_version(store: Arc<dyn LogStore>, target: Option<u64>) -> LogResul
         .last()
         .is_some_and(|d| d.name.version == version && d.name.kind == LogFileKind::Commit);
     let mut last_commit_info: Option<CommitInfo> = None;
-    let mut fetched = futures::stream::iter(segment.deltas.iter())
+    // Owned items keep the load future `Send` (see checkpoint_read).
+    let mut fetched = futures::stream::iter(segment.deltas.iter().cloned())
         .map(|f| async move {
             read_log_file(s, &f.meta)
                 .await

@@ -486,3 +486,27 @@ async fn refresh_equals_a_fresh_load() {
     assert_eq!(refreshed.tombstones().len(), fresh.tombstones().len());
     assert_eq!(refreshed.txn_version("app"), Some(1));
 }
+
+/// Loads and commits can be spawned onto a multi-threaded runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loads_and_commits_are_send() {
+    fn assert_send<T: Send>(t: T) -> T {
+        t
+    }
+    let store = Arc::new(MemoryLogStore::default());
+    let s0 = create(&store, legacy(), metadata("{}", false)).await;
+    let store2 = store.clone();
+    let loaded = tokio::spawn(assert_send(async move {
+        Snapshot::builder(store2).load().await
+    }))
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(loaded.version(), 0);
+    let commit = s0
+        .transaction(Operation::append())
+        .add_files([add("x", None, 1)])
+        .commit();
+    let outcome = tokio::spawn(assert_send(commit)).await.unwrap().unwrap();
+    assert_eq!(outcome.version(), Some(1));
+}
