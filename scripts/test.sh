@@ -9,6 +9,7 @@
 #   DELTA_VECTORS_DIR  the public test tables (default: ../shared/delta-vectors)
 #   SILT_FUZZ_SECONDS  seconds per fuzz target (default 20; 0 skips fuzzing)
 #   SILT_AZURITE_PORT  loopback port for Azurite (default 10010)
+#   SILT_MOTO_PORT     loopback port for the S3 server (default 5010)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/silt-target}"
@@ -41,15 +42,16 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cloud backends compile (s3, azure, gcs features)"
 cargo clippy -p silt-store --features cloud --all-targets -- -D warnings
 
-step "Azurite (Azure Blob emulator) on loopback"
+step "object-store servers on loopback: Azurite (Azure Blob), moto (S3, serialized)"
+trap 'scripts/azurite.sh stop; scripts/moto.sh stop' EXIT
 eval "$(scripts/azurite.sh start)"
-trap 'scripts/azurite.sh stop' EXIT
+eval "$(scripts/moto.sh start)"
 
 step "cargo test (unit, integration, property, doc, conformance)"
 cargo test --workspace
 
-step "silt on Azure Blob (Azurite): storage contract, racing writers, checkpoints"
-cargo test -p silt-store --features azure --test azurite
+step "silt on Azure Blob (Azurite) and S3 (moto): storage contract, racing writers, checkpoints"
+cargo test -p silt-store --features azure,s3 --test azurite --test s3_moto
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
@@ -61,7 +63,7 @@ if [ "$FUZZ_SECONDS" != "0" ]; then
   fi
   command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
   work=$(mktemp -d)
-  trap 'rm -rf "$work"; scripts/azurite.sh stop' EXIT
+  trap 'rm -rf "$work"; scripts/azurite.sh stop; scripts/moto.sh stop' EXIT
   for target in $(cd fuzz && cargo +nightly fuzz list); do
     # The committed seeds, plus real log files from the vectors (not copied
     # into the repository).

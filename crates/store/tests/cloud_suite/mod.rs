@@ -1,0 +1,137 @@
+//! The checks every object-store backend must pass, shared by the
+//! per-server test files: the storage contract (sorted listing, list after an
+//! offset, recursive listing, put-if-absent never overwriting, 16 racing
+//! creates with one winner per round), and racing table writers with
+//! automatic checkpoints, time travel and reopening by URI.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use silt_log::{Protocol, Snapshot, StorageError, Transaction};
+use silt_store::TableBuilder;
+
+/// The storage contract on a fresh table location.
+pub async fn storage_contract(b: TableBuilder) {
+    let store = b.build_store().unwrap();
+    assert!(store.list("_delta_log/", None).await.unwrap().is_empty());
+    for v in [2u64, 0, 1] {
+        store
+            .put_if_absent(&format!("_delta_log/{v:020}.json"), Bytes::from("x"))
+            .await
+            .unwrap();
+    }
+    store
+        .put("_delta_log/_sidecars/s.parquet", Bytes::from("s"))
+        .await
+        .unwrap();
+    let listed: Vec<String> = store
+        .list("_delta_log/", None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(
+        listed,
+        (0..3)
+            .map(|v| format!("_delta_log/{v:020}.json"))
+            .collect::<Vec<_>>()
+    );
+    let after = store
+        .list("_delta_log/", Some("_delta_log/00000000000000000001"))
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 2);
+    assert_eq!(store.list_recursive("_delta_log").await.unwrap().len(), 4);
+    assert!(matches!(
+        store
+            .put_if_absent("_delta_log/00000000000000000001.json", Bytes::from("y"))
+            .await,
+        Err(StorageError::AlreadyExists { .. })
+    ));
+    assert_eq!(
+        store
+            .read("_delta_log/00000000000000000001.json")
+            .await
+            .unwrap(),
+        Bytes::from("x")
+    );
+    assert!(matches!(
+        store.read("_delta_log/nope").await,
+        Err(StorageError::NotFound { .. })
+    ));
+    for round in 0..5u64 {
+        let path = format!("_delta_log/{:020}.json", 100 + round);
+        let tasks: Vec<_> = (0..16)
+            .map(|w| {
+                let store = store.clone();
+                let path = path.clone();
+                tokio::spawn(async move {
+                    store
+                        .put_if_absent(&path, Bytes::from(format!("{w}")))
+                        .await
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => winners += 1,
+                Err(StorageError::AlreadyExists { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
+/// Four writers race six appends each from one stale snapshot.
+pub async fn racing_tables(b: TableBuilder) {
+    let store = b.build_store().unwrap();
+    let protocol: Protocol =
+        serde_json::from_str(r#"{"minReaderVersion":1,"minWriterVersion":2}"#).unwrap();
+    let meta = match silt_log::actions::parse_action_line(
+        silt_testkit::metadata_line("cloud", "{}").as_bytes(),
+    ) {
+        Ok(Some(silt_log::Action::Metadata(m))) => *m,
+        other => panic!("{other:?}"),
+    };
+    Transaction::create_table(store.clone(), protocol, meta)
+        .commit()
+        .await
+        .unwrap()
+        .version()
+        .unwrap();
+    let base = Arc::new(Snapshot::builder(store.clone()).load().await.unwrap());
+    let tasks: Vec<_> = (0..4)
+        .map(|w| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                for i in 0..6 {
+                    let add = silt_testkit::add_action(&format!("w{w}-{i}.parquet"), 10, 1);
+                    let outcome = base
+                        .transaction(silt_log::Operation::append())
+                        .add_files([add])
+                        .commit()
+                        .await
+                        .unwrap();
+                    assert!(outcome.version().is_some(), "{outcome:?}");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let latest = b.clone().load().await.unwrap();
+    assert_eq!((latest.version(), latest.files().len()), (24, 24));
+    assert_eq!(
+        latest.checkpoint_version(),
+        Some(20),
+        "automatic checkpoints"
+    );
+    assert_eq!(
+        b.clone().at_version(5).load().await.unwrap().files().len(),
+        5
+    );
+}

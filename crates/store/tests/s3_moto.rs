@@ -1,0 +1,33 @@
+//! silt on an S3 server (moto, serialized, started by scripts/test.sh with
+//! scripts/moto.sh) through `s3://` URIs, commits by conditional put
+//! (`If-None-Match: *`). Built only with the `s3` feature.
+
+#![cfg(feature = "s3")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+mod cloud_suite;
+
+use silt_store::TableBuilder;
+
+fn table() -> TableBuilder {
+    let endpoint = std::env::var("SILT_S3_URL")
+        .expect("SILT_S3_URL: run the tests through scripts/test.sh, which starts the S3 server");
+    TableBuilder::new(format!("s3://silt/{}/table", uuid::Uuid::new_v4()))
+        .with_storage_option("aws_endpoint", endpoint)
+        .with_storage_option("aws_allow_http", "true")
+        .with_storage_option("aws_region", "us-east-1")
+        .with_storage_option("aws_access_key_id", "test")
+        .with_storage_option("aws_secret_access_key", "test")
+        .with_storage_option("aws_virtual_hosted_style_request", "false")
+        .with_storage_option("aws_conditional_put", "etag")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_contract_on_s3() {
+    cloud_suite::storage_contract(table()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_tables_on_s3() {
+    cloud_suite::racing_tables(table()).await;
+}
