@@ -123,6 +123,28 @@ pub fn parquet_actions(
     file: &str,
     bytes: Bytes,
 ) -> LogResult<Vec<Action>> {
+    // The Parquet and Arrow decoders can panic on corrupt input (asserts on
+    // offsets, for one); a corrupt checkpoint must be a typed error.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parquet_actions_unguarded(table, version, file, bytes)
+    }))
+    .unwrap_or_else(|_| {
+        Err(LogError::InvalidLogFile {
+            table: table.to_string(),
+            version,
+            file: file.to_string(),
+            line: None,
+            message: "the Parquet decoder failed on corrupt input".into(),
+        })
+    })
+}
+
+fn parquet_actions_unguarded(
+    table: &str,
+    version: u64,
+    file: &str,
+    bytes: Bytes,
+) -> LogResult<Vec<Action>> {
     let bad = |message: String| LogError::InvalidLogFile {
         table: table.to_string(),
         version,
