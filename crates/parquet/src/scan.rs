@@ -56,19 +56,9 @@ pub struct ScanPlan {
 impl Scan {
     /// Scans `snapshot` (all columns, all rows).
     pub fn new(snapshot: &Snapshot) -> Self {
-        let metadata = snapshot.metadata();
         Self {
-            store: snapshot.store().clone(),
-            table: snapshot.location().to_string(),
-            version: snapshot.version(),
-            schema: metadata.schema.clone(),
-            partition_columns: metadata.partition_columns.clone(),
-            mode: ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode")),
             files: snapshot.files().to_vec(),
-            columns: None,
-            predicate: None,
-            limit: None,
-            concurrency: DEFAULT_CONCURRENCY,
+            ..Self::new_empty(snapshot)
         }
     }
 

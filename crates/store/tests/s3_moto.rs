@@ -24,7 +24,7 @@ fn table() -> TableBuilder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_contract_on_s3() {
-    cloud_suite::storage_contract(table()).await;
+    cloud_suite::storage_contract(table().build_store().unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,12 +7,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use silt_log::{Protocol, Snapshot, StorageError, Transaction};
+use silt_log::{LogStore, Protocol, Snapshot, StorageError, Transaction};
 use silt_store::TableBuilder;
 
-/// The storage contract on a fresh table location.
-pub async fn storage_contract(b: TableBuilder) {
-    let store = b.build_store().unwrap();
+/// The storage contract on a fresh, empty table location.
+pub async fn storage_contract(store: Arc<dyn LogStore>) {
     assert!(store.list("_delta_log/", None).await.unwrap().is_empty());
     for v in [2u64, 0, 1] {
         store
@@ -43,6 +42,14 @@ pub async fn storage_contract(b: TableBuilder) {
         .unwrap();
     assert_eq!(after.len(), 2);
     assert_eq!(store.list_recursive("_delta_log").await.unwrap().len(), 4);
+    let sizes: Vec<u64> = store
+        .list("_delta_log/", None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.size)
+        .collect();
+    assert!(sizes.iter().all(|s| *s == 1), "{sizes:?}");
     assert!(matches!(
         store
             .put_if_absent("_delta_log/00000000000000000001.json", Bytes::from("y"))
