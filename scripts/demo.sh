@@ -1,25 +1,48 @@
 #!/usr/bin/env bash
-# The main job (until the medallion pipeline exists): build silt and query
-# real Delta tables written by Spark and delta-rs — their state, history, files
-# and time travel.
+# The main job (until the medallion pipeline exists): build silt, load a
+# sample table from CSV and JSON lines, change it (delete with deletion
+# vectors, optimize), query it, read its change feed and history, travel back
+# in time — then read real tables written by Spark and delta-rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/silt-target}"
 VECTORS="${DELTA_VECTORS_DIR:-../shared/delta-vectors}"
 cargo build --release -p silt-cli
 silt="$CARGO_TARGET_DIR/release/silt"
-
 run() { printf '\n$ silt %s\n' "$*"; "$silt" "$@"; }
 
-table="$VECTORS/delta-rs/data/simple_table"
-run describe "$table"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cat > "$work/readings.csv" <<'CSV'
+device,city,temp,ts
+d1,Zurich,3.5,2026-11-24T08:00:00Z
+d2,Bern,4.0,2026-11-24T08:00:00Z
+d3,Zurich,-1.5,2026-11-24T08:05:00Z
+d4,Basel,6.25,2026-11-24T08:05:00Z
+CSV
+cat > "$work/more.jsonl" <<'JSON'
+{"device":"d5","city":"Bern","temp":5.5,"ts":"2026-11-24T09:00:00Z"}
+{"device":"d6","city":"Zurich","temp":-3.0,"ts":"2026-11-24T09:00:00Z"}
+JSON
+table="$work/lake/silver/readings"
+run append "$table" "$work/readings.csv" --create --partition-by city \
+  --property delta.enableDeletionVectors=true --property delta.enableChangeDataFeed=true
+run append "$table" "$work/more.jsonl"
+run scan "$table"
+run scan "$table" --where "temp < 0 OR city = 'Basel'" --columns device,city,temp
+run delete "$table" --where "temp < 0"
+run scan "$table" --format jsonl
+run changes "$table" --from 0
+run optimize "$table"
 run history "$table"
-run files "$table" --version 2
-run describe "$table" --version 0 --json
+run describe "$table"
+run scan "$table" --version 1 --columns device,temp
+run checkpoint "$table"
 
-# A Spark table with deletion vectors and column mapping, and a V2 checkpoint with sidecars.
+# Real tables written by other engines.
+run describe "$VECTORS/delta-rs/data/simple_table" --version 2
 run files "$VECTORS/delta-spark/table-with-dv-small"
-run describe "$VECTORS/kernel/data/v2-checkpoints-json-with-sidecars"
+run scan "$VECTORS/kernel/data/table-with-dv-small" --limit 5
 
 # Refusals are errors with a non-zero exit code.
 printf '\n$ silt describe %s   # unsupported reader feature\n' "$VECTORS/delta-rs/data/simple_table_features"
