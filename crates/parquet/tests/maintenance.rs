@@ -3,8 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+use silt_testkit::peer::run_peer_script;
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -48,23 +48,12 @@ async fn ids(location: &str) -> Vec<i64> {
 }
 
 fn deltalake_ids(location: &str) -> Vec<i64> {
-    let py = std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(py)
-        .args([
-            "-c",
-            // The DataFusion-based reader applies deletion vectors; the
-            // pyarrow dataset path refuses tables that use them.
-            "import sys, pyarrow as pa\nfrom deltalake import DeltaTable, QueryBuilder\nr = QueryBuilder().register('t', DeltaTable(sys.argv[1])).execute('SELECT id FROM t')\nt = pa.RecordBatchReader.from_stream(r).read_all()\nprint(sorted(t.column('id').to_pylist()))",
-            location,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "deltalake: {}",
-        String::from_utf8_lossy(&out.stderr)
+    // The DataFusion-based reader applies deletion vectors; the pyarrow
+    // dataset path refuses tables that use them.
+    let text = run_peer_script(
+        "import sys, pyarrow as pa\nfrom deltalake import DeltaTable, QueryBuilder\nr = QueryBuilder().register('t', DeltaTable(sys.argv[1])).execute('SELECT id FROM t')\nt = pa.RecordBatchReader.from_stream(r).read_all()\nprint(sorted(t.column('id').to_pylist()))",
+        &[location],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.trim()).unwrap()
 }
 
@@ -295,19 +284,9 @@ async fn change_data_feed_records_deletes_and_reads_changes() {
     .collect();
     assert_eq!(summary, expected);
     // deltalake reads the same change feed.
-    let py = std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(py)
-        .args([
-            "-c",
-            "import sys, pyarrow as pa\nfrom deltalake import DeltaTable\nt = pa.RecordBatchReader.from_stream(DeltaTable(sys.argv[1]).load_cdf(starting_version=0)).read_all()\nrows = sorted(zip(t.column('_change_type').to_pylist(), t.column('_commit_version').to_pylist(), t.column('id').to_pylist()))\nprint(rows)",
-            &location,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "deltalake: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = run_peer_script(
+        "import sys, pyarrow as pa\nfrom deltalake import DeltaTable\nt = pa.RecordBatchReader.from_stream(DeltaTable(sys.argv[1]).load_cdf(starting_version=0)).read_all()\nrows = sorted(zip(t.column('_change_type').to_pylist(), t.column('_commit_version').to_pylist(), t.column('id').to_pylist()))\nprint(rows)",
+        &[&location],
     );
     let mut tuples: Vec<(String, i64, i64)> = Vec::new();
     for ((k, v), ids) in &expected {
@@ -320,8 +299,5 @@ async fn change_data_feed_records_deletes_and_reads_changes() {
         .iter()
         .map(|(k, v, id)| format!("('{k}', {v}, {id})"))
         .collect();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("[{}]", want.join(", "))
-    );
+    assert_eq!(text.trim(), format!("[{}]", want.join(", ")));
 }

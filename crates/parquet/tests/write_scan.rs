@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-use std::process::Command;
 use std::sync::Arc;
 
 use arrow_array::Array;
@@ -177,21 +176,10 @@ async fn write_modes_round_trip() {
     assert_eq!(Scan::new(&old).count().await.unwrap(), 200);
 
     // The Python deltalake package reads the same rows.
-    let py = std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(py)
-        .args([
-            "-c",
-            "import sys, pyarrow as pa\nfrom deltalake import DeltaTable\nfor v in (0, None):\n    t = pa.table(DeltaTable(sys.argv[1], version=v).to_pyarrow_table() if v is not None else DeltaTable(sys.argv[1]).to_pyarrow_table())\n    print(t.num_rows, sum(t.column('id').to_pylist()), sorted(set(t.column('part').to_pylist())))",
-            &location,
-        ])
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "deltalake failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = silt_testkit::peer::run_peer_script(
+        "import sys, pyarrow as pa\nfrom deltalake import DeltaTable\nfor v in (0, None):\n    t = pa.table(DeltaTable(sys.argv[1], version=v).to_pyarrow_table() if v is not None else DeltaTable(sys.argv[1]).to_pyarrow_table())\n    print(t.num_rows, sum(t.column('id').to_pylist()), sorted(set(t.column('part').to_pylist())))",
+        &[&location],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
     let sum0: i64 = all.iter().sum();
     assert_eq!(
@@ -490,23 +478,12 @@ async fn appends_to_column_mapped_tables() {
         field.name()
     );
     assert!(field.get_basic_info().has_id());
-    let py = std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = std::process::Command::new(py)
-        .args([
-            "-c",
-            // deltalake's pyarrow path returns NULLs for column-mapped
-            // tables (even Spark's own); its DataFusion reader maps them.
-            "import sys, pyarrow as pa\nfrom deltalake import DeltaTable, QueryBuilder\nr = QueryBuilder().register('t', DeltaTable(sys.argv[1])).execute('SELECT value FROM t')\nprint(sorted(pa.RecordBatchReader.from_stream(r).read_all().column('value').to_pylist()))",
-            &location,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "deltalake: {}",
-        String::from_utf8_lossy(&out.stderr)
+    // deltalake's pyarrow path returns NULLs for column-mapped tables (even
+    // Spark's own); its DataFusion reader maps them.
+    let text = silt_testkit::peer::run_peer_script(
+        "import sys, pyarrow as pa\nfrom deltalake import DeltaTable, QueryBuilder\nr = QueryBuilder().register('t', DeltaTable(sys.argv[1])).execute('SELECT value FROM t')\nprint(sorted(pa.RecordBatchReader.from_stream(r).read_all().column('value').to_pylist()))",
+        &[&location],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
     let theirs: Vec<i32> = serde_json::from_str(text.trim()).unwrap();
     assert_eq!(theirs, values);
 }

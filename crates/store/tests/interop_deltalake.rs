@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -16,23 +15,9 @@ use silt_log::actions::{Add, Metadata, Protocol, Remove, parse_action_line};
 use silt_log::{Action, LogStore, Operation, Snapshot, Transaction};
 use silt_store::TableBuilder;
 
-fn python() -> String {
-    std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
 fn run_python(script: &str, args: &[&str]) -> Value {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "python failed (is deltalake installed? scripts/test.sh installs it):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("python prints JSON")
+    let out = silt_testkit::peer::run_peer_script(script, args);
+    serde_json::from_str(&out).expect("python prints JSON")
 }
 
 /// What deltalake sees: version, protocol, partition columns, and per file

@@ -3,6 +3,7 @@
 //! modification times and injectable faults, and [`RawLog`] for writing log
 //! files byte for byte — including broken ones.
 
+pub mod peer;
 pub mod sim;
 
 use std::collections::BTreeMap;

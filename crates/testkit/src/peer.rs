@@ -1,0 +1,40 @@
+//! Runs a Python script against the peer implementation (`deltalake`, i.e.
+//! delta-rs) for interoperability tests.
+//!
+//! The interpreter is `$SILT_PYTHON` (set by scripts/test.sh to a venv that
+//! has `deltalake` installed), else `python3`. A missing `deltalake` fails the
+//! test rather than skipping it.
+//!
+//! `deltalake` keeps native runtime threads alive past the end of a script and
+//! now and then aborts during interpreter shutdown ("terminate called without
+//! an active exception") after the script's work is done and printed. The
+//! runner therefore flushes stdout and leaves with `os._exit(0)` once the
+//! script body has finished, so a clean result is never reported as a crash;
+//! an exception in the body still exits non-zero with its traceback.
+
+use std::process::Command;
+
+/// The Python interpreter the peer tests use.
+pub fn python() -> String {
+    std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Runs `script` with `args` as `sys.argv[1..]` and returns its stdout.
+/// Panics with the script's stderr when it fails.
+pub fn run_peer_script(script: &str, args: &[&str]) -> String {
+    let wrapped = format!(
+        "{script}\nimport os as _os, sys as _sys\n_sys.stdout.flush()\n_sys.stderr.flush()\n_os._exit(0)\n"
+    );
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(wrapped)
+        .args(args)
+        .output()
+        .expect("the Python interpreter starts");
+    assert!(
+        out.status.success(),
+        "peer script failed (is deltalake installed? scripts/test.sh installs it):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
