@@ -184,8 +184,38 @@ fn write_table(
     }
 }
 
-/// Reads input files as record batches (format from the extension).
-fn read_inputs(files: &[String]) -> Result<Vec<RecordBatch>, String> {
+/// Applies the table's column types to a schema inferred from a text file
+/// (CSV, JSON lines): a column the table already has is parsed as the
+/// table's type (so `"2026-11-24T08:00:00Z"` lands in a timestamp column),
+/// a new column keeps its inferred type for `--merge-schema`.
+fn with_table_types(
+    inferred: arrow_schema::Schema,
+    table: Option<&arrow_schema::Schema>,
+) -> arrow_schema::Schema {
+    let Some(table) = table else { return inferred };
+    let fields: Vec<arrow_schema::Field> = inferred
+        .fields()
+        .iter()
+        .map(|f| {
+            let column = table
+                .fields()
+                .iter()
+                .find(|t| t.name().eq_ignore_ascii_case(f.name()));
+            match column {
+                Some(t) => f.as_ref().clone().with_data_type(t.data_type().clone()),
+                None => f.as_ref().clone(),
+            }
+        })
+        .collect();
+    arrow_schema::Schema::new(fields)
+}
+
+/// Reads input files as record batches (format from the extension); text
+/// formats are parsed with the table's column types when `table` is given.
+fn read_inputs(
+    files: &[String],
+    table: Option<&arrow_schema::Schema>,
+) -> Result<Vec<RecordBatch>, String> {
     let mut out = Vec::new();
     for f in files {
         let lower = f.to_ascii_lowercase();
@@ -203,6 +233,7 @@ fn read_inputs(files: &[String]) -> Result<Vec<RecordBatch>, String> {
                 .with_header(true)
                 .infer_schema(BufReader::new(open()?), Some(10_000))
                 .map_err(|e| format!("{f}: {e}"))?;
+            let schema = with_table_types(schema, table);
             let reader = arrow_csv::ReaderBuilder::new(Arc::new(schema))
                 .with_header(true)
                 .build(BufReader::new(open()?))
@@ -217,6 +248,7 @@ fn read_inputs(files: &[String]) -> Result<Vec<RecordBatch>, String> {
             let (schema, _) =
                 arrow_json::reader::infer_json_schema(BufReader::new(open()?), Some(10_000))
                     .map_err(|e| format!("{f}: {e}"))?;
+            let schema = with_table_types(schema, table);
             let reader = arrow_json::ReaderBuilder::new(Arc::new(schema))
                 .build(BufReader::new(open()?))
                 .map_err(|e| format!("{f}: {e}"))?;
@@ -252,7 +284,6 @@ pub struct AppendRequest {
 
 /// Runs `silt append`; returns (version, rows, files).
 pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), String> {
-    let batches = read_inputs(&req.files)?;
     let store = req.builder.build_store().map_err(|e| e.to_string())?;
     let snapshot = match req.builder.clone().load().await {
         Ok(s) => Some(s),
@@ -263,6 +294,12 @@ pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), String> {
         }
         Err(e) => return Err(e.to_string()),
     };
+    // Appends and overwrites both keep the table's schema.
+    let table_schema = match &snapshot {
+        Some(s) => Some(s.metadata().schema.to_arrow()?),
+        None => None,
+    };
+    let batches = read_inputs(&req.files, table_schema.as_ref())?;
     let options = WriteOptions {
         mode: if req.overwrite {
             WriteMode::Overwrite

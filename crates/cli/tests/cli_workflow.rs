@@ -1,0 +1,130 @@
+//! The `silt` binary end to end on a local table: create from CSV, append
+//! JSON lines whose text values take the table's column types, query with a
+//! predicate, delete with deletion vectors, read the change feed, time travel,
+//! and typed failures with a non-zero exit code.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn silt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_silt"))
+        .args(args)
+        .output()
+        .expect("the silt binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = silt(args);
+    assert!(
+        out.status.success(),
+        "silt {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn jsonl(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+fn write(path: &Path, text: &str) -> String {
+    std::fs::write(path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn csv_and_json_inputs_share_one_typed_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        &dir.path().join("readings.csv"),
+        "device,city,temp,ts\nd1,Zurich,3.5,2026-11-24T08:00:00\nd2,Bern,4.0,2026-11-24T08:00:00\nd3,Zurich,-1.5,2026-11-24T08:05:00\n",
+    );
+    let json = write(
+        &dir.path().join("more.jsonl"),
+        "{\"device\":\"d4\",\"city\":\"Bern\",\"temp\":5.5,\"ts\":\"2026-11-24T09:00:00\"}\n{\"device\":\"d5\",\"city\":\"Zurich\",\"temp\":-3,\"ts\":\"2026-11-24T09:30:00\"}\n",
+    );
+    let table = dir.path().join("readings");
+    let table = table.to_str().unwrap();
+    ok(&[
+        "append",
+        table,
+        &csv,
+        "--create",
+        "--partition-by",
+        "city",
+        "--property",
+        "delta.enableDeletionVectors=true",
+        "--property",
+        "delta.enableChangeDataFeed=true",
+    ]);
+    // The JSON file's timestamps are strings and its -3 is an integer: both
+    // are read as the table's types.
+    ok(&["append", table, &json]);
+
+    let rows = jsonl(&ok(&[
+        "scan",
+        table,
+        "--where",
+        "ts >= '2026-11-24T09:00:00' AND temp < 0",
+        "--format",
+        "jsonl",
+    ]));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["device"], "d5");
+    assert_eq!(rows[0]["temp"], -3.0);
+
+    ok(&["delete", table, "--where", "temp < 0"]);
+    let mut left: Vec<String> = jsonl(&ok(&["scan", table, "--format", "jsonl"]))
+        .iter()
+        .map(|r| r["device"].as_str().unwrap().to_string())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["d1", "d2", "d4"]);
+
+    let deleted: Vec<String> = jsonl(&ok(&["changes", table, "--from", "2", "--format", "jsonl"]))
+        .iter()
+        .filter(|r| r["_change_type"] == "delete")
+        .map(|r| r["device"].as_str().unwrap().to_string())
+        .collect();
+    let mut deleted = deleted;
+    deleted.sort();
+    assert_eq!(deleted, ["d3", "d5"]);
+
+    // Version 1 still has all five rows.
+    let before = jsonl(&ok(&["scan", table, "--version", "1", "--format", "jsonl"]));
+    assert_eq!(before.len(), 5);
+}
+
+#[test]
+fn failures_are_reported_with_a_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("t");
+    let table = table.to_str().unwrap();
+    let csv = write(&dir.path().join("a.csv"), "id,temp\n1,2.5\n");
+    ok(&["append", table, &csv, "--create"]);
+
+    // A value that cannot be read as the table's type names the input file.
+    let bad = write(
+        &dir.path().join("bad.jsonl"),
+        "{\"id\":\"x\",\"temp\":1.0}\n",
+    );
+    let out = silt(&["append", table, &bad]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.jsonl"), "{err}");
+
+    // Nothing was committed by the failed append.
+    let rows = jsonl(&ok(&["scan", table, "--format", "jsonl"]));
+    assert_eq!(rows.len(), 1);
+
+    // A version that does not exist.
+    let out = silt(&["scan", table, "--version", "7"]);
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+
+    // Not a table at all.
+    let out = silt(&["describe", dir.path().join("nothing").to_str().unwrap()]);
+    assert!(!out.status.success());
+}
