@@ -3,6 +3,8 @@
 //! predicate, delete with deletion vectors, read the change feed, time travel,
 //! and typed failures with a non-zero exit code.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 use std::path::Path;
 use std::process::{Command, Output};
 
