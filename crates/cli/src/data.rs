@@ -210,6 +210,68 @@ fn with_table_types(
     arrow_schema::Schema::new(fields)
 }
 
+/// CSV inference calls every timestamp-like column zone-less
+/// (`timestamp_ntz`). A column whose sampled values all carry a zone (`Z`
+/// or `+hh:mm`) is an instant, so it becomes a Delta `timestamp` (UTC).
+fn with_zoned_timestamps<R: std::io::Read>(
+    inferred: arrow_schema::Schema,
+    open: impl Fn() -> Result<R, String>,
+) -> Result<arrow_schema::Schema, String> {
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    let candidates: Vec<usize> = (0..inferred.fields().len())
+        .filter(|i| matches!(inferred.field(*i).data_type(), DataType::Timestamp(_, None)))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(inferred);
+    }
+    // Read a sample with the candidate columns as text.
+    let as_text: Vec<Field> = inferred
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match candidates.contains(&i) {
+            true => f.as_ref().clone().with_data_type(DataType::Utf8),
+            false => f.as_ref().clone(),
+        })
+        .collect();
+    let mut sample = arrow_csv::ReaderBuilder::new(Arc::new(Schema::new(as_text)))
+        .with_header(true)
+        .with_batch_size(1000)
+        .build(open()?)
+        .map_err(|e| e.to_string())?;
+    let Some(batch) = sample.next().transpose().map_err(|e| e.to_string())? else {
+        return Ok(inferred);
+    };
+    let has_zone = |v: &str| {
+        let b = v.as_bytes();
+        v.ends_with('Z')
+            || v.ends_with('z')
+            || (b.len() > 6 && matches!(b[b.len() - 6], b'+' | b'-') && b[b.len() - 3] == b':')
+    };
+    let mut fields: Vec<Field> = inferred
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    for i in candidates {
+        let Some(text) = batch
+            .column(i)
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+        else {
+            continue;
+        };
+        let mut values = text.iter().flatten().peekable();
+        if values.peek().is_some() && values.all(has_zone) {
+            fields[i] = fields[i].clone().with_data_type(DataType::Timestamp(
+                TimeUnit::Microsecond,
+                Some("UTC".into()),
+            ));
+        }
+    }
+    Ok(Schema::new(fields))
+}
+
 /// Reads input files as record batches (format from the extension); text
 /// formats are parsed with the table's column types when `table` is given.
 fn read_inputs(
@@ -233,6 +295,7 @@ fn read_inputs(
                 .with_header(true)
                 .infer_schema(BufReader::new(open()?), Some(10_000))
                 .map_err(|e| format!("{f}: {e}"))?;
+            let schema = with_zoned_timestamps(schema, || open().map(BufReader::new))?;
             let schema = with_table_types(schema, table);
             let reader = arrow_csv::ReaderBuilder::new(Arc::new(schema))
                 .with_header(true)

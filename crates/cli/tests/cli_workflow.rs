@@ -100,6 +100,38 @@ fn csv_and_json_inputs_share_one_typed_table() {
 }
 
 #[test]
+fn csv_timestamps_with_a_zone_are_instants() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        &dir.path().join("events.csv"),
+        "id,at,local\n1,2026-11-24T08:00:00Z,2026-11-24T08:00:00\n2,2026-11-24T10:30:00+02:00,2026-11-24T09:00:00\n",
+    );
+    let table = dir.path().join("events");
+    let table = table.to_str().unwrap();
+    ok(&["append", table, &csv, "--create"]);
+    let described = ok(&["describe", table, "--json"]);
+    let detail: serde_json::Value = serde_json::from_str(&described).unwrap();
+    let types: Vec<&str> = detail["metadata"]["schema"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["long", "timestamp", "timestamp_ntz"]);
+    // 10:30 at +02:00 is 08:30 UTC.
+    let rows = jsonl(&ok(&[
+        "scan",
+        table,
+        "--where",
+        "at > '2026-11-24T08:15:00Z'",
+        "--format",
+        "jsonl",
+    ]));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["id"], 2);
+}
+
+#[test]
 fn failures_are_reported_with_a_non_zero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("t");
