@@ -41,6 +41,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cloud backends compile (s3, azure, gcs features)"
 cargo clippy -p silt-store --features cloud --all-targets -- -D warnings
+cargo clippy -p silt-cli --features emulator-tests --all-targets -- -D warnings
 
 step "object-store servers on loopback: Azurite (Azure Blob), moto (S3, serialized)"
 trap 'scripts/azurite.sh stop; scripts/moto.sh stop' EXIT
@@ -50,8 +51,9 @@ eval "$(scripts/moto.sh start)"
 step "cargo test (unit, integration, property, doc, conformance)"
 cargo test --workspace
 
-step "silt on Azure Blob (Azurite) and S3 (moto): storage contract, racing writers, checkpoints"
+step "silt on Azure Blob (Azurite) and S3 (moto): storage contract, racing writers, checkpoints, the CLI"
 cargo test -p silt-store --features azure,s3 --test azurite --test s3_moto
+cargo test -p silt-cli --features emulator-tests --test cli_cloud
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps

@@ -1,0 +1,126 @@
+//! The `silt` binary on real object-store servers through `--storage-option`:
+//! Azure Blob (Azurite) and S3 (moto, serialized), both started by
+//! scripts/test.sh. Built only with the `emulator-tests` feature.
+
+#![cfg(feature = "emulator-tests")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+use std::process::Command;
+
+fn silt(args: &[String]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_silt"))
+        .args(args)
+        .output()
+        .expect("the silt binary runs");
+    assert!(
+        out.status.success(),
+        "silt {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Creates, appends, deletes, checkpoints and reads back one table at `uri`
+/// with `options` passed as `--storage-option` on every command.
+fn workflow(uri: &str, options: &[(&str, String)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.csv");
+    std::fs::write(&a, "id,city\n1,Zurich\n2,Bern\n3,Basel\n").unwrap();
+    let b = dir.path().join("b.jsonl");
+    std::fs::write(&b, "{\"id\":4,\"city\":\"Bern\"}\n").unwrap();
+    let opts: Vec<String> = options
+        .iter()
+        .flat_map(|(k, v)| ["--storage-option".to_string(), format!("{k}={v}")])
+        .collect();
+    let run = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(opts.iter().cloned());
+        silt(&all)
+    };
+    run(&[
+        "append",
+        uri,
+        a.to_str().unwrap(),
+        "--create",
+        "--partition-by",
+        "city",
+    ]);
+    run(&["append", uri, b.to_str().unwrap()]);
+    run(&["delete", uri, "--where", "id = 2"]);
+    run(&["checkpoint", uri]);
+    let ids = |text: String| {
+        let mut ids: Vec<i64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(run(&["scan", uri, "--format", "jsonl"])), [1, 3, 4]);
+    assert_eq!(
+        ids(run(&[
+            "scan",
+            uri,
+            "--where",
+            "city = 'Bern'",
+            "--format",
+            "jsonl"
+        ])),
+        [4]
+    );
+    assert_eq!(
+        ids(run(&["scan", uri, "--version", "1", "--format", "jsonl"])),
+        [1, 2, 3, 4]
+    );
+    let history = run(&["history", uri]);
+    assert!(history.contains("DELETE"), "{history}");
+}
+
+#[test]
+fn cli_on_azurite() {
+    let endpoint = std::env::var("SILT_AZURITE_URL")
+        .expect("SILT_AZURITE_URL: run the tests through scripts/test.sh, which starts Azurite");
+    let uri = format!("az://silt/{}/cli", uuid_like());
+    workflow(
+        &uri,
+        &[
+            ("azure_storage_use_emulator", "true".into()),
+            (
+                "azure_storage_endpoint",
+                format!("{endpoint}/devstoreaccount1"),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn cli_on_s3() {
+    let endpoint = std::env::var("SILT_S3_URL")
+        .expect("SILT_S3_URL: run the tests through scripts/test.sh, which starts the S3 server");
+    let uri = format!("s3://silt/{}/cli", uuid_like());
+    workflow(
+        &uri,
+        &[
+            ("aws_endpoint", endpoint),
+            ("aws_allow_http", "true".into()),
+            ("aws_region", "us-east-1".into()),
+            ("aws_access_key_id", "test".into()),
+            ("aws_secret_access_key", "test".into()),
+            ("aws_virtual_hosted_style_request", "false".into()),
+            ("aws_conditional_put", "etag".into()),
+        ],
+    );
+}
+
+/// A fresh prefix per run (nanoseconds and process id).
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{nanos:x}-{}", std::process::id())
+}
