@@ -210,21 +210,49 @@ fn with_table_types(
     arrow_schema::Schema::new(fields)
 }
 
-/// CSV inference calls every timestamp-like column zone-less
-/// (`timestamp_ntz`). A column whose sampled values all carry a zone (`Z`
-/// or `+hh:mm`) is an instant, so it becomes a Delta `timestamp` (UTC).
-fn with_zoned_timestamps<R: std::io::Read>(
+/// The timestamp type a column of sampled text values holds: `timestamp`
+/// (UTC instants) when every value parses as a date-time with a zone (`Z`,
+/// `+hh:mm`), `timestamp_ntz` when every value is a zone-less date-time,
+/// `None` when any value is neither (or there are no values).
+fn text_timestamp_type(values: &arrow_array::StringArray) -> Option<arrow_schema::DataType> {
+    use arrow_schema::{DataType, TimeUnit};
+    let zoned = |v: &str| chrono::DateTime::parse_from_rfc3339(v).is_ok();
+    let naive = |v: &str| {
+        ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+            .iter()
+            .any(|f| chrono::NaiveDateTime::parse_from_str(v, f).is_ok())
+    };
+    let sample: Vec<&str> = values.iter().flatten().collect();
+    if sample.is_empty() {
+        None
+    } else if sample.iter().all(|v| zoned(v)) {
+        Some(DataType::Timestamp(
+            TimeUnit::Microsecond,
+            Some("UTC".into()),
+        ))
+    } else if sample.iter().all(|v| naive(v)) {
+        Some(DataType::Timestamp(TimeUnit::Microsecond, None))
+    } else {
+        None
+    }
+}
+
+/// Refines a schema inferred from a text file with the timestamp type of the
+/// `candidates` columns, judged from the first rows. CSV inference calls every
+/// timestamp-like column zone-less and JSON inference never finds
+/// timestamps; a column whose values all carry a zone is an instant (Delta
+/// `timestamp`), one whose values are all zone-less date-times is
+/// `timestamp_ntz`, anything else keeps its inferred type.
+fn with_sampled_timestamps(
     inferred: arrow_schema::Schema,
-    open: impl Fn() -> Result<R, String>,
+    candidates: &[usize],
+    read_sample: impl FnOnce(Arc<arrow_schema::Schema>) -> Result<Option<RecordBatch>, String>,
 ) -> Result<arrow_schema::Schema, String> {
-    use arrow_schema::{DataType, Field, Schema, TimeUnit};
-    let candidates: Vec<usize> = (0..inferred.fields().len())
-        .filter(|i| matches!(inferred.field(*i).data_type(), DataType::Timestamp(_, None)))
-        .collect();
+    use arrow_schema::{DataType, Field, Schema};
     if candidates.is_empty() {
         return Ok(inferred);
     }
-    // Read a sample with the candidate columns as text.
+    // Read the sample with the candidate columns as text.
     let as_text: Vec<Field> = inferred
         .fields()
         .iter()
@@ -234,42 +262,34 @@ fn with_zoned_timestamps<R: std::io::Read>(
             false => f.as_ref().clone(),
         })
         .collect();
-    let mut sample = arrow_csv::ReaderBuilder::new(Arc::new(Schema::new(as_text)))
-        .with_header(true)
-        .with_batch_size(1000)
-        .build(open()?)
-        .map_err(|e| e.to_string())?;
-    let Some(batch) = sample.next().transpose().map_err(|e| e.to_string())? else {
+    let Some(batch) = read_sample(Arc::new(Schema::new(as_text)))? else {
         return Ok(inferred);
-    };
-    let has_zone = |v: &str| {
-        let b = v.as_bytes();
-        v.ends_with('Z')
-            || v.ends_with('z')
-            || (b.len() > 6 && matches!(b[b.len() - 6], b'+' | b'-') && b[b.len() - 3] == b':')
     };
     let mut fields: Vec<Field> = inferred
         .fields()
         .iter()
         .map(|f| f.as_ref().clone())
         .collect();
-    for i in candidates {
-        let Some(text) = batch
+    for &i in candidates {
+        let text = batch
             .column(i)
             .as_any()
-            .downcast_ref::<arrow_array::StringArray>()
-        else {
-            continue;
-        };
-        let mut values = text.iter().flatten().peekable();
-        if values.peek().is_some() && values.all(has_zone) {
-            fields[i] = fields[i].clone().with_data_type(DataType::Timestamp(
-                TimeUnit::Microsecond,
-                Some("UTC".into()),
-            ));
+            .downcast_ref::<arrow_array::StringArray>();
+        if let Some(t) = text.and_then(text_timestamp_type) {
+            fields[i] = fields[i].clone().with_data_type(t);
         }
     }
     Ok(Schema::new(fields))
+}
+
+/// Indexes of the top-level columns of `schema` that satisfy `pick`.
+fn columns_where(
+    schema: &arrow_schema::Schema,
+    pick: impl Fn(&arrow_schema::DataType) -> bool,
+) -> Vec<usize> {
+    (0..schema.fields().len())
+        .filter(|i| pick(schema.field(*i).data_type()))
+        .collect()
 }
 
 /// Reads input files as record batches (format from the extension); text
@@ -295,7 +315,17 @@ fn read_inputs(
                 .with_header(true)
                 .infer_schema(BufReader::new(open()?), Some(10_000))
                 .map_err(|e| format!("{f}: {e}"))?;
-            let schema = with_zoned_timestamps(schema, || open().map(BufReader::new))?;
+            let candidates = columns_where(&schema, |t| {
+                matches!(t, arrow_schema::DataType::Timestamp(_, None))
+            });
+            let schema = with_sampled_timestamps(schema, &candidates, |text| {
+                let mut rows = arrow_csv::ReaderBuilder::new(text)
+                    .with_header(true)
+                    .with_batch_size(1000)
+                    .build(BufReader::new(open()?))
+                    .map_err(|e| format!("{f}: {e}"))?;
+                rows.next().transpose().map_err(|e| format!("{f}: {e}"))
+            })?;
             let schema = with_table_types(schema, table);
             let reader = arrow_csv::ReaderBuilder::new(Arc::new(schema))
                 .with_header(true)
@@ -311,6 +341,14 @@ fn read_inputs(
             let (schema, _) =
                 arrow_json::reader::infer_json_schema(BufReader::new(open()?), Some(10_000))
                     .map_err(|e| format!("{f}: {e}"))?;
+            let candidates = columns_where(&schema, |t| *t == arrow_schema::DataType::Utf8);
+            let schema = with_sampled_timestamps(schema, &candidates, |text| {
+                let mut rows = arrow_json::ReaderBuilder::new(text)
+                    .with_batch_size(1000)
+                    .build(BufReader::new(open()?))
+                    .map_err(|e| format!("{f}: {e}"))?;
+                rows.next().transpose().map_err(|e| format!("{f}: {e}"))
+            })?;
             let schema = with_table_types(schema, table);
             let reader = arrow_json::ReaderBuilder::new(Arc::new(schema))
                 .build(BufReader::new(open()?))

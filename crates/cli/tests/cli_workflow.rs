@@ -132,6 +132,46 @@ fn csv_timestamps_with_a_zone_are_instants() {
 }
 
 #[test]
+fn json_timestamps_are_found_when_creating() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = write(
+        &dir.path().join("events.jsonl"),
+        "{\"id\":1,\"at\":\"2026-11-24T08:00:00Z\",\"local\":\"2026-11-24 08:00:00\",\"note\":\"2026-11-24\"}\n{\"id\":2,\"at\":\"2026-11-24T10:30:00.5+02:00\",\"local\":null,\"note\":\"later\"}\n",
+    );
+    let table = dir.path().join("events");
+    let table = table.to_str().unwrap();
+    ok(&["append", table, &json, "--create"]);
+    let detail: serde_json::Value =
+        serde_json::from_str(&ok(&["describe", table, "--json"])).unwrap();
+    // JSON inference orders the columns by name.
+    let types: Vec<(&str, &str)> = detail["metadata"]["schema"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap(), f["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("at", "timestamp"),
+            ("id", "long"),
+            ("local", "timestamp_ntz"),
+            ("note", "string")
+        ]
+    );
+    let rows = jsonl(&ok(&[
+        "scan",
+        table,
+        "--where",
+        "at > '2026-11-24T08:15:00Z'",
+        "--format",
+        "jsonl",
+    ]));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["id"], 2);
+}
+
+#[test]
 fn failures_are_reported_with_a_non_zero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("t");
