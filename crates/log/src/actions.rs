@@ -590,6 +590,24 @@ pub fn parse_action_value(value: Value) -> Result<Option<Action>, String> {
     parsed.into_action()
 }
 
+/// Parses a JSON log file (a commit, a V2 checkpoint or sidecar in JSON) of
+/// `table` at `version`; a bad line becomes [`crate::LogError::InvalidLogFile`]
+/// naming the table, version, file and line.
+pub fn parse_log_file(
+    table: &str,
+    version: u64,
+    file: &str,
+    bytes: &[u8],
+) -> crate::LogResult<Vec<Action>> {
+    parse_action_lines(bytes).map_err(|(line, message)| crate::LogError::InvalidLogFile {
+        table: table.to_string(),
+        version,
+        file: file.to_string(),
+        line: Some(line),
+        message,
+    })
+}
+
 /// Parses a whole newline-delimited JSON file of actions. The error carries
 /// the 1-based line number.
 pub fn parse_action_lines(bytes: &[u8]) -> Result<Vec<Action>, (usize, String)> {

@@ -11,7 +11,7 @@ use parquet::arrow::arrow_reader::{
 };
 use serde_json::Value;
 
-use crate::actions::{Action, parse_action_lines, parse_action_value};
+use crate::actions::{Action, parse_action_value, parse_log_file};
 use crate::arrow_rows::json_at;
 use crate::checkpoint_columns::AddColumns;
 use crate::error::{LogError, LogResult};
@@ -50,13 +50,7 @@ pub async fn read_checkpoint(store: &dyn LogStore, cp: &CheckpointFiles) -> LogR
         .map(|f| async move {
             let bytes = read_required(store, &f.path, cp.version).await?;
             if json_v2 {
-                parse_action_lines(&bytes).map_err(|(line, message)| LogError::InvalidLogFile {
-                    table: table.to_string(),
-                    version: cp.version,
-                    file: f.path.clone(),
-                    line: Some(line),
-                    message,
-                })
+                parse_log_file(table, cp.version, &f.path, &bytes)
             } else {
                 parquet_actions(table, cp.version, &f.path, bytes)
             }

@@ -3,7 +3,7 @@
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::actions::{Action, CommitInfo, parse_action_lines};
+use crate::actions::{Action, CommitInfo, parse_log_file};
 use crate::error::{LogError, LogResult};
 use crate::snapshot::list_log;
 use crate::storage::LogStore;
@@ -48,14 +48,7 @@ pub async fn read_history(
                     table: store.location().to_string(),
                     source,
                 })?;
-            let actions =
-                parse_action_lines(&bytes).map_err(|(line, message)| LogError::InvalidLogFile {
-                    table: store.location().to_string(),
-                    version,
-                    file: meta.path.clone(),
-                    line: Some(line),
-                    message,
-                })?;
+            let actions = parse_log_file(store.location(), version, &meta.path, &bytes)?;
             let commit_info = actions.into_iter().find_map(|a| match a {
                 Action::CommitInfo(c) => Some(*c),
                 _ => None,

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use crate::actions::{
-    Action, Add, CommitInfo, DomainMetadata, Metadata, Protocol, Remove, Txn, parse_action_lines,
+    Action, Add, CommitInfo, DomainMetadata, Metadata, Protocol, Remove, Txn, parse_log_file,
 };
 use crate::checkpoint_read::read_checkpoint;
 use crate::checksum::VersionChecksum;
@@ -238,14 +238,7 @@ impl Snapshot {
                 Err(StorageError::NotFound { .. }) => break,
                 Err(source) => return Err(LogError::Storage { table, source }),
             };
-            let actions =
-                parse_action_lines(&bytes).map_err(|(line, message)| LogError::InvalidLogFile {
-                    table: table.clone(),
-                    version: v,
-                    file: path.clone(),
-                    line: Some(line),
-                    message,
-                })?;
+            let actions = parse_log_file(&table, v, &path, &bytes)?;
             let meta = FileMeta {
                 path,
                 size: bytes.len() as u64,
@@ -425,13 +418,7 @@ async fn read_log_file(store: &dyn LogStore, meta: &FileMeta) -> LogResult<Bytes
 /// Parses commit files on all cores; results stay in input order.
 fn parse_commits(table: &str, files: &[(u64, String, Bytes)]) -> LogResult<Vec<Vec<Action>>> {
     let parse = |(version, path, bytes): &(u64, String, Bytes)| {
-        parse_action_lines(bytes).map_err(|(line, message)| LogError::InvalidLogFile {
-            table: table.to_string(),
-            version: *version,
-            file: path.clone(),
-            line: Some(line),
-            message,
-        })
+        parse_log_file(table, *version, path, bytes)
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let bytes: usize = files.iter().map(|f| f.2.len()).sum();

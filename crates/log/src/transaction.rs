@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::actions::{
     Action, Add, CommitInfo, DomainMetadata, Metadata, PartitionValues, Protocol, Remove, Txn,
-    action_to_json_line, parse_action_lines,
+    action_to_json_line, parse_log_file,
 };
 use crate::conflict::{
     Conflict, IsolationLevel, ROW_TRACKING_DOMAIN, TxnFootprint, WinnerSummary, check_winner,
@@ -774,15 +774,7 @@ impl Transaction {
                         self.post_commit(w, retries, ict, &state, &metadata).await,
                     ));
                 }
-                let actions = parse_action_lines(&winner).map_err(|(line, message)| {
-                    LogError::InvalidLogFile {
-                        table: table.clone(),
-                        version: w,
-                        file: commit_path(w),
-                        line: Some(line),
-                        message,
-                    }
-                })?;
+                let actions = parse_log_file(&table, w, &commit_path(w), &winner)?;
                 let summary = WinnerSummary::from_actions(w, &actions);
                 if let Some(t) = &self.app_txn
                     && summary.txns.get(&t.app_id).is_some_and(|v| *v >= t.version)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType as ArrowType, Field, Schema, TimeUnit};
-use silt_log::actions::{Action, Add, Cdc, parse_action_lines};
+use silt_log::actions::{Action, Add, Cdc, parse_log_file};
 use silt_log::log_path::commit_path;
 use silt_log::schema::{DataType, PrimitiveType, StructField, StructType};
 use silt_log::{LogError, Snapshot};
@@ -154,14 +154,7 @@ pub async fn read_changes(
                 table: table.clone(),
                 source,
             })?;
-        let actions =
-            parse_action_lines(&bytes).map_err(|(line, message)| LogError::InvalidLogFile {
-                table: table.clone(),
-                version: v,
-                file: path.clone(),
-                line: Some(line),
-                message,
-            })?;
+        let actions = parse_log_file(&table, v, &path, &bytes)?;
         let cdc: Vec<Add> = actions
             .iter()
             .filter_map(|a| match a {
