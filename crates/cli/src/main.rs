@@ -201,6 +201,17 @@ fn key_values(pairs: &[String], what: &str) -> Result<HashMap<String, String>, S
         .collect()
 }
 
+/// The latest snapshot of `table`, for the commands that change it.
+async fn load_latest(
+    table: &str,
+    storage_options: &[String],
+) -> Result<silt_log::Snapshot, String> {
+    store_for(table, storage_options)?
+        .load()
+        .await
+        .map_err(|e| e.to_string())
+}
+
 fn store_for(table: &str, storage_options: &[String]) -> Result<TableBuilder, String> {
     Ok(TableBuilder::new(table)
         .with_storage_options(key_values(storage_options, "--storage-option")?))
@@ -327,10 +338,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             predicate,
             storage_options,
         } => {
-            let snapshot = store_for(&table, &storage_options)?
-                .load()
-                .await
-                .map_err(|e| e.to_string())?;
+            let snapshot = load_latest(&table, &storage_options).await?;
             let predicate = predicate
                 .map(|p| silt_log::expr::parse_predicate(&p).map_err(|e| format!("--where: {e}")))
                 .transpose()?;
@@ -352,10 +360,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             target_mib,
             storage_options,
         } => {
-            let snapshot = store_for(&table, &storage_options)?
-                .load()
-                .await
-                .map_err(|e| e.to_string())?;
+            let snapshot = load_latest(&table, &storage_options).await?;
             let target = target_mib.max(1) << 20;
             let r = silt_parquet::optimize(&snapshot, target, target / 2)
                 .await
@@ -377,10 +382,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             dry_run,
             storage_options,
         } => {
-            let snapshot = store_for(&table, &storage_options)?
-                .load()
-                .await
-                .map_err(|e| e.to_string())?;
+            let snapshot = load_latest(&table, &storage_options).await?;
             let r = silt_parquet::vacuum(
                 &snapshot,
                 &silt_parquet::VacuumOptions {
@@ -404,10 +406,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             storage_options,
             json,
         } => {
-            let snapshot = store_for(&table, &storage_options)?
-                .load()
-                .await
-                .map_err(|e| e.to_string())?;
+            let snapshot = load_latest(&table, &storage_options).await?;
             let written = snapshot
                 .write_checkpoint(&silt_log::checkpoint_write::CheckpointOptions::default())
                 .await
@@ -420,10 +419,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             storage_options,
             json,
         } => {
-            let snapshot = store_for(&table, &storage_options)?
-                .load()
-                .await
-                .map_err(|e| e.to_string())?;
+            let snapshot = load_latest(&table, &storage_options).await?;
             let now = chrono::Utc::now().timestamp_millis();
             let report = snapshot
                 .cleanup_log(now, dry_run)

@@ -31,6 +31,24 @@ fn jsonl(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// "name type" of each column, as `silt describe --json` reports them.
+fn column_types(table: &str) -> Vec<String> {
+    let detail: serde_json::Value =
+        serde_json::from_str(&ok(&["describe", table, "--json"])).unwrap();
+    detail["metadata"]["schema"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["name"].as_str().unwrap(),
+                f["type"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
 fn write(path: &Path, text: &str) -> String {
     std::fs::write(path, text).unwrap();
     path.to_str().unwrap().to_string()
@@ -109,15 +127,10 @@ fn csv_timestamps_with_a_zone_are_instants() {
     let table = dir.path().join("events");
     let table = table.to_str().unwrap();
     ok(&["append", table, &csv, "--create"]);
-    let described = ok(&["describe", table, "--json"]);
-    let detail: serde_json::Value = serde_json::from_str(&described).unwrap();
-    let types: Vec<&str> = detail["metadata"]["schema"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["type"].as_str().unwrap())
-        .collect();
-    assert_eq!(types, ["long", "timestamp", "timestamp_ntz"]);
+    assert_eq!(
+        column_types(table),
+        ["id long", "at timestamp", "local timestamp_ntz"]
+    );
     // 10:30 at +02:00 is 08:30 UTC.
     let rows = jsonl(&ok(&[
         "scan",
@@ -141,22 +154,15 @@ fn json_timestamps_are_found_when_creating() {
     let table = dir.path().join("events");
     let table = table.to_str().unwrap();
     ok(&["append", table, &json, "--create"]);
-    let detail: serde_json::Value =
-        serde_json::from_str(&ok(&["describe", table, "--json"])).unwrap();
     // JSON inference orders the columns by name.
-    let types: Vec<(&str, &str)> = detail["metadata"]["schema"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| (f["name"].as_str().unwrap(), f["type"].as_str().unwrap()))
-        .collect();
+    let types = column_types(table);
     assert_eq!(
         types,
         [
-            ("at", "timestamp"),
-            ("id", "long"),
-            ("local", "timestamp_ntz"),
-            ("note", "string")
+            "at timestamp",
+            "id long",
+            "local timestamp_ntz",
+            "note string"
         ]
     );
     let rows = jsonl(&ok(&[
