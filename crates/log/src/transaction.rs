@@ -46,6 +46,10 @@ pub struct Operation {
     pub name: String,
     /// Operation parameters.
     pub parameters: Map<String, Value>,
+    /// What the operation did (`numTargetRowsUpdated`, `numAddedFiles`, ...),
+    /// written as `commitInfo.operationMetrics` (values as strings, as
+    /// Delta Spark writes them).
+    pub metrics: Map<String, Value>,
 }
 
 impl Operation {
@@ -54,7 +58,15 @@ impl Operation {
         Self {
             name: name.into(),
             parameters: Map::new(),
+            metrics: Map::new(),
         }
+    }
+
+    /// Adds a metric.
+    pub fn with_metric(mut self, key: &str, value: u64) -> Self {
+        self.metrics
+            .insert(key.to_string(), Value::String(value.to_string()));
+        self
     }
 
     /// Adds a parameter.
@@ -625,6 +637,12 @@ impl Transaction {
             .insert("txnId".into(), Value::String(txn_id.to_string()));
         if let Some(r) = self.read_version {
             info.other.insert("readVersion".into(), Value::from(r));
+        }
+        if !self.operation.metrics.is_empty() {
+            info.other.insert(
+                "operationMetrics".into(),
+                Value::Object(self.operation.metrics.clone()),
+            );
         }
         let mut lines = Vec::with_capacity(self.adds.len() + self.removes.len() + 4);
         // commitInfo first: in-commit timestamps require it.

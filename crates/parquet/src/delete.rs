@@ -7,20 +7,18 @@
 //! otherwise. OPTIMIZE rewrites small files of each partition into files of
 //! the target size, with `dataChange = false`, applying deletion vectors.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use arrow_array::{Array, BooleanArray, RecordBatch};
-use bytes::Bytes;
-use silt_log::actions::{Add, PartitionValues, Remove};
-use silt_log::deletion_vector::{DeletionVectorDescriptor, StorageType};
+use silt_log::actions::Add;
 use silt_log::expr::Expr;
 use silt_log::features::TableFeature;
 use silt_log::{CommitOutcome, Operation, Snapshot};
 
 use crate::arrow_values::ColumnMappingMode;
-use crate::deletion_vector::{DeletedRows, write_file, z85_encode};
 use crate::error::{ParquetError, ParquetResult};
 use crate::filter::evaluate;
+use crate::row_changes::{ChangeType, RemovedRows, RowChanges, commit_row_changes};
 use crate::scan::Scan;
 use crate::write::{WriteOptions, remove_of, write_data_files};
 
@@ -39,50 +37,35 @@ pub struct DeleteResult {
     pub deletion_vectors: usize,
 }
 
-fn dv_enabled(s: &Snapshot) -> bool {
-    s.protocol().has_feature(&TableFeature::DeletionVectors)
-        && s.metadata().flag("delta.enableDeletionVectors")
-}
-
-fn file_err(s: &Snapshot, file: &str, reason: String) -> ParquetError {
-    ParquetError::Write {
-        table: s.location().to_string(),
-        file: file.to_string(),
-        reason,
-    }
-}
-
 /// Deletes the rows matching `predicate` (all rows when `None`).
 pub async fn delete_where(
     snapshot: &Snapshot,
     predicate: Option<Expr>,
 ) -> ParquetResult<DeleteResult> {
     let schema = snapshot.metadata().schema.clone();
+    let partition_columns = &snapshot.metadata().partition_columns;
     let mut scan = Scan::new(snapshot);
     if let Some(p) = &predicate {
         scan = scan.filter(p.clone());
     }
     let candidates = scan.candidates()?;
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut removes: Vec<Remove> = Vec::new();
-    let mut adds: Vec<Add> = Vec::new();
-    let mut rewrite: Vec<RecordBatch> = Vec::new();
-    let mut rewrite_partitions: Vec<PartitionValues> = Vec::new();
-    let mut rows_deleted = 0u64;
-    let mut dvs = 0usize;
-    let use_dvs = dv_enabled(snapshot);
     let record_changes = crate::cdf::enabled(snapshot);
-    let mut deleted_rows: Vec<RecordBatch> = Vec::new();
+    let mut changes = RowChanges {
+        read_whole_table: predicate.is_none() || partition_columns.is_empty(),
+        ..RowChanges::default()
+    };
+    let mut rows_deleted = 0u64;
+    let file_err = |file: &str, reason: String| ParquetError::Write {
+        table: snapshot.location().to_string(),
+        file: file.to_string(),
+        reason,
+    };
     for add in &candidates {
         // Whole-file decisions from partition values alone.
         if let Some(p) = scan.predicate()
-            && p.columns().iter().all(|c| {
-                snapshot
-                    .metadata()
-                    .partition_columns
-                    .iter()
-                    .any(|pc| pc == c)
-            })
+            && p.columns()
+                .iter()
+                .all(|c| partition_columns.iter().any(|pc| pc == c))
             && p.eval_partition(&schema, &add.partition_values) == Some(true)
         {
             let stats = add
@@ -92,44 +75,45 @@ pub async fn delete_where(
                 .and_then(|s| s.num_records);
             let dv = add.deletion_vector.as_ref().map_or(0, |d| d.cardinality);
             rows_deleted += stats.map_or(0, |n| (n - dv).max(0) as u64);
-            removes.push(remove_of(add, now));
+            changes.removed_files.push(add.clone());
             if record_changes {
                 let (batches, _) = scan.read_with_positions(add).await?;
-                deleted_rows.extend(batches.into_iter().map(|(b, _)| b));
+                changes
+                    .change_data
+                    .extend(batches.into_iter().map(|(b, _)| (ChangeType::Delete, b)));
             }
             continue;
         }
-        let (batches, existing) = scan.read_with_positions(add).await?;
+        let (batches, _) = scan.read_with_positions(add).await?;
         let mut matched: Vec<u64> = Vec::new();
         let mut kept: Vec<RecordBatch> = Vec::new();
-        let mut total = 0usize;
         for (batch, positions) in &batches {
-            total += batch.num_rows();
             let mask = match scan.predicate() {
-                Some(p) => evaluate(p, &schema, batch)
-                    .map_err(|e| file_err(snapshot, add.path.as_str(), e))?,
+                Some(p) => {
+                    evaluate(p, &schema, batch).map_err(|e| file_err(add.path.as_str(), e))?
+                }
                 None => BooleanArray::from(vec![true; batch.num_rows()]),
             };
-            for (i, pos) in positions.iter().enumerate() {
-                if mask.is_valid(i) && mask.value(i) {
-                    matched.push(*pos);
-                }
-            }
+            let hit = |i: usize| mask.is_valid(i) && mask.value(i);
+            matched.extend(
+                positions
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| hit(*i))
+                    .map(|(_, p)| *p),
+            );
+            let split = |want: bool| {
+                let m: BooleanArray = (0..mask.len()).map(|i| Some(hit(i) == want)).collect();
+                arrow_select::filter::filter_record_batch(batch, &m)
+                    .map_err(|e| file_err(add.path.as_str(), e.to_string()))
+            };
             if record_changes {
-                let hit: BooleanArray = (0..mask.len())
-                    .map(|i| Some(mask.is_valid(i) && mask.value(i)))
-                    .collect();
-                let gone = arrow_select::filter::filter_record_batch(batch, &hit)
-                    .map_err(|e| file_err(snapshot, add.path.as_str(), e.to_string()))?;
+                let gone = split(true)?;
                 if gone.num_rows() > 0 {
-                    deleted_rows.push(gone);
+                    changes.change_data.push((ChangeType::Delete, gone));
                 }
             }
-            let keep: BooleanArray = (0..mask.len())
-                .map(|i| Some(!(mask.is_valid(i) && mask.value(i))))
-                .collect();
-            let rest = arrow_select::filter::filter_record_batch(batch, &keep)
-                .map_err(|e| file_err(snapshot, add.path.as_str(), e.to_string()))?;
+            let rest = split(false)?;
             if rest.num_rows() > 0 {
                 kept.push(rest);
             }
@@ -138,129 +122,27 @@ pub async fn delete_where(
             continue;
         }
         rows_deleted += matched.len() as u64;
-        removes.push(remove_of(add, now));
-        if matched.len() == total {
-            continue; // every remaining row goes: the file goes
-        }
-        if use_dvs {
-            let mut all: Vec<u64> = matched;
-            if let Some(old) = &existing {
-                all.extend(positions_of(old));
-            }
-            let rows = DeletedRows::from_indexes(all);
-            let (bytes, offset, size) = write_file(&rows);
-            let id = uuid::Uuid::new_v4();
-            let path = format!("deletion_vector_{id}.bin");
-            snapshot
-                .store()
-                .put_if_absent(&path, Bytes::from(bytes))
-                .await
-                .map_err(|e| file_err(snapshot, &path, e.to_string()))?;
-            let encoded = z85_encode(id.as_bytes()).map_err(|e| file_err(snapshot, &path, e))?;
-            let mut new = add.clone();
-            new.deletion_vector = Some(DeletionVectorDescriptor {
-                storage_type: StorageType::UuidRelative,
-                path_or_inline_dv: encoded,
-                offset: Some(offset as i32),
-                size_in_bytes: size as i32,
-                cardinality: rows.len() as i64,
-            });
-            new.stats = new.stats.map(|s| loosen_bounds(&s));
-            new.modification_time = now;
-            adds.push(new);
-            dvs += 1;
-        } else {
-            rewrite.extend(kept);
-            rewrite_partitions.push(add.partition_values.clone());
-        }
-    }
-    if removes.is_empty() {
-        return Ok(DeleteResult {
-            outcome: None,
-            rows_deleted: 0,
-            files_removed: 0,
-            files_added: 0,
-            deletion_vectors: 0,
+        changes.removed_rows.push(RemovedRows {
+            file: add.clone(),
+            positions: matched,
+            remaining: Some(kept),
         });
     }
-    let metadata = snapshot.metadata();
-    if !rewrite.is_empty() {
-        if snapshot.protocol().has_feature(&TableFeature::RowTracking) {
-            return Err(ParquetError::InvalidData {
-                table: snapshot.location().to_string(),
-                reason: "deleting by rewriting files would not preserve row ids on this row-tracking table; enable deletion vectors".into(),
-            });
-        }
-        let mode = ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode"));
-        let (new_files, _) = write_data_files(
-            snapshot.store().clone(),
-            &schema,
-            &metadata.partition_columns,
-            mode,
-            rewrite.into_iter(),
-            &WriteOptions::default(),
-            Vec::new(),
-        )
-        .await?;
-        adds.extend(new_files);
-    }
-    let files_removed = removes.len();
-    let files_added = adds.len();
-    let mut op =
-        Operation::new("DELETE").with_parameter("numDeletedRows", rows_deleted.to_string());
+    changes.read_files = candidates;
+    let mut op = Operation::new("DELETE")
+        .with_parameter("numDeletedRows", rows_deleted.to_string())
+        .with_metric("numDeletedRows", rows_deleted);
     if let Some(p) = &predicate {
         op = op.with_parameter("predicate", p.to_string());
     }
-    let mut txn = snapshot
-        .transaction(op)
-        .read_files(candidates.iter().map(|a| a.path.to_string()));
-    txn = if predicate.is_none() || metadata.partition_columns.is_empty() {
-        txn.read_whole_table()
-    } else {
-        let mut parts: Vec<PartitionValues> = candidates
-            .iter()
-            .map(|a| a.partition_values.clone())
-            .collect();
-        parts.extend(rewrite_partitions);
-        parts.sort_by_key(|p| format!("{:?}", p.iter().collect::<BTreeMap<_, _>>()));
-        parts.dedup();
-        txn.read_partitions(parts)
-    };
-    if record_changes && !deleted_rows.is_empty() {
-        // A commit with cdc actions is read through them alone, so they
-        // must cover every deleted row, whole files included.
-        let cdc = crate::cdf::write_changes(snapshot, deleted_rows, "delete").await?;
-        txn = txn.add_change_files(cdc);
-    }
-    // Rewritten rows are rows that already satisfied the table's checks.
-    let outcome = txn
-        .remove_files(removes)
-        .add_files(adds)
-        .with_checks_enforced()
-        .commit()
-        .await?;
+    let r = commit_row_changes(snapshot, changes, op).await?;
     Ok(DeleteResult {
-        outcome: Some(outcome),
-        rows_deleted,
-        files_removed,
-        files_added,
-        deletion_vectors: dvs,
+        rows_deleted: if r.outcome.is_some() { rows_deleted } else { 0 },
+        outcome: r.outcome,
+        files_removed: r.files_removed,
+        files_added: r.files_added,
+        deletion_vectors: r.deletion_vectors,
     })
-}
-
-fn positions_of(rows: &DeletedRows) -> Vec<u64> {
-    rows.iter().collect()
-}
-
-/// Statistics of a file with a deletion vector are no longer tight.
-fn loosen_bounds(stats: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(stats) {
-        Ok(serde_json::Value::Object(mut m)) => {
-            m.insert("tightBounds".into(), serde_json::Value::Bool(false));
-            serde_json::Value::Object(m).to_string()
-        }
-        _ => stats.to_string(),
-    }
 }
 
 /// What OPTIMIZE did.

@@ -23,6 +23,7 @@ pub mod delete;
 pub mod deletion_vector;
 mod error;
 pub mod filter;
+pub mod row_changes;
 pub mod scan;
 pub mod stats;
 pub mod vacuum;
@@ -30,6 +31,10 @@ pub mod write;
 
 pub use delete::{DeleteResult, OptimizeResult, delete_where, optimize};
 pub use error::{ParquetError, ParquetResult};
+pub use row_changes::{
+    ChangeType, RemovedRows, RowChangeResult, RowChanges, commit_row_changes,
+    deletion_vectors_enabled,
+};
 pub use scan::{Scan, ScanPlan};
 pub use vacuum::{VacuumOptions, VacuumReport, vacuum};
 pub use write::{DataCompression, WriteMode, WriteOptions, WriteResult, write_batches};

@@ -335,7 +335,7 @@ impl Scan {
         }
     }
 
-    async fn deleted_rows(&self, add: &Add) -> ParquetResult<Option<DeletedRows>> {
+    pub(crate) async fn deleted_rows(&self, add: &Add) -> ParquetResult<Option<DeletedRows>> {
         let Some(dv) = &add.deletion_vector else {
             return Ok(None);
         };
@@ -562,7 +562,7 @@ impl Scan {
     /// Reads one file with all table columns and no predicate, deleted rows
     /// removed: the batches, each kept row's index in the file, and the
     /// file's current deleted rows.
-    pub(crate) async fn read_with_positions(
+    pub async fn read_with_positions(
         &self,
         add: &Add,
     ) -> ParquetResult<(Vec<(RecordBatch, Vec<u64>)>, Option<DeletedRows>)> {
@@ -692,7 +692,7 @@ impl Scan {
     }
 
     /// The files a predicate cannot rule out.
-    pub(crate) fn candidates(&self) -> ParquetResult<Vec<Add>> {
+    pub fn candidates(&self) -> ParquetResult<Vec<Add>> {
         Ok(self.selected_files()?.0)
     }
 

@@ -623,25 +623,10 @@ where
 
     // CHECK constraints and invariants: each must be a predicate silt can
     // evaluate, or the write is refused.
-    let checks = {
-        let (protocol, metadata) = match (&snapshot, &create) {
-            (Some(s), _) => (s.protocol().clone(), s.metadata().clone()),
-            (None, Some((p, m))) => (p.clone(), m.clone()),
-            (None, None) => unreachable!("a missing snapshot means the table is created"),
-        };
-        let mut checks = Vec::new();
-        for c in silt_log::constraints::table_checks(&protocol, &metadata) {
-            let expr = c.predicate.map_err(|e| {
-                invalid(format!(
-                    "{} ({}) cannot be evaluated by silt yet: {e}",
-                    c.name, c.sql
-                ))
-            })?;
-            expr.validate(&schema)
-                .map_err(|e| invalid(format!("{} ({}): {e}", c.name, c.sql)))?;
-            checks.push((c.name, c.sql, expr));
-        }
-        checks
+    let checks = match (&snapshot, &create) {
+        (Some(s), _) => table_checks(s.protocol(), s.metadata(), &schema, &table)?,
+        (None, Some((p, m))) => table_checks(p, m, &schema, &table)?,
+        (None, None) => unreachable!("a missing snapshot means the table is created"),
     };
     let (adds, rows) = write_data_files(
         store.clone(),
@@ -725,6 +710,33 @@ where
         files_removed,
         rows,
     })
+}
+
+/// The table's CHECK constraints and invariants as predicates silt
+/// evaluates on every written row; one silt cannot evaluate refuses the write.
+pub(crate) fn table_checks(
+    protocol: &silt_log::Protocol,
+    metadata: &silt_log::Metadata,
+    schema: &StructType,
+    table: &str,
+) -> ParquetResult<Vec<(String, String, Expr)>> {
+    let invalid = |reason: String| ParquetError::InvalidData {
+        table: table.to_string(),
+        reason,
+    };
+    let mut checks = Vec::new();
+    for c in silt_log::constraints::table_checks(protocol, metadata) {
+        let expr = c.predicate.map_err(|e| {
+            invalid(format!(
+                "{} ({}) cannot be evaluated by silt yet: {e}",
+                c.name, c.sql
+            ))
+        })?;
+        expr.validate(schema)
+            .map_err(|e| invalid(format!("{} ({}): {e}", c.name, c.sql)))?;
+        checks.push((c.name, c.sql, expr));
+    }
+    Ok(checks)
 }
 
 /// Encodes batches into data files under the table (nothing committed):
@@ -842,7 +854,8 @@ where
     Ok((adds, rows))
 }
 
-pub(crate) fn remove_of(a: &Add, now: i64) -> Remove {
+/// The `remove` action retiring `a` at `now` (ms since epoch).
+pub fn remove_of(a: &Add, now: i64) -> Remove {
     Remove {
         path: a.path.clone(),
         deletion_timestamp: Some(now),

@@ -1,0 +1,331 @@
+//! Row-level changes committed as one transaction: rows removed from known
+//! positions of files (a deletion vector where the table enables them, a
+//! rewrite of the file's other rows otherwise), whole files removed, new
+//! rows written (checked against the table's constraints), change data
+//! recorded when the table keeps a change data feed. DELETE here and
+//! UPDATE/MERGE in silt-sql all commit through [`commit_row_changes`].
+
+use std::collections::BTreeMap;
+
+use arrow_array::{BooleanArray, RecordBatch};
+use bytes::Bytes;
+use silt_log::actions::{Add, PartitionValues, Remove};
+use silt_log::deletion_vector::{DeletionVectorDescriptor, StorageType};
+use silt_log::features::TableFeature;
+use silt_log::{CommitOutcome, Operation, Snapshot};
+
+use crate::arrow_values::ColumnMappingMode;
+use crate::deletion_vector::{DeletedRows, write_file, z85_encode};
+use crate::error::{ParquetError, ParquetResult};
+use crate::scan::Scan;
+use crate::write::{WriteOptions, remove_of, table_checks, write_data_files};
+
+/// Rows leaving one file.
+#[derive(Debug, Clone)]
+pub struct RemovedRows {
+    /// The file, as in the snapshot.
+    pub file: Add,
+    /// Row indexes in the file (as the scanner reports them).
+    pub positions: Vec<u64>,
+    /// The file's other live rows when the caller already read them (saves
+    /// reading the file again when it has to be rewritten).
+    pub remaining: Option<Vec<RecordBatch>>,
+}
+
+/// A change-data change type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChangeType {
+    /// `insert`
+    Insert,
+    /// `delete`
+    Delete,
+    /// `update_preimage`
+    UpdatePreimage,
+    /// `update_postimage`
+    UpdatePostimage,
+}
+
+impl ChangeType {
+    /// The `_change_type` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::Insert => "insert",
+            ChangeType::Delete => "delete",
+            ChangeType::UpdatePreimage => "update_preimage",
+            ChangeType::UpdatePostimage => "update_postimage",
+        }
+    }
+}
+
+/// Everything one row-level operation changes.
+#[derive(Debug, Clone, Default)]
+pub struct RowChanges {
+    /// Files removed entirely.
+    pub removed_files: Vec<Add>,
+    /// Files losing some rows.
+    pub removed_rows: Vec<RemovedRows>,
+    /// New rows (inserted rows, updated rows' new values), table columns.
+    pub added: Vec<RecordBatch>,
+    /// Change data (written only when the table records changes).
+    pub change_data: Vec<(ChangeType, RecordBatch)>,
+    /// The files the operation read, for conflict detection.
+    pub read_files: Vec<Add>,
+    /// The operation's reads depend on the whole table (otherwise only on
+    /// the partitions of `read_files`).
+    pub read_whole_table: bool,
+    /// Some added rows are updated versions of removed rows (refused on
+    /// row-tracking tables until row ids are carried over).
+    pub updates_rows: bool,
+}
+
+/// What a row-level commit did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowChangeResult {
+    /// The commit outcome (`None` when there was nothing to change).
+    pub outcome: Option<CommitOutcome>,
+    /// Files removed or replaced.
+    pub files_removed: usize,
+    /// Files added (new rows, rewrites, files with a new deletion vector).
+    pub files_added: usize,
+    /// Deletion vectors written.
+    pub deletion_vectors: usize,
+    /// Unchanged rows copied into rewritten files.
+    pub rows_copied: u64,
+}
+
+/// Whether row deletes on this table write deletion vectors.
+pub fn deletion_vectors_enabled(s: &Snapshot) -> bool {
+    s.protocol().has_feature(&TableFeature::DeletionVectors)
+        && s.metadata().flag("delta.enableDeletionVectors")
+}
+
+fn write_err(s: &Snapshot, file: &str, reason: String) -> ParquetError {
+    ParquetError::Write {
+        table: s.location().to_string(),
+        file: file.to_string(),
+        reason,
+    }
+}
+
+/// Statistics of a file with a deletion vector are no longer tight.
+fn loosen_bounds(stats: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(stats) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            m.insert("tightBounds".into(), serde_json::Value::Bool(false));
+            serde_json::Value::Object(m).to_string()
+        }
+        _ => stats.to_string(),
+    }
+}
+
+/// Writes a deletion vector holding `rows` for `add`: the new `add`.
+async fn with_deletion_vector(
+    snapshot: &Snapshot,
+    add: &Add,
+    rows: &DeletedRows,
+    now: i64,
+) -> ParquetResult<Add> {
+    let (bytes, offset, size) = write_file(rows);
+    let id = uuid::Uuid::new_v4();
+    let path = format!("deletion_vector_{id}.bin");
+    snapshot
+        .store()
+        .put_if_absent(&path, Bytes::from(bytes))
+        .await
+        .map_err(|e| write_err(snapshot, &path, e.to_string()))?;
+    let encoded = z85_encode(id.as_bytes()).map_err(|e| write_err(snapshot, &path, e))?;
+    let bad_size = |what: &str| write_err(snapshot, &path, format!("{what} exceeds 2 GiB"));
+    let mut new = add.clone();
+    new.deletion_vector = Some(DeletionVectorDescriptor {
+        storage_type: StorageType::UuidRelative,
+        path_or_inline_dv: encoded,
+        offset: Some(i32::try_from(offset).map_err(|_| bad_size("offset"))?),
+        size_in_bytes: i32::try_from(size).map_err(|_| bad_size("size"))?,
+        cardinality: rows.len() as i64,
+    });
+    new.stats = new.stats.map(|s| loosen_bounds(&s));
+    new.modification_time = now;
+    Ok(new)
+}
+
+/// Commits `changes` as one transaction recorded as `operation` (with
+/// file metrics added).
+pub async fn commit_row_changes(
+    snapshot: &Snapshot,
+    changes: RowChanges,
+    operation: Operation,
+) -> ParquetResult<RowChangeResult> {
+    let metadata = snapshot.metadata();
+    let schema = metadata.schema.clone();
+    let table = snapshot.location().to_string();
+    let now = chrono::Utc::now().timestamp_millis();
+    let use_dvs = deletion_vectors_enabled(snapshot);
+    let row_tracking = snapshot.protocol().has_feature(&TableFeature::RowTracking);
+    if row_tracking && changes.updates_rows {
+        return Err(ParquetError::InvalidData {
+            table,
+            reason: "updating rows of a row-tracking table would not keep their row ids yet".into(),
+        });
+    }
+    let scan = Scan::of_files(snapshot, schema.clone(), Vec::new());
+    let mut removes: Vec<Remove> = changes
+        .removed_files
+        .iter()
+        .map(|a| remove_of(a, now))
+        .collect();
+    let mut adds: Vec<Add> = Vec::new();
+    let mut rewrite: Vec<RecordBatch> = Vec::new();
+    let mut dvs = 0usize;
+    let mut rows_copied = 0u64;
+    for mut r in changes.removed_rows {
+        r.positions.sort_unstable();
+        r.positions.dedup();
+        if r.positions.is_empty() {
+            continue;
+        }
+        removes.push(remove_of(&r.file, now));
+        let existing = scan.deleted_rows(&r.file).await?;
+        let already = existing.as_ref().map_or(0, DeletedRows::len);
+        let records = r
+            .file
+            .parsed_stats()
+            .ok()
+            .flatten()
+            .and_then(|s| s.num_records)
+            .and_then(|n| u64::try_from(n).ok());
+        if records.is_some_and(|n| n.saturating_sub(already) <= r.positions.len() as u64) {
+            continue; // every live row goes: the file goes
+        }
+        if use_dvs {
+            let mut all = r.positions;
+            if let Some(old) = &existing {
+                all.extend(old.iter());
+            }
+            let rows = DeletedRows::from_indexes(all);
+            adds.push(with_deletion_vector(snapshot, &r.file, &rows, now).await?);
+            dvs += 1;
+            continue;
+        }
+        let kept = match r.remaining {
+            Some(kept) => kept,
+            None => {
+                let (batches, _) = scan.read_with_positions(&r.file).await?;
+                let mut kept = Vec::with_capacity(batches.len());
+                for (batch, positions) in batches {
+                    let keep: BooleanArray = positions
+                        .iter()
+                        .map(|p| Some(r.positions.binary_search(p).is_err()))
+                        .collect();
+                    let rest = arrow_select::filter::filter_record_batch(&batch, &keep)
+                        .map_err(|e| write_err(snapshot, r.file.path.as_str(), e.to_string()))?;
+                    if rest.num_rows() > 0 {
+                        kept.push(rest);
+                    }
+                }
+                kept
+            }
+        };
+        rows_copied += kept.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        rewrite.extend(kept);
+    }
+    if removes.is_empty() && changes.added.iter().all(|b| b.num_rows() == 0) {
+        return Ok(RowChangeResult {
+            outcome: None,
+            files_removed: 0,
+            files_added: 0,
+            deletion_vectors: 0,
+            rows_copied: 0,
+        });
+    }
+    let mode = ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode"));
+    if !rewrite.is_empty() {
+        if row_tracking {
+            return Err(ParquetError::InvalidData {
+                table,
+                reason: "rewriting files would not preserve row ids on this row-tracking table; enable deletion vectors".into(),
+            });
+        }
+        // Copied rows already satisfied the table's checks.
+        let (files, _) = write_data_files(
+            snapshot.store().clone(),
+            &schema,
+            &metadata.partition_columns,
+            mode,
+            rewrite.into_iter(),
+            &WriteOptions::default(),
+            Vec::new(),
+        )
+        .await?;
+        adds.extend(files);
+    }
+    let added: Vec<RecordBatch> = changes
+        .added
+        .into_iter()
+        .filter(|b| b.num_rows() > 0)
+        .collect();
+    if !added.is_empty() {
+        let checks = table_checks(snapshot.protocol(), metadata, &schema, &table)?;
+        let (files, _) = write_data_files(
+            snapshot.store().clone(),
+            &schema,
+            &metadata.partition_columns,
+            mode,
+            added.into_iter(),
+            &WriteOptions::default(),
+            checks,
+        )
+        .await?;
+        adds.extend(files);
+    }
+    let files_removed = removes.len();
+    let files_added = adds.len();
+    let operation = operation
+        .with_metric("numRemovedFiles", files_removed as u64)
+        .with_metric("numAddedFiles", files_added as u64)
+        .with_metric("numDeletionVectorsAdded", dvs as u64)
+        .with_metric("numCopiedRows", rows_copied);
+    let mut txn = snapshot
+        .transaction(operation)
+        .read_files(changes.read_files.iter().map(|a| a.path.to_string()));
+    txn = if changes.read_whole_table || metadata.partition_columns.is_empty() {
+        txn.read_whole_table()
+    } else {
+        let mut parts: BTreeMap<String, PartitionValues> = BTreeMap::new();
+        for a in changes.read_files.iter().chain(&changes.removed_files) {
+            let key = format!(
+                "{:?}",
+                a.partition_values.iter().collect::<BTreeMap<_, _>>()
+            );
+            parts.insert(key, a.partition_values.clone());
+        }
+        txn.read_partitions(parts.into_values())
+    };
+    if crate::cdf::enabled(snapshot) {
+        // A commit with cdc actions is read through them alone, so they
+        // must cover every changed row.
+        let mut by_type: BTreeMap<ChangeType, Vec<RecordBatch>> = BTreeMap::new();
+        for (t, b) in changes.change_data {
+            if b.num_rows() > 0 {
+                by_type.entry(t).or_default().push(b);
+            }
+        }
+        for (t, rows) in by_type {
+            let cdc = crate::cdf::write_changes(snapshot, rows, t.as_str()).await?;
+            txn = txn.add_change_files(cdc);
+        }
+    }
+    // New rows were checked above; copied rows were valid already.
+    let outcome = txn
+        .remove_files(removes)
+        .add_files(adds)
+        .with_checks_enforced()
+        .commit()
+        .await?;
+    Ok(RowChangeResult {
+        outcome: Some(outcome),
+        files_removed,
+        files_added,
+        deletion_vectors: dvs,
+        rows_copied,
+    })
+}

@@ -1,0 +1,924 @@
+//! DELETE, UPDATE and MERGE on a [`DeltaTable`], planned by DataFusion and
+//! committed by silt-parquet's [`commit_row_changes`].
+//!
+//! Each statement reads the target files it cannot rule out through a
+//! scan that adds two columns, the file (`__silt_file`) and the row's
+//! position in it (`__silt_row`). DataFusion evaluates the statement over
+//! those rows (for MERGE: the join with the source and the first WHEN
+//! clause that applies to each row); the rows that come out name the
+//! positions to remove and the new rows to write. Removed positions become
+//! deletion vectors where the table enables them and file rewrites
+//! otherwise; everything lands in one transaction whose read set is the
+//! files scanned.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::{Array, ArrayRef, BooleanArray, Int32Array, RecordBatch, UInt64Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchemaRef, ScalarValue, TableReference};
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::{MemTable, TableProvider, TableType, provider_as_source};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::session_state::SessionState;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, JoinType, LogicalPlan, LogicalPlanBuilder, MergeIntoAction, MergeIntoClause,
+    MergeIntoClauseKind, Operator, case, cast, lit, when,
+};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use futures::future::BoxFuture;
+use futures::{StreamExt, TryStreamExt};
+use silt_log::actions::Add;
+use silt_log::expr::{CmpOp, Expr as Pred};
+use silt_log::{CommitOutcome, Operation, Snapshot};
+use silt_parquet::{ChangeType, RemovedRows, RowChanges, Scan, commit_row_changes};
+
+use crate::filters;
+use crate::table::{DeltaTable, external, file_groups};
+
+const FILE_COL: &str = "__silt_file";
+const ROW_COL: &str = "__silt_row";
+const CLAUSE_COL: &str = "__silt_clause";
+const SOURCE_COL: &str = "__silt_src";
+const OLD_PREFIX: &str = "__silt_old_";
+
+/// Maps a commit outcome to success or a DataFusion error.
+pub(crate) fn committed(outcome: &CommitOutcome, table: &str) -> Result<()> {
+    match outcome {
+        CommitOutcome::Committed(_) | CommitOutcome::AlreadyApplied { .. } => Ok(()),
+        other => Err(DataFusionError::Execution(format!(
+            "table {table}: the statement did not commit: {other:?}"
+        ))),
+    }
+}
+
+fn session_state(state: &dyn Session) -> Result<SessionState> {
+    state
+        .as_any()
+        .downcast_ref::<SessionState>()
+        .cloned()
+        .ok_or_else(|| DataFusionError::Internal("silt DML needs a SessionState".into()))
+}
+
+fn unqualified(name: &str) -> Expr {
+    Expr::Column(Column::new_unqualified(name))
+}
+
+/// `e` with every column reference unqualified (the target is scanned
+/// under its own name, whatever the statement called it).
+fn strip_qualifiers(e: Expr) -> Result<Expr> {
+    e.transform(|e| {
+        Ok(match e {
+            Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
+            other => Transformed::no(other),
+        })
+    })
+    .map(|t| t.data)
+}
+
+// ---------------------------------------------------------------------------
+// The positioned target scan.
+
+/// The target's candidate files as a table with the file index and row
+/// position of every row.
+#[derive(Debug)]
+struct PositionedTable {
+    snapshot: Snapshot,
+    files: Vec<Add>,
+    schema: SchemaRef,
+}
+
+impl PositionedTable {
+    fn new(snapshot: Snapshot, files: Vec<Add>, table_schema: &Schema) -> Self {
+        let mut fields: Vec<Field> = table_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(FILE_COL, DataType::UInt64, false));
+        fields.push(Field::new(ROW_COL, DataType::UInt64, false));
+        Self {
+            snapshot,
+            files,
+            schema: Arc::new(Schema::new(fields)),
+        }
+    }
+}
+
+struct PositionedGroup {
+    scan: Scan,
+    files: Vec<(u64, Add)>,
+    full: SchemaRef,
+    projection: Option<Vec<usize>>,
+    schema: SchemaRef,
+}
+
+impl fmt::Debug for PositionedGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PositionedGroup({} files)", self.files.len())
+    }
+}
+
+impl PartitionStream for PositionedGroup {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let scan = self.scan.clone();
+        let full = self.full.clone();
+        let projection = self.projection.clone();
+        let stream = futures::stream::iter(self.files.clone())
+            .then(move |(index, add)| {
+                let scan = scan.clone();
+                let full = full.clone();
+                let projection = projection.clone();
+                async move {
+                    let (batches, _) = scan.read_with_positions(&add).await.map_err(external)?;
+                    let mut out = Vec::with_capacity(batches.len());
+                    for (batch, positions) in batches {
+                        let n = batch.num_rows();
+                        let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+                        cols.push(Arc::new(UInt64Array::from(vec![index; n])));
+                        cols.push(Arc::new(UInt64Array::from(positions)));
+                        let b = RecordBatch::try_new(full.clone(), cols)?;
+                        out.push(match &projection {
+                            Some(p) => b.project(p)?,
+                            None => b,
+                        });
+                    }
+                    Ok::<_, DataFusionError>(futures::stream::iter(out.into_iter().map(Ok)))
+                }
+            })
+            .try_flatten();
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+    }
+}
+
+#[async_trait]
+impl TableProvider for PositionedTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let out = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => self.schema.clone(),
+        };
+        let indexed: HashMap<String, u64> = self
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.path.to_string(), i as u64))
+            .collect();
+        let scan = Scan::of_files(
+            &self.snapshot,
+            self.snapshot.metadata().schema.clone(),
+            Vec::new(),
+        );
+        let mut partitions: Vec<Arc<dyn PartitionStream>> = Vec::new();
+        for group in file_groups(self.files.clone(), state.config().target_partitions()) {
+            let files = group
+                .into_iter()
+                .map(|f| (indexed.get(f.path.as_str()).copied().unwrap_or(0), f))
+                .collect();
+            partitions.push(Arc::new(PositionedGroup {
+                scan: scan.clone(),
+                files,
+                full: self.schema.clone(),
+                projection: projection.cloned(),
+                schema: out.clone(),
+            }));
+        }
+        if partitions.is_empty() {
+            partitions.push(Arc::new(PositionedGroup {
+                scan,
+                files: Vec::new(),
+                full: self.schema.clone(),
+                projection: projection.cloned(),
+                schema: out.clone(),
+            }));
+        }
+        Ok(Arc::new(StreamingTableExec::try_new(
+            out,
+            partitions,
+            None,
+            Vec::new(),
+            false,
+            limit,
+        )?))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A statement's work, run when the plan executes (not when it is planned).
+
+type CountFuture = BoxFuture<'static, Result<u64>>;
+
+struct DeferredCount {
+    work: Mutex<Option<CountFuture>>,
+    schema: SchemaRef,
+}
+
+impl fmt::Debug for DeferredCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeferredCount")
+    }
+}
+
+impl PartitionStream for DeferredCount {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let work = self.work.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let schema = self.schema.clone();
+        let s = schema.clone();
+        let stream = futures::stream::once(async move {
+            let Some(work) = work else {
+                return Err(DataFusionError::Execution(
+                    "a DML statement's plan runs once".into(),
+                ));
+            };
+            let n = work.await?;
+            Ok(RecordBatch::try_new(
+                s,
+                vec![Arc::new(UInt64Array::from(vec![n]))],
+            )?)
+        });
+        Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+    }
+}
+
+fn deferred(work: CountFuture) -> Result<Arc<dyn ExecutionPlan>> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]));
+    let part = DeferredCount {
+        work: Mutex::new(Some(work)),
+        schema: schema.clone(),
+    };
+    Ok(Arc::new(StreamingTableExec::try_new(
+        schema,
+        vec![Arc::new(part)],
+        None,
+        Vec::new(),
+        false,
+        None,
+    )?))
+}
+
+// ---------------------------------------------------------------------------
+// Turning the statement's output rows into row changes.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Update,
+    Delete,
+    Insert,
+}
+
+/// Rows a statement changes, gathered from its output batches: the table
+/// columns' new values, then (with a change data feed) their old values,
+/// then the clause index, file index and row position.
+struct Collector {
+    snapshot: Snapshot,
+    files: Vec<Add>,
+    table_schema: SchemaRef,
+    actions: Vec<Action>,
+    record_changes: bool,
+    /// `(file, row)` → whether an update touched it.
+    touched: HashMap<(u64, u64), bool>,
+    positions: HashMap<u64, Vec<u64>>,
+    changes: RowChanges,
+    inserted: u64,
+    updated: u64,
+    deleted: u64,
+}
+
+impl Collector {
+    fn new(
+        snapshot: Snapshot,
+        files: Vec<Add>,
+        table_schema: SchemaRef,
+        actions: Vec<Action>,
+    ) -> Self {
+        let record_changes = silt_parquet::cdf::enabled(&snapshot);
+        Self {
+            snapshot,
+            files,
+            table_schema,
+            actions,
+            record_changes,
+            touched: HashMap::new(),
+            positions: HashMap::new(),
+            changes: RowChanges::default(),
+            inserted: 0,
+            updated: 0,
+            deleted: 0,
+        }
+    }
+
+    fn table_batch(
+        &self,
+        batch: &RecordBatch,
+        from: usize,
+        mask: &BooleanArray,
+    ) -> Result<RecordBatch> {
+        let n = self.table_schema.fields().len();
+        let cols: Vec<ArrayRef> = batch.columns()[from..from + n].to_vec();
+        let b = RecordBatch::try_new(self.table_schema.clone(), cols)?;
+        Ok(arrow_select::filter::filter_record_batch(&b, mask)?)
+    }
+
+    fn add(&mut self, batch: &RecordBatch) -> Result<()> {
+        let n = self.table_schema.fields().len();
+        let base = if self.record_changes { 2 * n } else { n };
+        let clause = arrow_cast::cast(batch.column(base), &DataType::Int32)?;
+        let clause = clause
+            .as_any()
+            .downcast_ref::<Int32Array>()
+            .ok_or_else(|| DataFusionError::Internal("clause index column".into()))?;
+        let file = arrow_cast::cast(batch.column(base + 1), &DataType::UInt64)?;
+        let file = file
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(|| DataFusionError::Internal("file index column".into()))?;
+        let row = arrow_cast::cast(batch.column(base + 2), &DataType::UInt64)?;
+        let row = row
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(|| DataFusionError::Internal("row position column".into()))?;
+        let mut kinds = Vec::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let action = usize::try_from(clause.value(i))
+                .ok()
+                .and_then(|c| self.actions.get(c).copied());
+            let Some(action) = action.filter(|_| clause.is_valid(i)) else {
+                kinds.push(None);
+                continue;
+            };
+            if action != Action::Insert {
+                if !file.is_valid(i) || !row.is_valid(i) {
+                    return Err(DataFusionError::Internal(
+                        "a changed target row without its position".into(),
+                    ));
+                }
+                let key = (file.value(i), row.value(i));
+                let is_update = action == Action::Update;
+                if let Some(prev) = self.touched.insert(key, is_update) {
+                    if prev || is_update {
+                        return Err(DataFusionError::Execution(format!(
+                            "table {}: MERGE: more than one source row matched the same target row \
+                             (file {}, row {}) and tried to modify it; make the source unique on the join key",
+                            self.snapshot.location(),
+                            self.files
+                                .get(key.0 as usize)
+                                .map_or("?", |f| f.path.as_str()),
+                            key.1
+                        )));
+                    }
+                    kinds.push(None); // a second DELETE of the same row
+                    continue;
+                }
+                self.positions.entry(key.0).or_default().push(key.1);
+            }
+            kinds.push(Some(action));
+        }
+        let mask = |want: &[Action]| -> BooleanArray {
+            kinds
+                .iter()
+                .map(|k| Some(k.is_some_and(|k| want.contains(&k))))
+                .collect()
+        };
+        let writes = self.table_batch(batch, 0, &mask(&[Action::Update, Action::Insert]))?;
+        let count = |m: &BooleanArray| m.true_count() as u64;
+        let (ins, upd, del) = (
+            mask(&[Action::Insert]),
+            mask(&[Action::Update]),
+            mask(&[Action::Delete]),
+        );
+        self.inserted += count(&ins);
+        self.updated += count(&upd);
+        self.deleted += count(&del);
+        if self.record_changes {
+            self.changes
+                .change_data
+                .push((ChangeType::Insert, self.table_batch(batch, 0, &ins)?));
+            self.changes.change_data.push((
+                ChangeType::UpdatePostimage,
+                self.table_batch(batch, 0, &upd)?,
+            ));
+            self.changes.change_data.push((
+                ChangeType::UpdatePreimage,
+                self.table_batch(batch, n, &upd)?,
+            ));
+            self.changes
+                .change_data
+                .push((ChangeType::Delete, self.table_batch(batch, n, &del)?));
+        }
+        if writes.num_rows() > 0 {
+            self.changes.added.push(writes);
+        }
+        Ok(())
+    }
+
+    /// Commits the gathered changes; returns (inserted, updated, deleted).
+    async fn commit(mut self, operation: Operation) -> Result<(u64, u64, u64)> {
+        let mut removed = Vec::new();
+        for (index, positions) in std::mem::take(&mut self.positions) {
+            let file = self.files.get(index as usize).cloned().ok_or_else(|| {
+                DataFusionError::Internal(format!("file index {index} out of range"))
+            })?;
+            removed.push(RemovedRows {
+                file,
+                positions,
+                remaining: None,
+            });
+        }
+        self.changes.removed_rows = removed;
+        self.changes.read_files = self.files;
+        self.changes.read_whole_table = true;
+        self.changes.updates_rows = self.updated > 0;
+        let counts = (self.inserted, self.updated, self.deleted);
+        let operation = operation
+            .with_metric("numTargetRowsInserted", counts.0)
+            .with_metric("numTargetRowsUpdated", counts.1)
+            .with_metric("numTargetRowsDeleted", counts.2);
+        let r = commit_row_changes(&self.snapshot, self.changes, operation)
+            .await
+            .map_err(external)?;
+        if let Some(o) = &r.outcome {
+            committed(o, self.snapshot.location())?;
+        }
+        Ok(counts)
+    }
+}
+
+async fn run_collect(
+    state: &SessionState,
+    plan: LogicalPlan,
+    collector: &mut Collector,
+) -> Result<()> {
+    let mut stream = DataFrame::new(state.clone(), plan).execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        collector.add(&batch?)?;
+    }
+    Ok(())
+}
+
+/// Files a predicate on the target cannot rule out.
+fn candidate_files(snapshot: &Snapshot, predicate: Option<Pred>) -> Result<Vec<Add>> {
+    let mut scan = Scan::new(snapshot);
+    if let Some(p) = predicate {
+        scan = scan.filter(p);
+    }
+    scan.candidates().map_err(external)
+}
+
+/// The target's columns (new values cast to the table types) followed by
+/// their old values when the table records changes.
+fn value_columns(
+    table_schema: &Schema,
+    record_changes: bool,
+    mut value: impl FnMut(usize, &Field, Expr) -> Result<Expr>,
+    current: impl Fn(&str) -> Expr,
+) -> Result<Vec<Expr>> {
+    let mut out = Vec::new();
+    for (i, f) in table_schema.fields().iter().enumerate() {
+        let v = value(i, f, current(f.name()))?;
+        out.push(cast(v, f.data_type().clone()).alias(f.name()));
+    }
+    if record_changes {
+        for (i, f) in table_schema.fields().iter().enumerate() {
+            out.push(current(f.name()).alias(format!("{OLD_PREFIX}{i}")));
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// DELETE and UPDATE.
+
+fn conjunction_expr(filters: Vec<Expr>) -> Result<Option<Expr>> {
+    let mut parts = Vec::with_capacity(filters.len());
+    for f in filters {
+        parts.push(strip_qualifiers(f)?);
+    }
+    Ok(parts.into_iter().reduce(Expr::and))
+}
+
+async fn row_statement(
+    table: &DeltaTable,
+    state: &dyn Session,
+    assignments: Option<Vec<(String, Expr)>>,
+    filters: Vec<Expr>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let snapshot = table.writable().await?;
+    let state = session_state(state)?;
+    let table_schema = table.schema_ref();
+    let work = async move {
+        let is_update = assignments.is_some();
+        if !is_update && filters.is_empty() {
+            let r = silt_parquet::delete_where(&snapshot, None)
+                .await
+                .map_err(external)?;
+            if let Some(o) = &r.outcome {
+                committed(o, snapshot.location())?;
+            }
+            return Ok(r.rows_deleted);
+        }
+        let pruning = filters::conjunction(&filters, &snapshot.metadata().schema);
+        let files = candidate_files(&snapshot, pruning.clone())?;
+        let record_changes = silt_parquet::cdf::enabled(&snapshot);
+        let positioned = PositionedTable::new(snapshot.clone(), files.clone(), &table_schema);
+        let mut plan = LogicalPlanBuilder::scan(
+            TableReference::bare("__silt_target"),
+            provider_as_source(Arc::new(positioned)),
+            None,
+        )?;
+        if let Some(p) = conjunction_expr(filters)? {
+            plan = plan.filter(p)?;
+        }
+        let mut assigned: HashMap<String, Expr> = HashMap::new();
+        for (name, e) in assignments.unwrap_or_default() {
+            assigned.insert(name, strip_qualifiers(e)?);
+        }
+        let mut exprs = value_columns(
+            &table_schema,
+            record_changes,
+            |_, f, current| Ok(assigned.get(f.name()).cloned().unwrap_or(current)),
+            unqualified,
+        )?;
+        exprs.push(lit(0i32).alias(CLAUSE_COL));
+        exprs.push(unqualified(FILE_COL));
+        exprs.push(unqualified(ROW_COL));
+        let plan = plan.project(exprs)?.build()?;
+        let action = if is_update {
+            Action::Update
+        } else {
+            Action::Delete
+        };
+        let mut collector = Collector::new(snapshot.clone(), files, table_schema, vec![action]);
+        run_collect(&state, plan, &mut collector).await?;
+        let mut op = Operation::new(if is_update { "UPDATE" } else { "DELETE" });
+        if let Some(p) = &pruning {
+            op = op.with_parameter("predicate", p.to_string());
+        }
+        let (_, updated, deleted) = collector.commit(op).await?;
+        Ok(updated + deleted)
+    };
+    deferred(Box::pin(work))
+}
+
+/// DELETE FROM … WHERE … (all rows without filters).
+pub(crate) async fn delete_plan(
+    table: &DeltaTable,
+    state: &dyn Session,
+    filters: Vec<Expr>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    row_statement(table, state, None, filters).await
+}
+
+/// UPDATE … SET … WHERE ….
+pub(crate) async fn update_plan(
+    table: &DeltaTable,
+    state: &dyn Session,
+    assignments: Vec<(String, Expr)>,
+    filters: Vec<Expr>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    row_statement(table, state, Some(assignments), filters).await
+}
+
+// ---------------------------------------------------------------------------
+// MERGE.
+
+/// Target files that can hold a match: for each `target.a = source.b` in
+/// the ON condition, the target's `a` must lie within the source's range
+/// of `b`; conditions on target columns alone prune directly.
+async fn merge_pruning(
+    state: &SessionState,
+    on: &Expr,
+    target: &TableReference,
+    source: (SchemaRef, Vec<RecordBatch>),
+    source_ref: &TableReference,
+    snapshot: &Snapshot,
+) -> Result<Option<Pred>> {
+    let table_schema = &snapshot.metadata().schema;
+    let is_target = |c: &Column| c.relation.as_ref() == Some(target);
+    let mut preds = Vec::new();
+    let mut keys: Vec<(String, Column)> = Vec::new();
+    for conjunct in split_conjunction(on) {
+        if let Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) = conjunct
+            && let (Expr::Column(l), Expr::Column(r)) = (left.as_ref(), right.as_ref())
+        {
+            match (is_target(l), is_target(r)) {
+                (true, false) => keys.push((l.name.clone(), r.clone())),
+                (false, true) => keys.push((r.name.clone(), l.clone())),
+                _ => {}
+            }
+            continue;
+        }
+        let mut only_target = true;
+        conjunct.apply(|e| {
+            if let Expr::Column(c) = e
+                && !is_target(c)
+            {
+                only_target = false;
+            }
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        })?;
+        if only_target
+            && let Some(p) =
+                filters::to_predicate(&strip_qualifiers(conjunct.clone())?, table_schema)
+        {
+            preds.push(p);
+        }
+    }
+    if !keys.is_empty() {
+        use datafusion::functions_aggregate::expr_fn::{max, min};
+        let mut aggs = Vec::new();
+        for (_, c) in &keys {
+            let c = Expr::Column(Column::new(Some(source_ref.clone()), c.name.clone()));
+            aggs.push(min(c.clone()));
+            aggs.push(max(c));
+        }
+        let mem = MemTable::try_new(source.0, vec![source.1])?;
+        let plan =
+            LogicalPlanBuilder::scan(source_ref.clone(), provider_as_source(Arc::new(mem)), None)?
+                .aggregate(Vec::<Expr>::new(), aggs)?
+                .build()?;
+        let out = DataFrame::new(state.clone(), plan).collect().await?;
+        if let Some(b) = out.first() {
+            for (i, (target_col, _)) in keys.iter().enumerate() {
+                let lo = ScalarValue::try_from_array(b.column(2 * i), 0)?;
+                let hi = ScalarValue::try_from_array(b.column(2 * i + 1), 0)?;
+                if lo.is_null() || hi.is_null() {
+                    // No source row has a key: nothing can match.
+                    return Ok(Some(Pred::And(vec![
+                        Pred::IsNull {
+                            column: target_col.clone(),
+                            negated: false,
+                        },
+                        Pred::IsNull {
+                            column: target_col.clone(),
+                            negated: true,
+                        },
+                    ])));
+                }
+                if let (Some(lo), Some(hi)) = (filters::literal_of(&lo), filters::literal_of(&hi)) {
+                    let range = Pred::And(vec![
+                        Pred::Cmp {
+                            column: target_col.clone(),
+                            op: CmpOp::GtEq,
+                            value: lo,
+                        },
+                        Pred::Cmp {
+                            column: target_col.clone(),
+                            op: CmpOp::LtEq,
+                            value: hi,
+                        },
+                    ]);
+                    if range.validate(table_schema).is_ok() {
+                        preds.push(range);
+                    }
+                }
+            }
+        }
+    }
+    Ok(match preds.len() {
+        0 => None,
+        1 => preds.pop(),
+        _ => Some(Pred::And(preds)),
+    })
+}
+
+/// MERGE INTO target USING source ON … WHEN ….
+pub(crate) async fn merge_plan(
+    table: &DeltaTable,
+    state: &dyn Session,
+    source: Arc<dyn ExecutionPlan>,
+    merge_schema: DFSchemaRef,
+    on: Expr,
+    clauses: Vec<MergeIntoClause>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let snapshot = table.writable().await?;
+    let state = session_state(state)?;
+    let table_schema = table.schema_ref();
+    let work = async move {
+        let n = table_schema.fields().len();
+        let target_ref = merge_schema
+            .qualified_field(0)
+            .0
+            .cloned()
+            .ok_or_else(|| DataFusionError::Plan("MERGE target has no qualifier".into()))?;
+        let mut source_ref: Option<TableReference> = None;
+        for i in n..merge_schema.fields().len() {
+            let q = merge_schema.qualified_field(i).0.cloned();
+            match (&source_ref, q) {
+                (None, q) => source_ref = q,
+                (Some(a), Some(b)) if *a == b => {}
+                _ => {
+                    return Err(DataFusionError::NotImplemented(
+                        "MERGE with a source of several relations: wrap it in a subquery with an alias".into(),
+                    ));
+                }
+            }
+        }
+        let source_ref = source_ref.unwrap_or_else(|| TableReference::bare("__silt_source"));
+        let batches = datafusion::physical_plan::collect(source.clone(), state.task_ctx()).await?;
+        let source_rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let mem = MemTable::try_new(source.schema(), vec![batches.clone()])?;
+
+        let by_source = clauses
+            .iter()
+            .any(|c| c.kind == MergeIntoClauseKind::NotMatchedBySource);
+        let by_target = clauses.iter().any(|c| c.kind.is_not_matched_by_target());
+        let pruning = if by_source {
+            None // every target row may be changed
+        } else {
+            merge_pruning(
+                &state,
+                &on,
+                &target_ref,
+                (source.schema(), batches),
+                &source_ref,
+                &snapshot,
+            )
+            .await?
+        };
+        let files = candidate_files(&snapshot, pruning.clone())?;
+        let record_changes = silt_parquet::cdf::enabled(&snapshot);
+
+        let target_plan = LogicalPlanBuilder::scan(
+            target_ref.clone(),
+            provider_as_source(Arc::new(PositionedTable::new(
+                snapshot.clone(),
+                files.clone(),
+                &table_schema,
+            ))),
+            None,
+        )?
+        .build()?;
+        let mut source_cols: Vec<Expr> = Vec::new();
+        for f in source.schema().fields() {
+            source_cols.push(Expr::Column(Column::new(
+                Some(source_ref.clone()),
+                f.name(),
+            )));
+        }
+        source_cols.push(lit(true).alias(SOURCE_COL));
+        let source_plan =
+            LogicalPlanBuilder::scan(source_ref.clone(), provider_as_source(Arc::new(mem)), None)?
+                .project(source_cols)?
+                .build()?;
+        let join_type = match (by_source, by_target) {
+            (true, true) => JoinType::Full,
+            (true, false) => JoinType::Left,
+            (false, true) => JoinType::Right,
+            (false, false) => JoinType::Inner,
+        };
+        let joined = LogicalPlanBuilder::from(target_plan)
+            .join_on(source_plan, join_type, vec![on.clone()])?
+            .build()?;
+
+        // Which clause applies: the first whose kind and condition hold.
+        let target_col = |name: &str| Expr::Column(Column::new(Some(target_ref.clone()), name));
+        let in_target = target_col(FILE_COL).is_not_null();
+        let in_source = unqualified(SOURCE_COL).is_not_null();
+        let pick = |wanted: &dyn Fn(MergeIntoClauseKind) -> bool| -> Result<Expr> {
+            let mut arms: Vec<(Expr, Expr)> = Vec::new();
+            for (i, c) in clauses.iter().enumerate() {
+                if wanted(c.kind) {
+                    let cond = c.predicate.clone().unwrap_or_else(|| lit(true));
+                    arms.push((cond, lit(i as i32)));
+                }
+            }
+            let mut it = arms.into_iter();
+            let Some((c, v)) = it.next() else {
+                return Ok(lit(-1i32));
+            };
+            let mut b = when(c, v);
+            for (c, v) in it {
+                b = b.when(c, v);
+            }
+            b.otherwise(lit(-1i32))
+        };
+        let clause_index = when(
+            in_target.clone().and(in_source.clone()),
+            pick(&|k| k == MergeIntoClauseKind::Matched)?,
+        )
+        .when(
+            in_source,
+            pick(&|k: MergeIntoClauseKind| k.is_not_matched_by_target())?,
+        )
+        .otherwise(pick(&|k| k == MergeIntoClauseKind::NotMatchedBySource)?)?;
+        let mut first: Vec<Expr> = joined
+            .schema()
+            .columns()
+            .into_iter()
+            .map(Expr::Column)
+            .collect();
+        first.push(clause_index.alias(CLAUSE_COL));
+
+        // The new value of each target column under each clause.
+        let mut actions = Vec::with_capacity(clauses.len());
+        for c in &clauses {
+            actions.push(match &c.action {
+                MergeIntoAction::Update(_) => Action::Update,
+                MergeIntoAction::Delete => Action::Delete,
+                MergeIntoAction::Insert { .. } => Action::Insert,
+            });
+        }
+        let names: Vec<String> = table_schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let mut values = value_columns(
+            &table_schema,
+            record_changes,
+            |i, f, current| {
+                let mut arms: Vec<(Expr, Expr)> = Vec::new();
+                for (k, c) in clauses.iter().enumerate() {
+                    let v = match &c.action {
+                        MergeIntoAction::Update(sets) => sets
+                            .iter()
+                            .find(|(name, _)| name == f.name())
+                            .map(|(_, e)| e.clone()),
+                        MergeIntoAction::Insert { columns, values } if columns.is_empty() => {
+                            Some(values.get(i).cloned().ok_or_else(|| {
+                                DataFusionError::Plan(format!(
+                                    "MERGE INSERT gives {} values for {} columns",
+                                    values.len(),
+                                    names.len()
+                                ))
+                            })?)
+                        }
+                        MergeIntoAction::Insert { columns, values } => columns
+                            .iter()
+                            .position(|c| c == f.name())
+                            .and_then(|p| values.get(p).cloned())
+                            .or_else(|| Some(lit(ScalarValue::Null))),
+                        MergeIntoAction::Delete => None,
+                    };
+                    if let Some(v) = v {
+                        arms.push((lit(k as i32), v));
+                    }
+                }
+                let mut it = arms.into_iter();
+                let Some((k, v)) = it.next() else {
+                    return Ok(current);
+                };
+                let mut b = case(unqualified(CLAUSE_COL)).when(k, v);
+                for (k, v) in it {
+                    b = b.when(k, v);
+                }
+                b.otherwise(current)
+            },
+            |name| target_col(name),
+        )?;
+        values.push(unqualified(CLAUSE_COL));
+        values.push(target_col(FILE_COL));
+        values.push(target_col(ROW_COL));
+        let plan = LogicalPlanBuilder::from(joined)
+            .project(first)?
+            .filter(unqualified(CLAUSE_COL).gt_eq(lit(0i32)))?
+            .project(values)?
+            .build()?;
+        let mut collector = Collector::new(snapshot.clone(), files, table_schema, actions);
+        run_collect(&state, plan, &mut collector).await?;
+        let op = Operation::new("MERGE")
+            .with_parameter("predicate", on.to_string())
+            .with_metric("numSourceRows", source_rows);
+        let (inserted, updated, deleted) = collector.commit(op).await?;
+        Ok(inserted + updated + deleted)
+    };
+    deferred(Box::pin(work))
+}

@@ -1,0 +1,135 @@
+//! RESTORE: make the newest version hold exactly the files (and metadata)
+//! of an earlier version, as one transaction that re-adds the files the
+//! later versions removed and removes the files they added. Refused when a
+//! file to bring back is gone (vacuumed).
+
+use std::collections::{HashMap, HashSet};
+
+use silt_log::actions::Add;
+use silt_log::{CommitOutcome, Operation, Snapshot};
+
+use crate::error::{SqlError, SqlResult};
+
+/// What a RESTORE did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreResult {
+    /// The commit outcome (`None` when the table already matched).
+    pub outcome: Option<CommitOutcome>,
+    /// Files brought back.
+    pub files_restored: usize,
+    /// Files removed.
+    pub files_removed: usize,
+}
+
+/// A file's identity: its path and deletion vector.
+fn identity(a: &Add) -> String {
+    match &a.deletion_vector {
+        Some(dv) => format!(
+            "{}|{:?}|{}|{:?}",
+            a.path.as_str(),
+            dv.storage_type,
+            dv.path_or_inline_dv,
+            dv.offset
+        ),
+        None => a.path.to_string(),
+    }
+}
+
+/// Restores `current`'s table to the state of `target` (an earlier
+/// snapshot of the same table).
+pub async fn restore(current: &Snapshot, target: &Snapshot) -> SqlResult<RestoreResult> {
+    let table = current.location().to_string();
+    if target.version() > current.version() {
+        return Err(SqlError::Statement {
+            statement: format!("RESTORE {table} TO VERSION AS OF {}", target.version()),
+            reason: format!(
+                "version {} is newer than the table's {}",
+                target.version(),
+                current.version()
+            ),
+        });
+    }
+    let now_files: HashMap<String, &Add> =
+        current.files().iter().map(|a| (identity(a), a)).collect();
+    let then_files: HashSet<String> = target.files().iter().map(identity).collect();
+    let to_add: Vec<Add> = target
+        .files()
+        .iter()
+        .filter(|a| !now_files.contains_key(&identity(a)))
+        .map(|a| {
+            let mut a = a.clone();
+            a.data_change = true;
+            a
+        })
+        .collect();
+    let now = chrono::Utc::now().timestamp_millis();
+    let to_remove: Vec<_> = current
+        .files()
+        .iter()
+        .filter(|a| !then_files.contains(&identity(a)))
+        .map(|a| silt_parquet::write::remove_of(a, now))
+        .collect();
+    // Every file to bring back must still exist.
+    if !to_add.is_empty() {
+        let present: HashSet<String> = current
+            .store()
+            .list_recursive("")
+            .await
+            .map_err(|e| SqlError::Statement {
+                statement: format!("RESTORE {table}"),
+                reason: format!("listing the table: {e}"),
+            })?
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        for a in &to_add {
+            let key = silt_log::path::FilePath::parse(a.path.as_str())
+                .ok()
+                .and_then(|p| p.relative_decoded());
+            if let Some(key) = key
+                && !present.contains(&key)
+            {
+                return Err(SqlError::Statement {
+                    statement: format!("RESTORE {table} TO VERSION AS OF {}", target.version()),
+                    reason: format!(
+                        "file {} of version {} no longer exists (vacuumed?); the table cannot be restored to that version",
+                        a.path.as_str(),
+                        target.version()
+                    ),
+                });
+            }
+        }
+    }
+    let metadata_changed = target.metadata() != current.metadata();
+    if to_add.is_empty() && to_remove.is_empty() && !metadata_changed {
+        return Ok(RestoreResult {
+            outcome: None,
+            files_restored: 0,
+            files_removed: 0,
+        });
+    }
+    let (files_restored, files_removed) = (to_add.len(), to_remove.len());
+    let size_after: i64 = target.files().iter().map(|a| a.size).sum();
+    let op = Operation::new("RESTORE")
+        .with_parameter("version", target.version().to_string())
+        .with_metric("numRestoredFiles", files_restored as u64)
+        .with_metric("numRemovedFiles", files_removed as u64)
+        .with_metric("numOfFilesAfterRestore", target.files().len() as u64)
+        .with_metric("tableSizeAfterRestore", size_after.max(0) as u64);
+    let mut txn = current
+        .transaction(op)
+        .read_whole_table()
+        .add_files(to_add)
+        .remove_files(to_remove);
+    if metadata_changed {
+        txn = txn.update_metadata(target.metadata().clone());
+    }
+    // The restored files satisfied the table's checks when first written.
+    let outcome = txn.with_checks_enforced().commit().await?;
+    crate::dml::committed(&outcome, &table)?;
+    Ok(RestoreResult {
+        outcome: Some(outcome),
+        files_restored,
+        files_removed,
+    })
+}

@@ -1,0 +1,421 @@
+//! [`DeltaTable`]: a silt table as a DataFusion `TableProvider`. Scans
+//! push projection, filters (partition pruning and file skipping) and
+//! limits into silt-parquet and read file groups in parallel; INSERT
+//! writes through one silt transaction; DELETE, UPDATE and MERGE run in
+//! [`crate::dml`]. A table opened at the latest version follows the log (it
+//! refreshes before each statement); one opened at a version or timestamp
+//! stays there and refuses writes.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::{RecordBatch, RecordBatchOptions};
+use arrow_schema::{Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::stats::Precision;
+use datafusion::common::{DFSchemaRef, Statistics};
+use datafusion::datasource::sink::{DataSink, DataSinkExec};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, MergeIntoClause, TableProviderFilterPushDown};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
+use futures::{StreamExt, TryStreamExt};
+use silt_log::Snapshot;
+use silt_log::actions::Add;
+use silt_parquet::{Scan, WriteMode, WriteOptions};
+
+use crate::filters;
+
+/// A DataFusion error carrying a silt error.
+pub(crate) fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// A silt table registered in DataFusion.
+#[derive(Debug)]
+pub struct DeltaTable {
+    snapshot: Mutex<Snapshot>,
+    /// Opened at a fixed version or time: never refreshed, never written.
+    pinned: bool,
+    schema: Mutex<SchemaRef>,
+}
+
+fn arrow_schema_of(s: &Snapshot) -> Result<SchemaRef> {
+    Scan::of_files(s, s.metadata().schema.clone(), Vec::new())
+        .output_schema()
+        .map_err(external)
+}
+
+impl DeltaTable {
+    /// The table at `snapshot`'s version; `pinned` keeps it there (time
+    /// travel), otherwise each statement reads the newest version.
+    pub fn new(snapshot: Snapshot, pinned: bool) -> Result<Self> {
+        let schema = arrow_schema_of(&snapshot)?;
+        Ok(Self {
+            snapshot: Mutex::new(snapshot),
+            pinned,
+            schema: Mutex::new(schema),
+        })
+    }
+
+    /// The snapshot last read (no I/O).
+    pub fn snapshot(&self) -> Snapshot {
+        // A poisoned lock only means another statement panicked mid-read;
+        // the snapshot itself is immutable and still valid.
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The newest snapshot (the pinned one for time travel).
+    pub async fn latest(&self) -> Result<Snapshot> {
+        let current = self.snapshot();
+        if self.pinned {
+            return Ok(current);
+        }
+        let fresh = current.refresh().await.map_err(external)?;
+        self.set_snapshot(fresh.clone())?;
+        Ok(fresh)
+    }
+
+    /// Records the snapshot a statement of this session produced or read.
+    pub(crate) fn set_snapshot(&self, s: Snapshot) -> Result<()> {
+        let schema = arrow_schema_of(&s)?;
+        *self.schema.lock().unwrap_or_else(|p| p.into_inner()) = schema;
+        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = s;
+        Ok(())
+    }
+
+    /// The newest snapshot, refusing time-travel tables.
+    pub(crate) async fn writable(&self) -> Result<Snapshot> {
+        if self.pinned {
+            let s = self.snapshot();
+            return Err(DataFusionError::Plan(format!(
+                "table {} is opened at version {} (time travel) and cannot be written",
+                s.location(),
+                s.version()
+            )));
+        }
+        self.latest().await
+    }
+
+    /// The Arrow schema (logical column names and types).
+    pub fn schema_ref(&self) -> SchemaRef {
+        self.schema
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether the table is opened at a fixed version.
+    pub fn is_pinned(&self) -> bool {
+        self.pinned
+    }
+}
+
+/// One partition of a scan: a group of files read by silt-parquet.
+struct FileGroup {
+    scan: Scan,
+    schema: SchemaRef,
+    /// The query needs no column (e.g. `count(*)`): emit row counts only.
+    counts_only: bool,
+}
+
+impl fmt::Debug for FileGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileGroup").finish_non_exhaustive()
+    }
+}
+
+impl PartitionStream for FileGroup {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let schema = self.schema.clone();
+        let counts_only = self.counts_only;
+        let stream = match self.scan.clone().stream() {
+            Ok(s) => s
+                .map_err(external)
+                .and_then(move |b| {
+                    let out = if counts_only {
+                        RecordBatch::try_new_with_options(
+                            Arc::new(Schema::empty()),
+                            vec![],
+                            &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+                        )
+                        .map_err(DataFusionError::from)
+                    } else {
+                        Ok(b)
+                    };
+                    futures::future::ready(out)
+                })
+                .boxed(),
+            Err(e) => futures::stream::once(futures::future::ready(Err(external(e)))).boxed(),
+        };
+        Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+    }
+}
+
+/// Splits files into `n` groups of similar byte size.
+pub(crate) fn file_groups(mut files: Vec<Add>, n: usize) -> Vec<Vec<Add>> {
+    let n = n.clamp(1, files.len().max(1));
+    files.sort_by_key(|f| std::cmp::Reverse(f.size));
+    let mut groups: Vec<(i64, Vec<Add>)> = (0..n).map(|_| (0, Vec::new())).collect();
+    for f in files {
+        // Greedy: the lightest group takes the next largest file. `groups`
+        // has n >= 1 entries, so a minimum exists.
+        if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
+            g.0 += f.size;
+            g.1.push(f);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|g| g.1)
+        .filter(|g| !g.is_empty())
+        .collect()
+}
+
+#[async_trait]
+impl TableProvider for DeltaTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        exprs: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        let snapshot = self.snapshot();
+        let metadata = snapshot.metadata();
+        Ok(exprs
+            .iter()
+            .map(|e| match filters::to_predicate(e, &metadata.schema) {
+                // Partition values decide such a predicate for whole files.
+                Some(p)
+                    if p.columns()
+                        .iter()
+                        .all(|c| metadata.partition_columns.iter().any(|pc| pc == c)) =>
+                {
+                    TableProviderFilterPushDown::Exact
+                }
+                Some(_) => TableProviderFilterPushDown::Inexact,
+                None => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        let snapshot = self.snapshot();
+        let exact = snapshot.files().iter().all(|f| f.deletion_vector.is_none());
+        let rows = snapshot.num_records().and_then(|n| usize::try_from(n).ok());
+        let mut stats = Statistics::new_unknown(&self.schema());
+        stats.num_rows = match rows {
+            Some(n) if exact => Precision::Exact(n),
+            Some(n) => Precision::Inexact(n),
+            None => Precision::Absent,
+        };
+        stats.total_byte_size =
+            usize::try_from(snapshot.size_in_bytes()).map_or(Precision::Absent, Precision::Inexact);
+        Some(stats)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let snapshot = self.latest().await?;
+        let table_schema = self.schema();
+        let predicate = filters::conjunction(filters, &snapshot.metadata().schema);
+        let all: Vec<String> = table_schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let (columns, out_schema, counts_only) = match projection {
+            None => (all, table_schema.clone(), false),
+            Some(p) if p.is_empty() => {
+                // Read the cheapest column to count rows: a partition
+                // column costs no Parquet decoding.
+                let first = snapshot
+                    .metadata()
+                    .partition_columns
+                    .first()
+                    .cloned()
+                    .or_else(|| all.first().cloned())
+                    .unwrap_or_default();
+                (vec![first], Arc::new(Schema::empty()), true)
+            }
+            Some(p) => (
+                p.iter().map(|i| all[*i].clone()).collect(),
+                Arc::new(table_schema.project(p)?),
+                false,
+            ),
+        };
+        let mut base = Scan::new(&snapshot);
+        if let Some(p) = &predicate {
+            base = base.filter(p.clone());
+        }
+        let files = base.candidates().map_err(external)?;
+        let groups = file_groups(files, state.config().target_partitions());
+        let mut partitions: Vec<Arc<dyn PartitionStream>> = Vec::new();
+        for group in groups {
+            let mut scan = Scan::of_files(&snapshot, snapshot.metadata().schema.clone(), group)
+                .select(columns.clone());
+            if let Some(p) = &predicate {
+                scan = scan.filter(p.clone());
+            }
+            partitions.push(Arc::new(FileGroup {
+                scan,
+                schema: out_schema.clone(),
+                counts_only,
+            }));
+        }
+        if partitions.is_empty() {
+            partitions.push(Arc::new(FileGroup {
+                scan: Scan::of_files(&snapshot, snapshot.metadata().schema.clone(), Vec::new())
+                    .select(columns),
+                schema: out_schema.clone(),
+                counts_only,
+            }));
+        }
+        Ok(Arc::new(StreamingTableExec::try_new(
+            out_schema,
+            partitions,
+            None,
+            Vec::new(),
+            false,
+            limit,
+        )?))
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let snapshot = self.writable().await?;
+        let mode = match insert_op {
+            InsertOp::Append => WriteMode::Append,
+            InsertOp::Overwrite => WriteMode::Overwrite,
+            InsertOp::Replace => {
+                return Err(DataFusionError::NotImplemented(
+                    "REPLACE INTO a Delta table: use MERGE".into(),
+                ));
+            }
+        };
+        let sink = DeltaSink {
+            snapshot,
+            mode,
+            schema: self.schema(),
+        };
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+
+    async fn delete_from(
+        &self,
+        state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        crate::dml::delete_plan(self, state, filters).await
+    }
+
+    async fn update(
+        &self,
+        state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        crate::dml::update_plan(self, state, assignments, filters).await
+    }
+
+    async fn truncate(&self, state: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
+        crate::dml::delete_plan(self, state, Vec::new()).await
+    }
+
+    async fn merge_into(
+        &self,
+        state: &dyn Session,
+        source: Arc<dyn ExecutionPlan>,
+        merge_schema: DFSchemaRef,
+        on: Expr,
+        clauses: Vec<MergeIntoClause>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        crate::dml::merge_plan(self, state, source, merge_schema, on, clauses).await
+    }
+}
+
+/// INSERT INTO / INSERT OVERWRITE: the input rows in one transaction.
+struct DeltaSink {
+    snapshot: Snapshot,
+    mode: WriteMode,
+    schema: SchemaRef,
+}
+
+impl fmt::Debug for DeltaSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DeltaSink({})", self.snapshot.location())
+    }
+}
+
+impl DisplayAs for DeltaSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "DeltaSink: table={} mode={:?}",
+            self.snapshot.location(),
+            self.mode
+        )
+    }
+}
+
+#[async_trait]
+impl DataSink for DeltaSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        mut data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> Result<u64> {
+        let mut batches = Vec::new();
+        while let Some(b) = data.next().await {
+            batches.push(b?);
+        }
+        let options = WriteOptions {
+            mode: self.mode.clone(),
+            ..WriteOptions::default()
+        };
+        let r = silt_parquet::write_batches(
+            self.snapshot.store().clone(),
+            Some(self.snapshot.clone()),
+            batches,
+            options,
+        )
+        .await
+        .map_err(external)?;
+        crate::dml::committed(&r.outcome, self.snapshot.location())?;
+        Ok(r.rows)
+    }
+}
