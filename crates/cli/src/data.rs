@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::SchemaRef;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use silt_log::expr::parse_predicate;
 use silt_parquet::{Scan, WriteMode, WriteOptions, write_batches};
 use silt_store::TableBuilder;
@@ -63,21 +63,44 @@ pub async fn scan(req: ScanRequest) -> Result<(), String> {
         scan = scan.filter(parse_predicate(p).map_err(|e| format!("--where: {e}"))?);
     }
     let schema = scan.output_schema().map_err(|e| e.to_string())?;
-    let mut stream = Box::pin(scan.stream().map_err(|e| e.to_string())?);
-    let mut out = sink(&req.output)?;
-    let mut remaining = req.limit.unwrap_or(usize::MAX);
+    let stream = scan.stream().map_err(|e| e.to_string())?;
+    write_stream(
+        schema,
+        stream.map_err(|e| e.to_string()),
+        req.format,
+        &req.output,
+        req.limit,
+    )
+    .await
+}
+
+/// Writes a stream of batches in `format` to `output` (stdout when
+/// absent), stopping after `limit` rows.
+pub async fn write_stream<S>(
+    schema: arrow_schema::SchemaRef,
+    stream: S,
+    format: OutputFormat,
+    output: &Option<String>,
+    limit: Option<usize>,
+) -> Result<(), String>
+where
+    S: futures::Stream<Item = Result<RecordBatch, String>>,
+{
+    let mut stream = Box::pin(stream);
+    let mut out = sink(output)?;
+    let mut remaining = limit.unwrap_or(usize::MAX);
     let mut table_rows: Vec<Vec<String>> = Vec::new();
-    let mut csv = (req.format == OutputFormat::Csv)
-        .then(|| arrow_csv::WriterBuilder::new().with_header(true));
+    let mut csv =
+        (format == OutputFormat::Csv).then(|| arrow_csv::WriterBuilder::new().with_header(true));
     let mut csv_writer = None;
-    let mut json = (req.format == OutputFormat::Jsonl)
-        .then(|| arrow_json::LineDelimitedWriter::new(Vec::new()));
-    let mut parquet = if req.format == OutputFormat::Parquet {
-        if req.output.is_none() {
+    let mut json =
+        (format == OutputFormat::Jsonl).then(|| arrow_json::LineDelimitedWriter::new(Vec::new()));
+    let mut parquet = if format == OutputFormat::Parquet {
+        if output.is_none() {
             return Err("--format parquet needs --output FILE".into());
         }
         Some(
-            parquet::arrow::ArrowWriter::try_new(sink(&req.output)?, schema.clone(), None)
+            parquet::arrow::ArrowWriter::try_new(sink(output)?, schema.clone(), None)
                 .map_err(|e| e.to_string())?,
         )
     } else {
@@ -87,10 +110,10 @@ pub async fn scan(req: ScanRequest) -> Result<(), String> {
         let Some(batch) = stream.next().await else {
             break;
         };
-        let batch = batch.map_err(|e| e.to_string())?;
+        let batch = batch?;
         let batch = batch.slice(0, batch.num_rows().min(remaining));
         remaining -= batch.num_rows();
-        match req.format {
+        match format {
             OutputFormat::Table => table_rows.extend(render_rows(&batch)?),
             OutputFormat::Jsonl => {
                 let w = json.as_mut().ok_or("json writer")?;
@@ -101,7 +124,7 @@ pub async fn scan(req: ScanRequest) -> Result<(), String> {
             OutputFormat::Csv => {
                 if csv_writer.is_none() {
                     let b = csv.take().ok_or("csv writer")?;
-                    csv_writer = Some(b.build(sink(&req.output)?));
+                    csv_writer = Some(b.build(sink(output)?));
                 }
                 csv_writer
                     .as_mut()
@@ -124,7 +147,7 @@ pub async fn scan(req: ScanRequest) -> Result<(), String> {
     if let Some(w) = parquet {
         w.close().map_err(|e| e.to_string())?;
     }
-    if req.format == OutputFormat::Table {
+    if format == OutputFormat::Table {
         write_table(&mut out, &schema, &table_rows)?;
     }
     Ok(())
@@ -455,4 +478,38 @@ pub async fn changes(
         }
         _ => Err("silt changes prints table or jsonl".into()),
     }
+}
+
+/// Runs `silt sql`: the statements in order, printing the last one's rows.
+pub async fn sql(
+    statements: &str,
+    tables: HashMap<String, String>,
+    storage_options: HashMap<String, String>,
+    format: OutputFormat,
+    output: Option<String>,
+) -> Result<(), String> {
+    let session = silt_sql::SiltSession::with_storage_options(storage_options);
+    for (name, uri) in &tables {
+        session
+            .register(name, uri)
+            .await
+            .map_err(|e| format!("--table {name}={uri}: {e}"))?;
+    }
+    let mut frames = session
+        .sql_all(statements)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(last) = frames.pop() else {
+        return Err("no SQL statement given".into());
+    };
+    let stream = last.execute_stream().await.map_err(|e| e.to_string())?;
+    let schema = stream.schema();
+    write_stream(
+        schema,
+        stream.map_err(|e| e.to_string()),
+        format,
+        &output,
+        None,
+    )
+    .await
 }

@@ -124,6 +124,27 @@ enum Command {
         #[arg(long)]
         output: Option<String>,
     },
+    /// Run SQL (DataFusion dialect) over Delta tables: SELECT, INSERT,
+    /// CREATE TABLE delta.'path' AS SELECT, DELETE, UPDATE, MERGE, RESTORE.
+    /// Name tables by path as delta.'path' (delta.'path@v3' for a version)
+    /// or register names with --table; several statements run in order,
+    /// separated by `;`, and the last one's rows are printed.
+    Sql {
+        /// The statement(s).
+        statement: String,
+        /// Register a table under a name: `NAME=PATH_OR_URI` (repeatable).
+        #[arg(long = "table", value_name = "NAME=URI")]
+        tables: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: data::OutputFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        output: Option<String>,
+        /// Storage option `key=value` (repeatable), for every table.
+        #[arg(long = "storage-option", value_name = "KEY=VALUE")]
+        storage_options: Vec<String>,
+    },
     /// Delete rows matching a predicate.
     Delete {
         /// Table path or URI.
@@ -333,6 +354,22 @@ async fn run(cli: Cli) -> Result<(), String> {
             format,
             output,
         } => data::changes(table.builder()?, from, to, format, output).await,
+        Command::Sql {
+            statement,
+            tables,
+            format,
+            output,
+            storage_options,
+        } => {
+            data::sql(
+                &statement,
+                key_values(&tables, "--table")?,
+                key_values(&storage_options, "--storage-option")?,
+                format,
+                output,
+            )
+            .await
+        }
         Command::Delete {
             table,
             predicate,

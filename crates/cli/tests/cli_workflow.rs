@@ -208,3 +208,59 @@ fn failures_are_reported_with_a_non_zero_exit() {
     let out = silt(&["describe", dir.path().join("nothing").to_str().unwrap()]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn sql_queries_and_changes_tables_by_path_and_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let readings = dir.path().join("readings").to_string_lossy().to_string();
+    let devices = dir.path().join("devices").to_string_lossy().to_string();
+    let input = write(
+        &dir.path().join("r.csv"),
+        "device,temp\na,20.5\nb,18.0\na,22.5\nc,30.0\n",
+    );
+    ok(&["append", &readings, &input, "--create"]);
+    // Aggregate by path, as JSON lines.
+    let out = ok(&[
+        "sql",
+        &format!(
+            "SELECT device, avg(temp) AS t FROM delta.'{readings}' GROUP BY device ORDER BY device"
+        ),
+        "--format",
+        "jsonl",
+    ]);
+    let rows = jsonl(&out);
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["device"], "a");
+    assert_eq!(rows[0]["t"], 21.5);
+    // A script: CTAS, then MERGE from a registered name, then a query.
+    let out = ok(&[
+        "sql",
+        &format!(
+            "CREATE TABLE delta.'{devices}' AS SELECT device, max(temp) AS peak FROM r WHERE device <> 'c' GROUP BY device; \
+             MERGE INTO delta.'{devices}' AS d USING (SELECT device, max(temp) AS peak FROM r GROUP BY device) AS s \
+               ON d.device = s.device \
+               WHEN MATCHED AND s.peak > d.peak THEN UPDATE SET peak = s.peak \
+               WHEN NOT MATCHED THEN INSERT (device, peak) VALUES (s.device, s.peak); \
+             SELECT device, peak FROM delta.'{devices}' ORDER BY device"
+        ),
+        "--table",
+        &format!("r={readings}"),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(out, "device,peak\na,22.5\nb,18.0\nc,30.0\n");
+    // The merge is a commit with its metrics; time travel reads before it.
+    let history = jsonl(&ok(&["history", &devices, "--json"]));
+    assert_eq!(history[0]["operation"], "MERGE");
+    let out = ok(&[
+        "sql",
+        &format!("SELECT count(*) AS n FROM delta.'{devices}@v0'"),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(out, "n\n2\n");
+    // A bad statement fails with a message and a non-zero exit.
+    let out = silt(&["sql", "SELECT nope FROM delta.'/definitely/not/a/table'"]);
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+}
