@@ -10,13 +10,13 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use silt_parquet::{DataCompression, Scan, WriteOptions, write_batches};
 use silt_store::TableBuilder;
 
-fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
+pub(crate) fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(|a, b| a.total_cmp(b));
     (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
 /// Reads the input and (optionally) adds `date = cast(ts as date)`.
-fn read_input(path: &str, with_date: bool) -> Result<Vec<RecordBatch>, String> {
+pub(crate) fn read_input(path: &str, with_date: bool) -> Result<Vec<RecordBatch>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.with_batch_size(65_536).build())

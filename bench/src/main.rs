@@ -9,9 +9,12 @@
 //!   prints one JSON line: median/min/max milliseconds and memory.
 //!
 //! `bench/snapshot_load.py` drives both beside the `deltalake` package.
+//! `merge` and `sql` (see the `sql` module) time SQL workloads;
+//! `bench/sql_bench.py` drives them beside the same workloads in `deltalake`.
 
 mod commits;
 mod data;
+mod sql;
 
 use std::io::Write;
 use std::path::Path;
@@ -167,6 +170,22 @@ fn main() {
                 Err(e) => Err(e.to_string()),
             }
         }
+        (Some(cmd @ ("merge" | "sql")), Some(dir)) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+            let repeat = arg_value(&args, "--repeat").unwrap_or(3);
+            let third = args.get(3).cloned().unwrap_or_default();
+            match rt {
+                Ok(rt) => rt.block_on(async {
+                    if cmd == "merge" {
+                        let dv = args.iter().any(|a| a == "--deletion-vectors");
+                        sql::merge(dir, &third, dv, repeat).await
+                    } else {
+                        sql::query(dir, &third, repeat).await
+                    }
+                }),
+                Err(e) => Err(e.to_string()),
+            }
+        }
         (Some(cmd @ ("prepare" | "append" | "checkpoint")), Some(dir)) => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build();
             match rt {
@@ -187,7 +206,7 @@ fn main() {
                 Err(e) => Err(e.to_string()),
             }
         }
-        _ => Err("usage: silt-bench gen <dir> --commits N --files-per-commit K [--append] | load <dir> --repeat R | prepare <dir> --files F | append <dir> --commits N --writer W | checkpoint <dir>".into()),
+        _ => Err("usage: silt-bench gen <dir> --commits N --files-per-commit K [--append] | load <dir> --repeat R | prepare <dir> --files F | append <dir> --commits N --writer W | checkpoint <dir> | merge <base> <source.parquet> [--deletion-vectors] --repeat N | sql <table> <query> --repeat N".into()),
     };
     match result {
         Ok(out) if out.is_empty() => {}

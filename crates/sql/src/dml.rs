@@ -798,14 +798,17 @@ pub(crate) async fn merge_plan(
             LogicalPlanBuilder::scan(source_ref.clone(), provider_as_source(Arc::new(mem)), None)?
                 .project(source_cols)?
                 .build()?;
+        // The source is the join's left (build) side: the hash table holds
+        // the source, and the target streams past it, so memory follows the
+        // source's size rather than the table's.
         let join_type = match (by_source, by_target) {
             (true, true) => JoinType::Full,
-            (true, false) => JoinType::Left,
-            (false, true) => JoinType::Right,
+            (true, false) => JoinType::Right,
+            (false, true) => JoinType::Left,
             (false, false) => JoinType::Inner,
         };
-        let joined = LogicalPlanBuilder::from(target_plan)
-            .join_on(source_plan, join_type, vec![on.clone()])?
+        let joined = LogicalPlanBuilder::from(source_plan)
+            .join_on(target_plan, join_type, vec![on.clone()])?
             .build()?;
 
         // Which clause applies: the first whose kind and condition hold.
