@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use arrow_array::{BooleanArray, RecordBatch};
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use silt_log::actions::{Add, PartitionValues, Remove};
 use silt_log::deletion_vector::{DeletionVectorDescriptor, StorageType};
 use silt_log::features::TableFeature;
@@ -148,6 +149,63 @@ async fn with_deletion_vector(
     Ok(new)
 }
 
+/// What becomes of a file losing some rows.
+enum FileOutcome {
+    /// Every live row goes: the file goes.
+    Removed,
+    /// The file stays with this deletion vector.
+    WithDeletionVector(Add),
+    /// The file's other rows, to be rewritten.
+    Kept(Vec<RecordBatch>),
+}
+
+async fn shrink_file(
+    snapshot: &Snapshot,
+    scan: &Scan,
+    r: RemovedRows,
+    use_dvs: bool,
+    now: i64,
+) -> ParquetResult<FileOutcome> {
+    let existing = scan.deleted_rows(&r.file).await?;
+    let already = existing.as_ref().map_or(0, DeletedRows::len);
+    let records = r
+        .file
+        .parsed_stats()
+        .ok()
+        .flatten()
+        .and_then(|s| s.num_records)
+        .and_then(|n| u64::try_from(n).ok());
+    if records.is_some_and(|n| n.saturating_sub(already) <= r.positions.len() as u64) {
+        return Ok(FileOutcome::Removed);
+    }
+    if use_dvs {
+        let mut all = r.positions;
+        if let Some(old) = &existing {
+            all.extend(old.iter());
+        }
+        let rows = DeletedRows::from_indexes(all);
+        let add = with_deletion_vector(snapshot, &r.file, &rows, now).await?;
+        return Ok(FileOutcome::WithDeletionVector(add));
+    }
+    if let Some(kept) = r.remaining {
+        return Ok(FileOutcome::Kept(kept));
+    }
+    let (batches, _) = scan.read_with_positions(&r.file).await?;
+    let mut kept = Vec::with_capacity(batches.len());
+    for (batch, positions) in batches {
+        let keep: BooleanArray = positions
+            .iter()
+            .map(|p| Some(r.positions.binary_search(p).is_err()))
+            .collect();
+        let rest = arrow_select::filter::filter_record_batch(&batch, &keep)
+            .map_err(|e| write_err(snapshot, r.file.path.as_str(), e.to_string()))?;
+        if rest.num_rows() > 0 {
+            kept.push(rest);
+        }
+    }
+    Ok(FileOutcome::Kept(kept))
+}
+
 /// Commits `changes` as one transaction recorded as `operation` (with
 /// file metrics added).
 pub async fn commit_row_changes(
@@ -177,56 +235,34 @@ pub async fn commit_row_changes(
     let mut rewrite: Vec<RecordBatch> = Vec::new();
     let mut dvs = 0usize;
     let mut rows_copied = 0u64;
+    // Files are handled two at a time: reading and filtering one file
+    // overlaps with the next one's I/O.
+    let mut pending = Vec::new();
     for mut r in changes.removed_rows {
         r.positions.sort_unstable();
         r.positions.dedup();
-        if r.positions.is_empty() {
-            continue;
+        if !r.positions.is_empty() {
+            removes.push(remove_of(&r.file, now));
+            pending.push(r);
         }
-        removes.push(remove_of(&r.file, now));
-        let existing = scan.deleted_rows(&r.file).await?;
-        let already = existing.as_ref().map_or(0, DeletedRows::len);
-        let records = r
-            .file
-            .parsed_stats()
-            .ok()
-            .flatten()
-            .and_then(|s| s.num_records)
-            .and_then(|n| u64::try_from(n).ok());
-        if records.is_some_and(|n| n.saturating_sub(already) <= r.positions.len() as u64) {
-            continue; // every live row goes: the file goes
-        }
-        if use_dvs {
-            let mut all = r.positions;
-            if let Some(old) = &existing {
-                all.extend(old.iter());
+    }
+    let outcomes: Vec<FileOutcome> = futures::stream::iter(pending)
+        .map(|r| shrink_file(snapshot, &scan, r, use_dvs, now))
+        .buffered(2)
+        .try_collect()
+        .await?;
+    for outcome in outcomes {
+        match outcome {
+            FileOutcome::Removed => {}
+            FileOutcome::WithDeletionVector(add) => {
+                adds.push(add);
+                dvs += 1;
             }
-            let rows = DeletedRows::from_indexes(all);
-            adds.push(with_deletion_vector(snapshot, &r.file, &rows, now).await?);
-            dvs += 1;
-            continue;
-        }
-        let kept = match r.remaining {
-            Some(kept) => kept,
-            None => {
-                let (batches, _) = scan.read_with_positions(&r.file).await?;
-                let mut kept = Vec::with_capacity(batches.len());
-                for (batch, positions) in batches {
-                    let keep: BooleanArray = positions
-                        .iter()
-                        .map(|p| Some(r.positions.binary_search(p).is_err()))
-                        .collect();
-                    let rest = arrow_select::filter::filter_record_batch(&batch, &keep)
-                        .map_err(|e| write_err(snapshot, r.file.path.as_str(), e.to_string()))?;
-                    if rest.num_rows() > 0 {
-                        kept.push(rest);
-                    }
-                }
-                kept
+            FileOutcome::Kept(kept) => {
+                rows_copied += kept.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+                rewrite.extend(kept);
             }
-        };
-        rows_copied += kept.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-        rewrite.extend(kept);
+        }
     }
     if removes.is_empty() && changes.added.iter().all(|b| b.num_rows() == 0) {
         return Ok(RowChangeResult {
