@@ -6,6 +6,8 @@
 //! UPDATE/MERGE in silt-sql all commit through [`commit_row_changes`].
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arrow_array::{BooleanArray, RecordBatch};
 use bytes::Bytes;
@@ -155,8 +157,10 @@ enum FileOutcome {
     Removed,
     /// The file stays with this deletion vector.
     WithDeletionVector(Add),
-    /// The file's other rows, to be rewritten.
+    /// The file's other rows, already read, to be rewritten.
     Kept(Vec<RecordBatch>),
+    /// The file's other rows, still to be read, to be rewritten.
+    Rewrite(RemovedRows),
 }
 
 async fn shrink_file(
@@ -187,9 +191,18 @@ async fn shrink_file(
         let add = with_deletion_vector(snapshot, &r.file, &rows, now).await?;
         return Ok(FileOutcome::WithDeletionVector(add));
     }
-    if let Some(kept) = r.remaining {
-        return Ok(FileOutcome::Kept(kept));
-    }
+    Ok(match r.remaining {
+        Some(kept) => FileOutcome::Kept(kept),
+        None => FileOutcome::Rewrite(r),
+    })
+}
+
+/// A file's rows other than the removed positions.
+async fn kept_rows(
+    snapshot: &Snapshot,
+    scan: &Scan,
+    r: RemovedRows,
+) -> ParquetResult<Vec<RecordBatch>> {
     let (batches, _) = scan.read_with_positions(&r.file).await?;
     let mut kept = Vec::with_capacity(batches.len());
     for (batch, positions) in batches {
@@ -203,7 +216,68 @@ async fn shrink_file(
             kept.push(rest);
         }
     }
-    Ok(FileOutcome::Kept(kept))
+    Ok(kept)
+}
+
+/// The rows of `to_read` (minus their removed positions) after `ready`, as
+/// a blocking iterator for the encoder: a task reads two files at a time
+/// and hands batches over a bounded channel, so reading overlaps encoding
+/// and memory holds a few files, not all of them. A read error ends the
+/// iterator and is left in the returned slot; the flag says the reader
+/// task delivered every row (a task that died early must not pass for a
+/// complete rewrite).
+fn rewrite_rows(
+    snapshot: &Snapshot,
+    scan: &Scan,
+    ready: Vec<RecordBatch>,
+    to_read: Vec<RemovedRows>,
+) -> (
+    impl Iterator<Item = RecordBatch> + Send + 'static,
+    Arc<Mutex<Option<ParquetError>>>,
+    Arc<AtomicU64>,
+    Arc<AtomicBool>,
+) {
+    let failure: Arc<Mutex<Option<ParquetError>>> = Arc::new(Mutex::new(None));
+    let copied = Arc::new(AtomicU64::new(
+        ready.iter().map(|b| b.num_rows() as u64).sum(),
+    ));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<ParquetResult<RecordBatch>>(16);
+    let (snapshot, scan) = (snapshot.clone(), scan.clone());
+    let counter = copied.clone();
+    let finished = Arc::new(AtomicBool::new(false));
+    let done = finished.clone();
+    tokio::spawn(async move {
+        let mut files = futures::stream::iter(to_read)
+            .map(|r| kept_rows(&snapshot, &scan, r))
+            .buffered(2);
+        while let Some(kept) = files.next().await {
+            let batches = match kept {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            for b in batches {
+                counter.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                if tx.send(Ok(b)).await.is_err() {
+                    return; // the encoder stopped
+                }
+            }
+        }
+        done.store(true, Ordering::Release);
+    });
+    let slot = failure.clone();
+    // The encoder consumes this on a blocking thread (write_data_files).
+    let streamed = std::iter::from_fn(move || match rx.blocking_recv() {
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => {
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            None
+        }
+        None => None,
+    });
+    (ready.into_iter().chain(streamed), failure, copied, finished)
 }
 
 /// Commits `changes` as one transaction recorded as `operation` (with
@@ -233,6 +307,7 @@ pub async fn commit_row_changes(
         .collect();
     let mut adds: Vec<Add> = Vec::new();
     let mut rewrite: Vec<RecordBatch> = Vec::new();
+    let mut to_read: Vec<RemovedRows> = Vec::new();
     let mut dvs = 0usize;
     let mut rows_copied = 0u64;
     // Files are handled two at a time: reading and filtering one file
@@ -258,10 +333,8 @@ pub async fn commit_row_changes(
                 adds.push(add);
                 dvs += 1;
             }
-            FileOutcome::Kept(kept) => {
-                rows_copied += kept.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-                rewrite.extend(kept);
-            }
+            FileOutcome::Kept(kept) => rewrite.extend(kept),
+            FileOutcome::Rewrite(r) => to_read.push(r),
         }
     }
     if removes.is_empty() && changes.added.iter().all(|b| b.num_rows() == 0) {
@@ -274,25 +347,37 @@ pub async fn commit_row_changes(
         });
     }
     let mode = ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode"));
-    if !rewrite.is_empty() {
+    if !rewrite.is_empty() || !to_read.is_empty() {
         if row_tracking {
             return Err(ParquetError::InvalidData {
                 table,
                 reason: "rewriting files would not preserve row ids on this row-tracking table; enable deletion vectors".into(),
             });
         }
+        let (rows, failure, copied, finished) = rewrite_rows(snapshot, &scan, rewrite, to_read);
         // Copied rows already satisfied the table's checks.
-        let (files, _) = write_data_files(
+        let written = write_data_files(
             snapshot.store().clone(),
             &schema,
             &metadata.partition_columns,
             mode,
-            rewrite.into_iter(),
+            rows,
             &WriteOptions::default(),
             Vec::new(),
         )
-        .await?;
-        adds.extend(files);
+        .await;
+        if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(e);
+        }
+        adds.extend(written?.0);
+        if !finished.load(Ordering::Acquire) {
+            return Err(write_err(
+                snapshot,
+                "(rewritten files)",
+                "reading the rows to rewrite stopped before the end".into(),
+            ));
+        }
+        rows_copied = copied.load(Ordering::Relaxed);
     }
     let added: Vec<RecordBatch> = changes
         .added

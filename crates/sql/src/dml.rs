@@ -917,8 +917,23 @@ pub(crate) async fn merge_plan(
             .build()?;
         let mut collector = Collector::new(snapshot.clone(), files, table_schema, actions);
         run_collect(&state, plan, &mut collector).await?;
+        // Recorded with the target called `target`, whatever its path.
+        let shown = on
+            .clone()
+            .transform(|e| {
+                Ok(match e {
+                    Expr::Column(c) if c.relation.as_ref() == Some(&target_ref) => {
+                        Transformed::yes(Expr::Column(Column::new(
+                            Some(TableReference::bare("target")),
+                            c.name,
+                        )))
+                    }
+                    other => Transformed::no(other),
+                })
+            })
+            .map(|t| t.data)?;
         let op = Operation::new("MERGE")
-            .with_parameter("predicate", on.to_string())
+            .with_parameter("predicate", shown.to_string())
             .with_metric("numSourceRows", source_rows);
         let (inserted, updated, deleted) = collector.commit(op).await?;
         Ok(inserted + updated + deleted)
