@@ -233,9 +233,7 @@ fn rewrite_rows(
     to_read: Vec<RemovedRows>,
 ) -> (
     impl Iterator<Item = RecordBatch> + Send + 'static,
-    Arc<Mutex<Option<ParquetError>>>,
-    Arc<AtomicU64>,
-    Arc<AtomicBool>,
+    RewriteProgress,
 ) {
     let failure: Arc<Mutex<Option<ParquetError>>> = Arc::new(Mutex::new(None));
     let copied = Arc::new(AtomicU64::new(
@@ -277,7 +275,22 @@ fn rewrite_rows(
         }
         None => None,
     });
-    (ready.into_iter().chain(streamed), failure, copied, finished)
+    let progress = RewriteProgress {
+        failure,
+        copied,
+        finished,
+    };
+    (ready.into_iter().chain(streamed), progress)
+}
+
+/// What the rewrite reader task reports back.
+struct RewriteProgress {
+    /// The first read error.
+    failure: Arc<Mutex<Option<ParquetError>>>,
+    /// Rows handed to the encoder.
+    copied: Arc<AtomicU64>,
+    /// Every row was handed over.
+    finished: Arc<AtomicBool>,
 }
 
 /// Commits `changes` as one transaction recorded as `operation` (with
@@ -354,7 +367,7 @@ pub async fn commit_row_changes(
                 reason: "rewriting files would not preserve row ids on this row-tracking table; enable deletion vectors".into(),
             });
         }
-        let (rows, failure, copied, finished) = rewrite_rows(snapshot, &scan, rewrite, to_read);
+        let (rows, progress) = rewrite_rows(snapshot, &scan, rewrite, to_read);
         // Copied rows already satisfied the table's checks.
         let written = write_data_files(
             snapshot.store().clone(),
@@ -366,18 +379,23 @@ pub async fn commit_row_changes(
             Vec::new(),
         )
         .await;
-        if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(e) = progress
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             return Err(e);
         }
         adds.extend(written?.0);
-        if !finished.load(Ordering::Acquire) {
+        if !progress.finished.load(Ordering::Acquire) {
             return Err(write_err(
                 snapshot,
                 "(rewritten files)",
                 "reading the rows to rewrite stopped before the end".into(),
             ));
         }
-        rows_copied = copied.load(Ordering::Relaxed);
+        rows_copied = progress.copied.load(Ordering::Relaxed);
     }
     let added: Vec<RecordBatch> = changes
         .added
