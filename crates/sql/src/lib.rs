@@ -5,6 +5,8 @@
 //! INTO / INSERT OVERWRITE, `CREATE TABLE delta.'path' AS SELECT`, DELETE,
 //! UPDATE, MERGE (every WHEN clause kind) and RESTORE, each write one Delta
 //! transaction. Tables are registered by name or named by path in SQL.
+//! The same DML is available programmatically: [`SiltSession::merge`],
+//! [`SiltSession::update`], [`SiltSession::delete`].
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), silt_sql::SqlError> {
@@ -24,6 +26,7 @@
 //! # let _ = rows; Ok(()) }
 //! ```
 
+pub mod builders;
 mod dml;
 mod error;
 pub mod filters;
@@ -31,6 +34,7 @@ pub mod restore;
 mod session;
 mod table;
 
+pub use builders::{DeleteBuilder, MergeBuilder, UpdateBuilder};
 pub use datafusion;
 pub use error::{SqlError, SqlResult};
 pub use restore::{RestoreResult, restore};

@@ -575,6 +575,31 @@ async fn concurrent_writers_conflict_by_the_rules() {
         rows(&s, "SELECT v FROM t WHERE id IN (3, 4) ORDER BY id").await,
         vec!["x", "o"]
     );
+
+    // UPDATE against a concurrent OPTIMIZE that compacted the files it read: conflict.
+    let plan = s
+        .sql("UPDATE t SET v = 'late' WHERE id = 5")
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let other = TableBuilder::new(&p).load().await.unwrap();
+    let compacted = silt_parquet::optimize(&other, 1 << 30, 1 << 30)
+        .await
+        .unwrap();
+    assert!(compacted.files_removed >= 2, "{compacted:?}");
+    let err = collect(plan, s.context().task_ctx()).await.unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("conflict"), "{err}");
+    assert_eq!(
+        rows(&s, "SELECT count(*) FROM t WHERE v = 'late'").await,
+        vec!["0"]
+    );
+    // Planned again on the new version, it commits.
+    assert_eq!(
+        rows(&s, "UPDATE t SET v = 'late' WHERE id = 5").await,
+        vec!["1"]
+    );
 }
 
 fn vectors_dir() -> std::path::PathBuf {
@@ -668,4 +693,63 @@ async fn vector_tables_through_sql() {
         &[&copy],
     );
     assert_eq!(out.trim(), "[2, 3, 4, 5, 6, 10]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builders_run_the_same_dml() {
+    let (_d, p) = table(
+        &[("delta.enableDeletionVectors", "true")],
+        vec![batch(&[Some(1), Some(2), Some(3)], &["a", "b", "c"])],
+    )
+    .await;
+    let s = SiltSession::new();
+    let source = s
+        .context()
+        .read_batch(batch(&[Some(2), Some(4)], &["B", "D"]))
+        .unwrap();
+    let n = s
+        .merge(&p, source)
+        .aliases("t", "s")
+        .on("t.id = s.id")
+        .when_matched_update(None, &[("v", "s.v")])
+        .when_not_matched_insert(None, &[("id", "s.id"), ("v", "s.v")])
+        .when_not_matched_by_source_update(Some("t.id = 3"), &[("v", "'orphan'")])
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(
+        s.update(&p)
+            .set("v", "upper(v)")
+            .predicate("id = 1")
+            .execute()
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.delete(&p)
+            .predicate("v = 'orphan'")
+            .execute()
+            .await
+            .unwrap(),
+        1
+    );
+    s.register("t", &p).await.unwrap();
+    assert_eq!(
+        rows(&s, "SELECT id, v FROM t ORDER BY id").await,
+        vec!["1,A", "2,B", "4,D"]
+    );
+    assert_eq!(deltalake_rows(&p), vec!["1,A", "2,B", "4,D"]);
+    // Missing pieces are refused before anything runs.
+    let err = s.update("t").execute().await.unwrap_err();
+    assert!(err.to_string().contains("at least one SET"), "{err}");
+    let source = s.context().read_batch(batch(&[Some(2)], &["x"])).unwrap();
+    let err = s
+        .merge("t", source)
+        .when_matched_delete(None)
+        .execute()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ON condition"), "{err}");
 }
