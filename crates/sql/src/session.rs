@@ -16,7 +16,10 @@ use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::{ObjectNamePart, Statement};
+use datafusion::sql::sqlparser::ast::{
+    CreateTable, CreateTableOptions, Expr as SqlExpr, HiveDistributionStyle, ObjectNamePart,
+    SqlOption, Statement,
+};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Word};
@@ -236,8 +239,17 @@ impl SiltSession {
                         .into(),
                 ));
             };
+            if !ct.columns.is_empty() {
+                return Err(bad(
+                    "CREATE TABLE … AS SELECT takes its columns from the query; drop the column list".into(),
+                ));
+            }
+            let layout = TableLayout {
+                partition_by: partition_columns(ct).map_err(&bad)?,
+                properties: table_properties(&ct.table_options),
+            };
             return self
-                .create_as_select(path, &query.to_string(), ct.if_not_exists)
+                .create_as_select(path, &query.to_string(), ct.if_not_exists, layout)
                 .await;
         }
         let state = self.ctx.state();
@@ -250,6 +262,7 @@ impl SiltSession {
         path: String,
         query: &str,
         if_not_exists: bool,
+        layout: TableLayout,
     ) -> SqlResult<DataFrame> {
         let builder = TableBuilder::new(&path).with_storage_options(self.options.clone());
         if builder.clone().load().await.is_ok() {
@@ -289,6 +302,8 @@ impl SiltSession {
             batches,
             WriteOptions {
                 mode: WriteMode::Append,
+                partition_by: layout.partition_by,
+                properties: layout.properties,
                 ..WriteOptions::default()
             },
         )
@@ -377,6 +392,61 @@ impl SiltSession {
         let any: Arc<dyn std::any::Any + Send + Sync> = provider;
         any.downcast::<DeltaTable>().map_err(|_| not_delta(text))
     }
+}
+
+/// Partitioning and properties of a table created by a statement.
+struct TableLayout {
+    partition_by: Vec<String>,
+    properties: HashMap<String, String>,
+}
+
+/// `PARTITIONED BY (a, b)` / `PARTITION BY …` column names.
+fn partition_columns(ct: &CreateTable) -> Result<Vec<String>, String> {
+    fn names(e: &SqlExpr, out: &mut Vec<String>) -> Result<(), String> {
+        match e {
+            SqlExpr::Identifier(i) => out.push(i.value.clone()),
+            SqlExpr::Nested(inner) => names(inner, out)?,
+            SqlExpr::Tuple(items) => {
+                for i in items {
+                    names(i, out)?;
+                }
+            }
+            other => return Err(format!("PARTITIONED BY takes column names, not {other}")),
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    if let HiveDistributionStyle::PARTITIONED { columns } = &ct.hive_distribution {
+        out.extend(columns.iter().map(|c| c.name.value.clone()));
+    }
+    if let Some(e) = &ct.partition_by {
+        names(e, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// `TBLPROPERTIES ('k' = 'v', …)` (also `WITH`/`OPTIONS` lists).
+fn table_properties(options: &CreateTableOptions) -> HashMap<String, String> {
+    let list = match options {
+        CreateTableOptions::None => return HashMap::new(),
+        CreateTableOptions::With(l)
+        | CreateTableOptions::Options(l)
+        | CreateTableOptions::Plain(l)
+        | CreateTableOptions::TableProperties(l) => l,
+    };
+    list.iter()
+        .filter_map(|o| match o {
+            SqlOption::KeyValue { key, value } => {
+                let v = value.to_string();
+                let v = v
+                    .strip_prefix('\'')
+                    .and_then(|x| x.strip_suffix('\''))
+                    .map_or(v.clone(), |x| x.replace("''", "'"));
+                Some((key.value.clone(), v))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn count_frame(ctx: &SessionContext, n: u64) -> SqlResult<DataFrame> {

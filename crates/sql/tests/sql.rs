@@ -753,3 +753,44 @@ async fn builders_run_the_same_dml() {
         .unwrap_err();
     assert!(err.to_string().contains("ON condition"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_as_select_takes_partitions_and_properties() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t").to_string_lossy().to_string();
+    let s = SiltSession::new();
+    s.run(&format!(
+        "CREATE TABLE delta.'{p}' PARTITIONED BY (grp) \
+         TBLPROPERTIES ('delta.enableDeletionVectors' = 'true', 'delta.appendOnly' = 'false') \
+         AS SELECT * FROM (VALUES (1, 'a'), (2, 'a'), (3, 'b')) AS v(id, grp)"
+    ))
+    .await
+    .unwrap();
+    let snapshot = TableBuilder::new(&p).load().await.unwrap();
+    assert_eq!(
+        snapshot.metadata().partition_columns,
+        vec!["grp".to_string()]
+    );
+    assert!(silt_parquet::deletion_vectors_enabled(&snapshot));
+    assert_eq!(
+        snapshot.metadata().property("delta.appendOnly"),
+        Some("false")
+    );
+    // Deleting one row of a partition writes a deletion vector.
+    assert_eq!(
+        rows(&s, &format!("DELETE FROM delta.'{p}' WHERE id = 1")).await,
+        vec!["1"]
+    );
+    assert_eq!(
+        metric(&last_commit_info(&p), "numDeletionVectorsAdded"),
+        "1"
+    );
+    // A column list with AS SELECT is refused.
+    let err = s
+        .run(&format!(
+            "CREATE TABLE delta.'{p}_2' (x INT) AS SELECT 1 AS x"
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("column list"), "{err}");
+}
