@@ -86,6 +86,29 @@ pub trait LogStore: Send + Sync + fmt::Debug {
     /// Reads a whole object.
     async fn read(&self, path: &str) -> Result<Bytes, StorageError>;
 
+    /// Reads bytes `range` of an object; a range past the object's end is
+    /// an error. The default reads the whole object; stores that can fetch
+    /// a range (local files, object stores) override it.
+    async fn read_range(
+        &self,
+        path: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, StorageError> {
+        let all = self.read(path).await?;
+        let len = all.len() as u64;
+        if range.start > range.end || range.end > len {
+            return Err(StorageError::Other {
+                path: path.into(),
+                message: format!(
+                    "range {}..{} is outside the object's {len} bytes",
+                    range.start, range.end
+                ),
+            });
+        }
+        // Both bounds are at most `len`, a usize.
+        Ok(all.slice(range.start as usize..range.end as usize))
+    }
+
     /// Writes an object only if none exists at `path` (atomic).
     async fn put_if_absent(&self, path: &str, data: Bytes) -> Result<(), StorageError>;
 

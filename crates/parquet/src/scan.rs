@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::{ChunkReader, Length};
 use silt_log::actions::Add;
 use silt_log::expr::Expr;
 use silt_log::partition::parse_partition_value;
@@ -27,6 +28,49 @@ use crate::filter::filter_batch;
 /// How many files are read at once.
 const DEFAULT_CONCURRENCY: usize = 8;
 
+/// Files at least this large are read by byte ranges instead of whole.
+const RANGED_READ_MIN: u64 = 4 << 20;
+
+/// A data file read by byte ranges on demand, from a decode thread (which
+/// may block on the runtime, being outside it).
+struct RangedFile {
+    store: Arc<dyn LogStore>,
+    key: String,
+    size: u64,
+    handle: tokio::runtime::Handle,
+}
+
+impl Length for RangedFile {
+    fn len(&self) -> u64 {
+        self.size
+    }
+}
+
+impl ChunkReader for RangedFile {
+    type T = bytes::buf::Reader<Bytes>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        let len = usize::try_from(self.size.saturating_sub(start))
+            .map_err(|_| parquet::errors::ParquetError::General("range too large".into()))?;
+        Ok(bytes::Buf::reader(self.get_bytes(start, len)?))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        let end = start
+            .checked_add(length as u64)
+            .filter(|e| *e <= self.size)
+            .ok_or_else(|| {
+                parquet::errors::ParquetError::EOF(format!(
+                    "bytes {start}+{length} are past the file's {} bytes",
+                    self.size
+                ))
+            })?;
+        self.handle
+            .block_on(self.store.read_range(&self.key, start..end))
+            .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+    }
+}
+
 /// A scan of one snapshot.
 #[derive(Debug, Clone)]
 #[must_use = "a scan does nothing until executed"]
@@ -42,6 +86,7 @@ pub struct Scan {
     predicate: Option<Expr>,
     limit: Option<usize>,
     concurrency: usize,
+    ranged_min: u64,
 }
 
 /// What a scan will read.
@@ -86,6 +131,7 @@ impl Scan {
             predicate: None,
             limit: None,
             concurrency: DEFAULT_CONCURRENCY,
+            ranged_min: RANGED_READ_MIN,
         }
     }
 
@@ -104,6 +150,14 @@ impl Scan {
     /// At most this many rows.
     pub fn limit(mut self, n: usize) -> Self {
         self.limit = Some(n);
+        self
+    }
+
+    /// Files of at least this many bytes (by their `add.size`) are read by
+    /// byte ranges — footer, then the needed column chunks — instead of
+    /// whole (default 4 MiB).
+    pub fn range_reads_from(mut self, bytes: u64) -> Self {
+        self.ranged_min = bytes;
         self
     }
 
@@ -371,6 +425,43 @@ impl Scan {
         read_columns: Vec<String>,
     ) -> ParquetResult<Vec<RecordBatch>> {
         let key = self.object_key(&add, add.path.as_str())?;
+        let size = u64::try_from(add.size).unwrap_or(0);
+        if size >= self.ranged_min && size > 0 {
+            // Large files are read by byte ranges: the footer, then only the
+            // column chunks of the row groups the decoder reads.
+            let deleted = self.deleted_rows(&add).await?;
+            let this = self.clone_for_decode();
+            let add2 = add.clone();
+            let file = RangedFile {
+                store: self.store.clone(),
+                key: key.clone(),
+                size,
+                handle: tokio::runtime::Handle::current(),
+            };
+            let deleted2 = deleted.clone();
+            let (out2, cols2) = (output.clone(), read_columns.clone());
+            let ranged = tokio::task::spawn_blocking(move || {
+                this.decode(&add2, file, deleted2, &out2, &cols2)
+            })
+            .await
+            .map_err(|e| self.file_error(&add, format!("decode task failed: {e}")))?;
+            match ranged {
+                Ok(batches) => return Ok(batches),
+                // A size in the log that does not match the object (seen in
+                // some writers' tables) breaks the footer lookup: fall back
+                // to reading the whole object, which needs no size.
+                Err(_) => {
+                    let bytes = self.read_object(&add, &key).await?;
+                    let this = self.clone_for_decode();
+                    let add2 = add.clone();
+                    return tokio::task::spawn_blocking(move || {
+                        this.decode(&add2, bytes, deleted, &output, &read_columns)
+                    })
+                    .await
+                    .map_err(|e| self.file_error(&add, format!("decode task failed: {e}")))?;
+                }
+            }
+        }
         let (bytes, deleted) =
             futures::try_join!(self.read_object(&add, &key), self.deleted_rows(&add))?;
         let this = self.clone_for_decode();
@@ -390,10 +481,10 @@ impl Scan {
         }
     }
 
-    fn decode(
+    fn decode<R: ChunkReader + 'static>(
         &self,
         add: &Add,
-        bytes: Bytes,
+        bytes: R,
         deleted: Option<DeletedRows>,
         output: &SchemaRef,
         read_columns: &[String],
@@ -407,10 +498,10 @@ impl Scan {
 
     /// Decodes a file; with `positions`, also returns each kept row's index
     /// in the file (for deletes).
-    fn decode_with_positions(
+    fn decode_with_positions<R: ChunkReader + 'static>(
         &self,
         add: &Add,
-        bytes: Bytes,
+        bytes: R,
         deleted: Option<&DeletedRows>,
         output: &SchemaRef,
         read_columns: &[String],
@@ -426,10 +517,10 @@ impl Scan {
         })
     }
 
-    fn decode_unguarded(
+    fn decode_unguarded<R: ChunkReader + 'static>(
         &self,
         add: &Add,
-        bytes: Bytes,
+        bytes: R,
         deleted: Option<&DeletedRows>,
         output: &SchemaRef,
         read_columns: &[String],

@@ -513,3 +513,120 @@ async fn row_group_pruning_keeps_results_exact() {
         assert_eq!(scan_ids(&location, Some(pred)).await, want, "{pred}");
     }
 }
+
+/// Counts the store's whole-object reads and range reads of data files.
+#[derive(Debug)]
+struct CountingStore {
+    inner: Arc<dyn silt_log::LogStore>,
+    whole: std::sync::atomic::AtomicUsize,
+    ranges: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl silt_log::LogStore for CountingStore {
+    fn location(&self) -> &str {
+        self.inner.location()
+    }
+    async fn list(
+        &self,
+        dir: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<silt_log::FileMeta>, silt_log::StorageError> {
+        self.inner.list(dir, start_after).await
+    }
+    async fn read(&self, path: &str) -> Result<bytes::Bytes, silt_log::StorageError> {
+        if path.ends_with(".parquet") {
+            self.whole
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.inner.read(path).await
+    }
+    async fn read_range(
+        &self,
+        path: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<bytes::Bytes, silt_log::StorageError> {
+        self.ranges
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.read_range(path, range).await
+    }
+    async fn put_if_absent(
+        &self,
+        path: &str,
+        data: bytes::Bytes,
+    ) -> Result<(), silt_log::StorageError> {
+        self.inner.put_if_absent(path, data).await
+    }
+    async fn list_recursive(
+        &self,
+        dir: &str,
+    ) -> Result<Vec<silt_log::FileMeta>, silt_log::StorageError> {
+        self.inner.list_recursive(dir).await
+    }
+    async fn put(&self, path: &str, data: bytes::Bytes) -> Result<(), silt_log::StorageError> {
+        self.inner.put(path, data).await
+    }
+    async fn delete(&self, path: &str) -> Result<(), silt_log::StorageError> {
+        self.inner.delete(path).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn range_reads_match_whole_reads_and_survive_a_wrong_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let opts = WriteOptions {
+        row_group_rows: 10,
+        threads: 1,
+        ..Default::default()
+    };
+    write_batches(store, None, vec![batch(0..100, "a")], opts)
+        .await
+        .unwrap();
+    let counting = Arc::new(CountingStore {
+        inner: TableBuilder::new(&location).build_store().unwrap(),
+        whole: Default::default(),
+        ranges: Default::default(),
+    });
+    let s = silt_log::Snapshot::builder(counting.clone())
+        .load()
+        .await
+        .unwrap();
+    let ids = |batches: Vec<RecordBatch>| -> Vec<i64> {
+        let mut v: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        v.sort();
+        v
+    };
+    for pred in ["id >= 95", "id < 3 OR id > 97", "value > 40.0"] {
+        let whole = Scan::new(&s)
+            .select(["id", "value"])
+            .filter(parse_predicate(pred).unwrap());
+        let ranged = whole.clone().range_reads_from(0);
+        let before = counting.whole.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            ids(ranged.collect().await.unwrap()),
+            ids(whole.collect().await.unwrap()),
+            "{pred}"
+        );
+        // One whole read (the default scan); the ranged scan fetched pieces.
+        assert_eq!(
+            counting.whole.load(std::sync::atomic::Ordering::Relaxed),
+            before + 1
+        );
+    }
+    assert!(counting.ranges.load(std::sync::atomic::Ordering::Relaxed) >= 3);
+    // A log whose size for the file is wrong still reads (whole-object fallback).
+    let mut files = s.files().to_vec();
+    files[0].size += 1000;
+    let wrong = Scan::of_files(&s, s.metadata().schema.clone(), files)
+        .select(["id"])
+        .range_reads_from(0);
+    assert_eq!(
+        ids(wrong.collect().await.unwrap()),
+        (0..100).collect::<Vec<_>>()
+    );
+}

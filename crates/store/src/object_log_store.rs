@@ -207,6 +207,34 @@ impl LogStore for ObjectLogStore {
         result.bytes().await.map_err(|e| self.error(path, e))
     }
 
+    async fn read_range(
+        &self,
+        path: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, StorageError> {
+        if range.start > range.end {
+            return Err(StorageError::Other {
+                path: path.into(),
+                message: format!("empty range {}..{}", range.start, range.end),
+            });
+        }
+        if let Some(root) = &self.local_dir {
+            let file = local_file(root, path)?;
+            let p = path.to_string();
+            return tokio::task::spawn_blocking(move || read_local_range(&file, range, &p))
+                .await
+                .map_err(|e| StorageError::Other {
+                    path: path.into(),
+                    message: format!("I/O task failed: {e}"),
+                })?;
+        }
+        let full = self.full_path(path);
+        self.store
+            .get_range(&full, range)
+            .await
+            .map_err(|e| self.error(path, e))
+    }
+
     async fn put(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
         if let Some(root) = &self.local_dir {
             let file = local_file(root, path)?;
@@ -334,6 +362,25 @@ fn io_error(path: &str, e: std::io::Error) -> StorageError {
             message: e.to_string(),
         },
     }
+}
+
+/// Bytes `range` of a local file (a short file is an error, not a short read).
+fn read_local_range(
+    file: &std::path::Path,
+    range: std::ops::Range<u64>,
+    path: &str,
+) -> Result<Bytes, StorageError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(file).map_err(|e| io_error(path, e))?;
+    let len = usize::try_from(range.end - range.start).map_err(|_| StorageError::Other {
+        path: path.into(),
+        message: "range too large".into(),
+    })?;
+    let mut buf = vec![0u8; len];
+    f.seek(SeekFrom::Start(range.start))
+        .and_then(|_| f.read_exact(&mut buf))
+        .map_err(|e| io_error(path, e))?;
+    Ok(Bytes::from(buf))
 }
 
 async fn spawn_io(
