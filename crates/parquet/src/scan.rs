@@ -46,13 +46,56 @@ impl Length for RangedFile {
     }
 }
 
+/// A sequential reader over a [`RangedFile`] from some offset: it fetches
+/// growing blocks (64 KiB doubling to 8 MiB) as it is read, so a column
+/// chunk read from its start costs about its own size, not the file's rest.
+struct RangeReader {
+    file: RangedFile,
+    pos: u64,
+    block: u64,
+    buf: Bytes,
+}
+
+impl std::io::Read for RangeReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.buf.is_empty() {
+            if self.pos >= self.file.size {
+                return Ok(0);
+            }
+            let end = (self.pos + self.block).min(self.file.size);
+            self.buf = self
+                .file
+                .handle
+                .block_on(self.file.store.read_range(&self.file.key, self.pos..end))
+                .map_err(std::io::Error::other)?;
+            if self.buf.is_empty() {
+                return Ok(0);
+            }
+            self.pos = end;
+            self.block = (self.block * 2).min(8 << 20);
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        bytes::Buf::advance(&mut self.buf, n);
+        Ok(n)
+    }
+}
+
 impl ChunkReader for RangedFile {
-    type T = bytes::buf::Reader<Bytes>;
+    type T = RangeReader;
 
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
-        let len = usize::try_from(self.size.saturating_sub(start))
-            .map_err(|_| parquet::errors::ParquetError::General("range too large".into()))?;
-        Ok(bytes::Buf::reader(self.get_bytes(start, len)?))
+        Ok(RangeReader {
+            file: RangedFile {
+                store: self.store.clone(),
+                key: self.key.clone(),
+                size: self.size,
+                handle: self.handle.clone(),
+            },
+            pos: start.min(self.size),
+            block: 64 << 10,
+            buf: Bytes::new(),
+        })
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
