@@ -15,6 +15,8 @@
 //!   A missing directory is an empty list, not an error.
 //! * [`LogStore::read`] returns the whole object or
 //!   [`StorageError::NotFound`].
+//! * [`LogStore::read_range`] returns bytes `start..end` of an object; a
+//!   range past the end is an error, never a short read.
 //! * [`LogStore::put_if_absent`] writes the whole object atomically if and
 //!   only if no object exists at `path`; otherwise it returns
 //!   [`StorageError::AlreadyExists`] and changes nothing. Of several racing

@@ -229,10 +229,25 @@ impl LogStore for ObjectLogStore {
                 })?;
         }
         let full = self.full_path(path);
-        self.store
-            .get_range(&full, range)
+        let want = range.end - range.start;
+        let got = self
+            .store
+            .get_range(&full, range.clone())
             .await
-            .map_err(|e| self.error(path, e))
+            .map_err(|e| self.error(path, e))?;
+        // Some stores answer a range past the end with what exists.
+        if got.len() as u64 != want {
+            return Err(StorageError::Other {
+                path: path.into(),
+                message: format!(
+                    "range {}..{} is outside the object ({} bytes came back)",
+                    range.start,
+                    range.end,
+                    got.len()
+                ),
+            });
+        }
+        Ok(got)
     }
 
     async fn put(&self, path: &str, data: Bytes) -> Result<(), StorageError> {

@@ -67,6 +67,31 @@ pub async fn storage_contract(store: Arc<dyn LogStore>) {
         store.read("_delta_log/nope").await,
         Err(StorageError::NotFound { .. })
     ));
+    // Byte ranges (data files are read this way): inside, at the end, past it.
+    let data: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    store
+        .put("part-00000-range.parquet", Bytes::from(data.clone()))
+        .await
+        .unwrap();
+    let got = store
+        .read_range("part-00000-range.parquet", 1000..1100)
+        .await
+        .unwrap();
+    assert_eq!(&got[..], &data[1000..1100]);
+    let tail = store
+        .read_range("part-00000-range.parquet", 299_992..300_000)
+        .await
+        .unwrap();
+    assert_eq!(&tail[..], &data[299_992..]);
+    assert!(
+        store
+            .read_range("part-00000-range.parquet", 299_990..300_010)
+            .await
+            .is_err(),
+        "a range past the end is an error"
+    );
+    assert!(store.read_range("nope.parquet", 0..1).await.is_err());
+    store.delete("part-00000-range.parquet").await.unwrap();
     for round in 0..5u64 {
         let path = format!("_delta_log/{:020}.json", 100 + round);
         let tasks: Vec<_> = (0..16)
