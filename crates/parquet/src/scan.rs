@@ -81,6 +81,39 @@ impl std::io::Read for RangeReader {
     }
 }
 
+/// A data file's bytes for the decoder: fetched by ranges, or whole.
+enum FileBody {
+    Ranged(RangedFile),
+    Whole(Bytes),
+}
+
+impl Length for FileBody {
+    fn len(&self) -> u64 {
+        match self {
+            FileBody::Ranged(f) => f.size,
+            FileBody::Whole(b) => b.len() as u64,
+        }
+    }
+}
+
+impl ChunkReader for FileBody {
+    type T = Box<dyn std::io::Read + Send>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        Ok(match self {
+            FileBody::Ranged(f) => Box::new(f.get_read(start)?),
+            FileBody::Whole(b) => Box::new(b.get_read(start)?),
+        })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        match self {
+            FileBody::Ranged(f) => f.get_bytes(start, length),
+            FileBody::Whole(b) => b.get_bytes(start, length),
+        }
+    }
+}
+
 impl ChunkReader for RangedFile {
     type T = RangeReader;
 
@@ -467,53 +500,49 @@ impl Scan {
         output: SchemaRef,
         read_columns: Vec<String>,
     ) -> ParquetResult<Vec<RecordBatch>> {
-        let key = self.object_key(&add, add.path.as_str())?;
+        let deleted = self.deleted_rows(&add).await?;
+        self.decode_via(&add, move |this, add, body| {
+            this.decode(add, body, deleted.clone(), &output, &read_columns)
+        })
+        .await
+    }
+
+    /// Decodes `add` on a blocking thread with `decode`: large files by
+    /// byte ranges (the footer, then only the column chunks decoded), small
+    /// ones whole, and whole again when the ranged attempt fails — a size
+    /// in the log that does not match the object (seen in some writers'
+    /// tables) breaks the footer lookup, while a whole read needs no size.
+    async fn decode_via<T, F>(&self, add: &Add, decode: F) -> ParquetResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Scan, &Add, FileBody) -> ParquetResult<T> + Send + Sync + 'static,
+    {
+        let key = self.object_key(add, add.path.as_str())?;
         let size = u64::try_from(add.size).unwrap_or(0);
-        if size >= self.ranged_min && size > 0 {
-            // Large files are read by byte ranges: the footer, then only the
-            // column chunks of the row groups the decoder reads.
-            let deleted = self.deleted_rows(&add).await?;
+        let decode = Arc::new(decode);
+        let run = |body: FileBody| {
             let this = self.clone_for_decode();
             let add2 = add.clone();
+            let decode = decode.clone();
+            async move {
+                tokio::task::spawn_blocking(move || decode(&this, &add2, body))
+                    .await
+                    .map_err(|e| self.file_error(add, format!("decode task failed: {e}")))?
+            }
+        };
+        if size >= self.ranged_min && size > 0 {
             let file = RangedFile {
                 store: self.store.clone(),
                 key: key.clone(),
                 size,
                 handle: tokio::runtime::Handle::current(),
             };
-            let deleted2 = deleted.clone();
-            let (out2, cols2) = (output.clone(), read_columns.clone());
-            let ranged = tokio::task::spawn_blocking(move || {
-                this.decode(&add2, file, deleted2, &out2, &cols2)
-            })
-            .await
-            .map_err(|e| self.file_error(&add, format!("decode task failed: {e}")))?;
-            match ranged {
-                Ok(batches) => return Ok(batches),
-                // A size in the log that does not match the object (seen in
-                // some writers' tables) breaks the footer lookup: fall back
-                // to reading the whole object, which needs no size.
-                Err(_) => {
-                    let bytes = self.read_object(&add, &key).await?;
-                    let this = self.clone_for_decode();
-                    let add2 = add.clone();
-                    return tokio::task::spawn_blocking(move || {
-                        this.decode(&add2, bytes, deleted, &output, &read_columns)
-                    })
-                    .await
-                    .map_err(|e| self.file_error(&add, format!("decode task failed: {e}")))?;
-                }
+            if let Ok(out) = run(FileBody::Ranged(file)).await {
+                return Ok(out);
             }
         }
-        let (bytes, deleted) =
-            futures::try_join!(self.read_object(&add, &key), self.deleted_rows(&add))?;
-        let this = self.clone_for_decode();
-        let add2 = add.clone();
-        tokio::task::spawn_blocking(move || {
-            this.decode(&add2, bytes, deleted, &output, &read_columns)
-        })
-        .await
-        .map_err(|e| self.file_error(&add, format!("decode task failed: {e}")))?
+        let bytes = self.read_object(add, &key).await?;
+        run(FileBody::Whole(bytes)).await
     }
 
     /// A copy without the file list (decode threads do not need it).
@@ -700,9 +729,7 @@ impl Scan {
         &self,
         add: &Add,
     ) -> ParquetResult<(Vec<(RecordBatch, Vec<u64>)>, Option<DeletedRows>)> {
-        let key = self.object_key(add, add.path.as_str())?;
-        let (bytes, deleted) =
-            futures::try_join!(self.read_object(add, &key), self.deleted_rows(add))?;
+        let deleted = self.deleted_rows(add).await?;
         let this = Scan {
             predicate: None,
             columns: None,
@@ -710,15 +737,13 @@ impl Scan {
         };
         let output = this.output_schema()?;
         let cols = this.read_columns()?;
-        let add2 = add.clone();
-        let batches = tokio::task::spawn_blocking(move || {
-            let r =
-                this.decode_with_positions(&add2, bytes, deleted.as_ref(), &output, &cols, true);
-            r.map(|b| (b, deleted))
-        })
-        .await
-        .map_err(|e| self.file_error(add, format!("decode task failed: {e}")))??;
-        Ok(batches)
+        let kept = deleted.clone();
+        let batches = this
+            .decode_via(add, move |this, add, body| {
+                this.decode_with_positions(add, body, kept.as_ref(), &output, &cols, true)
+            })
+            .await?;
+        Ok((batches, deleted))
     }
 
     /// Row groups whose statistics do not rule the predicate out.
