@@ -501,18 +501,21 @@ impl Scan {
         read_columns: Vec<String>,
     ) -> ParquetResult<Vec<RecordBatch>> {
         let deleted = self.deleted_rows(&add).await?;
-        self.decode_via(&add, move |this, add, body| {
+        // Ranges pay off when the decoder skips something (columns, or row
+        // groups by the predicate); reading everything is faster whole.
+        let selective = self.predicate.is_some() || read_columns.len() < self.schema.fields.len();
+        self.decode_via(&add, selective, move |this, add, body| {
             this.decode(add, body, deleted.clone(), &output, &read_columns)
         })
         .await
     }
 
-    /// Decodes `add` on a blocking thread with `decode`: large files by
-    /// byte ranges (the footer, then only the column chunks decoded), small
-    /// ones whole, and whole again when the ranged attempt fails — a size
+    /// Decodes `add` on a blocking thread with `decode`: large files read
+    /// selectively by byte ranges (the footer, then only the column chunks
+    /// decoded), others whole, and whole again when the ranged attempt fails — a size
     /// in the log that does not match the object (seen in some writers'
     /// tables) breaks the footer lookup, while a whole read needs no size.
-    async fn decode_via<T, F>(&self, add: &Add, decode: F) -> ParquetResult<T>
+    async fn decode_via<T, F>(&self, add: &Add, selective: bool, decode: F) -> ParquetResult<T>
     where
         T: Send + 'static,
         F: Fn(&Scan, &Add, FileBody) -> ParquetResult<T> + Send + Sync + 'static,
@@ -530,7 +533,7 @@ impl Scan {
                     .map_err(|e| self.file_error(add, format!("decode task failed: {e}")))?
             }
         };
-        if size >= self.ranged_min && size > 0 {
+        if selective && size >= self.ranged_min && size > 0 {
             let file = RangedFile {
                 store: self.store.clone(),
                 key: key.clone(),
@@ -739,7 +742,7 @@ impl Scan {
         let cols = this.read_columns()?;
         let kept = deleted.clone();
         let batches = this
-            .decode_via(add, move |this, add, body| {
+            .decode_via(add, false, move |this, add, body| {
                 this.decode_with_positions(add, body, kept.as_ref(), &output, &cols, true)
             })
             .await?;
