@@ -582,16 +582,46 @@ impl Scan {
         read_columns: &[String],
         positions: bool,
     ) -> ParquetResult<Vec<(RecordBatch, Vec<u64>)>> {
+        let mut out = Vec::new();
+        self.decode_each(
+            add,
+            bytes,
+            deleted,
+            output,
+            read_columns,
+            positions,
+            &mut |b, p| {
+                out.push((b, p));
+                true
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Decodes a file, handing each batch (and its rows' positions when
+    /// asked) to `emit` as it is decoded; `emit` returns false to stop.
+    #[allow(clippy::too_many_arguments)] // one private decode path, called three ways
+    fn decode_each<R: ChunkReader + 'static>(
+        &self,
+        add: &Add,
+        bytes: R,
+        deleted: Option<&DeletedRows>,
+        output: &SchemaRef,
+        read_columns: &[String],
+        positions: bool,
+        emit: &mut dyn FnMut(RecordBatch, Vec<u64>) -> bool,
+    ) -> ParquetResult<()> {
         // The Parquet and Arrow decoders can panic on corrupt files; a
         // corrupt data file must be a typed error naming it.
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.decode_unguarded(add, bytes, deleted, output, read_columns, positions)
+            self.decode_unguarded(add, bytes, deleted, output, read_columns, positions, emit)
         }))
         .unwrap_or_else(|_| {
             Err(self.file_error(add, "the Parquet decoder failed on corrupt input"))
         })
     }
 
+    #[allow(clippy::too_many_arguments)] // see decode_each
     fn decode_unguarded<R: ChunkReader + 'static>(
         &self,
         add: &Add,
@@ -600,7 +630,8 @@ impl Scan {
         output: &SchemaRef,
         read_columns: &[String],
         positions: bool,
-    ) -> ParquetResult<Vec<(RecordBatch, Vec<u64>)>> {
+        emit: &mut dyn FnMut(RecordBatch, Vec<u64>) -> bool,
+    ) -> ParquetResult<()> {
         let err = |e: String| self.file_error(add, e);
         let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
             .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
@@ -655,7 +686,6 @@ impl Scan {
             .with_batch_size(8192)
             .build()
             .map_err(|e| err(format!("cannot read Parquet: {e}")))?;
-        let mut out: Vec<(RecordBatch, Vec<u64>)> = Vec::new();
         let mut row_base = 0u64;
         for batch in reader {
             let batch = batch.map_err(|e| err(format!("cannot decode Parquet: {e}")))?;
@@ -719,10 +749,12 @@ impl Scan {
             )
             .map_err(|e| err(e.to_string()))?;
             if projected.num_rows() > 0 {
-                out.push((projected, pos));
+                if !emit(projected, pos) {
+                    return Ok(());
+                }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Reads one file with all table columns and no predicate, deleted rows
@@ -747,6 +779,77 @@ impl Scan {
             })
             .await?;
         Ok((batches, deleted))
+    }
+
+    /// Like [`Scan::read_with_positions`], as a stream: batches arrive as
+    /// they are decoded (a bounded queue from the decode thread), so memory
+    /// holds a few batches of the file, not all of it.
+    pub fn stream_with_positions(
+        &self,
+        add: Add,
+    ) -> impl futures::Stream<Item = ParquetResult<(RecordBatch, Vec<u64>)>> + Send + use<> {
+        let this = Scan {
+            predicate: None,
+            columns: None,
+            ..self.clone_for_decode()
+        };
+        // `Ok(None)` marks the end: a channel that closes without it (a
+        // task that died) is an error, never a silently shorter file.
+        type Item = ParquetResult<Option<(RecordBatch, Vec<u64>)>>;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Item>(2);
+        let table = self.table.clone();
+        let file = add.path.to_string();
+        let version = self.version;
+        tokio::spawn(async move {
+            let run = async {
+                let key = this.object_key(&add, add.path.as_str())?;
+                let (bytes, deleted) =
+                    futures::try_join!(this.read_object(&add, &key), this.deleted_rows(&add))?;
+                let output = this.output_schema()?;
+                let cols = this.read_columns()?;
+                let decoder = this.clone_for_decode();
+                let add2 = add.clone();
+                let tx2 = tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    decoder.decode_each(
+                        &add2,
+                        bytes,
+                        deleted.as_ref(),
+                        &output,
+                        &cols,
+                        true,
+                        &mut |b, p| tx2.blocking_send(Ok(Some((b, p)))).is_ok(),
+                    )
+                })
+                .await
+                .map_err(|e| this.file_error(&add, format!("decode task failed: {e}")))?
+            };
+            let end = match run.await {
+                Ok(()) => Ok(None),
+                Err(e) => Err(e),
+            };
+            let _ = tx.send(end).await;
+        });
+        futures::stream::unfold(Some(rx), move |rx| {
+            let (table, file) = (table.clone(), file.clone());
+            async move {
+                let mut rx = rx?;
+                match rx.recv().await {
+                    Some(Ok(Some(item))) => Some((Ok(item), Some(rx))),
+                    Some(Ok(None)) => None,
+                    Some(Err(e)) => Some((Err(e), None)),
+                    None => Some((
+                        Err(ParquetError::File {
+                            table,
+                            version,
+                            file,
+                            reason: "the decode task stopped before the end of the file".into(),
+                        }),
+                        None,
+                    )),
+                }
+            }
+        })
     }
 
     /// Row groups whose statistics do not rule the predicate out.

@@ -34,8 +34,8 @@ use datafusion::logical_expr::{
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use futures::StreamExt;
 use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt};
 use silt_log::actions::Add;
 use silt_log::expr::{CmpOp, Expr as Pred};
 use silt_log::{CommitOutcome, Operation, Snapshot};
@@ -137,28 +137,25 @@ impl PartitionStream for PositionedGroup {
         let full = self.full.clone();
         let projection = self.projection.clone();
         let stream = futures::stream::iter(self.files.clone())
-            .then(move |(index, add)| {
-                let scan = scan.clone();
+            .map(move |(index, add)| {
                 let full = full.clone();
                 let projection = projection.clone();
-                async move {
-                    let (batches, _) = scan.read_with_positions(&add).await.map_err(external)?;
-                    let mut out = Vec::with_capacity(batches.len());
-                    for (batch, positions) in batches {
-                        let n = batch.num_rows();
-                        let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
-                        cols.push(Arc::new(UInt64Array::from(vec![index; n])));
-                        cols.push(Arc::new(UInt64Array::from(positions)));
-                        let b = RecordBatch::try_new(full.clone(), cols)?;
-                        out.push(match &projection {
-                            Some(p) => b.project(p)?,
-                            None => b,
-                        });
-                    }
-                    Ok::<_, DataFusionError>(futures::stream::iter(out.into_iter().map(Ok)))
-                }
+                // Batches stream as they are decoded: memory holds a few
+                // batches of a file, not the file.
+                scan.stream_with_positions(add).map(move |item| {
+                    let (batch, positions) = item.map_err(external)?;
+                    let n = batch.num_rows();
+                    let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+                    cols.push(Arc::new(UInt64Array::from(vec![index; n])));
+                    cols.push(Arc::new(UInt64Array::from(positions)));
+                    let b = RecordBatch::try_new(full.clone(), cols)?;
+                    Ok::<_, DataFusionError>(match &projection {
+                        Some(p) => b.project(p)?,
+                        None => b,
+                    })
+                })
             })
-            .try_flatten();
+            .flatten();
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
     }
 }
