@@ -748,10 +748,8 @@ impl Scan {
                 &RecordBatchOptions::new().with_row_count(Some(rb.num_rows())),
             )
             .map_err(|e| err(e.to_string()))?;
-            if projected.num_rows() > 0 {
-                if !emit(projected, pos) {
-                    return Ok(());
-                }
+            if projected.num_rows() > 0 && !emit(projected, pos) {
+                return Ok(());
             }
         }
         Ok(())
