@@ -197,26 +197,30 @@ async fn shrink_file(
     })
 }
 
-/// A file's rows other than the removed positions.
-async fn kept_rows(
+/// A file's rows other than the removed positions, as they are decoded.
+fn kept_rows(
     snapshot: &Snapshot,
     scan: &Scan,
     r: RemovedRows,
-) -> ParquetResult<Vec<RecordBatch>> {
-    let (batches, _) = scan.read_with_positions(&r.file).await?;
-    let mut kept = Vec::with_capacity(batches.len());
-    for (batch, positions) in batches {
-        let keep: BooleanArray = positions
-            .iter()
-            .map(|p| Some(r.positions.binary_search(p).is_err()))
-            .collect();
-        let rest = arrow_select::filter::filter_record_batch(&batch, &keep)
-            .map_err(|e| write_err(snapshot, r.file.path.as_str(), e.to_string()))?;
-        if rest.num_rows() > 0 {
-            kept.push(rest);
-        }
-    }
-    Ok(kept)
+) -> impl futures::Stream<Item = ParquetResult<RecordBatch>> + Send + 'static {
+    let (table, path) = (snapshot.location().to_string(), r.file.path.to_string());
+    let removed = Arc::new(r.positions);
+    scan.stream_with_positions(r.file)
+        .map(move |item| {
+            let (batch, positions) = item?;
+            let keep: BooleanArray = positions
+                .iter()
+                .map(|p| Some(removed.binary_search(p).is_err()))
+                .collect();
+            arrow_select::filter::filter_record_batch(&batch, &keep).map_err(|e| {
+                ParquetError::Write {
+                    table: table.clone(),
+                    file: path.clone(),
+                    reason: e.to_string(),
+                }
+            })
+        })
+        .try_filter(|b| futures::future::ready(b.num_rows() > 0))
 }
 
 /// The rows of `to_read` (minus their removed positions) after `ready`, as
@@ -245,22 +249,22 @@ fn rewrite_rows(
     let finished = Arc::new(AtomicBool::new(false));
     let done = finished.clone();
     tokio::spawn(async move {
-        let mut files = futures::stream::iter(to_read)
-            .map(|r| kept_rows(&snapshot, &scan, r))
-            .buffered(2);
-        while let Some(kept) = files.next().await {
-            let batches = match kept {
+        // Two files decode at once; each streams its kept rows batch by
+        // batch, so memory holds batches, not files.
+        let mut kept = futures::stream::iter(to_read)
+            .map(|r| Box::pin(kept_rows(&snapshot, &scan, r)))
+            .flatten_unordered(2);
+        while let Some(batch) = kept.next().await {
+            let b = match batch {
                 Ok(b) => b,
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;
                     return;
                 }
             };
-            for b in batches {
-                counter.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
-                if tx.send(Ok(b)).await.is_err() {
-                    return; // the encoder stopped
-                }
+            counter.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+            if tx.send(Ok(b)).await.is_err() {
+                return; // the encoder stopped
             }
         }
         done.store(true, Ordering::Release);
