@@ -78,6 +78,28 @@ fn workflow(uri: &str, options: &[(&str, String)]) {
     );
     let history = run(&["history", uri]);
     assert!(history.contains("DELETE"), "{history}");
+    // SQL on the same table in blob storage: UPDATE moves a row to another
+    // partition, MERGE deletes a match and inserts a new key.
+    let out = run(&[
+        "sql",
+        &format!(
+            "UPDATE delta.'{uri}' SET city = 'Geneva' WHERE id = 3; \
+             MERGE INTO delta.'{uri}' AS t \
+               USING (SELECT 4 AS id, 'Bern' AS city UNION ALL SELECT 5, 'Chur') AS s ON t.id = s.id \
+               WHEN MATCHED THEN DELETE \
+               WHEN NOT MATCHED THEN INSERT (id, city) VALUES (s.id, s.city); \
+             SELECT id, city FROM delta.'{uri}' ORDER BY id"
+        ),
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(ids(out.clone()), [1, 3, 5]);
+    assert!(out.contains("Geneva") && out.contains("Chur"), "{out}");
+    let history = run(&["history", uri]);
+    assert!(
+        history.contains("MERGE") && history.contains("UPDATE"),
+        "{history}"
+    );
 }
 
 #[test]
