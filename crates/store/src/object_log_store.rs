@@ -221,12 +221,7 @@ impl LogStore for ObjectLogStore {
         if let Some(root) = &self.local_dir {
             let file = local_file(root, path)?;
             let p = path.to_string();
-            return tokio::task::spawn_blocking(move || read_local_range(&file, range, &p))
-                .await
-                .map_err(|e| StorageError::Other {
-                    path: path.into(),
-                    message: format!("I/O task failed: {e}"),
-                })?;
+            return spawn_io(path, move || read_local_range(&file, range, &p)).await;
         }
         let full = self.full_path(path);
         let want = range.end - range.start;
@@ -398,10 +393,10 @@ fn read_local_range(
     Ok(Bytes::from(buf))
 }
 
-async fn spawn_io(
+async fn spawn_io<T: Send + 'static>(
     path: &str,
-    f: impl FnOnce() -> Result<(), StorageError> + Send + 'static,
-) -> Result<(), StorageError> {
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StorageError::Other {
