@@ -33,7 +33,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::streaming::PartitionStream;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use silt_log::actions::Add;
@@ -42,7 +42,7 @@ use silt_log::{CommitOutcome, Operation, Snapshot};
 use silt_parquet::{ChangeType, RemovedRows, RowChanges, Scan, commit_row_changes};
 
 use crate::filters;
-use crate::table::{DeltaTable, external, file_groups};
+use crate::table::{DeltaTable, external, file_groups, streaming_plan};
 
 const FILE_COL: &str = "__silt_file";
 const ROW_COL: &str = "__silt_row";
@@ -181,48 +181,27 @@ impl TableProvider for PositionedTable {
             Some(p) => Arc::new(self.schema.project(p)?),
             None => self.schema.clone(),
         };
-        let indexed: HashMap<String, u64> = self
-            .files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.path.to_string(), i as u64))
-            .collect();
         let scan = Scan::of_files(
             &self.snapshot,
             self.snapshot.metadata().schema.clone(),
             Vec::new(),
         );
-        let mut partitions: Vec<Arc<dyn PartitionStream>> = Vec::new();
-        for group in file_groups(self.files.clone(), state.config().target_partitions()) {
-            let files = group
-                .into_iter()
-                .map(|f| (indexed.get(f.path.as_str()).copied().unwrap_or(0), f))
-                .collect();
-            partitions.push(Arc::new(PositionedGroup {
-                scan: scan.clone(),
-                files,
-                full: self.schema.clone(),
-                projection: projection.cloned(),
-                schema: out.clone(),
-            }));
-        }
-        if partitions.is_empty() {
-            partitions.push(Arc::new(PositionedGroup {
-                scan,
-                files: Vec::new(),
-                full: self.schema.clone(),
-                projection: projection.cloned(),
-                schema: out.clone(),
-            }));
-        }
-        Ok(Arc::new(StreamingTableExec::try_new(
-            out,
-            partitions,
-            None,
-            Vec::new(),
-            false,
-            limit,
-        )?))
+        // Each file keeps its index in `self.files` (the `__silt_file` value).
+        let indexed: Vec<(u64, Add)> = (0u64..).zip(self.files.iter().cloned()).collect();
+        let groups = file_groups(indexed, state.config().target_partitions(), |f| f.1.size);
+        let partitions: Vec<Arc<dyn PartitionStream>> = groups
+            .into_iter()
+            .map(|files| {
+                Arc::new(PositionedGroup {
+                    scan: scan.clone(),
+                    files,
+                    full: self.schema.clone(),
+                    projection: projection.cloned(),
+                    schema: out.clone(),
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
+        streaming_plan(out, partitions, limit)
     }
 }
 
@@ -277,14 +256,7 @@ fn deferred(work: CountFuture) -> Result<Arc<dyn ExecutionPlan>> {
         work: Mutex::new(Some(work)),
         schema: schema.clone(),
     };
-    Ok(Arc::new(StreamingTableExec::try_new(
-        schema,
-        vec![Arc::new(part)],
-        None,
-        Vec::new(),
-        false,
-        None,
-    )?))
+    streaming_plan(schema, vec![Arc::new(part)], None)
 }
 
 // ---------------------------------------------------------------------------

@@ -26,7 +26,6 @@ use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::{StreamExt, TryStreamExt};
 use silt_log::Snapshot;
-use silt_log::actions::Add;
 use silt_parquet::{Scan, WriteMode, WriteOptions};
 
 use crate::filters;
@@ -164,16 +163,16 @@ impl PartitionStream for FileGroup {
     }
 }
 
-/// Splits files into `n` groups of similar byte size.
-pub(crate) fn file_groups(mut files: Vec<Add>, n: usize) -> Vec<Vec<Add>> {
-    let n = n.clamp(1, files.len().max(1));
-    files.sort_by_key(|f| std::cmp::Reverse(f.size));
-    let mut groups: Vec<(i64, Vec<Add>)> = (0..n).map(|_| (0, Vec::new())).collect();
-    for f in files {
-        // Greedy: the lightest group takes the next largest file. `groups`
-        // has n >= 1 entries, so a minimum exists.
+/// Splits `items` (files, by `size` bytes) into at most `n` groups of
+/// similar total size: the lightest group takes the next largest item.
+pub(crate) fn file_groups<T>(mut items: Vec<T>, n: usize, size: impl Fn(&T) -> i64) -> Vec<Vec<T>> {
+    let n = n.clamp(1, items.len().max(1));
+    items.sort_by_key(|f| std::cmp::Reverse(size(f)));
+    let mut groups: Vec<(i64, Vec<T>)> = (0..n).map(|_| (0, Vec::new())).collect();
+    for f in items {
+        // `groups` has n >= 1 entries, so a minimum exists.
         if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
-            g.0 += f.size;
+            g.0 += size(&f);
             g.1.push(f);
         }
     }
@@ -182,6 +181,42 @@ pub(crate) fn file_groups(mut files: Vec<Add>, n: usize) -> Vec<Vec<Add>> {
         .map(|g| g.1)
         .filter(|g| !g.is_empty())
         .collect()
+}
+
+/// A partition without rows: a plan over no files still has one partition.
+#[derive(Debug)]
+struct NoRows(SchemaRef);
+
+impl PartitionStream for NoRows {
+    fn schema(&self) -> &SchemaRef {
+        &self.0
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.0.clone(),
+            futures::stream::empty(),
+        ))
+    }
+}
+
+/// A plan reading `partitions` (one empty partition when there are none).
+pub(crate) fn streaming_plan(
+    schema: SchemaRef,
+    mut partitions: Vec<Arc<dyn PartitionStream>>,
+    limit: Option<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    if partitions.is_empty() {
+        partitions.push(Arc::new(NoRows(schema.clone())));
+    }
+    Ok(Arc::new(StreamingTableExec::try_new(
+        schema,
+        partitions,
+        None,
+        Vec::new(),
+        false,
+        limit,
+    )?))
 }
 
 #[async_trait]
@@ -275,7 +310,7 @@ impl TableProvider for DeltaTable {
             base = base.filter(p.clone());
         }
         let files = base.candidates().map_err(external)?;
-        let groups = file_groups(files, state.config().target_partitions());
+        let groups = file_groups(files, state.config().target_partitions(), |f| f.size);
         let mut partitions: Vec<Arc<dyn PartitionStream>> = Vec::new();
         for group in groups {
             let mut scan = Scan::of_files(&snapshot, snapshot.metadata().schema.clone(), group)
@@ -289,22 +324,7 @@ impl TableProvider for DeltaTable {
                 counts_only,
             }));
         }
-        if partitions.is_empty() {
-            partitions.push(Arc::new(FileGroup {
-                scan: Scan::of_files(&snapshot, snapshot.metadata().schema.clone(), Vec::new())
-                    .select(columns),
-                schema: out_schema.clone(),
-                counts_only,
-            }));
-        }
-        Ok(Arc::new(StreamingTableExec::try_new(
-            out_schema,
-            partitions,
-            None,
-            Vec::new(),
-            false,
-            limit,
-        )?))
+        streaming_plan(out_schema, partitions, limit)
     }
 
     async fn insert_into(
