@@ -77,14 +77,14 @@ pub async fn delete_where(
             rows_deleted += stats.map_or(0, |n| (n - dv).max(0) as u64);
             changes.removed_files.push(add.clone());
             if record_changes {
-                let (batches, _) = scan.read_with_positions(add).await?;
+                let batches = scan.read_with_positions(add).await?;
                 changes
                     .change_data
                     .extend(batches.into_iter().map(|(b, _)| (ChangeType::Delete, b)));
             }
             continue;
         }
-        let (batches, _) = scan.read_with_positions(add).await?;
+        let batches = scan.read_with_positions(add).await?;
         let mut matched: Vec<u64> = Vec::new();
         let mut kept: Vec<RecordBatch> = Vec::new();
         for (batch, positions) in &batches {
@@ -195,7 +195,7 @@ pub async fn optimize(
     for files in groups.values() {
         let mut batches = Vec::new();
         for f in files {
-            let (b, _) = scan.read_with_positions(f).await?;
+            let b = scan.read_with_positions(f).await?;
             batches.extend(b.into_iter().map(|(b, _)| b));
             let mut r = remove_of(f, now);
             r.data_change = false;

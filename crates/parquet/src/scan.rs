@@ -494,6 +494,14 @@ impl Scan {
         Ok(Some(rows))
     }
 
+    /// Reads and decodes one file on a blocking thread. A large file the
+    /// decoder reads selectively (some columns, or row groups skipped by the
+    /// predicate) is fetched by byte ranges — the footer, then only the
+    /// column chunks decoded; otherwise the file is read whole, which is
+    /// faster when everything is decoded. A ranged attempt that fails is
+    /// retried whole: a size in the log that does not match the object
+    /// (seen in some writers' tables) breaks the footer lookup, while a
+    /// whole read needs no size.
     async fn read_file(
         &self,
         add: Add,
@@ -501,36 +509,19 @@ impl Scan {
         read_columns: Vec<String>,
     ) -> ParquetResult<Vec<RecordBatch>> {
         let deleted = self.deleted_rows(&add).await?;
-        // Ranges pay off when the decoder skips something (columns, or row
-        // groups by the predicate); reading everything is faster whole.
-        let selective = self.predicate.is_some() || read_columns.len() < self.schema.fields.len();
-        self.decode_via(&add, selective, move |this, add, body| {
-            this.decode(add, body, deleted.clone(), &output, &read_columns)
-        })
-        .await
-    }
-
-    /// Decodes `add` on a blocking thread with `decode`: large files read
-    /// selectively by byte ranges (the footer, then only the column chunks
-    /// decoded), others whole, and whole again when the ranged attempt fails — a size
-    /// in the log that does not match the object (seen in some writers'
-    /// tables) breaks the footer lookup, while a whole read needs no size.
-    async fn decode_via<T, F>(&self, add: &Add, selective: bool, decode: F) -> ParquetResult<T>
-    where
-        T: Send + 'static,
-        F: Fn(&Scan, &Add, FileBody) -> ParquetResult<T> + Send + Sync + 'static,
-    {
-        let key = self.object_key(add, add.path.as_str())?;
+        let key = self.object_key(&add, add.path.as_str())?;
         let size = u64::try_from(add.size).unwrap_or(0);
-        let decode = Arc::new(decode);
-        let run = |body: FileBody| {
+        let selective = self.predicate.is_some() || read_columns.len() < self.schema.fields.len();
+        let decode = |body: FileBody| {
             let this = self.clone_for_decode();
-            let add2 = add.clone();
-            let decode = decode.clone();
-            async move {
-                tokio::task::spawn_blocking(move || decode(&this, &add2, body))
-                    .await
-                    .map_err(|e| self.file_error(add, format!("decode task failed: {e}")))?
+            let (add2, deleted) = (add.clone(), deleted.clone());
+            let (output, read_columns) = (output.clone(), read_columns.clone());
+            async {
+                tokio::task::spawn_blocking(move || {
+                    this.decode(&add2, body, deleted, &output, &read_columns)
+                })
+                .await
+                .map_err(|e| self.file_error(&add, format!("decode task failed: {e}")))?
             }
         };
         if selective && size >= self.ranged_min && size > 0 {
@@ -540,12 +531,12 @@ impl Scan {
                 size,
                 handle: tokio::runtime::Handle::current(),
             };
-            if let Ok(out) = run(FileBody::Ranged(file)).await {
+            if let Ok(out) = decode(FileBody::Ranged(file)).await {
                 return Ok(out);
             }
         }
-        let bytes = self.read_object(add, &key).await?;
-        run(FileBody::Whole(bytes)).await
+        let bytes = self.read_object(&add, &key).await?;
+        decode(FileBody::Whole(bytes)).await
     }
 
     /// A copy without the file list (decode threads do not need it).
@@ -756,27 +747,12 @@ impl Scan {
     }
 
     /// Reads one file with all table columns and no predicate, deleted rows
-    /// removed: the batches, each kept row's index in the file, and the
-    /// file's current deleted rows.
+    /// removed: the batches and each kept row's index in the file.
     pub async fn read_with_positions(
         &self,
         add: &Add,
-    ) -> ParquetResult<(Vec<(RecordBatch, Vec<u64>)>, Option<DeletedRows>)> {
-        let deleted = self.deleted_rows(add).await?;
-        let this = Scan {
-            predicate: None,
-            columns: None,
-            ..self.clone_for_decode()
-        };
-        let output = this.output_schema()?;
-        let cols = this.read_columns()?;
-        let kept = deleted.clone();
-        let batches = this
-            .decode_via(add, false, move |this, add, body| {
-                this.decode_with_positions(add, body, kept.as_ref(), &output, &cols, true)
-            })
-            .await?;
-        Ok((batches, deleted))
+    ) -> ParquetResult<Vec<(RecordBatch, Vec<u64>)>> {
+        self.stream_with_positions(add.clone()).try_collect().await
     }
 
     /// Like [`Scan::read_with_positions`], as a stream: batches arrive as
