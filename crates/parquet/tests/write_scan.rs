@@ -398,19 +398,6 @@ async fn check_constraints_are_enforced() {
     assert!(err.to_string().contains("CHECK constraints"), "{err}");
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 /// Appends to column-mapped tables written by Spark (a temporary copy of
 /// the public vectors): silt writes physical names (name mode) and field ids
 /// (id mode), and both silt and deltalake read old and new rows.
@@ -424,7 +411,7 @@ async fn appends_to_column_mapped_tables() {
     let src = vectors.join("delta-kernel-java/column-mapping-id");
     let dir = tempfile::tempdir().unwrap();
     let dst = dir.path().join("t");
-    copy_dir(&src, &dst);
+    silt_testkit::copy_dir(&src, &dst);
     let location = dst.to_string_lossy().to_string();
     let store = TableBuilder::new(&location).build_store().unwrap();
     let s = TableBuilder::new(&location).load().await.unwrap();

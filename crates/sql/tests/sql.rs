@@ -610,18 +610,6 @@ fn vectors_dir() -> std::path::PathBuf {
     if p.is_absolute() { p } else { repo.join(p) }
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vector_tables_through_sql() {
     // Deletion vectors, column mapping, every partition type, escaped
@@ -666,7 +654,7 @@ async fn vector_tables_through_sql() {
     // A copy of a Spark-written DV table takes a DELETE and an UPDATE.
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("t");
-    copy_dir(std::path::Path::new(&dv), &copy);
+    silt_testkit::copy_dir(std::path::Path::new(&dv), &copy);
     let copy = copy.to_string_lossy().to_string();
     assert_eq!(
         rows(&s, &format!("DELETE FROM delta.'{copy}' WHERE value > 6")).await,

@@ -293,3 +293,18 @@ impl<'a> RawLog<'a> {
         )
     }
 }
+
+/// Copies a directory tree (a vector table into a temporary directory, so a
+/// test may write to it). Panics on I/O errors: it is test set-up.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create the copy's directory");
+    for e in std::fs::read_dir(from).expect("list the directory to copy") {
+        let e = e.expect("read a directory entry");
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy a file");
+        }
+    }
+}
