@@ -91,13 +91,13 @@ fn strip_qualifiers(e: Expr) -> Result<Expr> {
 /// position of every row.
 #[derive(Debug)]
 struct PositionedTable {
-    snapshot: Snapshot,
+    snapshot: Arc<Snapshot>,
     files: Vec<Add>,
     schema: SchemaRef,
 }
 
 impl PositionedTable {
-    fn new(snapshot: Snapshot, files: Vec<Add>, table_schema: &Schema) -> Self {
+    fn new(snapshot: Arc<Snapshot>, files: Vec<Add>, table_schema: &Schema) -> Self {
         let mut fields: Vec<Field> = table_schema
             .fields()
             .iter()
@@ -273,7 +273,7 @@ enum Action {
 /// columns' new values, then (with a change data feed) their old values,
 /// then the clause index, file index and row position.
 struct Collector {
-    snapshot: Snapshot,
+    snapshot: Arc<Snapshot>,
     files: Vec<Add>,
     table_schema: SchemaRef,
     actions: Vec<Action>,
@@ -289,7 +289,7 @@ struct Collector {
 
 impl Collector {
     fn new(
-        snapshot: Snapshot,
+        snapshot: Arc<Snapshot>,
         files: Vec<Add>,
         table_schema: SchemaRef,
         actions: Vec<Action>,

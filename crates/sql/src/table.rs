@@ -38,10 +38,11 @@ pub(crate) fn external(e: impl std::error::Error + Send + Sync + 'static) -> Dat
 /// A silt table registered in DataFusion.
 #[derive(Debug)]
 pub struct DeltaTable {
-    snapshot: Mutex<Snapshot>,
+    /// The snapshot last read and its Arrow schema; shared, so planning a
+    /// query does not copy the file list.
+    state: Mutex<(Arc<Snapshot>, SchemaRef)>,
     /// Opened at a fixed version or time: never refreshed, never written.
     pinned: bool,
-    schema: Mutex<SchemaRef>,
 }
 
 fn arrow_schema_of(s: &Snapshot) -> Result<SchemaRef> {
@@ -56,43 +57,41 @@ impl DeltaTable {
     pub fn new(snapshot: Snapshot, pinned: bool) -> Result<Self> {
         let schema = arrow_schema_of(&snapshot)?;
         Ok(Self {
-            snapshot: Mutex::new(snapshot),
+            state: Mutex::new((Arc::new(snapshot), schema)),
             pinned,
-            schema: Mutex::new(schema),
         })
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, (Arc<Snapshot>, SchemaRef)> {
+        // A poisoned lock only means another statement panicked; the
+        // snapshot and schema are immutable values and still valid.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The snapshot last read (no I/O).
-    pub fn snapshot(&self) -> Snapshot {
-        // A poisoned lock only means another statement panicked mid-read;
-        // the snapshot itself is immutable and still valid.
-        self.snapshot
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.state().0.clone()
     }
 
     /// The newest snapshot (the pinned one for time travel).
-    pub async fn latest(&self) -> Result<Snapshot> {
+    pub async fn latest(&self) -> Result<Arc<Snapshot>> {
         let current = self.snapshot();
         if self.pinned {
             return Ok(current);
         }
-        let fresh = current.refresh().await.map_err(external)?;
-        self.set_snapshot(fresh.clone())?;
+        let fresh = Arc::new(
+            Snapshot::clone(&current)
+                .refresh()
+                .await
+                .map_err(external)?,
+        );
+        let schema = arrow_schema_of(&fresh)?;
+        *self.state() = (fresh.clone(), schema);
         Ok(fresh)
     }
 
-    /// Records the snapshot a statement of this session produced or read.
-    pub(crate) fn set_snapshot(&self, s: Snapshot) -> Result<()> {
-        let schema = arrow_schema_of(&s)?;
-        *self.schema.lock().unwrap_or_else(|p| p.into_inner()) = schema;
-        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = s;
-        Ok(())
-    }
-
     /// The newest snapshot, refusing time-travel tables.
-    pub(crate) async fn writable(&self) -> Result<Snapshot> {
+    pub(crate) async fn writable(&self) -> Result<Arc<Snapshot>> {
         if self.pinned {
             let s = self.snapshot();
             return Err(DataFusionError::Plan(format!(
@@ -106,10 +105,7 @@ impl DeltaTable {
 
     /// The Arrow schema (logical column names and types).
     pub fn schema_ref(&self) -> SchemaRef {
-        self.schema
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.state().1.clone()
     }
 
     /// Whether the table is opened at a fixed version.
@@ -222,10 +218,7 @@ pub(crate) fn streaming_plan(
 #[async_trait]
 impl TableProvider for DeltaTable {
     fn schema(&self) -> SchemaRef {
-        self.schema
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.schema_ref()
     }
 
     fn table_type(&self) -> TableType {
@@ -386,7 +379,7 @@ impl TableProvider for DeltaTable {
 
 /// INSERT INTO / INSERT OVERWRITE: the input rows in one transaction.
 struct DeltaSink {
-    snapshot: Snapshot,
+    snapshot: Arc<Snapshot>,
     mode: WriteMode,
     schema: SchemaRef,
 }
@@ -429,7 +422,7 @@ impl DataSink for DeltaSink {
         };
         let r = silt_parquet::write_batches(
             self.snapshot.store().clone(),
-            Some(self.snapshot.clone()),
+            Some(Snapshot::clone(&self.snapshot)),
             batches,
             options,
         )
