@@ -16,6 +16,8 @@ Prints markdown tables; raw JSON lines go to stderr.
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
+from bench_run import run
+
 PEER_APPEND = r'''
 import json, sys, time
 import pyarrow as pa
@@ -56,13 +58,6 @@ loaded = (time.perf_counter() - t) * 1000
 dt.create_checkpoint()
 print(json.dumps({"engine": "deltalake", "load_ms": loaded, "total_ms": (time.perf_counter() - t) * 1000}))
 '''
-
-
-def run(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    rec = json.loads(out.strip().splitlines()[-1])
-    print(json.dumps(rec), file=sys.stderr)
-    return rec
 
 
 def contend(cmds):

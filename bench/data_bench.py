@@ -13,6 +13,8 @@ Usage: python3 bench/data_bench.py --input DIR/iot_main.parquet [--silt-bench PA
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile
 
+from bench_run import run, fmt_seconds
+
 PY = r'''
 import json, sys, time, shutil, os
 import pyarrow as pa, pyarrow.parquet as pq, pyarrow.compute as pc
@@ -59,13 +61,6 @@ print(json.dumps({"engine": "deltalake", "workload": "scan", "rows": rows, "medi
 '''
 
 
-def run(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    rec = json.loads(out.strip().splitlines()[-1])
-    print(json.dumps(rec), file=sys.stderr)
-    return rec
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--input", required=True)
@@ -74,7 +69,7 @@ def main():
     a = ap.parse_args()
     sb, py, n = a.silt_bench, sys.executable, str(a.repeat)
     work = tempfile.mkdtemp(prefix="silt-data-bench-")
-    fmt = lambda r: f"{r['median_s']:.2f} s ({r['min_s']:.2f}–{r['max_s']:.2f}), {r['peak_kb']/1024:.0f} MB"
+    fmt = fmt_seconds
     try:
         floor_snappy = run([py, "-c", PY, work, a.input, "pyarrow_snappy", n])
         floor_zstd = run([py, "-c", PY, work, a.input, "pyarrow_zstd", n])

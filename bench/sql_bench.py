@@ -17,6 +17,8 @@ Usage: python3 bench/sql_bench.py --inputs DIR [--silt-bench PATH] [--repeat N]
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile
 
+from bench_run import run, fmt_seconds
+
 MERGE_PY = r'''
 import json, sys, time, shutil, os
 import pyarrow as pa, pyarrow.parquet as pq
@@ -71,13 +73,6 @@ SELECTIVE = "SELECT count(*), avg(temperature) FROM t WHERE ts >= '2024-01-03T00
 GROUP_BY = "SELECT status, count(*), avg(temperature), max(humidity) FROM t GROUP BY status ORDER BY status"
 
 
-def run(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    rec = json.loads(out.strip().splitlines()[-1])
-    print(json.dumps(rec), file=sys.stderr)
-    return rec
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--inputs", required=True)
@@ -88,7 +83,7 @@ def main():
     main_in = os.path.join(a.inputs, "iot_main.parquet")
     source = os.path.join(a.inputs, "merge_source.parquet")
     work = tempfile.mkdtemp(prefix="silt-sql-bench-")
-    fmt = lambda r: f"{r['median_s']:.2f} s ({r['min_s']:.2f}–{r['max_s']:.2f}), {r['peak_kb']/1024:.0f} MB"
+    fmt = fmt_seconds
     try:
         base = os.path.join(work, "w1")
         subprocess.run([py, "-c", WRITE_PY, base, main_in], check=True)
