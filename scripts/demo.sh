@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/silt-target}"
-VECTORS="${DELTA_VECTORS_DIR:-../shared/delta-vectors}"
+VECTORS="$(scripts/vectors.sh)"
 # A debug build: the sample tables are tiny, and it shares the test suite's
 # build cache (a release build with DataFusion takes about 20 minutes cold).
 cargo build -p silt-cli

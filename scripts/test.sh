@@ -6,14 +6,16 @@
 # Environment:
 #   CARGO_TARGET_DIR   build dir (default: $HOME/.cache/silt-target, outside the clone,
 #                      so repeated runs and fresh clones reuse the build)
-#   DELTA_VECTORS_DIR  the public test tables (default: ../shared/delta-vectors)
+#   DELTA_VECTORS_DIR  the public test tables (default: ../shared/delta-vectors, beside
+#                      this clone or beside the repository it was cloned from)
 #   SILT_FUZZ_SECONDS  seconds per fuzz target (default 20; 0 skips fuzzing)
 #   SILT_AZURITE_PORT  loopback port for Azurite (default 10010)
 #   SILT_MOTO_PORT     loopback port for the S3 server (default 5010)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/silt-target}"
-export DELTA_VECTORS_DIR="${DELTA_VECTORS_DIR:-../shared/delta-vectors}"
+DELTA_VECTORS_DIR="$(scripts/vectors.sh)"
+export DELTA_VECTORS_DIR
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 FUZZ_SECONDS="${SILT_FUZZ_SECONDS:-20}"
 
