@@ -209,10 +209,12 @@ const ADOPTABLE_PROPERTIES: &[&str] = &[
 ];
 
 /// Whether `winner` only adds or changes adoptable properties relative to
-/// `read`, with the same schema and partitioning.
+/// `read`, with the same schema (up to identity high-water marks, which an
+/// identity-generating append moves) and partitioning.
 fn metadata_change_is_adoptable(read: &Metadata, winner: &Metadata) -> bool {
     if read.id != winner.id
-        || read.schema != winner.schema
+        || (read.schema != winner.schema
+            && !crate::column_rules::differs_only_in_high_water_marks(&read.schema, &winner.schema))
         || read.partition_columns != winner.partition_columns
     {
         return false;
@@ -465,6 +467,40 @@ mod tests {
         assert_eq!(
             check_winner(&dom, &read, &w4).unwrap_err().rule,
             ConflictRule::ConcurrentDomainMetadata
+        );
+    }
+
+    #[test]
+    fn identity_high_water_mark_moves_are_adoptable() {
+        let mut read = meta(&[]);
+        let mut id = crate::schema::StructField::new(
+            "id",
+            crate::schema::DataType::Primitive(crate::schema::PrimitiveType::Long),
+            true,
+        );
+        id.metadata
+            .insert(crate::column_rules::IDENTITY_START.into(), 1.into());
+        id.metadata
+            .insert(crate::column_rules::IDENTITY_STEP.into(), 1.into());
+        read.schema.fields.push(id);
+        let mut moved = read.clone();
+        moved.schema =
+            crate::column_rules::with_high_water_marks(&read.schema, &[("id".into(), 10)]);
+        let w = WinnerSummary {
+            version: 1,
+            metadata: Some(moved),
+            ..Default::default()
+        };
+        // A delete (no metadata of its own) adopts an identity append's marks.
+        assert!(check_winner(&TxnFootprint::default(), &read, &w).is_ok());
+        // Another identity append (which moves the marks too) conflicts.
+        let identity_append = TxnFootprint {
+            changes_metadata: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            check_winner(&identity_append, &read, &w).unwrap_err().rule,
+            ConflictRule::MetadataChanged
         );
     }
 }

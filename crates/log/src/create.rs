@@ -5,11 +5,15 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::actions::{Format, Metadata, Protocol};
+use crate::alter::{
+    COLUMN_MAPPING_MAX_ID, COLUMN_MAPPING_MODE, assign_column_mapping, random_physical_name,
+};
+use crate::column_rules::{CURRENT_DEFAULT, GENERATION_EXPRESSION};
 use crate::features::{TableFeature, legacy_writer_features};
 use crate::schema::StructType;
 
 /// Features a table property turns on.
-fn features_for_property(key: &str, value: &str) -> Vec<TableFeature> {
+pub(crate) fn features_for_property(key: &str, value: &str) -> Vec<TableFeature> {
     let on = value.eq_ignore_ascii_case("true");
     match key {
         "delta.appendOnly" if on => vec![TableFeature::AppendOnly],
@@ -21,6 +25,9 @@ fn features_for_property(key: &str, value: &str) -> Vec<TableFeature> {
         }
         "delta.checkpointPolicy" if value == "v2" => vec![TableFeature::V2Checkpoint],
         "delta.enableTypeWidening" if on => vec![TableFeature::TypeWidening],
+        "delta.columnMapping.mode" if matches!(value, "name" | "id") => {
+            vec![TableFeature::ColumnMapping]
+        }
         k if k.starts_with("delta.constraints.") => vec![TableFeature::CheckConstraints],
         k if k.starts_with("delta.feature.") => {
             let name = &k["delta.feature.".len()..];
@@ -48,12 +55,18 @@ pub fn protocol_for(
     if schema_uses_timestamp_ntz(schema) {
         features.insert(TableFeature::TimestampNtz);
     }
-    // Legacy writer versions 2..=4 cover these (reader version 1).
-    for version in 2..=4 {
+    features.extend(schema_rule_features(schema));
+    // Legacy writer versions 2..=6 cover these (reader version 2 for
+    // column mapping, 1 otherwise).
+    for version in 2..=6 {
         let implied: BTreeSet<TableFeature> = legacy_writer_features(version).into_iter().collect();
         if features.is_subset(&implied) {
             return Protocol {
-                min_reader_version: 1,
+                min_reader_version: if features.contains(&TableFeature::ColumnMapping) {
+                    2
+                } else {
+                    1
+                },
                 min_writer_version: version,
                 reader_features: None,
                 writer_features: None,
@@ -86,21 +99,54 @@ pub fn protocol_for(
     }
 }
 
+/// Features the column metadata of a new table's schema needs: identity,
+/// generated and default columns, invariants.
+fn schema_rule_features(schema: &StructType) -> Vec<TableFeature> {
+    let mut out = Vec::new();
+    for f in &schema.fields {
+        let has = |k: &str| f.metadata.contains_key(k);
+        if f.metadata.keys().any(|k| k.starts_with("delta.identity.")) {
+            out.push(TableFeature::IdentityColumns);
+        }
+        if has(GENERATION_EXPRESSION) {
+            out.push(TableFeature::GeneratedColumns);
+        }
+        if has(CURRENT_DEFAULT) {
+            out.push(TableFeature::AllowColumnDefaults);
+        }
+        if has("delta.invariants") {
+            out.push(TableFeature::Invariants);
+        }
+    }
+    out
+}
+
 fn schema_uses_timestamp_ntz(schema: &StructType) -> bool {
     schema.to_json().contains("\"timestamp_ntz\"")
 }
 
-/// Metadata for a new table.
+/// Metadata for a new table. With `delta.columnMapping.mode` `name` or
+/// `id`, every field gets a column-mapping id and a fresh physical name.
 pub fn new_metadata(
-    schema: StructType,
+    mut schema: StructType,
     partition_columns: Vec<String>,
-    properties: HashMap<String, String>,
+    mut properties: HashMap<String, String>,
     name: Option<String>,
     created_ms: i64,
 ) -> Result<Metadata, String> {
     for c in &partition_columns {
         if schema.field(c).is_none() {
             return Err(format!("partition column {c:?} is not in the schema"));
+        }
+    }
+    if let Some(mode) = properties.get(COLUMN_MAPPING_MODE) {
+        match mode.as_str() {
+            "name" | "id" => {
+                let max = assign_column_mapping(&mut schema, 0, &random_physical_name);
+                properties.insert(COLUMN_MAPPING_MAX_ID.into(), max.to_string());
+            }
+            "none" => {}
+            other => return Err(format!("unknown column mapping mode {other:?}")),
         }
     }
     Ok(Metadata {

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod actions;
+pub mod alter;
 pub mod arrow_rows;
 mod checkpoint_arrow;
 mod checkpoint_columns;
@@ -22,6 +23,7 @@ pub mod checkpoint_read;
 pub mod checkpoint_write;
 pub mod checksum;
 pub mod cleanup;
+pub mod column_rules;
 pub mod conflict;
 pub mod constraints;
 pub mod create;

@@ -34,6 +34,8 @@ const REPLAY_WINDOW_BYTES: usize = 8 << 20;
 pub const ENABLE_ICT: &str = "delta.enableInCommitTimestamps";
 /// Table property with the version in-commit timestamps were enabled at.
 pub const ICT_ENABLEMENT_VERSION: &str = "delta.inCommitTimestampEnablementVersion";
+/// Table property: the in-commit timestamp of the commit that turned ICT on.
+pub const ICT_ENABLEMENT_TIMESTAMP: &str = "delta.inCommitTimestampEnablementTimestamp";
 
 /// Which version of a table to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -25,7 +25,7 @@ use crate::conflict::{
 use crate::error::{LogError, LogResult};
 use crate::features::TableFeature;
 use crate::log_path::commit_path;
-use crate::snapshot::{ENABLE_ICT, Snapshot};
+use crate::snapshot::{ENABLE_ICT, ICT_ENABLEMENT_TIMESTAMP, ICT_ENABLEMENT_VERSION, Snapshot};
 use crate::storage::{LogStore, StorageError};
 
 /// The engine string written into `commitInfo.engineInfo`.
@@ -50,6 +50,8 @@ pub struct Operation {
     /// written as `commitInfo.operationMetrics` (values as strings, as
     /// Delta Spark writes them).
     pub metrics: Map<String, Value>,
+    /// `commitInfo.tags` (e.g. `delta.identity.schemaUpdate`).
+    pub tags: Map<String, Value>,
 }
 
 impl Operation {
@@ -59,7 +61,15 @@ impl Operation {
             name: name.into(),
             parameters: Map::new(),
             metrics: Map::new(),
+            tags: Map::new(),
         }
+    }
+
+    /// Adds a commitInfo tag.
+    pub fn with_tag(mut self, key: &str, value: &str) -> Self {
+        self.tags
+            .insert(key.to_string(), Value::String(value.to_string()));
+        self
     }
 
     /// Adds a metric.
@@ -235,6 +245,9 @@ fn unenforced_data_rule(
     {
         return Some("CHECK constraints");
     }
+    if checks_enforced {
+        return None;
+    }
     if has(TableFeature::GeneratedColumns) && field_meta("delta.generationExpression") {
         return Some("generated columns");
     }
@@ -359,10 +372,11 @@ impl Transaction {
         }
     }
 
-    /// Declares that the caller checked every added row against the table's
+    /// Declares that the caller enforced every data rule on the added rows:
     /// CHECK constraints and column invariants (see
-    /// [`crate::constraints::table_checks`]); without it, data writes to
-    /// tables that have them are refused.
+    /// [`crate::constraints::table_checks`]), and generated, identity and
+    /// default columns (see [`crate::column_rules`]); without it, data
+    /// writes to tables that use them are refused.
     pub fn with_checks_enforced(mut self) -> Self {
         self.checks_enforced = true;
         self
@@ -638,6 +652,10 @@ impl Transaction {
         if let Some(r) = self.read_version {
             info.other.insert("readVersion".into(), Value::from(r));
         }
+        if !self.operation.tags.is_empty() {
+            info.other
+                .insert("tags".into(), Value::Object(self.operation.tags.clone()));
+        }
         if !self.operation.metrics.is_empty() {
             info.other.insert(
                 "operationMetrics".into(),
@@ -651,7 +669,16 @@ impl Transaction {
             lines.push(action_to_json_line(&Action::Protocol(p.clone())));
         }
         if let Some(m) = &self.new_metadata {
-            lines.push(action_to_json_line(&Action::Metadata(Box::new(m.clone()))));
+            let mut m = m.clone();
+            // Turning in-commit timestamps on records where they start.
+            let was_on = state.metadata.as_ref().is_some_and(|r| r.flag(ENABLE_ICT));
+            if let (Some(ict), false, true) = (ict, was_on, version > 0) {
+                m.configuration
+                    .insert(ICT_ENABLEMENT_VERSION.into(), version.to_string());
+                m.configuration
+                    .insert(ICT_ENABLEMENT_TIMESTAMP.into(), ict.to_string());
+            }
+            lines.push(action_to_json_line(&Action::Metadata(Box::new(m))));
         }
         if let Some(t) = &self.app_txn {
             let mut t = t.clone();

@@ -1,0 +1,1042 @@
+//! Table evolution as pure functions over the protocol and metadata a
+//! transaction read: adding, renaming and dropping columns (rename and drop
+//! through column mapping), type widening with the type-change metadata
+//! readers need, setting and unsetting properties (with the protocol
+//! upgrades that enabling a feature implies), CHECK constraints, and
+//! clustering columns. Each change becomes one commit; this module only
+//! computes what that commit writes, or why it is refused.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::actions::{DomainMetadata, Metadata, Protocol};
+use crate::column_rules::{CURRENT_DEFAULT, GENERATION_EXPRESSION};
+use crate::create::{features_for_property, protocol_for};
+use crate::features::TableFeature;
+use crate::schema::{
+    COLUMN_MAPPING_ID_KEY, COLUMN_MAPPING_PHYSICAL_NAME_KEY, DataType, PrimitiveType, StructField,
+    StructType,
+};
+use crate::transaction::Operation;
+
+/// Table property selecting column mapping.
+pub const COLUMN_MAPPING_MODE: &str = "delta.columnMapping.mode";
+/// Table property holding the highest column-mapping id in use.
+pub const COLUMN_MAPPING_MAX_ID: &str = "delta.columnMapping.maxColumnId";
+/// Field metadata key recording type changes (`typeWidening`).
+pub const TYPE_CHANGES: &str = "delta.typeChanges";
+/// Domain holding the clustering columns.
+pub const CLUSTERING_DOMAIN: &str = "delta.clustering";
+
+/// One change to a table's definition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlterTable {
+    /// Add columns (nullable) at the end of the struct at `parent` (empty:
+    /// top level).
+    AddColumns {
+        /// Path of the struct to add to.
+        parent: Vec<String>,
+        /// The new fields.
+        fields: Vec<StructField>,
+    },
+    /// Rename a column (needs column mapping).
+    RenameColumn {
+        /// Path of the column.
+        path: Vec<String>,
+        /// Its new name.
+        to: String,
+    },
+    /// Drop columns (needs column mapping).
+    DropColumns {
+        /// Paths of the columns.
+        paths: Vec<Vec<String>>,
+        /// Do not fail when a column does not exist.
+        if_exists: bool,
+    },
+    /// Widen a column's type (`typeWidening`).
+    ChangeColumnType {
+        /// Path of the column.
+        path: Vec<String>,
+        /// The new, wider type.
+        to: DataType,
+    },
+    /// Drop a column's NOT NULL.
+    DropNotNull {
+        /// Path of the column.
+        path: Vec<String>,
+    },
+    /// Set or replace a column's default (`allowColumnDefaults`); `None`
+    /// drops it.
+    SetDefault {
+        /// Path of the top-level column.
+        column: String,
+        /// The SQL expression.
+        sql: Option<String>,
+    },
+    /// Set table properties (`delta.feature.X = supported` adds a feature).
+    SetProperties(BTreeMap<String, String>),
+    /// Remove table properties.
+    UnsetProperties {
+        /// The keys.
+        keys: Vec<String>,
+        /// Do not fail when a key is not set.
+        if_exists: bool,
+    },
+    /// Add a CHECK constraint (existing rows must satisfy it).
+    AddConstraint {
+        /// Constraint name.
+        name: String,
+        /// Boolean SQL expression.
+        sql: String,
+    },
+    /// Drop a CHECK constraint.
+    DropConstraint {
+        /// Constraint name.
+        name: String,
+        /// Do not fail when it does not exist.
+        if_exists: bool,
+    },
+    /// Set the clustering columns (empty: stop clustering).
+    ClusterBy(Vec<Vec<String>>),
+}
+
+/// What committing a change writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableChange {
+    /// A new protocol, when the change upgrades it.
+    pub protocol: Option<Protocol>,
+    /// The new metadata.
+    pub metadata: Metadata,
+    /// Domain metadata to write.
+    pub domains: Vec<DomainMetadata>,
+    /// The commit's operation.
+    pub operation: Operation,
+    /// A constraint every existing row must satisfy before committing:
+    /// (name, SQL).
+    pub validate: Option<(String, String)>,
+}
+
+/// `p` with `add` features supported: unchanged when it has them, legacy
+/// versions when they still suffice (never lowering a version), table
+/// features otherwise.
+pub fn protocol_with_features(p: &Protocol, add: &[TableFeature]) -> Protocol {
+    if add.iter().all(|f| p.has_feature(f)) {
+        return p.clone();
+    }
+    let mut all: BTreeSet<TableFeature> = p.effective_writer_features().into_iter().collect();
+    all.extend(p.effective_reader_features());
+    all.extend(add.iter().cloned());
+    let all: Vec<TableFeature> = all.into_iter().collect();
+    let fresh = protocol_for(&Default::default(), &all, &StructType::default());
+    if p.min_writer_version < 7 {
+        if fresh.min_writer_version < 7 {
+            return Protocol {
+                min_reader_version: fresh.min_reader_version.max(p.min_reader_version),
+                min_writer_version: fresh.min_writer_version.max(p.min_writer_version),
+                reader_features: None,
+                writer_features: None,
+            };
+        }
+        return fresh;
+    }
+    // Already table features: stay there.
+    let reader: Vec<String> = all
+        .iter()
+        .filter(|f| f.is_reader_writer())
+        .map(|f| f.name().to_string())
+        .collect();
+    Protocol {
+        min_reader_version: if reader.is_empty() {
+            p.min_reader_version
+        } else {
+            3
+        },
+        min_writer_version: 7,
+        reader_features: (!reader.is_empty()).then_some(reader),
+        writer_features: Some(all.iter().map(|f| f.name().to_string()).collect()),
+    }
+}
+
+/// Gives every field (nested ones too) a column-mapping id and physical
+/// name. `physical` picks the name of a field that has none. Returns the
+/// highest id in use.
+pub fn assign_column_mapping(
+    schema: &mut StructType,
+    mut max_id: i64,
+    physical: &dyn Fn(&StructField) -> String,
+) -> i64 {
+    fn visit_type(t: &mut DataType, max_id: &mut i64, physical: &dyn Fn(&StructField) -> String) {
+        match t {
+            DataType::Struct(s) => visit(&mut s.fields, max_id, physical),
+            DataType::Array(a) => visit_type(&mut a.element_type, max_id, physical),
+            DataType::Map(m) => {
+                visit_type(&mut m.key_type, max_id, physical);
+                visit_type(&mut m.value_type, max_id, physical);
+            }
+            _ => {}
+        }
+    }
+    fn visit(
+        fields: &mut [StructField],
+        max_id: &mut i64,
+        physical: &dyn Fn(&StructField) -> String,
+    ) {
+        for f in fields {
+            if f.column_mapping_id().is_none() {
+                *max_id += 1;
+                f.metadata
+                    .insert(COLUMN_MAPPING_ID_KEY.into(), Value::from(*max_id));
+            }
+            if f.physical_name().is_none() {
+                let name = physical(f);
+                f.metadata
+                    .insert(COLUMN_MAPPING_PHYSICAL_NAME_KEY.into(), Value::from(name));
+            }
+            visit_type(&mut f.data_type, max_id, physical);
+        }
+    }
+    // Ids already present count towards the maximum.
+    fn highest(fields: &[StructField], acc: &mut i64) {
+        for f in fields {
+            if let Some(id) = f.column_mapping_id() {
+                *acc = (*acc).max(id);
+            }
+            let mut t = &f.data_type;
+            loop {
+                match t {
+                    DataType::Struct(s) => {
+                        highest(&s.fields, acc);
+                        break;
+                    }
+                    DataType::Array(a) => t = &a.element_type,
+                    DataType::Map(m) => {
+                        if let DataType::Struct(s) = &m.key_type {
+                            highest(&s.fields, acc);
+                        }
+                        t = &m.value_type;
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+    highest(&schema.fields, &mut max_id);
+    visit(&mut schema.fields, &mut max_id, physical);
+    max_id
+}
+
+/// A fresh physical name for a new column.
+pub fn random_physical_name(_: &StructField) -> String {
+    format!("col-{}", uuid::Uuid::new_v4())
+}
+
+fn mapping_mode(m: &Metadata) -> &str {
+    m.property(COLUMN_MAPPING_MODE).unwrap_or("none")
+}
+
+/// The fields of the struct at `parent`.
+fn struct_at<'a>(
+    fields: &'a mut Vec<StructField>,
+    parent: &[String],
+) -> Result<&'a mut Vec<StructField>, String> {
+    let Some((first, rest)) = parent.split_first() else {
+        return Ok(fields);
+    };
+    let f = fields
+        .iter_mut()
+        .find(|f| f.name.eq_ignore_ascii_case(first))
+        .ok_or_else(|| format!("column {first:?} does not exist"))?;
+    match &mut f.data_type {
+        DataType::Struct(s) => struct_at(&mut s.fields, rest),
+        other => Err(format!(
+            "column {first:?} is a {}, not a struct",
+            other.simple_name()
+        )),
+    }
+}
+
+/// The struct holding the column at `path`, and the column's index in it.
+fn locate<'a>(
+    schema: &'a mut StructType,
+    path: &[String],
+) -> Result<(&'a mut Vec<StructField>, usize), String> {
+    let (name, parent) = path
+        .split_last()
+        .ok_or_else(|| "an empty column path".to_string())?;
+    let fields = struct_at(&mut schema.fields, parent)?;
+    let i = fields
+        .iter()
+        .position(|f| f.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| format!("column {:?} does not exist", path.join(".")))?;
+    Ok((fields, i))
+}
+
+/// SQL texts that may name columns: constraints, generation expressions,
+/// defaults.
+fn rule_texts(m: &Metadata) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = m
+        .configuration
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                format!("constraint {}", k.strip_prefix("delta.constraints.")?),
+                v.clone(),
+            ))
+        })
+        .collect();
+    for f in &m.schema.fields {
+        for key in [GENERATION_EXPRESSION, CURRENT_DEFAULT] {
+            if let Some(sql) = f.metadata.get(key).and_then(Value::as_str) {
+                out.push((
+                    format!("the expression of column {:?}", f.name),
+                    sql.to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `sql` names the identifier `name` (case-insensitive, outside
+/// string literals).
+fn mentions(sql: &str, name: &str) -> bool {
+    let mut word = String::new();
+    let mut in_str: Option<char> = None;
+    let mut hit = false;
+    let mut check = |w: &mut String| {
+        if w.eq_ignore_ascii_case(name) {
+            hit = true;
+        }
+        w.clear();
+    };
+    for c in sql.chars() {
+        match in_str {
+            Some(q) if c == q => in_str = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => {
+                check(&mut word);
+                in_str = Some(c);
+            }
+            None if c.is_alphanumeric() || c == '_' || c == '`' => {
+                if c != '`' {
+                    word.push(c)
+                }
+            }
+            None => check(&mut word),
+        }
+    }
+    check(&mut word);
+    hit
+}
+
+fn refuse_if_referenced(m: &Metadata, column: &str, what: &str) -> Result<(), String> {
+    if let Some((owner, sql)) = rule_texts(m)
+        .into_iter()
+        .find(|(_, sql)| mentions(sql, column))
+    {
+        return Err(format!(
+            "cannot {what} column {column:?}: {owner} uses it ({sql}); drop or change that first"
+        ));
+    }
+    Ok(())
+}
+
+fn clustering_columns(domains: &BTreeMap<String, String>) -> Vec<Vec<String>> {
+    domains
+        .get(CLUSTERING_DOMAIN)
+        .and_then(|c| serde_json::from_str::<Value>(c).ok())
+        .and_then(|v| serde_json::from_value(v.get("clusteringColumns")?.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Whether `from` → `to` is a widening the `typeWidening` feature allows.
+pub fn is_widening(from: &DataType, to: &DataType) -> bool {
+    use PrimitiveType::*;
+    let (DataType::Primitive(a), DataType::Primitive(b)) = (from, to) else {
+        return false;
+    };
+    let int_digits = |t: &PrimitiveType| match t {
+        Byte => Some(3),
+        Short => Some(5),
+        Integer => Some(10),
+        Long => Some(20),
+        _ => None,
+    };
+    let rank = |t: &PrimitiveType| match t {
+        Byte => 1,
+        Short => 2,
+        Integer => 3,
+        Long => 4,
+        _ => 0,
+    };
+    match (a, b) {
+        (x, y) if rank(x) > 0 && rank(y) > 0 => rank(x) < rank(y),
+        (Float, Double) => true,
+        (Byte | Short | Integer, Double) => true,
+        (Date, TimestampNtz) => true,
+        (
+            Decimal {
+                precision: p1,
+                scale: s1,
+            },
+            Decimal {
+                precision: p2,
+                scale: s2,
+            },
+        ) => s2 >= s1 && (p2 - s2) >= (p1 - s1) && (p1, s1) != (p2, s2),
+        (x, Decimal { precision, scale }) if int_digits(x).is_some() => {
+            i32::from(*precision) - i32::from(*scale) >= int_digits(x).unwrap_or(99)
+        }
+        _ => false,
+    }
+}
+
+/// Computes the commit for `change` on a table at `protocol` / `metadata`.
+/// `domains` are the table's current domain metadata (name → configuration);
+/// `has_files` says whether the table holds data.
+pub fn alter_table(
+    protocol: &Protocol,
+    metadata: &Metadata,
+    domains: &BTreeMap<String, String>,
+    has_files: bool,
+    change: &AlterTable,
+) -> Result<TableChange, String> {
+    let mut meta = metadata.clone();
+    let mut schema = metadata.schema.clone();
+    let mut features: Vec<TableFeature> = Vec::new();
+    let mut out_domains = Vec::new();
+    let mut validate = None;
+    let mapped = matches!(mapping_mode(metadata), "name" | "id");
+    let operation;
+    match change {
+        AlterTable::AddColumns { parent, fields } => {
+            let target = struct_at(&mut schema.fields, parent)?;
+            for f in fields {
+                if target.iter().any(|t| t.name.eq_ignore_ascii_case(&f.name)) {
+                    return Err(format!("column {:?} already exists", f.name));
+                }
+                if !f.nullable && has_files {
+                    return Err(format!(
+                        "column {:?} cannot be added as NOT NULL to a table with data: existing rows would hold nulls",
+                        f.name
+                    ));
+                }
+                if f.metadata.contains_key(CURRENT_DEFAULT) {
+                    return Err(format!(
+                        "column {:?}: a default cannot be declared in the command that adds the column; add it, then ALTER COLUMN … SET DEFAULT",
+                        f.name
+                    ));
+                }
+                if f.metadata
+                    .keys()
+                    .any(|k| k.starts_with("delta.identity.") || k == GENERATION_EXPRESSION)
+                {
+                    return Err(format!(
+                        "column {:?}: identity and generated columns can only be declared when the table is created",
+                        f.name
+                    ));
+                }
+                target.push(f.clone());
+            }
+            if schema_uses_ntz(&schema) {
+                features.push(TableFeature::TimestampNtz);
+            }
+            operation = Operation::new("ADD COLUMNS").with_parameter(
+                "columns",
+                Value::from(fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>()),
+            );
+        }
+        AlterTable::RenameColumn { path, to } => {
+            if !mapped {
+                return Err(format!(
+                    "renaming column {:?} needs column mapping; run ALTER TABLE … SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name') first",
+                    path.join(".")
+                ));
+            }
+            let (fields, i) = locate(&mut schema, path)?;
+            if fields
+                .iter()
+                .enumerate()
+                .any(|(j, f)| j != i && f.name.eq_ignore_ascii_case(to))
+            {
+                return Err(format!("column {to:?} already exists"));
+            }
+            let old = fields[i].name.clone();
+            if path.len() == 1 {
+                refuse_if_referenced(metadata, &old, "rename")?;
+            }
+            fields[i].name = to.clone();
+            if path.len() == 1 {
+                for p in &mut meta.partition_columns {
+                    if *p == old {
+                        *p = to.clone();
+                    }
+                }
+            }
+            operation = Operation::new("RENAME COLUMN")
+                .with_parameter("oldColumnPath", path.join("."))
+                .with_parameter("newColumnPath", {
+                    let mut p = path.clone();
+                    if let Some(last) = p.last_mut() {
+                        *last = to.clone();
+                    }
+                    p.join(".")
+                });
+        }
+        AlterTable::DropColumns { paths, if_exists } => {
+            if !mapped {
+                return Err(format!(
+                    "dropping columns needs column mapping; run ALTER TABLE … SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name') first (columns: {})",
+                    paths
+                        .iter()
+                        .map(|p| p.join("."))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            let clustered = clustering_columns(domains);
+            let mut dropped = Vec::new();
+            for path in paths {
+                let (fields, i) = match locate(&mut schema, path) {
+                    Ok(x) => x,
+                    Err(_) if *if_exists => continue,
+                    Err(e) => return Err(e),
+                };
+                let name = fields[i].name.clone();
+                if path.len() == 1 {
+                    if meta
+                        .partition_columns
+                        .iter()
+                        .any(|p| p.eq_ignore_ascii_case(&name))
+                    {
+                        return Err(format!("cannot drop partition column {name:?}"));
+                    }
+                    refuse_if_referenced(metadata, &name, "drop")?;
+                }
+                let physical = fields[i].physical_name().unwrap_or(&name).to_string();
+                if clustered.iter().any(|c| c.first() == Some(&physical)) {
+                    return Err(format!(
+                        "cannot drop clustering column {name:?}; change CLUSTER BY first"
+                    ));
+                }
+                fields.remove(i);
+                if fields.is_empty() {
+                    return Err(format!(
+                        "cannot drop {:?}: a struct needs at least one field",
+                        path.join(".")
+                    ));
+                }
+                dropped.push(path.join("."));
+            }
+            operation =
+                Operation::new("DROP COLUMNS").with_parameter("columns", Value::from(dropped));
+        }
+        AlterTable::ChangeColumnType { path, to } => {
+            let partition = path.len() == 1
+                && meta
+                    .partition_columns
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(&path[0]));
+            let (fields, i) = locate(&mut schema, path)?;
+            let f = &mut fields[i];
+            if &f.data_type == to {
+                return Err(format!(
+                    "column {:?} already has type {}",
+                    f.name,
+                    to.simple_name()
+                ));
+            }
+            if !is_widening(&f.data_type, to) {
+                return Err(format!(
+                    "changing column {:?} from {} to {} is not a type widening Delta allows (integers to wider integers, decimals or double; float to double; date to timestamp_ntz; decimals to wider decimals)",
+                    f.name,
+                    f.data_type.simple_name(),
+                    to.simple_name()
+                ));
+            }
+            if partition && matches!(to, DataType::Primitive(PrimitiveType::TimestampNtz)) {
+                return Err(format!(
+                    "partition column {:?} cannot change from date to timestamp_ntz",
+                    f.name
+                ));
+            }
+            if !metadata.flag("delta.enableTypeWidening") {
+                return Err(format!(
+                    "changing the type of column {:?} needs type widening; run ALTER TABLE … SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true') first",
+                    f.name
+                ));
+            }
+            let mut changes = match f.metadata.get(TYPE_CHANGES) {
+                Some(Value::Array(a)) => a.clone(),
+                _ => Vec::new(),
+            };
+            changes.push(json!({
+                "fromType": f.data_type.simple_name(),
+                "toType": to.simple_name(),
+            }));
+            f.metadata
+                .insert(TYPE_CHANGES.into(), Value::Array(changes));
+            let from = f.data_type.simple_name();
+            f.data_type = to.clone();
+            if !protocol.has_feature(&TableFeature::TypeWideningPreview) {
+                features.push(TableFeature::TypeWidening);
+            }
+            if schema_uses_ntz(&schema) {
+                features.push(TableFeature::TimestampNtz);
+            }
+            operation = Operation::new("CHANGE COLUMN")
+                .with_parameter("column", path.join("."))
+                .with_parameter("fromType", from)
+                .with_parameter("toType", to.simple_name());
+        }
+        AlterTable::DropNotNull { path } => {
+            let (fields, i) = locate(&mut schema, path)?;
+            fields[i].nullable = true;
+            operation = Operation::new("CHANGE COLUMN").with_parameter("column", path.join("."));
+        }
+        AlterTable::SetDefault { column, sql } => {
+            let (fields, i) = locate(&mut schema, std::slice::from_ref(column))?;
+            let f = &mut fields[i];
+            if f.metadata
+                .keys()
+                .any(|k| k.starts_with("delta.identity.") || k == GENERATION_EXPRESSION)
+            {
+                return Err(format!(
+                    "column {:?} is an identity or generated column and cannot have a default",
+                    f.name
+                ));
+            }
+            match sql {
+                Some(sql) => {
+                    f.metadata
+                        .insert(CURRENT_DEFAULT.into(), Value::from(sql.clone()));
+                    features.push(TableFeature::AllowColumnDefaults);
+                }
+                None => {
+                    f.metadata.remove(CURRENT_DEFAULT);
+                }
+            }
+            operation = Operation::new("CHANGE COLUMN").with_parameter("column", column.clone());
+        }
+        AlterTable::SetProperties(props) => {
+            for (k, v) in props {
+                if let Some(name) = k.strip_prefix("delta.feature.") {
+                    if !v.eq_ignore_ascii_case("supported") && !v.eq_ignore_ascii_case("enabled") {
+                        return Err(format!("{k} must be 'supported', not {v:?}"));
+                    }
+                    let f: TableFeature = name
+                        .parse()
+                        .unwrap_or_else(|e: std::convert::Infallible| match e {});
+                    if let TableFeature::Unknown(n) = &f {
+                        return Err(format!("unknown table feature {n:?}"));
+                    }
+                    features.push(f);
+                    continue;
+                }
+                if k.starts_with("delta.constraints.") {
+                    return Err(format!(
+                        "{k}: CHECK constraints are added with ALTER TABLE … ADD CONSTRAINT, which checks the existing rows"
+                    ));
+                }
+                if k == COLUMN_MAPPING_MODE {
+                    let from = mapping_mode(metadata).to_ascii_lowercase();
+                    match (from.as_str(), v.to_ascii_lowercase().as_str()) {
+                        (a, b) if a == b => {}
+                        ("none", "name") => {
+                            // Existing files use the logical names.
+                            let max = metadata
+                                .property(COLUMN_MAPPING_MAX_ID)
+                                .and_then(|v| v.parse().ok())
+                                .unwrap_or(0);
+                            let max = assign_column_mapping(&mut schema, max, &|f| f.name.clone());
+                            meta.configuration
+                                .insert(COLUMN_MAPPING_MAX_ID.into(), max.to_string());
+                            features.push(TableFeature::ColumnMapping);
+                        }
+                        (a, b) => {
+                            return Err(format!(
+                                "column mapping mode cannot change from {a} to {b} (only none → name on an existing table; id mode is chosen when the table is created)"
+                            ));
+                        }
+                    }
+                }
+                if k == "delta.enableRowTracking"
+                    && v.eq_ignore_ascii_case("true")
+                    && has_files
+                    && !protocol.has_feature(&TableFeature::RowTracking)
+                {
+                    return Err(
+                        "enabling row tracking on a table that already holds data needs a row-id backfill, which silt does not write yet".into(),
+                    );
+                }
+                features.extend(features_for_property(k, v));
+                meta.configuration.insert(k.clone(), v.clone());
+            }
+            operation = Operation::new("SET TBLPROPERTIES").with_parameter(
+                "properties",
+                serde_json::to_string(props).unwrap_or_default(),
+            );
+        }
+        AlterTable::UnsetProperties { keys, if_exists } => {
+            for k in keys {
+                if k.starts_with("delta.constraints.") {
+                    return Err(format!(
+                        "{k}: CHECK constraints are dropped with ALTER TABLE … DROP CONSTRAINT"
+                    ));
+                }
+                if k == COLUMN_MAPPING_MODE && mapped {
+                    return Err("column mapping cannot be turned off".into());
+                }
+                if meta.configuration.remove(k).is_none() && !if_exists {
+                    return Err(format!(
+                        "property {k:?} is not set (use UNSET TBLPROPERTIES IF EXISTS to ignore)"
+                    ));
+                }
+            }
+            operation = Operation::new("UNSET TBLPROPERTIES")
+                .with_parameter("properties", Value::from(keys.clone()))
+                .with_parameter("ifExists", *if_exists);
+        }
+        AlterTable::AddConstraint { name, sql } => {
+            let key = format!("delta.constraints.{}", name.to_ascii_lowercase());
+            if meta.configuration.contains_key(&key) {
+                return Err(format!("constraint {name:?} already exists"));
+            }
+            meta.configuration.insert(key, sql.clone());
+            features.push(TableFeature::CheckConstraints);
+            validate = Some((name.clone(), sql.clone()));
+            operation = Operation::new("ADD CONSTRAINT")
+                .with_parameter("name", name.clone())
+                .with_parameter("expr", sql.clone());
+        }
+        AlterTable::DropConstraint { name, if_exists } => {
+            let key = format!("delta.constraints.{}", name.to_ascii_lowercase());
+            if meta.configuration.remove(&key).is_none() && !if_exists {
+                return Err(format!("constraint {name:?} does not exist"));
+            }
+            operation = Operation::new("DROP CONSTRAINT").with_parameter("name", name.clone());
+        }
+        AlterTable::ClusterBy(columns) => {
+            if !meta.partition_columns.is_empty() && !columns.is_empty() {
+                return Err("a partitioned table cannot be clustered".into());
+            }
+            let mut physical = Vec::new();
+            for path in columns {
+                let mut fields = &schema.fields;
+                let mut phys = Vec::new();
+                for (depth, part) in path.iter().enumerate() {
+                    let f = fields
+                        .iter()
+                        .find(|f| f.name.eq_ignore_ascii_case(part))
+                        .ok_or_else(|| {
+                            format!("clustering column {:?} does not exist", path.join("."))
+                        })?;
+                    phys.push(f.physical_name().unwrap_or(&f.name).to_string());
+                    match (&f.data_type, depth + 1 == path.len()) {
+                        (DataType::Struct(s), false) => fields = &s.fields,
+                        (DataType::Primitive(_), true) => {}
+                        (t, _) => {
+                            return Err(format!(
+                                "clustering column {:?} has type {}; only primitive columns (with statistics) can cluster",
+                                path.join("."),
+                                t.simple_name()
+                            ));
+                        }
+                    }
+                }
+                physical.push(phys);
+            }
+            features.extend([TableFeature::Clustering, TableFeature::DomainMetadata]);
+            out_domains.push(DomainMetadata {
+                domain: CLUSTERING_DOMAIN.into(),
+                configuration: json!({ "clusteringColumns": physical }).to_string(),
+                removed: false,
+            });
+            operation = Operation::new("CLUSTER BY").with_parameter(
+                "newClusteringColumns",
+                columns
+                    .iter()
+                    .map(|c| c.join("."))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+    }
+    meta.schema_string = schema.to_json();
+    meta.schema = schema;
+    let new_protocol = protocol_with_features(protocol, &features);
+    Ok(TableChange {
+        protocol: (new_protocol != *protocol).then_some(new_protocol),
+        metadata: meta,
+        domains: out_domains,
+        operation,
+        validate,
+    })
+}
+
+fn schema_uses_ntz(schema: &StructType) -> bool {
+    schema.to_json().contains("\"timestamp_ntz\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::create::new_metadata;
+
+    fn long(name: &str) -> StructField {
+        StructField::new(name, DataType::Primitive(PrimitiveType::Long), true)
+    }
+
+    fn table(props: &[(&str, &str)]) -> (Protocol, Metadata) {
+        let schema = StructType::new(vec![
+            long("id"),
+            StructField::new("v", DataType::Primitive(PrimitiveType::Integer), true),
+            StructField::new("p", DataType::Primitive(PrimitiveType::String), true),
+        ]);
+        let props: std::collections::HashMap<String, String> = props
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let p = protocol_for(&props, &[], &schema);
+        let m = new_metadata(schema, vec!["p".into()], props, None, 0).expect("metadata");
+        (p, m)
+    }
+
+    fn alter(p: &Protocol, m: &Metadata, c: AlterTable) -> Result<TableChange, String> {
+        alter_table(p, m, &BTreeMap::new(), true, &c)
+    }
+
+    fn set(kv: &[(&str, &str)]) -> AlterTable {
+        AlterTable::SetProperties(
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn rename_and_drop_need_column_mapping_and_upgrade_to_it() {
+        let (p, m) = table(&[]);
+        let rename = AlterTable::RenameColumn {
+            path: vec!["v".into()],
+            to: "value".into(),
+        };
+        let err = alter(&p, &m, rename.clone()).unwrap_err();
+        assert!(err.contains("delta.columnMapping.mode"), "{err}");
+        let on = alter(&p, &m, set(&[("delta.columnMapping.mode", "name")])).expect("enable");
+        let p2 = on.protocol.expect("upgraded");
+        assert_eq!((p2.min_reader_version, p2.min_writer_version), (2, 5));
+        let m2 = on.metadata;
+        assert_eq!(
+            m2.schema.fields[1].physical_name(),
+            Some("v"),
+            "files keep their names"
+        );
+        assert_eq!(m2.property(COLUMN_MAPPING_MAX_ID), Some("3"));
+        let renamed = alter(&p2, &m2, rename).expect("rename").metadata;
+        assert_eq!(renamed.schema.fields[1].name, "value");
+        assert_eq!(renamed.schema.fields[1].physical_name(), Some("v"));
+        let prename = alter(
+            &p2,
+            &renamed,
+            AlterTable::RenameColumn {
+                path: vec!["p".into()],
+                to: "part".into(),
+            },
+        )
+        .expect("rename partition column")
+        .metadata;
+        assert_eq!(prename.partition_columns, vec!["part"]);
+        let dropped = alter(
+            &p2,
+            &prename,
+            AlterTable::DropColumns {
+                paths: vec![vec!["value".into()]],
+                if_exists: false,
+            },
+        )
+        .expect("drop")
+        .metadata;
+        assert_eq!(dropped.schema.fields.len(), 2);
+        assert!(
+            alter(
+                &p2,
+                &dropped,
+                AlterTable::DropColumns {
+                    paths: vec![vec!["part".into()]],
+                    if_exists: false
+                }
+            )
+            .is_err(),
+            "partition columns stay"
+        );
+    }
+
+    #[test]
+    fn columns_used_by_constraints_cannot_be_renamed() {
+        let (p, m) = table(&[("delta.columnMapping.mode", "name")]);
+        let m = alter(
+            &p,
+            &m,
+            AlterTable::AddConstraint {
+                name: "positive".into(),
+                sql: "v > 0 AND id <> 7".into(),
+            },
+        )
+        .expect("constraint");
+        assert_eq!(
+            m.validate,
+            Some(("positive".into(), "v > 0 AND id <> 7".into()))
+        );
+        let p = m.protocol.unwrap_or(p);
+        let err = alter(
+            &p,
+            &m.metadata,
+            AlterTable::RenameColumn {
+                path: vec!["v".into()],
+                to: "w".into(),
+            },
+        )
+        .unwrap_err();
+        assert!(err.contains("constraint positive"), "{err}");
+        assert!(mentions("`v` > 0", "v") && !mentions("'v' = x", "v") && !mentions("vv > 1", "v"));
+    }
+
+    #[test]
+    fn type_widening_records_the_change_and_refuses_narrowing() {
+        let (p, m) = table(&[]);
+        let to_long = AlterTable::ChangeColumnType {
+            path: vec!["v".into()],
+            to: DataType::Primitive(PrimitiveType::Long),
+        };
+        let err = alter(&p, &m, to_long.clone()).unwrap_err();
+        assert!(err.contains("delta.enableTypeWidening"), "{err}");
+        let on = alter(&p, &m, set(&[("delta.enableTypeWidening", "true")])).expect("enable");
+        let p = on.protocol.expect("typeWidening added");
+        assert!(p.has_feature(&TableFeature::TypeWidening));
+        let widened = alter(&p, &on.metadata, to_long).expect("widen").metadata;
+        let f = &widened.schema.fields[1];
+        assert_eq!(f.data_type, DataType::Primitive(PrimitiveType::Long));
+        assert_eq!(
+            f.metadata[TYPE_CHANGES],
+            json!([{"fromType": "integer", "toType": "long"}])
+        );
+        let narrow = AlterTable::ChangeColumnType {
+            path: vec!["id".into()],
+            to: DataType::Primitive(PrimitiveType::Integer),
+        };
+        assert!(
+            alter(&p, &widened, narrow)
+                .unwrap_err()
+                .contains("not a type widening")
+        );
+        let dec =
+            |precision, scale| DataType::Primitive(PrimitiveType::Decimal { precision, scale });
+        assert!(is_widening(&dec(10, 2), &dec(12, 4)));
+        assert!(!is_widening(&dec(10, 2), &dec(11, 4)));
+        assert!(is_widening(
+            &DataType::Primitive(PrimitiveType::Integer),
+            &dec(12, 2)
+        ));
+        assert!(!is_widening(
+            &DataType::Primitive(PrimitiveType::Long),
+            &dec(20, 2)
+        ));
+    }
+
+    #[test]
+    fn properties_enable_features_and_protocol_never_goes_down() {
+        let (p, m) = table(&[]);
+        assert_eq!((p.min_reader_version, p.min_writer_version), (1, 2));
+        let cdf = alter(&p, &m, set(&[("delta.enableChangeDataFeed", "true")])).expect("cdf");
+        let p4 = cdf.protocol.expect("upgraded");
+        assert_eq!((p4.min_reader_version, p4.min_writer_version), (1, 4));
+        let dv = alter(
+            &p4,
+            &cdf.metadata,
+            set(&[("delta.enableDeletionVectors", "true")]),
+        )
+        .expect("dv");
+        let p7 = dv.protocol.expect("table features");
+        assert_eq!((p7.min_reader_version, p7.min_writer_version), (3, 7));
+        for f in [
+            "changeDataFeed",
+            "generatedColumns",
+            "checkConstraints",
+            "deletionVectors",
+        ] {
+            assert!(
+                p7.writer_features
+                    .as_ref()
+                    .expect("list")
+                    .iter()
+                    .any(|n| n == f),
+                "{f}"
+            );
+        }
+        let again = alter(
+            &p7,
+            &dv.metadata,
+            set(&[("delta.feature.appendOnly", "supported")]),
+        )
+        .expect("already there");
+        assert_eq!(again.protocol, None);
+        let ict = alter(
+            &p7,
+            &dv.metadata,
+            set(&[("delta.feature.inCommitTimestamp", "supported")]),
+        )
+        .expect("ict");
+        assert!(
+            ict.protocol
+                .expect("added")
+                .has_feature(&TableFeature::InCommitTimestamp)
+        );
+        assert!(
+            !ict.metadata
+                .configuration
+                .contains_key("delta.feature.inCommitTimestamp")
+        );
+        assert!(
+            alter(
+                &p7,
+                &dv.metadata,
+                set(&[("delta.feature.noSuchThing", "supported")])
+            )
+            .is_err()
+        );
+        assert!(alter(&p, &m, set(&[("delta.constraints.x", "v > 0")])).is_err());
+        let unset = alter(
+            &p4,
+            &cdf.metadata,
+            AlterTable::UnsetProperties {
+                keys: vec!["delta.enableChangeDataFeed".into(), "nope".into()],
+                if_exists: true,
+            },
+        )
+        .expect("unset");
+        assert!(unset.metadata.configuration.is_empty());
+        assert_eq!(unset.protocol, None, "features stay supported");
+    }
+
+    #[test]
+    fn clustering_writes_the_domain_with_physical_names() {
+        let schema = StructType::new(vec![long("id"), long("ts")]);
+        let p = protocol_for(&Default::default(), &[], &schema);
+        let m = new_metadata(schema, vec![], Default::default(), None, 0).expect("m");
+        let c = alter(&p, &m, AlterTable::ClusterBy(vec![vec!["ts".into()]])).expect("cluster");
+        assert_eq!(c.domains[0].domain, CLUSTERING_DOMAIN);
+        assert_eq!(
+            c.domains[0].configuration,
+            r#"{"clusteringColumns":[["ts"]]}"#
+        );
+        let p2 = c.protocol.expect("features");
+        assert!(
+            p2.has_feature(&TableFeature::Clustering)
+                && p2.has_feature(&TableFeature::DomainMetadata)
+        );
+        let (pp, pm) = table(&[]);
+        assert!(alter(&pp, &pm, AlterTable::ClusterBy(vec![vec!["id".into()]])).is_err());
+    }
+}
