@@ -91,7 +91,7 @@ pub async fn write_changes(
         mode,
         batches.into_iter(),
         &options,
-        Vec::new(),
+        crate::column_values::RowRules::none(),
     )
     .await?;
     Ok(adds

@@ -215,7 +215,7 @@ pub async fn optimize(
             mode,
             batches.into_iter(),
             &options,
-            Vec::new(),
+            crate::column_values::RowRules::none(),
         )
         .await?;
         adds.extend(new_files.into_iter().map(|mut a| {

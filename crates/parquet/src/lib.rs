@@ -17,8 +17,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alter;
 pub mod arrow_values;
 pub mod cdf;
+pub mod column_values;
 pub mod delete;
 pub mod deletion_vector;
 mod error;
@@ -29,6 +31,8 @@ pub mod stats;
 pub mod vacuum;
 pub mod write;
 
+pub use alter::alter_table;
+pub use column_values::ExpressionEvaluator;
 pub use delete::{DeleteResult, OptimizeResult, delete_where, optimize};
 pub use error::{ParquetError, ParquetResult};
 pub use row_changes::{

@@ -18,10 +18,12 @@ use silt_log::features::TableFeature;
 use silt_log::{CommitOutcome, Operation, Snapshot};
 
 use crate::arrow_values::ColumnMappingMode;
+use crate::column_values::{ExpressionEvaluator, RowRules};
 use crate::deletion_vector::{DeletedRows, write_file, z85_encode};
 use crate::error::{ParquetError, ParquetResult};
 use crate::scan::Scan;
-use crate::write::{WriteOptions, remove_of, table_checks, write_data_files};
+use crate::write::{WriteOptions, remove_of, write_data_files};
+use silt_log::column_rules::{IDENTITY_SCHEMA_UPDATE_TAG, with_high_water_marks};
 
 /// Rows leaving one file.
 #[derive(Debug, Clone)]
@@ -79,6 +81,9 @@ pub struct RowChanges {
     /// Some added rows are updated versions of removed rows (refused on
     /// row-tracking tables until row ids are carried over).
     pub updates_rows: bool,
+    /// Evaluates generation expressions, defaults and SQL-only constraints
+    /// for the added rows.
+    pub evaluator: Option<Arc<dyn ExpressionEvaluator>>,
 }
 
 /// What a row-level commit did.
@@ -380,7 +385,7 @@ pub async fn commit_row_changes(
             mode,
             rows,
             &WriteOptions::default(),
-            Vec::new(),
+            RowRules::none(),
         )
         .await;
         if let Some(e) = progress
@@ -401,13 +406,24 @@ pub async fn commit_row_changes(
         }
         rows_copied = progress.copied.load(Ordering::Relaxed);
     }
+    let mut marks = Vec::new();
     let added: Vec<RecordBatch> = changes
         .added
         .into_iter()
         .filter(|b| b.num_rows() > 0)
         .collect();
     if !added.is_empty() {
-        let checks = table_checks(snapshot.protocol(), metadata, &schema, &table)?;
+        let rules = RowRules::for_table(
+            snapshot.protocol(),
+            metadata,
+            &schema,
+            changes.evaluator.clone(),
+            false,
+        )
+        .map_err(|reason| ParquetError::InvalidData {
+            table: table.clone(),
+            reason,
+        })?;
         let (files, _) = write_data_files(
             snapshot.store().clone(),
             &schema,
@@ -415,13 +431,18 @@ pub async fn commit_row_changes(
             mode,
             added.into_iter(),
             &WriteOptions::default(),
-            checks,
+            rules.clone(),
         )
         .await?;
         adds.extend(files);
+        marks = rules.high_water_marks();
     }
     let files_removed = removes.len();
     let files_added = adds.len();
+    let mut operation = operation;
+    if !marks.is_empty() {
+        operation = operation.with_tag(IDENTITY_SCHEMA_UPDATE_TAG, "true");
+    }
     let operation = operation
         .with_metric("numRemovedFiles", files_removed as u64)
         .with_metric("numAddedFiles", files_added as u64)
@@ -456,6 +477,12 @@ pub async fn commit_row_changes(
             let cdc = crate::cdf::write_changes(snapshot, rows, t.as_str()).await?;
             txn = txn.add_change_files(cdc);
         }
+    }
+    if !marks.is_empty() {
+        let mut meta = metadata.clone();
+        meta.schema = with_high_water_marks(&meta.schema, &marks);
+        meta.schema_string = meta.schema.to_json();
+        txn = txn.update_metadata(meta);
     }
     // New rows were checked above; copied rows were valid already.
     let outcome = txn

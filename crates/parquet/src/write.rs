@@ -20,6 +20,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use silt_log::actions::{Add, Remove};
+use silt_log::column_rules::IDENTITY_SCHEMA_UPDATE_TAG;
 use silt_log::create::{new_metadata, protocol_for};
 use silt_log::expr::Expr;
 use silt_log::path::FilePath;
@@ -27,6 +28,7 @@ use silt_log::schema::{COLUMN_MAPPING_ID_KEY, DataType, StructType};
 use silt_log::{CommitOutcome, LogStore, Operation, Snapshot, Transaction};
 
 use crate::arrow_values::{ColumnMappingMode, logical_arrow_type, physical_name};
+use crate::column_values::{ExpressionEvaluator, RowRules};
 use crate::error::{ParquetError, ParquetResult};
 use crate::stats::StatsCollector;
 
@@ -78,6 +80,10 @@ pub struct WriteOptions {
     /// Add input columns the table does not have (as nullable columns), in
     /// the same transaction as the data.
     pub merge_schema: bool,
+    /// Evaluates SQL: generation expressions, defaults, and constraints
+    /// silt's predicates cannot express. Without one, tables using them
+    /// refuse writes.
+    pub evaluator: Option<Arc<dyn ExpressionEvaluator>>,
 }
 
 impl Default for WriteOptions {
@@ -93,6 +99,7 @@ impl Default for WriteOptions {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             directory: String::new(),
             merge_schema: false,
+            evaluator: None,
         }
     }
 }
@@ -264,8 +271,13 @@ fn to_physical(array: &ArrayRef, ty: &DataType, target: &ArrowType) -> Result<Ar
 }
 
 /// Makes a batch fit the table: columns in table order with the table's
-/// types, missing nullable columns filled with nulls; errors name the column.
-fn conform_input(batch: &RecordBatch, schema: &StructType) -> Result<Vec<ArrayRef>, String> {
+/// types, missing columns filled with nulls (NOT NULL is checked once the
+/// row rules have filled what they supply); errors name the column. Also
+/// says which columns the input had.
+fn conform_input(
+    batch: &RecordBatch,
+    schema: &StructType,
+) -> Result<(Vec<ArrayRef>, Vec<bool>), String> {
     let input = batch.schema();
     for f in input.fields() {
         if !schema
@@ -279,7 +291,17 @@ fn conform_input(batch: &RecordBatch, schema: &StructType) -> Result<Vec<ArrayRe
             ));
         }
     }
-    schema
+    let present: Vec<bool> = schema
+        .fields
+        .iter()
+        .map(|t| {
+            input
+                .fields()
+                .iter()
+                .any(|f| f.name().eq_ignore_ascii_case(&t.name))
+        })
+        .collect();
+    let columns = schema
         .fields
         .iter()
         .map(|t| {
@@ -289,12 +311,6 @@ fn conform_input(batch: &RecordBatch, schema: &StructType) -> Result<Vec<ArrayRe
                 .iter()
                 .position(|f| f.name().eq_ignore_ascii_case(&t.name))
             else {
-                if !t.nullable {
-                    return Err(format!(
-                        "column {:?} is NOT NULL but the data does not have it",
-                        t.name
-                    ));
-                }
                 return Ok(arrow_array::new_null_array(&want, batch.num_rows()));
             };
             let col = batch.column(i);
@@ -329,16 +345,10 @@ fn conform_input(batch: &RecordBatch, schema: &StructType) -> Result<Vec<ArrayRe
                     t.data_type.simple_name()
                 ));
             };
-            if !t.nullable && col.null_count() > 0 {
-                return Err(format!(
-                    "column {:?} is NOT NULL but {} rows are null",
-                    t.name,
-                    col.null_count()
-                ));
-            }
             Ok(col)
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((columns, present))
 }
 
 /// One data file being written.
@@ -368,8 +378,9 @@ struct Context {
     partition_columns: Vec<String>,
     mode: ColumnMappingMode,
     replace: Option<Expr>,
-    /// CHECK constraints and invariants every row must satisfy.
-    checks: Vec<(String, String, Expr)>,
+    /// Defaults, identity and generated columns, NOT NULL, CHECK
+    /// constraints and invariants.
+    rules: Arc<RowRules>,
 }
 
 impl Context {
@@ -437,7 +448,10 @@ impl Context {
             table: self.table.clone(),
             reason,
         };
-        let columns = conform_input(&batch, &self.schema).map_err(&invalid)?;
+        let (mut columns, present) = conform_input(&batch, &self.schema).map_err(&invalid)?;
+        self.rules
+            .apply(&self.schema, &mut columns, &present)
+            .map_err(&invalid)?;
         let n = batch.num_rows();
         let full = RecordBatch::try_new(
             Arc::new(Schema::new(
@@ -451,18 +465,6 @@ impl Context {
             columns,
         )
         .map_err(|e| invalid(e.to_string()))?;
-        for (name, sql, expr) in &self.checks {
-            let mask = crate::filter::evaluate(expr, &self.schema, &full).map_err(&invalid)?;
-            // A NULL result passes, as in SQL CHECK constraints.
-            let violations = (0..mask.len())
-                .filter(|i| mask.is_valid(*i) && !mask.value(*i))
-                .count();
-            if violations > 0 {
-                return Err(invalid(format!(
-                    "{name} ({sql}) is violated by {violations} rows; nothing was committed"
-                )));
-            }
-        }
         if let Some(pred) = &self.replace {
             let kept = crate::filter::filter_batch(pred, &self.schema, &full).map_err(&invalid)?;
             if kept.num_rows() != n {
@@ -621,13 +623,20 @@ where
         }
     }
 
-    // CHECK constraints and invariants: each must be a predicate silt can
-    // evaluate, or the write is refused.
-    let checks = match (&snapshot, &create) {
-        (Some(s), _) => table_checks(s.protocol(), s.metadata(), &schema, &table)?,
-        (None, Some((p, m))) => table_checks(p, m, &schema, &table)?,
+    // Data rules (constraints, invariants, identity, generated and default
+    // columns): a rule silt cannot apply refuses the write here.
+    let rules = match (&snapshot, &create) {
+        (Some(s), _) => RowRules::for_table(
+            s.protocol(),
+            evolved.as_ref().unwrap_or(s.metadata()),
+            &schema,
+            options.evaluator.clone(),
+            true,
+        ),
+        (None, Some((p, m))) => RowRules::for_table(p, m, &schema, options.evaluator.clone(), true),
         (None, None) => unreachable!("a missing snapshot means the table is created"),
-    };
+    }
+    .map_err(&invalid)?;
     let (adds, rows) = write_data_files(
         store.clone(),
         &schema,
@@ -635,9 +644,19 @@ where
         mode,
         input,
         &options,
-        checks,
+        rules.clone(),
     )
     .await?;
+    // Identity values handed out move the high-water marks in this commit.
+    let marks = rules.high_water_marks();
+    if !marks.is_empty()
+        && let Some(s) = &snapshot
+    {
+        let mut meta = evolved.take().unwrap_or_else(|| s.metadata().clone());
+        meta.schema = silt_log::column_rules::with_high_water_marks(&meta.schema, &marks);
+        meta.schema_string = meta.schema.to_json();
+        evolved = Some(meta);
+    }
 
     // Removals for overwrite modes.
     let now = chrono::Utc::now().timestamp_millis();
@@ -679,6 +698,9 @@ where
     if let Some(p) = predicate {
         op = op.with_parameter("predicate", p);
     }
+    if !marks.is_empty() {
+        op = op.with_tag(IDENTITY_SCHEMA_UPDATE_TAG, "true");
+    }
     let txn = match (create, &snapshot) {
         (Some((protocol, metadata)), _) => {
             Transaction::create_table(store.clone(), protocol, metadata)
@@ -712,33 +734,6 @@ where
     })
 }
 
-/// The table's CHECK constraints and invariants as predicates silt
-/// evaluates on every written row; one silt cannot evaluate refuses the write.
-pub(crate) fn table_checks(
-    protocol: &silt_log::Protocol,
-    metadata: &silt_log::Metadata,
-    schema: &StructType,
-    table: &str,
-) -> ParquetResult<Vec<(String, String, Expr)>> {
-    let invalid = |reason: String| ParquetError::InvalidData {
-        table: table.to_string(),
-        reason,
-    };
-    let mut checks = Vec::new();
-    for c in silt_log::constraints::table_checks(protocol, metadata) {
-        let expr = c.predicate.map_err(|e| {
-            invalid(format!(
-                "{} ({}) cannot be evaluated by silt yet: {e}",
-                c.name, c.sql
-            ))
-        })?;
-        expr.validate(schema)
-            .map_err(|e| invalid(format!("{} ({}): {e}", c.name, c.sql)))?;
-        checks.push((c.name, c.sql, expr));
-    }
-    Ok(checks)
-}
-
 /// Encodes batches into data files under the table (nothing committed):
 /// the `add` actions and the number of rows. Used by writes, deletes that
 /// rewrite files, and optimize.
@@ -749,7 +744,7 @@ pub(crate) async fn write_data_files<I>(
     mode: ColumnMappingMode,
     input: I,
     options: &WriteOptions,
-    checks: Vec<(String, String, Expr)>,
+    rules: Arc<RowRules>,
 ) -> ParquetResult<(Vec<Add>, u64)>
 where
     I: Iterator<Item = RecordBatch> + Send + 'static,
@@ -801,7 +796,7 @@ where
             WriteMode::ReplaceWhere(e) => Some(e.clone()),
             _ => None,
         },
-        checks,
+        rules,
     });
     let threads = options.threads.max(1);
     // CPU work (splitting, encoding) runs on plain threads.

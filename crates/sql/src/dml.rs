@@ -303,7 +303,10 @@ impl Collector {
             record_changes,
             touched: HashMap::new(),
             positions: HashMap::new(),
-            changes: RowChanges::default(),
+            changes: RowChanges {
+                evaluator: Some(crate::evaluator::DataFusionEvaluator::shared()),
+                ..RowChanges::default()
+            },
             inserted: 0,
             updated: 0,
             deleted: 0,
@@ -469,6 +472,31 @@ fn candidate_files(snapshot: &Snapshot, predicate: Option<Pred>) -> Result<Vec<A
 
 /// The target's columns (new values cast to the table types) followed by
 /// their old values when the table records changes.
+/// Column defaults of the table (for MERGE inserts that omit columns).
+fn table_schema_defaults(table: &DeltaTable) -> HashMap<String, Expr> {
+    table
+        .schema_ref()
+        .fields()
+        .iter()
+        .filter_map(|f| {
+            Some((
+                f.name().clone(),
+                table.get_column_default(f.name())?.clone(),
+            ))
+        })
+        .collect()
+}
+
+/// The table's generated columns (recomputed when a row is updated).
+fn generated_columns(snapshot: &Snapshot) -> std::collections::HashSet<String> {
+    silt_log::column_rules::column_rules(snapshot.protocol(), &snapshot.metadata().schema)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| matches!(r.rule, silt_log::column_rules::ColumnRule::Generated(_)))
+        .map(|r| r.name)
+        .collect()
+}
+
 fn value_columns(
     table_schema: &Schema,
     record_changes: bool,
@@ -535,10 +563,18 @@ async fn row_statement(
         for (name, e) in assignments.unwrap_or_default() {
             assigned.insert(name, strip_qualifiers(e)?);
         }
+        let generated = generated_columns(&snapshot);
         let mut exprs = value_columns(
             &table_schema,
             record_changes,
-            |_, f, current| Ok(assigned.get(f.name()).cloned().unwrap_or(current)),
+            |_, f, current| {
+                Ok(match assigned.get(f.name()) {
+                    Some(v) => v.clone(),
+                    // Recomputed by the writer from the updated row.
+                    None if generated.contains(f.name()) => lit(ScalarValue::Null),
+                    None => current,
+                })
+            },
             unqualified,
         )?;
         exprs.push(lit(0i32).alias(CLAUSE_COL));
@@ -698,6 +734,7 @@ pub(crate) async fn merge_plan(
     clauses: Vec<MergeIntoClause>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let snapshot = table.writable().await?;
+    let defaults: HashMap<String, Expr> = table_schema_defaults(table);
     let state = session_state(state)?;
     let table_schema = table.schema_ref();
     let work = async move {
@@ -833,6 +870,8 @@ pub(crate) async fn merge_plan(
             .iter()
             .map(|f| f.name().clone())
             .collect();
+        let generated = generated_columns(&snapshot);
+        let defaults = &defaults;
         let mut values = value_columns(
             &table_schema,
             record_changes,
@@ -843,7 +882,11 @@ pub(crate) async fn merge_plan(
                         MergeIntoAction::Update(sets) => sets
                             .iter()
                             .find(|(name, _)| name == f.name())
-                            .map(|(_, e)| e.clone()),
+                            .map(|(_, e)| e.clone())
+                            // Recomputed by the writer from the updated row.
+                            .or_else(|| {
+                                generated.contains(f.name()).then(|| lit(ScalarValue::Null))
+                            }),
                         MergeIntoAction::Insert { columns, values } if columns.is_empty() => {
                             Some(values.get(i).cloned().ok_or_else(|| {
                                 DataFusionError::Plan(format!(
@@ -857,6 +900,8 @@ pub(crate) async fn merge_plan(
                             .iter()
                             .position(|c| c == f.name())
                             .and_then(|p| values.get(p).cloned())
+                            // An omitted column takes its default.
+                            .or_else(|| defaults.get(f.name()).cloned())
                             .or_else(|| Some(lit(ScalarValue::Null))),
                         MergeIntoAction::Delete => None,
                     };

@@ -27,8 +27,10 @@
 //! ```
 
 pub mod builders;
+mod ddl;
 mod dml;
 mod error;
+pub mod evaluator;
 pub mod filters;
 pub mod restore;
 mod session;
@@ -37,6 +39,7 @@ mod table;
 pub use builders::{DeleteBuilder, MergeBuilder, UpdateBuilder};
 pub use datafusion;
 pub use error::{SqlError, SqlResult};
+pub use evaluator::DataFusionEvaluator;
 pub use restore::{RestoreResult, restore};
 pub use session::{PATH_SCHEMA, SiltSession};
 pub use table::DeltaTable;

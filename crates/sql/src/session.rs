@@ -85,13 +85,17 @@ impl SchemaProvider for PathSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
-        if let Some(t) = self
+        let cached = self
             .opened
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(name)
-        {
-            return Ok(Some(t.clone()));
+            .cloned();
+        if let Some(t) = cached {
+            // Planning sees the newest schema (another statement or writer
+            // may have altered the table).
+            t.latest().await?;
+            return Ok(Some(t));
         }
         let (path, spec) = split_version(name).map_err(external)?;
         let table = Arc::new(
@@ -223,7 +227,17 @@ impl SiltSession {
                 other => other,
             });
         }
+        if let [Token::Word(a), Token::Word(t), ..] = tokens.as_slice()
+            && a.value.eq_ignore_ascii_case("ALTER")
+            && t.value.eq_ignore_ascii_case("TABLE")
+        {
+            return self.alter_statement(&tokens).await.map_err(|e| match e {
+                SqlError::Statement { reason, .. } => bad(reason),
+                other => other,
+            });
+        }
         let rewritten = with_path_identifiers(text).map_err(&bad)?;
+        let rewritten = crate::ddl::identity_options_in_parser_order(&rewritten).map_err(&bad)?;
         let mut parsed = DFParser::parse_sql(&rewritten)?;
         let statement = match (parsed.pop_front(), parsed.is_empty()) {
             (Some(s), true) => s,
@@ -234,10 +248,10 @@ impl SiltSession {
             && let Some(path) = path_of(&ct.name.0)
         {
             let Some(query) = &ct.query else {
-                return Err(bad(
-                    "CREATE TABLE on a path needs AS SELECT (column lists arrive with DDL support)"
-                        .into(),
-                ));
+                return self.create_table(path, ct).await.map_err(|e| match e {
+                    SqlError::Statement { reason, .. } => bad(reason),
+                    other => other,
+                });
             };
             if !ct.columns.is_empty() {
                 return Err(bad(
@@ -304,12 +318,88 @@ impl SiltSession {
                 mode: WriteMode::Append,
                 partition_by: layout.partition_by,
                 properties: layout.properties,
+                evaluator: Some(crate::evaluator::DataFusionEvaluator::shared()),
                 ..WriteOptions::default()
             },
         )
         .await?;
         crate::dml::committed(&r.outcome, &path)?;
         count_frame(&self.ctx, r.rows)
+    }
+
+    /// `CREATE TABLE delta.'path' (columns …) [PARTITIONED BY …] [CLUSTER BY
+    /// …] [TBLPROPERTIES …]`: an empty table, one commit.
+    async fn create_table(&self, path: String, ct: &CreateTable) -> SqlResult<DataFrame> {
+        let bad = |reason: String| SqlError::Statement {
+            statement: format!("CREATE TABLE {PATH_SCHEMA}.'{path}'"),
+            reason,
+        };
+        let builder = TableBuilder::new(&path).with_storage_options(self.options.clone());
+        if builder.clone().load().await.is_ok() {
+            if ct.if_not_exists {
+                return count_frame(&self.ctx, 0);
+            }
+            return Err(bad("the table already exists".into()));
+        }
+        if ct.columns.is_empty() {
+            return Err(bad("CREATE TABLE needs a column list or AS SELECT".into()));
+        }
+        let spec = crate::ddl::create_spec(ct).map_err(&bad)?;
+        let partition_by = partition_columns(ct).map_err(&bad)?;
+        if !spec.cluster_by.is_empty() && !partition_by.is_empty() {
+            return Err(bad(
+                "a table is either partitioned or clustered, not both".into()
+            ));
+        }
+        let properties =
+            crate::ddl::create_properties(table_properties(&ct.table_options), &spec.constraints);
+        let mut features = Vec::new();
+        if !spec.cluster_by.is_empty() {
+            features.extend([
+                silt_log::TableFeature::Clustering,
+                silt_log::TableFeature::DomainMetadata,
+            ]);
+        }
+        let protocol = silt_log::create::protocol_for(&properties, &features, &spec.schema);
+        let metadata = silt_log::create::new_metadata(
+            spec.schema,
+            partition_by,
+            properties,
+            None,
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .map_err(&bad)?;
+        let store = builder.build_store()?;
+        let mut txn = silt_log::Transaction::create_table(store, protocol, metadata.clone());
+        if !spec.cluster_by.is_empty() {
+            txn = txn.set_domain_metadata(
+                crate::ddl::clustering_domain(&metadata.schema, &spec.cluster_by).map_err(&bad)?,
+            );
+        }
+        let outcome = txn.commit().await?;
+        crate::dml::committed(&outcome, &path)?;
+        count_frame(&self.ctx, 0)
+    }
+
+    /// `ALTER TABLE <table> …`: one commit.
+    async fn alter_statement(&self, tokens: &[Token]) -> SqlResult<DataFrame> {
+        let bad = |reason: String| SqlError::Statement {
+            statement: String::new(),
+            reason,
+        };
+        let (name, rest) = crate::ddl::split_alter(tokens).map_err(&bad)?;
+        let change = crate::ddl::parse_alter(rest).map_err(&bad)?;
+        let table = self.resolve(name).await?;
+        let snapshot = table.writable().await?;
+        let outcome = silt_parquet::alter_table(
+            &snapshot,
+            &change,
+            Some(crate::evaluator::DataFusionEvaluator::shared()),
+        )
+        .await?;
+        crate::dml::committed(&outcome, snapshot.location())?;
+        table.latest().await?;
+        count_frame(&self.ctx, 0)
     }
 
     async fn restore_statement(&self, tokens: &[Token]) -> SqlResult<DataFrame> {
@@ -473,13 +563,13 @@ fn path_of(parts: &[ObjectNamePart]) -> Option<String> {
     }
 }
 
-fn tokenize(text: &str) -> Result<Vec<Token>, String> {
+pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, String> {
     Tokenizer::new(&GenericDialect {}, text)
         .tokenize()
         .map_err(|e| e.to_string())
 }
 
-fn significant_tokens(text: &str) -> Result<Vec<Token>, String> {
+pub(crate) fn significant_tokens(text: &str) -> Result<Vec<Token>, String> {
     Ok(tokenize(text)?
         .into_iter()
         .filter(|t| !matches!(t, Token::Whitespace(_)))

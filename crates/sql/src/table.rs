@@ -6,6 +6,7 @@
 //! refreshes before each statement); one opened at a version or timestamp
 //! stays there and refuses writes.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -43,6 +44,28 @@ pub struct DeltaTable {
     state: Mutex<(Arc<Snapshot>, SchemaRef)>,
     /// Opened at a fixed version or time: never refreshed, never written.
     pinned: bool,
+    /// Column defaults (`CURRENT_DEFAULT`) as DataFusion expressions, for
+    /// INSERTs that omit the column.
+    defaults: HashMap<String, Expr>,
+}
+
+/// The table's column defaults as DataFusion expressions; one DataFusion
+/// cannot parse is left out (the INSERT then writes NULL, as without one).
+fn column_defaults(s: &Snapshot) -> HashMap<String, Expr> {
+    let Ok(rules) = silt_log::column_rules::column_rules(s.protocol(), &s.metadata().schema) else {
+        return HashMap::new();
+    };
+    let ctx = datafusion::prelude::SessionContext::new();
+    let empty = datafusion::common::DFSchema::empty();
+    rules
+        .into_iter()
+        .filter_map(|r| match r.rule {
+            silt_log::column_rules::ColumnRule::Default(sql) => {
+                Some((r.name, ctx.parse_sql_expr(&sql, &empty).ok()?))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn arrow_schema_of(s: &Snapshot) -> Result<SchemaRef> {
@@ -57,6 +80,7 @@ impl DeltaTable {
     pub fn new(snapshot: Snapshot, pinned: bool) -> Result<Self> {
         let schema = arrow_schema_of(&snapshot)?;
         Ok(Self {
+            defaults: column_defaults(&snapshot),
             state: Mutex::new((Arc::new(snapshot), schema)),
             pinned,
         })
@@ -223,6 +247,10 @@ impl TableProvider for DeltaTable {
 
     fn table_type(&self) -> TableType {
         TableType::Base
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.defaults.get(column)
     }
 
     fn supports_filters_pushdown(
@@ -418,6 +446,7 @@ impl DataSink for DeltaSink {
         }
         let options = WriteOptions {
             mode: self.mode.clone(),
+            evaluator: Some(crate::evaluator::DataFusionEvaluator::shared()),
             ..WriteOptions::default()
         };
         let r = silt_parquet::write_batches(

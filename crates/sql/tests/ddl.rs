@@ -1,0 +1,499 @@
+//! Table features on write through SQL: CREATE TABLE with identity,
+//! generated and default columns, NOT NULL, CHECK constraints and
+//! clustering; INSERT / UPDATE / MERGE filling and checking them; ALTER
+//! TABLE (columns through column mapping, type widening, properties and
+//! feature upgrades, constraints validated against existing rows, in-commit
+//! timestamp enablement); identity values unique under racing writers;
+//! vector tables written by Databricks and Spark appended to; and the
+//! Python `deltalake` package reading the results.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use silt_log::TableFeature;
+use silt_log::column_rules::{IDENTITY_HIGH_WATER_MARK, IdentitySpec};
+use silt_sql::SiltSession;
+use silt_store::TableBuilder;
+use silt_testkit::peer::run_peer_script;
+
+async fn rows(s: &SiltSession, sql: &str) -> Vec<String> {
+    let batches = s.run(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    pretty_format_batches(&batches)
+        .unwrap()
+        .to_string()
+        .lines()
+        .filter(|l| l.starts_with("| "))
+        .skip(1)
+        .map(|l| {
+            l.trim()
+                .trim_matches('|')
+                .split('|')
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
+async fn version(location: &str) -> u64 {
+    TableBuilder::new(location).load().await.unwrap().version()
+}
+
+/// `columns` of the table as `deltalake` reads them, rows sorted, values
+/// joined by commas (None as empty).
+fn deltalake_rows(location: &str, columns: &str) -> Vec<String> {
+    let out = run_peer_script(
+        "import sys, json, pyarrow as pa\nfrom deltalake import DeltaTable, QueryBuilder\nr = QueryBuilder().register('t', DeltaTable(sys.argv[1])).execute('SELECT ' + sys.argv[2] + ' FROM t')\nt = pa.RecordBatchReader.from_stream(r).read_all()\ncols = [t.column(i).to_pylist() for i in range(t.num_columns)]\nrows = sorted(','.join('' if v is None else str(v) for v in r) for r in zip(*cols))\nprint(json.dumps(rows))",
+        &[location, columns],
+    );
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+fn commit_json(location: &str, version: u64) -> Vec<serde_json::Value> {
+    let path = std::path::Path::new(location)
+        .join("_delta_log")
+        .join(format!("{version:020}.json"));
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_table_with_identity_generated_and_default_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = dir.path().join("events").to_string_lossy().to_string();
+    let s = SiltSession::new();
+    s.run(&format!(
+        "CREATE TABLE delta.'{loc}' (
+            id BIGINT GENERATED ALWAYS AS IDENTITY (START WITH 10 INCREMENT BY 5),
+            kind STRING NOT NULL DEFAULT 'reading',
+            ts TIMESTAMP,
+            day DATE GENERATED ALWAYS AS (CAST(ts AS DATE)),
+            amount INT CHECK (amount >= 0)
+        ) PARTITIONED BY (day) TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')"
+    ))
+    .await
+    .unwrap();
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    let p = snap.protocol();
+    for f in [
+        TableFeature::IdentityColumns,
+        TableFeature::GeneratedColumns,
+        TableFeature::AllowColumnDefaults,
+        TableFeature::CheckConstraints,
+        TableFeature::ChangeDataFeed,
+    ] {
+        assert!(p.has_feature(&f), "{f:?} in {p:?}");
+    }
+    assert_eq!(snap.metadata().partition_columns, vec!["day"]);
+
+    // INSERT with a column list: identity, default and generated filled.
+    let t = format!("delta.'{loc}'");
+    s.run(&format!(
+        "INSERT INTO {t} (ts, amount) VALUES (TIMESTAMP '2026-01-02 10:00:00', 1), (TIMESTAMP '2026-01-03 11:00:00', 2)"
+    ))
+    .await
+    .unwrap();
+    s.run(&format!(
+        "INSERT INTO {t} (kind, ts, amount) VALUES ('alarm', TIMESTAMP '2026-01-03 12:00:00', 3)"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(
+            &s,
+            &format!("SELECT id, kind, day, amount FROM {t} ORDER BY id")
+        )
+        .await,
+        vec![
+            "10,reading,2026-01-02,1",
+            "15,reading,2026-01-03,2",
+            "20,alarm,2026-01-03,3"
+        ]
+    );
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    let id = IdentitySpec::of_field(snap.metadata().schema.field("id").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(id.high_water_mark, Some(20));
+    let info = &commit_json(&loc, snap.version())[0]["commitInfo"];
+    assert_eq!(info["tags"]["delta.identity.schemaUpdate"], "true");
+
+    // Refusals commit nothing.
+    let v = version(&loc).await;
+    for (bad, why) in [
+        (
+            format!(
+                "INSERT INTO {t} (id, ts, amount) VALUES (99, TIMESTAMP '2026-01-01 00:00:00', 1)"
+            ),
+            "GENERATED ALWAYS AS IDENTITY",
+        ),
+        (
+            format!(
+                "INSERT INTO {t} (ts, day, amount) VALUES (TIMESTAMP '2026-01-01 00:00:00', DATE '2020-01-01', 1)"
+            ),
+            "generated column \"day\"",
+        ),
+        (
+            format!("INSERT INTO {t} (ts, amount) VALUES (TIMESTAMP '2026-01-01 00:00:00', -5)"),
+            "constraint amount_check",
+        ),
+        (
+            format!(
+                "INSERT INTO {t} (kind, ts, amount) VALUES (NULL, TIMESTAMP '2026-01-01 00:00:00', 5)"
+            ),
+            "NOT NULL",
+        ),
+    ] {
+        let err = s.run(&bad).await.unwrap_err().to_string();
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+    assert_eq!(version(&loc).await, v, "refused writes commit nothing");
+    // A generated value that matches is accepted.
+    s.run(&format!(
+        "INSERT INTO {t} (ts, day, amount) VALUES (TIMESTAMP '2026-01-04 08:00:00', DATE '2026-01-04', 4)"
+    ))
+    .await
+    .unwrap();
+
+    // UPDATE of a source column recomputes the generated column (and moves
+    // the row to its new partition); MERGE inserts get identity values.
+    s.run(&format!(
+        "UPDATE {t} SET ts = TIMESTAMP '2026-02-01 09:00:00' WHERE id = 10"
+    ))
+    .await
+    .unwrap();
+    s.run(&format!(
+        "MERGE INTO {t} AS t USING (SELECT 15 AS id, 7 AS amount UNION ALL SELECT 0, 8) AS s ON t.id = s.id \
+         WHEN MATCHED THEN UPDATE SET amount = s.amount \
+         WHEN NOT MATCHED THEN INSERT (ts, amount) VALUES (TIMESTAMP '2026-03-01 00:00:00', s.amount)"
+    ))
+    .await
+    .unwrap();
+    let expect = vec![
+        "10,reading,2026-02-01,1",
+        "15,reading,2026-01-03,7",
+        "20,alarm,2026-01-03,3",
+        "25,reading,2026-01-04,4",
+        "30,reading,2026-03-01,8",
+    ];
+    assert_eq!(
+        rows(
+            &s,
+            &format!("SELECT id, kind, day, amount FROM {t} ORDER BY id")
+        )
+        .await,
+        expect
+    );
+    assert_eq!(deltalake_rows(&loc, "id,kind,day,amount"), expect);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alter_table_evolves_columns_types_properties_and_constraints() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = dir.path().join("t").to_string_lossy().to_string();
+    let t = format!("delta.'{loc}'");
+    let s = SiltSession::new();
+    s.run(&format!(
+        "CREATE TABLE {t} (id INT, name STRING, score INT)"
+    ))
+    .await
+    .unwrap();
+    s.run(&format!(
+        "INSERT INTO {t} VALUES (1, 'a', 10), (2, 'b', 20)"
+    ))
+    .await
+    .unwrap();
+
+    // Rename needs column mapping; the error says how to turn it on.
+    let err = s
+        .run(&format!("ALTER TABLE {t} RENAME COLUMN name TO label"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("delta.columnMapping.mode"), "{err}");
+    s.run(&format!(
+        "ALTER TABLE {t} SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name')"
+    ))
+    .await
+    .unwrap();
+    s.run(&format!("ALTER TABLE {t} RENAME COLUMN name TO label"))
+        .await
+        .unwrap();
+    s.run(&format!(
+        "ALTER TABLE {t} ADD COLUMNS (note STRING COMMENT 'free text')"
+    ))
+    .await
+    .unwrap();
+    s.run(&format!("INSERT INTO {t} VALUES (3, 'c', 30, 'new')"))
+        .await
+        .unwrap();
+    s.run(&format!("ALTER TABLE {t} DROP COLUMN note"))
+        .await
+        .unwrap();
+    // deltalake reads the renamed and dropped columns through column
+    // mapping.
+    assert_eq!(
+        deltalake_rows(&loc, "*"),
+        vec!["1,a,10", "2,b,20", "3,c,30"]
+    );
+
+    // Widen INT to BIGINT: refused until type widening is enabled.
+    let err = s
+        .run(&format!("ALTER TABLE {t} ALTER COLUMN score TYPE BIGINT"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("delta.enableTypeWidening"), "{err}");
+    s.run(&format!(
+        "ALTER TABLE {t} SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')"
+    ))
+    .await
+    .unwrap();
+    s.run(&format!("ALTER TABLE {t} ALTER COLUMN score TYPE BIGINT"))
+        .await
+        .unwrap();
+    let err = s
+        .run(&format!("ALTER TABLE {t} ALTER COLUMN score TYPE INT"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a type widening"), "{err}");
+    s.run(&format!("INSERT INTO {t} VALUES (4, 'd', 5000000000)"))
+        .await
+        .unwrap();
+    let expect = vec!["1,a,10", "2,b,20", "3,c,30", "4,d,5000000000"];
+    assert_eq!(
+        rows(&s, &format!("SELECT id, label, score FROM {t} ORDER BY id")).await,
+        expect
+    );
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    let score = snap.metadata().schema.field("score").unwrap();
+    assert_eq!(
+        score.metadata["delta.typeChanges"],
+        serde_json::json!([{"fromType": "integer", "toType": "long"}])
+    );
+    assert!(snap.protocol().has_feature(&TableFeature::TypeWidening));
+    assert!(snap.protocol().has_feature(&TableFeature::ColumnMapping));
+
+    // A constraint the existing rows break is refused; one they meet is
+    // added and then enforced.
+    let v = version(&loc).await;
+    let err = s
+        .run(&format!(
+            "ALTER TABLE {t} ADD CONSTRAINT small CHECK (score < 100)"
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("existing rows violate"), "{err}");
+    assert_eq!(version(&loc).await, v);
+    s.run(&format!(
+        "ALTER TABLE {t} ADD CONSTRAINT named CHECK (label IS NOT NULL AND length(label) = 1)"
+    ))
+    .await
+    .unwrap();
+    let err = s
+        .run(&format!("INSERT INTO {t} VALUES (5, 'long', 1)"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("constraint named"), "{err}");
+    s.run(&format!("ALTER TABLE {t} DROP CONSTRAINT named"))
+        .await
+        .unwrap();
+    s.run(&format!("INSERT INTO {t} VALUES (5, 'long', 1)"))
+        .await
+        .unwrap();
+
+    // Turning in-commit timestamps on records where they start.
+    s.run(&format!(
+        "ALTER TABLE {t} SET TBLPROPERTIES ('delta.enableInCommitTimestamps' = 'true')"
+    ))
+    .await
+    .unwrap();
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    let m = snap.metadata();
+    assert_eq!(
+        m.property("delta.inCommitTimestampEnablementVersion"),
+        Some(snap.version().to_string().as_str())
+    );
+    let ict = commit_json(&loc, snap.version())[0]["commitInfo"]["inCommitTimestamp"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        m.property("delta.inCommitTimestampEnablementTimestamp"),
+        Some(ict.to_string().as_str())
+    );
+    s.run(&format!(
+        "ALTER TABLE {t} UNSET TBLPROPERTIES IF EXISTS ('delta.appendOnly', 'nope')"
+    ))
+    .await
+    .unwrap();
+
+    // deltalake 1.x does not read typeWidening tables; silt reads the old
+    // INT files as BIGINT.
+    assert_eq!(
+        rows(&s, &format!("SELECT sum(score) FROM {t}")).await,
+        vec!["5000000061"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clustering_columns_live_in_domain_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = dir.path().join("c").to_string_lossy().to_string();
+    let t = format!("delta.'{loc}'");
+    let s = SiltSession::new();
+    s.run(&format!(
+        "CREATE TABLE {t} (device STRING, ts BIGINT, v DOUBLE) CLUSTER BY (device, ts)"
+    ))
+    .await
+    .unwrap();
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    assert!(snap.protocol().has_feature(&TableFeature::Clustering));
+    assert_eq!(
+        snap.domains()["delta.clustering"].configuration,
+        r#"{"clusteringColumns":[["device"],["ts"]]}"#
+    );
+    s.run(&format!("INSERT INTO {t} VALUES ('a', 1, 1.5)"))
+        .await
+        .unwrap();
+    s.run(&format!("ALTER TABLE {t} CLUSTER BY (ts)"))
+        .await
+        .unwrap();
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    assert_eq!(
+        snap.domains()["delta.clustering"].configuration,
+        r#"{"clusteringColumns":[["ts"]]}"#
+    );
+    assert_eq!(deltalake_rows(&loc, "device,ts,v"), vec!["a,1,1.5"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_values_stay_unique_under_racing_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = dir.path().join("ids").to_string_lossy().to_string();
+    let t = format!("delta.'{loc}'");
+    SiltSession::new()
+        .run(&format!(
+            "CREATE TABLE {t} (id BIGINT GENERATED ALWAYS AS IDENTITY, writer INT, n INT)"
+        ))
+        .await
+        .unwrap();
+    let writers = 8;
+    let rounds = 3;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = SiltSession::new();
+            let mut conflicts = 0;
+            for n in 0..rounds {
+                // Identity writers move the high-water mark, so two racing
+                // writers conflict; the loser retries with fresh values.
+                loop {
+                    match s
+                        .run(&format!(
+                            "INSERT INTO {t} (writer, n) VALUES ({w}, {n}), ({w}, {n})"
+                        ))
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(e) if e.to_string().to_lowercase().contains("conflict") => {
+                            conflicts += 1
+                        }
+                        Err(e) => panic!("writer {w}: {e}"),
+                    }
+                }
+            }
+            conflicts
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let s = SiltSession::new();
+    let ids = rows(&s, &format!("SELECT id FROM {t} ORDER BY id")).await;
+    let total = (writers * rounds * 2) as usize;
+    assert_eq!(ids.len(), total);
+    let unique: std::collections::BTreeSet<i64> = ids.iter().map(|v| v.parse().unwrap()).collect();
+    assert_eq!(unique.len(), total, "identity values are unique");
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    let hwm = snap.metadata().schema.field("id").unwrap().metadata[IDENTITY_HIGH_WATER_MARK]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        Some(&hwm),
+        unique.iter().next_back(),
+        "the mark is the highest value"
+    );
+}
+
+fn vectors_dir() -> std::path::PathBuf {
+    let dir =
+        std::env::var("DELTA_VECTORS_DIR").unwrap_or_else(|_| "../shared/delta-vectors".into());
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vector_tables_with_identity_and_generated_columns_take_appends() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Databricks: identity column (high-water mark 44), V2 checkpoints.
+    let ident = tmp.path().join("identity");
+    silt_testkit::copy_dir(
+        &vectors_dir().join("delta-rs/data/checkpoint-v2-table"),
+        &ident,
+    );
+    let ident = ident.to_string_lossy().to_string();
+    let s = SiltSession::new();
+    let t = format!("delta.'{ident}'");
+    let before: u64 = rows(&s, &format!("SELECT count(*) FROM {t}")).await[0]
+        .parse()
+        .unwrap();
+    s.run(&format!(
+        "INSERT INTO {t} (name, created_at) VALUES ('silt-1', TIMESTAMP '2026-11-25 00:00:00'), ('silt-2', NULL)"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(
+            &s,
+            &format!("SELECT id, name FROM {t} WHERE name LIKE 'silt%' ORDER BY id")
+        )
+        .await,
+        vec!["45,silt-1", "46,silt-2"]
+    );
+    let peer = deltalake_rows(&ident, "id,name");
+    assert_eq!(peer.len() as u64, before + 2);
+    assert!(peer.contains(&"45,silt-1".to_string()) && peer.contains(&"46,silt-2".to_string()));
+
+    // Spark (DBR 8.1): c2 GENERATED ALWAYS AS (c1 + 1).
+    let generated = tmp.path().join("generated");
+    silt_testkit::copy_dir(
+        &vectors_dir().join("delta-spark/dbr_8_1_generated_columns"),
+        &generated,
+    );
+    let generated = generated.to_string_lossy().to_string();
+    let t = format!("delta.'{generated}'");
+    s.run(&format!("INSERT INTO {t} (c1) VALUES (41), (NULL)"))
+        .await
+        .unwrap();
+    let err = s
+        .run(&format!("INSERT INTO {t} VALUES (1, 5)"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("c1 + 1"), "{err}");
+    let got = rows(
+        &s,
+        &format!("SELECT c1, c2 FROM {t} WHERE c1 = 41 OR c1 IS NULL"),
+    )
+    .await;
+    assert!(got.contains(&"41,42".to_string()), "{got:?}");
+    assert!(deltalake_rows(&generated, "c1,c2").contains(&"41,42".to_string()));
+}
