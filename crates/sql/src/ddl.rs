@@ -799,7 +799,7 @@ mod tests {
     fn alter_clauses() {
         let p = |s: &str| {
             let toks = crate::session::significant_tokens(&format!("ALTER TABLE t {s}")).unwrap();
-            let (name, rest) = split_alter(&toks).unwrap();
+            let (name, rest) = split_alter(&toks)?;
             assert_eq!(name.len(), 1);
             parse_alter(rest)
         };
