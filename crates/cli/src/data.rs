@@ -433,6 +433,7 @@ pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), String> {
         partition_by: req.partition_by,
         properties: req.properties,
         merge_schema: req.merge_schema,
+        evaluator: Some(silt_sql::DataFusionEvaluator::shared()),
         ..Default::default()
     };
     let r = write_batches(store, snapshot, batches, options)
@@ -481,6 +482,25 @@ pub async fn changes(
 }
 
 /// Runs `silt sql`: the statements in order, printing the last one's rows.
+/// `silt alter`: one ALTER TABLE clause on the table at `uri`; prints the
+/// new version.
+pub async fn alter(
+    uri: &str,
+    clause: &str,
+    storage_options: HashMap<String, String>,
+) -> Result<(), String> {
+    let session = silt_sql::SiltSession::with_storage_options(storage_options.clone());
+    let statement = format!("ALTER TABLE delta.'{}' {clause}", uri.replace('\'', "''"));
+    session.run(&statement).await.map_err(|e| e.to_string())?;
+    let snapshot = silt_store::TableBuilder::new(uri)
+        .with_storage_options(storage_options)
+        .load()
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("committed version {}", snapshot.version());
+    Ok(())
+}
+
 pub async fn sql(
     statements: &str,
     tables: HashMap<String, String>,

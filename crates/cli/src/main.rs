@@ -145,6 +145,21 @@ enum Command {
         #[arg(long = "storage-option", value_name = "KEY=VALUE")]
         storage_options: Vec<String>,
     },
+    /// Change a table's definition in one commit, with the clauses of SQL
+    /// ALTER TABLE: ADD COLUMNS (…), RENAME COLUMN a TO b, DROP COLUMN a,
+    /// ALTER COLUMN c TYPE BIGINT, ALTER COLUMN c SET DEFAULT …, SET / UNSET
+    /// TBLPROPERTIES (…), ADD CONSTRAINT n CHECK (…), DROP CONSTRAINT n,
+    /// CLUSTER BY (…). Example: silt alter ./t "RENAME COLUMN v TO value".
+    Alter {
+        /// Table path or URI.
+        table: String,
+        /// The clause (several words are joined with spaces).
+        #[arg(required = true, num_args = 1..)]
+        clause: Vec<String>,
+        /// Storage option `key=value` (repeatable).
+        #[arg(long = "storage-option", value_name = "KEY=VALUE")]
+        storage_options: Vec<String>,
+    },
     /// Delete rows matching a predicate.
     Delete {
         /// Table path or URI.
@@ -367,6 +382,18 @@ async fn run(cli: Cli) -> Result<(), String> {
                 key_values(&storage_options, "--storage-option")?,
                 format,
                 output,
+            )
+            .await
+        }
+        Command::Alter {
+            table,
+            clause,
+            storage_options,
+        } => {
+            data::alter(
+                &table,
+                &clause.join(" "),
+                key_values(&storage_options, "--storage-option")?,
             )
             .await
         }

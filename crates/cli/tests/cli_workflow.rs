@@ -264,3 +264,41 @@ fn sql_queries_and_changes_tables_by_path_and_name() {
     assert!(!out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
 }
+
+#[test]
+fn alter_evolves_a_table_and_appends_fill_identity_and_generated_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("t").to_string_lossy().to_string();
+    ok(&[
+        "sql",
+        &format!(
+            "CREATE TABLE delta.'{table}' (id BIGINT GENERATED ALWAYS AS IDENTITY, temp DOUBLE, \
+             f DOUBLE GENERATED ALWAYS AS (temp * 9 / 5 + 32))"
+        ),
+    ]);
+    // `silt append` fills the identity and generated columns.
+    let input = write(&dir.path().join("a.csv"), "temp\n20.0\n-40.0\n");
+    ok(&["append", &table, &input]);
+    let out = ok(&["scan", &table, "--format", "csv"]);
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(lines, vec!["1,20.0,68.0", "2,-40.0,-40.0", "id,temp,f"]);
+    // `silt alter` takes ALTER TABLE clauses, one commit each.
+    let out = ok(&[
+        "alter",
+        &table,
+        "SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name')",
+    ]);
+    assert!(out.contains("committed version"), "{out}");
+    ok(&["alter", &table, "ADD", "COLUMNS", "(site STRING)"]);
+    ok(&["alter", &table, "RENAME COLUMN site TO location"]);
+    assert_eq!(
+        column_types(&table),
+        vec!["id long", "temp double", "f double", "location string"]
+    );
+    // A clause that would break the table fails with a message.
+    let out = silt(&["alter", &table, "DROP COLUMN temp"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the expression of column \"f\""), "{err}");
+}
