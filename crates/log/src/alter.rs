@@ -672,6 +672,9 @@ pub fn alter_table(
                 }
                 features.extend(features_for_property(k, v));
                 meta.configuration.insert(k.clone(), v.clone());
+                if k == "delta.enableRowTracking" {
+                    crate::create::name_row_tracking_columns(&mut meta.configuration);
+                }
             }
             operation = Operation::new("SET TBLPROPERTIES").with_parameter(
                 "properties",

@@ -203,6 +203,8 @@ const ADOPTABLE_PROPERTIES: &[&str] = &[
     "delta.inCommitTimestampEnablementVersion",
     "delta.inCommitTimestampEnablementTimestamp",
     "delta.columnMapping.maxColumnId",
+    "delta.rowTracking.materializedRowIdColumnName",
+    "delta.rowTracking.materializedRowCommitVersionColumnName",
     "delta.checkpointInterval",
     "delta.logRetentionDuration",
     "delta.deletedFileRetentionDuration",

@@ -99,6 +99,35 @@ pub fn protocol_for(
     }
 }
 
+/// Table property naming the hidden row-id column of a row-tracking table.
+pub const MATERIALIZED_ROW_ID: &str = "delta.rowTracking.materializedRowIdColumnName";
+/// Table property naming the hidden row-commit-version column.
+pub const MATERIALIZED_ROW_COMMIT_VERSION: &str =
+    "delta.rowTracking.materializedRowCommitVersionColumnName";
+
+/// Fresh, unique names for the hidden row-tracking columns.
+pub fn materialized_row_tracking_names() -> (String, String) {
+    (
+        format!("_row-id-col-{}", uuid::Uuid::new_v4()),
+        format!("_row-commit-version-col-{}", uuid::Uuid::new_v4()),
+    )
+}
+
+/// With `delta.enableRowTracking=true`, names the hidden row-tracking
+/// columns (unless already named).
+pub fn name_row_tracking_columns(properties: &mut HashMap<String, String>) {
+    if properties
+        .get("delta.enableRowTracking")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        let (id, version) = materialized_row_tracking_names();
+        properties.entry(MATERIALIZED_ROW_ID.into()).or_insert(id);
+        properties
+            .entry(MATERIALIZED_ROW_COMMIT_VERSION.into())
+            .or_insert(version);
+    }
+}
+
 /// Features the column metadata of a new table's schema needs: identity,
 /// generated and default columns, invariants.
 fn schema_rule_features(schema: &StructType) -> Vec<TableFeature> {
@@ -139,6 +168,7 @@ pub fn new_metadata(
             return Err(format!("partition column {c:?} is not in the schema"));
         }
     }
+    name_row_tracking_columns(&mut properties);
     if let Some(mode) = properties.get(COLUMN_MAPPING_MODE) {
         match mode.as_str() {
             "name" | "id" => {

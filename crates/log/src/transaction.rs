@@ -691,7 +691,9 @@ impl Transaction {
         let row_tracking = protocol.has_feature(&TableFeature::RowTracking);
         let mut hwm = state.row_id_hwm.unwrap_or(-1);
         for add in &self.adds {
-            if row_tracking && add.data_change && add.base_row_id.is_none() {
+            // Every new file gets fresh default row ids (rewritten rows keep
+            // theirs through the materialized row-id column).
+            if row_tracking && add.base_row_id.is_none() {
                 let records = add
                     .parsed_stats()
                     .ok()

@@ -7,12 +7,12 @@
 //! otherwise. OPTIMIZE rewrites small files of each partition into files of
 //! the target size, with `dataChange = false`, applying deletion vectors.
 
+use crate::row_tracking::{PRESERVED_TAG, RowTracking};
 use std::collections::HashMap;
 
 use arrow_array::{Array, BooleanArray, RecordBatch};
 use silt_log::actions::Add;
 use silt_log::expr::Expr;
-use silt_log::features::TableFeature;
 use silt_log::{CommitOutcome, Operation, Snapshot};
 
 use crate::arrow_values::ColumnMappingMode;
@@ -164,12 +164,12 @@ pub async fn optimize(
     min_file_size: usize,
 ) -> ParquetResult<OptimizeResult> {
     let metadata = snapshot.metadata();
-    if snapshot.protocol().has_feature(&TableFeature::RowTracking) {
-        return Err(ParquetError::InvalidData {
-            table: snapshot.location().to_string(),
-            reason: "OPTIMIZE on a row-tracking table would not preserve row ids yet".into(),
-        });
-    }
+    // Row ids and commit versions move into the new files' hidden columns.
+    let tracking = RowTracking::of(snapshot);
+    let schema = match &tracking {
+        Some(t) => t.extended_schema(&metadata.schema),
+        None => metadata.schema.clone(),
+    };
     let mut groups: HashMap<Vec<(String, Option<String>)>, Vec<Add>> = HashMap::new();
     for a in snapshot.files() {
         if (a.size as usize) < min_file_size || a.deletion_vector.is_some() {
@@ -187,7 +187,7 @@ pub async fn optimize(
             files_added: 0,
         });
     }
-    let scan = Scan::new(snapshot);
+    let scan = Scan::of_files(snapshot, schema.clone(), Vec::new());
     let now = chrono::Utc::now().timestamp_millis();
     let mode = ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode"));
     let mut removes = Vec::new();
@@ -195,8 +195,17 @@ pub async fn optimize(
     for files in groups.values() {
         let mut batches = Vec::new();
         for f in files {
-            let b = scan.read_with_positions(f).await?;
-            batches.extend(b.into_iter().map(|(b, _)| b));
+            for (b, positions) in scan.read_with_positions(f).await? {
+                batches.push(match &tracking {
+                    Some(t) => t.resolve(f, &b, &positions).map_err(|reason| {
+                        ParquetError::InvalidData {
+                            table: snapshot.location().to_string(),
+                            reason,
+                        }
+                    })?,
+                    None => b,
+                });
+            }
             let mut r = remove_of(f, now);
             r.data_change = false;
             removes.push(r);
@@ -210,7 +219,7 @@ pub async fn optimize(
         };
         let (new_files, _) = write_data_files(
             snapshot.store().clone(),
-            &metadata.schema,
+            &schema,
             &metadata.partition_columns,
             mode,
             batches.into_iter(),
@@ -225,16 +234,20 @@ pub async fn optimize(
     }
     let files_removed = removes.len();
     let files_added = adds.len();
-    let outcome = snapshot
-        .transaction(
-            Operation::new("OPTIMIZE")
-                .with_parameter("targetFileSize", target_file_size.to_string()),
-        )
+    let mut operation =
+        Operation::new("OPTIMIZE").with_parameter("targetFileSize", target_file_size.to_string());
+    if tracking.is_some() {
+        operation = operation.with_tag(PRESERVED_TAG, "true");
+    }
+    let mut txn = snapshot
+        .transaction(operation)
         .read_files(removes.iter().map(|r| r.path.to_string()))
         .remove_files(removes)
-        .add_files(adds)
-        .commit()
-        .await?;
+        .add_files(adds);
+    if let Some(meta) = tracking.and_then(|t| t.new_metadata) {
+        txn = txn.update_metadata(meta);
+    }
+    let outcome = txn.commit().await?;
     Ok(OptimizeResult {
         outcome: Some(outcome),
         files_removed,

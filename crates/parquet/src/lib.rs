@@ -26,6 +26,7 @@ pub mod deletion_vector;
 mod error;
 pub mod filter;
 pub mod row_changes;
+pub mod row_tracking;
 pub mod scan;
 pub mod stats;
 pub mod vacuum;

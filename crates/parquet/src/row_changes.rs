@@ -21,6 +21,7 @@ use crate::arrow_values::ColumnMappingMode;
 use crate::column_values::{ExpressionEvaluator, RowRules};
 use crate::deletion_vector::{DeletedRows, write_file, z85_encode};
 use crate::error::{ParquetError, ParquetResult};
+use crate::row_tracking::{PRESERVED_TAG, RowTracking};
 use crate::scan::Scan;
 use crate::write::{WriteOptions, remove_of, write_data_files};
 use silt_log::column_rules::{IDENTITY_SCHEMA_UPDATE_TAG, with_high_water_marks};
@@ -206,13 +207,27 @@ async fn shrink_file(
 fn kept_rows(
     snapshot: &Snapshot,
     scan: &Scan,
+    tracking: Option<RowTracking>,
     r: RemovedRows,
 ) -> impl futures::Stream<Item = ParquetResult<RecordBatch>> + Send + 'static {
     let (table, path) = (snapshot.location().to_string(), r.file.path.to_string());
     let removed = Arc::new(r.positions);
+    let file = r.file.clone();
     scan.stream_with_positions(r.file)
         .map(move |item| {
             let (batch, positions) = item?;
+            // Kept rows carry their row ids into the new file.
+            let batch = match &tracking {
+                Some(t) => {
+                    t.resolve(&file, &batch, &positions)
+                        .map_err(|reason| ParquetError::Write {
+                            table: table.clone(),
+                            file: path.clone(),
+                            reason,
+                        })?
+                }
+                None => batch,
+            };
             let keep: BooleanArray = positions
                 .iter()
                 .map(|p| Some(removed.binary_search(p).is_err()))
@@ -238,6 +253,7 @@ fn kept_rows(
 fn rewrite_rows(
     snapshot: &Snapshot,
     scan: &Scan,
+    tracking: Option<RowTracking>,
     ready: Vec<RecordBatch>,
     to_read: Vec<RemovedRows>,
 ) -> (
@@ -257,7 +273,7 @@ fn rewrite_rows(
         // Two files decode at once; each streams its kept rows batch by
         // batch, so memory holds batches, not files.
         let mut kept = futures::stream::iter(to_read)
-            .map(|r| Box::pin(kept_rows(&snapshot, &scan, r)))
+            .map(|r| Box::pin(kept_rows(&snapshot, &scan, tracking.clone(), r)))
             .flatten_unordered(2);
         while let Some(batch) = kept.next().await {
             let b = match batch {
@@ -314,13 +330,13 @@ pub async fn commit_row_changes(
     let table = snapshot.location().to_string();
     let now = chrono::Utc::now().timestamp_millis();
     let use_dvs = deletion_vectors_enabled(snapshot);
-    let row_tracking = snapshot.protocol().has_feature(&TableFeature::RowTracking);
-    if row_tracking && changes.updates_rows {
-        return Err(ParquetError::InvalidData {
-            table,
-            reason: "updating rows of a row-tracking table would not keep their row ids yet".into(),
-        });
-    }
+    // On row-tracking tables rewritten and updated rows keep their row ids
+    // (hidden materialized columns); the write schema includes them.
+    let tracking = RowTracking::of(snapshot);
+    let schema = match &tracking {
+        Some(t) => t.extended_schema(&schema),
+        None => schema,
+    };
     let scan = Scan::of_files(snapshot, schema.clone(), Vec::new());
     let mut removes: Vec<Remove> = changes
         .removed_files
@@ -336,6 +352,10 @@ pub async fn commit_row_changes(
     // overlaps with the next one's I/O.
     let mut pending = Vec::new();
     for mut r in changes.removed_rows {
+        if tracking.is_some() {
+            // Rows the caller read lack positions: read them again.
+            r.remaining = None;
+        }
         r.positions.sort_unstable();
         r.positions.dedup();
         if !r.positions.is_empty() {
@@ -370,13 +390,7 @@ pub async fn commit_row_changes(
     }
     let mode = ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode"));
     if !rewrite.is_empty() || !to_read.is_empty() {
-        if row_tracking {
-            return Err(ParquetError::InvalidData {
-                table,
-                reason: "rewriting files would not preserve row ids on this row-tracking table; enable deletion vectors".into(),
-            });
-        }
-        let (rows, progress) = rewrite_rows(snapshot, &scan, rewrite, to_read);
+        let (rows, progress) = rewrite_rows(snapshot, &scan, tracking.clone(), rewrite, to_read);
         // Copied rows already satisfied the table's checks.
         let written = write_data_files(
             snapshot.store().clone(),
@@ -407,11 +421,26 @@ pub async fn commit_row_changes(
         rows_copied = progress.copied.load(Ordering::Relaxed);
     }
     let mut marks = Vec::new();
-    let added: Vec<RecordBatch> = changes
+    let mut added: Vec<RecordBatch> = changes
         .added
         .into_iter()
         .filter(|b| b.num_rows() > 0)
         .collect();
+    if let Some(t) = &tracking {
+        // New rows without row ids get the new file's defaults.
+        for b in &mut added {
+            if b.schema().index_of(&t.row_id).is_err() {
+                let nulls =
+                    arrow_array::new_null_array(&arrow_schema::DataType::Int64, b.num_rows());
+                *b = t
+                    .with_hidden(b, nulls)
+                    .map_err(|reason| ParquetError::InvalidData {
+                        table: table.clone(),
+                        reason,
+                    })?;
+            }
+        }
+    }
     if !added.is_empty() {
         let rules = RowRules::for_table(
             snapshot.protocol(),
@@ -442,6 +471,9 @@ pub async fn commit_row_changes(
     let mut operation = operation;
     if !marks.is_empty() {
         operation = operation.with_tag(IDENTITY_SCHEMA_UPDATE_TAG, "true");
+    }
+    if tracking.is_some() {
+        operation = operation.with_tag(PRESERVED_TAG, "true");
     }
     let operation = operation
         .with_metric("numRemovedFiles", files_removed as u64)
@@ -478,8 +510,9 @@ pub async fn commit_row_changes(
             txn = txn.add_change_files(cdc);
         }
     }
-    if !marks.is_empty() {
-        let mut meta = metadata.clone();
+    let named = tracking.and_then(|t| t.new_metadata);
+    if !marks.is_empty() || named.is_some() {
+        let mut meta = named.unwrap_or_else(|| metadata.clone());
         meta.schema = with_high_water_marks(&meta.schema, &marks);
         meta.schema_string = meta.schema.to_json();
         txn = txn.update_metadata(meta);

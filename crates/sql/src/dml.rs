@@ -39,6 +39,7 @@ use futures::future::BoxFuture;
 use silt_log::actions::Add;
 use silt_log::expr::{CmpOp, Expr as Pred};
 use silt_log::{CommitOutcome, Operation, Snapshot};
+use silt_parquet::row_tracking::RowTracking;
 use silt_parquet::{ChangeType, RemovedRows, RowChanges, Scan, commit_row_changes};
 
 use crate::filters;
@@ -46,6 +47,8 @@ use crate::table::{DeltaTable, external, file_groups, streaming_plan};
 
 const FILE_COL: &str = "__silt_file";
 const ROW_COL: &str = "__silt_row";
+/// Stable row id of a target row (row-tracking tables only).
+const ROW_ID_COL: &str = "__silt_row_id";
 const CLAUSE_COL: &str = "__silt_clause";
 const SOURCE_COL: &str = "__silt_src";
 const OLD_PREFIX: &str = "__silt_old_";
@@ -94,6 +97,7 @@ struct PositionedTable {
     snapshot: Arc<Snapshot>,
     files: Vec<Add>,
     schema: SchemaRef,
+    tracking: Option<RowTracking>,
 }
 
 impl PositionedTable {
@@ -105,16 +109,22 @@ impl PositionedTable {
             .collect();
         fields.push(Field::new(FILE_COL, DataType::UInt64, false));
         fields.push(Field::new(ROW_COL, DataType::UInt64, false));
+        let tracking = RowTracking::of(&snapshot);
+        if tracking.is_some() {
+            fields.push(Field::new(ROW_ID_COL, DataType::Int64, false));
+        }
         Self {
             snapshot,
             files,
             schema: Arc::new(Schema::new(fields)),
+            tracking,
         }
     }
 }
 
 struct PositionedGroup {
     scan: Scan,
+    tracking: Option<RowTracking>,
     files: Vec<(u64, Add)>,
     full: SchemaRef,
     projection: Option<Vec<usize>>,
@@ -136,18 +146,32 @@ impl PartitionStream for PositionedGroup {
         let scan = self.scan.clone();
         let full = self.full.clone();
         let projection = self.projection.clone();
+        let tracking = self.tracking.clone();
         let stream = futures::stream::iter(self.files.clone())
             .map(move |(index, add)| {
                 let full = full.clone();
                 let projection = projection.clone();
+                let tracking = tracking.clone();
+                let file = add.clone();
                 // Batches stream as they are decoded: memory holds a few
                 // batches of a file, not the file.
                 scan.stream_with_positions(add).map(move |item| {
                     let (batch, positions) = item.map_err(external)?;
                     let n = batch.num_rows();
-                    let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+                    let (mut cols, row_ids): (Vec<ArrayRef>, Option<ArrayRef>) = match &tracking {
+                        // The scan read the hidden columns after the table's.
+                        Some(t) => {
+                            let b = t
+                                .resolve(&file, &batch, &positions)
+                                .map_err(DataFusionError::Execution)?;
+                            let k = b.num_columns() - 2;
+                            (b.columns()[..k].to_vec(), Some(b.column(k).clone()))
+                        }
+                        None => (batch.columns().to_vec(), None),
+                    };
                     cols.push(Arc::new(UInt64Array::from(vec![index; n])));
                     cols.push(Arc::new(UInt64Array::from(positions)));
+                    cols.extend(row_ids);
                     let b = RecordBatch::try_new(full.clone(), cols)?;
                     Ok::<_, DataFusionError>(match &projection {
                         Some(p) => b.project(p)?,
@@ -181,11 +205,12 @@ impl TableProvider for PositionedTable {
             Some(p) => Arc::new(self.schema.project(p)?),
             None => self.schema.clone(),
         };
-        let scan = Scan::of_files(
-            &self.snapshot,
-            self.snapshot.metadata().schema.clone(),
-            Vec::new(),
-        );
+        let schema = self.snapshot.metadata().schema.clone();
+        let schema = match &self.tracking {
+            Some(t) => t.extended_schema(&schema),
+            None => schema,
+        };
+        let scan = Scan::of_files(&self.snapshot, schema, Vec::new());
         // Each file keeps its index in `self.files` (the `__silt_file` value).
         let indexed: Vec<(u64, Add)> = (0u64..).zip(self.files.iter().cloned()).collect();
         let groups = file_groups(indexed, state.config().target_partitions(), |f| f.1.size);
@@ -194,6 +219,7 @@ impl TableProvider for PositionedTable {
             .map(|files| {
                 Arc::new(PositionedGroup {
                     scan: scan.clone(),
+                    tracking: self.tracking.clone(),
                     files,
                     full: self.schema.clone(),
                     projection: projection.cloned(),
@@ -274,6 +300,8 @@ enum Action {
 /// then the clause index, file index and row position.
 struct Collector {
     snapshot: Arc<Snapshot>,
+    /// Row-tracking tables: updated rows keep their ids.
+    tracking: Option<RowTracking>,
     files: Vec<Add>,
     table_schema: SchemaRef,
     actions: Vec<Action>,
@@ -296,6 +324,7 @@ impl Collector {
     ) -> Self {
         let record_changes = silt_parquet::cdf::enabled(&snapshot);
         Self {
+            tracking: RowTracking::of(&snapshot),
             snapshot,
             files,
             table_schema,
@@ -385,7 +414,15 @@ impl Collector {
                 .map(|k| Some(k.is_some_and(|k| want.contains(&k))))
                 .collect()
         };
-        let writes = self.table_batch(batch, 0, &mask(&[Action::Update, Action::Insert]))?;
+        let write_mask = mask(&[Action::Update, Action::Insert]);
+        let mut writes = self.table_batch(batch, 0, &write_mask)?;
+        if let Some(t) = &self.tracking {
+            // Updated rows keep their row ids; inserted rows have none.
+            let ids = arrow_select::filter::filter(batch.column(base + 3), &write_mask)?;
+            writes = t
+                .with_hidden(&writes, ids)
+                .map_err(DataFusionError::Execution)?;
+        }
         let count = |m: &BooleanArray| m.true_count() as u64;
         let (ins, upd, del) = (
             mask(&[Action::Insert]),
@@ -580,6 +617,9 @@ async fn row_statement(
         exprs.push(lit(0i32).alias(CLAUSE_COL));
         exprs.push(unqualified(FILE_COL));
         exprs.push(unqualified(ROW_COL));
+        if RowTracking::of(&snapshot).is_some() {
+            exprs.push(unqualified(ROW_ID_COL));
+        }
         let plan = plan.project(exprs)?.build()?;
         let action = if is_update {
             Action::Update
@@ -924,6 +964,9 @@ pub(crate) async fn merge_plan(
         values.push(unqualified(CLAUSE_COL));
         values.push(target_col(FILE_COL));
         values.push(target_col(ROW_COL));
+        if RowTracking::of(&snapshot).is_some() {
+            values.push(target_col(ROW_ID_COL));
+        }
         let plan = LogicalPlanBuilder::from(joined)
             .project(first)?
             .filter(unqualified(CLAUSE_COL).gt_eq(lit(0i32)))?

@@ -497,3 +497,117 @@ async fn vector_tables_with_identity_and_generated_columns_take_appends() {
     assert!(got.contains(&"41,42".to_string()), "{got:?}");
     assert!(deltalake_rows(&generated, "c1,c2").contains(&"41,42".to_string()));
 }
+
+/// (id, v, row_id, row_commit_version) of every row, sorted by id.
+async fn row_ids(location: &str) -> Vec<(i64, String, i64, i64)> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int32Type, Int64Type};
+    let snap = TableBuilder::new(location).load().await.unwrap();
+    let mut out = Vec::new();
+    for b in silt_parquet::row_tracking::scan_with_row_ids(&snap)
+        .await
+        .unwrap()
+    {
+        let id = b.column_by_name("id").unwrap().as_primitive::<Int32Type>();
+        let v = b.column_by_name("v").unwrap().as_string::<i32>();
+        let rid = b
+            .column_by_name("row_id")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let ver = b
+            .column_by_name("row_commit_version")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            out.push((
+                id.value(i) as i64,
+                v.value(i).to_string(),
+                rid.value(i),
+                ver.value(i),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_ids_survive_update_merge_delete_and_optimize() {
+    for dvs in ["false", "true"] {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = dir.path().join("rt").to_string_lossy().to_string();
+        let t = format!("delta.'{loc}'");
+        let s = SiltSession::new();
+        s.run(&format!(
+            "CREATE TABLE {t} (id INT, v STRING) TBLPROPERTIES ('delta.enableRowTracking' = 'true', 'delta.enableDeletionVectors' = '{dvs}')"
+        ))
+        .await
+        .unwrap();
+        let snap = TableBuilder::new(&loc).load().await.unwrap();
+        assert!(
+            snap.metadata()
+                .property("delta.rowTracking.materializedRowIdColumnName")
+                .is_some()
+        );
+        s.run(&format!(
+            "INSERT INTO {t} VALUES (1, 'a'), (2, 'b'), (3, 'c')"
+        ))
+        .await
+        .unwrap();
+        s.run(&format!("INSERT INTO {t} VALUES (4, 'd'), (5, 'e')"))
+            .await
+            .unwrap();
+        let before = row_ids(&loc).await;
+        assert_eq!(
+            before.iter().map(|r| (r.2, r.3)).collect::<Vec<_>>(),
+            vec![(0, 1), (1, 1), (2, 1), (3, 2), (4, 2)],
+            "fresh ids: baseRowId + position, version of the commit"
+        );
+        s.run(&format!("UPDATE {t} SET v = 'B' WHERE id = 2"))
+            .await
+            .unwrap();
+        let update_version = version(&loc).await as i64;
+        s.run(&format!(
+            "MERGE INTO {t} AS t USING (SELECT 4 AS id, 'D' AS v UNION ALL SELECT 6, 'f') AS s ON t.id = s.id \
+             WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v)"
+        ))
+        .await
+        .unwrap();
+        let merge_version = version(&loc).await as i64;
+        s.run(&format!("DELETE FROM {t} WHERE id = 5"))
+            .await
+            .unwrap();
+        let snap = TableBuilder::new(&loc).load().await.unwrap();
+        silt_parquet::optimize(&snap, 1 << 20, 1 << 20)
+            .await
+            .unwrap();
+        let after = row_ids(&loc).await;
+        let expect_kept = |id: i64, v: &str, version: i64| {
+            let old = before.iter().find(|r| r.0 == id).unwrap();
+            (id, v.to_string(), old.2, version)
+        };
+        assert_eq!(after[0], expect_kept(1, "a", 1), "{dvs}: untouched row");
+        assert_eq!(
+            after[1],
+            expect_kept(2, "B", update_version),
+            "{dvs}: updated row"
+        );
+        assert_eq!(after[2], expect_kept(3, "c", 1), "{dvs}: copied row");
+        assert_eq!(
+            after[3],
+            expect_kept(4, "D", merge_version),
+            "{dvs}: merged row"
+        );
+        assert_eq!(after[4].0, 6);
+        assert!(after[4].2 > 4, "{dvs}: an inserted row gets a fresh id");
+        assert_eq!(after[4].3, merge_version);
+        assert_eq!(after.len(), 5);
+        let info = &commit_json(&loc, version(&loc).await)[0]["commitInfo"];
+        assert_eq!(info["operation"], "OPTIMIZE");
+        assert_eq!(info["tags"]["delta.rowTracking.preserved"], "true");
+        assert_eq!(
+            deltalake_rows(&loc, "id,v"),
+            vec!["1,a", "2,B", "3,c", "4,D", "6,f"]
+        );
+    }
+}
