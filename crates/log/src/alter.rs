@@ -115,6 +115,9 @@ pub struct TableChange {
     /// A constraint every existing row must satisfy before committing:
     /// (name, SQL).
     pub validate: Option<(String, String)>,
+    /// Row tracking is being enabled on a table with data: every live file
+    /// must be re-added (`dataChange = false`) to receive row ids.
+    pub backfill_row_ids: bool,
 }
 
 /// `p` with `add` features supported: unchanged when it has them, legacy
@@ -407,6 +410,7 @@ pub fn alter_table(
     let mut features: Vec<TableFeature> = Vec::new();
     let mut out_domains = Vec::new();
     let mut validate = None;
+    let mut backfill_row_ids = false;
     let mapped = matches!(mapping_mode(metadata), "name" | "id");
     let operation;
     match change {
@@ -666,9 +670,7 @@ pub fn alter_table(
                     && has_files
                     && !protocol.has_feature(&TableFeature::RowTracking)
                 {
-                    return Err(
-                        "enabling row tracking on a table that already holds data needs a row-id backfill, which silt does not write yet".into(),
-                    );
+                    backfill_row_ids = true;
                 }
                 features.extend(features_for_property(k, v));
                 meta.configuration.insert(k.clone(), v.clone());
@@ -775,6 +777,7 @@ pub fn alter_table(
         domains: out_domains,
         operation,
         validate,
+        backfill_row_ids,
     })
 }
 

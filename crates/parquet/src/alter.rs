@@ -55,6 +55,23 @@ pub async fn alter_table(
         }
         txn = txn.read_whole_table();
     }
+    if planned.backfill_row_ids {
+        // Re-added files without row ids get fresh ones in this commit.
+        let readds: Vec<_> = snapshot
+            .files()
+            .iter()
+            .map(|a| {
+                let mut a = a.clone();
+                a.data_change = false;
+                a.base_row_id = None;
+                a.default_row_commit_version = None;
+                a
+            })
+            .collect();
+        txn = txn
+            .read_files(readds.iter().map(|a| a.path.to_string()))
+            .add_files(readds);
+    }
     if let Some(p) = planned.protocol {
         txn = txn.update_protocol(p);
     }

@@ -611,3 +611,32 @@ async fn row_ids_survive_update_merge_delete_and_optimize() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enabling_row_tracking_backfills_row_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = dir.path().join("bf").to_string_lossy().to_string();
+    let t = format!("delta.'{loc}'");
+    let s = SiltSession::new();
+    s.run(&format!("CREATE TABLE {t} (id INT, v STRING)")).await.unwrap();
+    s.run(&format!("INSERT INTO {t} VALUES (1, 'a'), (2, 'b')")).await.unwrap();
+    s.run(&format!("INSERT INTO {t} VALUES (3, 'c')")).await.unwrap();
+    s.run(&format!(
+        "ALTER TABLE {t} SET TBLPROPERTIES ('delta.enableRowTracking' = 'true')"
+    ))
+    .await
+    .unwrap();
+    let backfill = version(&loc).await as i64;
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    assert!(snap.protocol().has_feature(&TableFeature::RowTracking));
+    assert!(snap.files().iter().all(|a| a.base_row_id.is_some()));
+    let ids = row_ids(&loc).await;
+    let mut rids: Vec<i64> = ids.iter().map(|r| r.2).collect();
+    rids.sort();
+    assert_eq!(rids, vec![0, 1, 2], "every row got a unique id");
+    assert!(ids.iter().all(|r| r.3 == backfill));
+    s.run(&format!("UPDATE {t} SET v = 'x' WHERE id = 3")).await.unwrap();
+    let after = row_ids(&loc).await;
+    assert_eq!(after[2].2, ids[2].2, "the updated row keeps its id");
+    assert_eq!(deltalake_rows(&loc, "id,v"), vec!["1,a", "2,b", "3,x"]);
+}
