@@ -7,6 +7,7 @@
 //! otherwise. OPTIMIZE rewrites small files of each partition into files of
 //! the target size, with `dataChange = false`, applying deletion vectors.
 
+use crate::clustering::{CLUSTERING_PROVIDER, clustering_columns, z_order};
 use crate::row_tracking::{PRESERVED_TAG, RowTracking};
 use std::collections::HashMap;
 
@@ -170,16 +171,32 @@ pub async fn optimize(
         Some(t) => t.extended_schema(&metadata.schema),
         None => metadata.schema.clone(),
     };
+    let invalid = |reason: String| ParquetError::InvalidData {
+        table: snapshot.location().to_string(),
+        reason,
+    };
+    // A clustered table rewrites every file not yet clustered into one
+    // Z-ordered sequence of files; others compact small files per partition.
+    let clustered = clustering_columns(snapshot).map_err(&invalid)?;
     let mut groups: HashMap<Vec<(String, Option<String>)>, Vec<Add>> = HashMap::new();
     for a in snapshot.files() {
-        if (a.size as usize) < min_file_size || a.deletion_vector.is_some() {
+        let candidate = match &clustered {
+            Some(_) => {
+                a.clustering_provider.as_deref() != Some(CLUSTERING_PROVIDER)
+                    || a.deletion_vector.is_some()
+            }
+            None => (a.size as usize) < min_file_size || a.deletion_vector.is_some(),
+        };
+        if candidate {
             let mut key: Vec<(String, Option<String>)> =
                 a.partition_values.clone().into_iter().collect();
             key.sort();
             groups.entry(key).or_default().push(a.clone());
         }
     }
-    groups.retain(|_, files| files.len() > 1 || files.iter().any(|f| f.deletion_vector.is_some()));
+    groups.retain(|_, files| {
+        clustered.is_some() || files.len() > 1 || files.iter().any(|f| f.deletion_vector.is_some())
+    });
     if groups.is_empty() {
         return Ok(OptimizeResult {
             outcome: None,
@@ -210,8 +227,23 @@ pub async fn optimize(
             r.data_change = false;
             removes.push(r);
         }
+        if let Some(columns) = &clustered {
+            if !batches.is_empty() {
+                let one = arrow_select::concat::concat_batches(&batches[0].schema(), &batches)
+                    .map_err(|e| invalid(e.to_string()))?;
+                let order = z_order(&one, columns).map_err(&invalid)?;
+                let sorted = arrow_select::take::take_record_batch(&one, &order)
+                    .map_err(|e| invalid(e.to_string()))?;
+                // Slices keep the encoder's batches small; order is kept.
+                let step = 1024;
+                batches = (0..sorted.num_rows())
+                    .step_by(step)
+                    .map(|o| sorted.slice(o, step.min(sorted.num_rows() - o)))
+                    .collect();
+            }
+        }
         // One encoder, so each partition compacts into as few files as the
-        // target size allows.
+        // target size allows (and clustered rows stay in curve order).
         let options = WriteOptions {
             target_file_size,
             threads: 1,
@@ -229,6 +261,9 @@ pub async fn optimize(
         .await?;
         adds.extend(new_files.into_iter().map(|mut a| {
             a.data_change = false;
+            if clustered.is_some() {
+                a.clustering_provider = Some(CLUSTERING_PROVIDER.into());
+            }
             a
         }));
     }
@@ -238,6 +273,12 @@ pub async fn optimize(
         Operation::new("OPTIMIZE").with_parameter("targetFileSize", target_file_size.to_string());
     if tracking.is_some() {
         operation = operation.with_tag(PRESERVED_TAG, "true");
+    }
+    if let Some(columns) = &clustered {
+        operation = operation.with_parameter(
+            "clusterBy",
+            serde_json::to_string(columns).unwrap_or_default(),
+        );
     }
     let mut txn = snapshot
         .transaction(operation)

@@ -20,6 +20,7 @@
 pub mod alter;
 pub mod arrow_values;
 pub mod cdf;
+pub mod clustering;
 pub mod column_values;
 pub mod delete;
 pub mod deletion_vector;

@@ -372,6 +372,74 @@ async fn clustering_columns_live_in_domain_metadata() {
     assert_eq!(deltalake_rows(&loc, "device,ts,v"), vec!["a,1,1.5"]);
 }
 
+/// (min, max) of a column in each live file's statistics.
+async fn file_ranges(location: &str, column: &str) -> Vec<(i64, i64)> {
+    let snap = TableBuilder::new(location).load().await.unwrap();
+    snap.files()
+        .iter()
+        .map(|a| {
+            let stats: serde_json::Value =
+                serde_json::from_str(a.stats.as_deref().unwrap()).unwrap();
+            (
+                stats["minValues"][column].as_i64().unwrap(),
+                stats["maxValues"][column].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optimize_z_orders_a_clustered_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = dir.path().join("z").to_string_lossy().to_string();
+    let t = format!("delta.'{loc}'");
+    let s = SiltSession::new();
+    s.run(&format!(
+        "CREATE TABLE {t} (x BIGINT, y BIGINT) CLUSTER BY (x, y)"
+    ))
+    .await
+    .unwrap();
+    // A 64×64 grid written row by row: each file spans every x.
+    for band in 0..4 {
+        s.run(&format!(
+            "INSERT INTO {t} SELECT a.v AS x, b.v AS y FROM unnest(range(0, 64)) AS a(v), unnest(range({}, {})) AS b(v)",
+            band * 16,
+            band * 16 + 16
+        ))
+        .await
+        .unwrap();
+    }
+    let widest = |r: &[(i64, i64)]| r.iter().map(|(a, b)| b - a).max().unwrap();
+    let before = widest(&file_ranges(&loc, "x").await);
+    assert!(before >= 60, "row-major files span x: {before}");
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    let r = silt_parquet::optimize(&snap, 512, 0).await.unwrap();
+    assert_eq!(r.files_removed, snap.files().len());
+    assert!(r.files_added >= 4, "{} files", r.files_added);
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    assert!(
+        snap.files()
+            .iter()
+            .all(|a| a.clustering_provider.as_deref() == Some("liquid"))
+    );
+    // Each new file covers a block of the grid, narrow in x and in y.
+    let (xs, ys) = (file_ranges(&loc, "x").await, file_ranges(&loc, "y").await);
+    assert!(widest(&xs) <= 40 && widest(&ys) <= 40, "x {xs:?} y {ys:?}");
+    assert_eq!(
+        rows(&s, &format!("SELECT count(*), sum(x * 64 + y) FROM {t}")).await,
+        vec!["4096,8386560"]
+    );
+    // Clustered files are not rewritten again.
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    assert!(
+        silt_parquet::optimize(&snap, 512, 0)
+            .await
+            .unwrap()
+            .outcome
+            .is_none()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_values_stay_unique_under_racing_writers() {
     let dir = tempfile::tempdir().unwrap();
@@ -618,9 +686,15 @@ async fn enabling_row_tracking_backfills_row_ids() {
     let loc = dir.path().join("bf").to_string_lossy().to_string();
     let t = format!("delta.'{loc}'");
     let s = SiltSession::new();
-    s.run(&format!("CREATE TABLE {t} (id INT, v STRING)")).await.unwrap();
-    s.run(&format!("INSERT INTO {t} VALUES (1, 'a'), (2, 'b')")).await.unwrap();
-    s.run(&format!("INSERT INTO {t} VALUES (3, 'c')")).await.unwrap();
+    s.run(&format!("CREATE TABLE {t} (id INT, v STRING)"))
+        .await
+        .unwrap();
+    s.run(&format!("INSERT INTO {t} VALUES (1, 'a'), (2, 'b')"))
+        .await
+        .unwrap();
+    s.run(&format!("INSERT INTO {t} VALUES (3, 'c')"))
+        .await
+        .unwrap();
     s.run(&format!(
         "ALTER TABLE {t} SET TBLPROPERTIES ('delta.enableRowTracking' = 'true')"
     ))
@@ -635,7 +709,9 @@ async fn enabling_row_tracking_backfills_row_ids() {
     rids.sort();
     assert_eq!(rids, vec![0, 1, 2], "every row got a unique id");
     assert!(ids.iter().all(|r| r.3 == backfill));
-    s.run(&format!("UPDATE {t} SET v = 'x' WHERE id = 3")).await.unwrap();
+    s.run(&format!("UPDATE {t} SET v = 'x' WHERE id = 3"))
+        .await
+        .unwrap();
     let after = row_ids(&loc).await;
     assert_eq!(after[2].2, ids[2].2, "the updated row keeps its id");
     assert_eq!(deltalake_rows(&loc, "id,v"), vec!["1,a", "2,b", "3,x"]);
