@@ -541,11 +541,23 @@ impl Transaction {
                 a.path
             )));
         }
+        let mapped = matches!(
+            metadata.property("delta.columnMapping.mode"),
+            Some("name" | "id")
+        );
         for col in &metadata.partition_columns {
+            // Under column mapping, partition values are keyed by the
+            // column's physical name.
+            let key = metadata
+                .schema
+                .field(col)
+                .and_then(|f| f.physical_name())
+                .filter(|_| mapped)
+                .unwrap_or(col);
             if let Some(a) = self
                 .adds
                 .iter()
-                .find(|a| !a.partition_values.contains_key(col))
+                .find(|a| !a.partition_values.contains_key(key))
             {
                 return Err(invalid(format!(
                     "file {} has no value for partition column {col:?}",

@@ -716,3 +716,91 @@ async fn enabling_row_tracking_backfills_row_ids() {
     assert_eq!(after[2].2, ids[2].2, "the updated row keeps its id");
     assert_eq!(deltalake_rows(&loc, "id,v"), vec!["1,a", "2,b", "3,x"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vector_tables_with_ict_column_mapping_and_cdf_take_dml() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = SiltSession::new();
+
+    // delta-rs: in-commit timestamps + change data feed, partitioned.
+    let ict = tmp.path().join("ict");
+    silt_testkit::copy_dir(&vectors_dir().join("delta-rs/data/cdc_ict_table"), &ict);
+    let ict = ict.to_string_lossy().to_string();
+    let t = format!("delta.'{ict}'");
+    let v0 = version(&ict).await;
+    let last_ict = |v: u64| commit_json(&ict, v)[0]["commitInfo"]["inCommitTimestamp"].as_i64();
+    let before = last_ict(v0).expect("the vector has in-commit timestamps");
+    s.run(&format!("INSERT INTO {t} VALUES ('silt', 2001, 24)"))
+        .await
+        .unwrap();
+    s.run(&format!("UPDATE {t} SET age = age + 1 WHERE name = 'silt'"))
+        .await
+        .unwrap();
+    let (a, b) = (last_ict(v0 + 1).unwrap(), last_ict(v0 + 2).unwrap());
+    assert!(
+        before < a && a < b,
+        "ICT strictly increasing: {before} {a} {b}"
+    );
+    // The update's change data, as deltalake reads it.
+    let cdf = run_peer_script(
+        "import sys, json, pyarrow as pa\nfrom deltalake import DeltaTable\nr = DeltaTable(sys.argv[1]).load_cdf(starting_version=int(sys.argv[2]))\nt = pa.RecordBatchReader.from_stream(r).read_all() if not isinstance(r, pa.Table) else r\nprint(json.dumps(sorted(f'{n},{a},{c}' for n, a, c in zip(t.column('name').to_pylist(), t.column('age').to_pylist(), t.column('_change_type').to_pylist()))))",
+        &[&ict, &(v0 + 2).to_string()],
+    );
+    let cdf: Vec<String> = serde_json::from_str(cdf.trim()).unwrap();
+    assert_eq!(
+        cdf,
+        vec!["silt,24,update_preimage", "silt,25,update_postimage"]
+    );
+
+    // delta-rs: column mapping (name) with a renamed partition column and
+    // deletion vectors.
+    let cm = tmp.path().join("cm");
+    silt_testkit::copy_dir(
+        &vectors_dir().join("delta-rs/data/table_with_partitioning_mapping"),
+        &cm,
+    );
+    let cm = cm.to_string_lossy().to_string();
+    let t = format!("delta.'{cm}'");
+    let original = deltalake_rows(&cm, "newid,description");
+    s.run(&format!("INSERT INTO {t} VALUES (77, 'from silt')"))
+        .await
+        .unwrap();
+    s.run(&format!(
+        "UPDATE {t} SET description = 'updated' WHERE newid = 77"
+    ))
+    .await
+    .unwrap();
+    let first = original[0].split(',').next().unwrap().to_string();
+    s.run(&format!("DELETE FROM {t} WHERE newid = {first}"))
+        .await
+        .unwrap();
+    let mut expect: Vec<String> = original
+        .iter()
+        .filter(|r| r.split(',').next() != Some(first.as_str()))
+        .cloned()
+        .collect();
+    expect.push("77,updated".into());
+    expect.sort();
+    assert_eq!(deltalake_rows(&cm, "newid,description"), expect);
+    let mut ours = rows(&s, &format!("SELECT newid, description FROM {t}")).await;
+    ours.sort();
+    assert_eq!(ours, expect);
+
+    // Databricks' pre-release clustering feature `liquid`: silt reads the
+    // table but refuses to write it, naming the feature.
+    let liquid = vectors_dir().join("delta-rs/data/table_with_liquid_clustering");
+    let copy = tmp.path().join("liquid");
+    silt_testkit::copy_dir(&liquid, &copy);
+    let t = format!("delta.'{}'", copy.to_string_lossy());
+    assert!(
+        !rows(&s, &format!("SELECT count(*) FROM {t}"))
+            .await
+            .is_empty()
+    );
+    let err = s
+        .run(&format!("DELETE FROM {t} WHERE id = 1"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("liquid"), "{err}");
+}
