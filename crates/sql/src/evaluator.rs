@@ -60,7 +60,7 @@ impl DataFusionEvaluator {
         let df_schema = DFSchema::try_from(schema.as_ref().clone()).map_err(|e| e.to_string())?;
         let expr = self
             .ctx
-            .parse_sql_expr(sql, &df_schema)
+            .parse_sql_expr(&with_spark_date_parts(sql)?, &df_schema)
             .map_err(|e| format!("cannot parse {sql}: {e}"))?;
         let physical = self
             .ctx
@@ -69,6 +69,61 @@ impl DataFusionEvaluator {
         cache.insert(key, physical.clone());
         Ok(physical)
     }
+}
+
+/// Spark's date-part functions (`year(ts)`, `month`, `day`, `dayofmonth`,
+/// `hour`, `minute`, `second`), common in generation expressions, as
+/// DataFusion `date_part` calls returning INT.
+fn with_spark_date_parts(sql: &str) -> Result<String, String> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let tokens = Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize()
+        .map_err(|e| e.to_string())?;
+    let part = |t: &Token| match t {
+        Token::Word(w) if w.quote_style.is_none() => match w.value.to_ascii_lowercase().as_str() {
+            "year" => Some("year"),
+            "month" => Some("month"),
+            "day" | "dayofmonth" => Some("day"),
+            "hour" => Some("hour"),
+            "minute" => Some("minute"),
+            "second" => Some("second"),
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut out = String::new();
+    // Depths at which a rewritten call's closing parenthesis gets `AS INT)`.
+    let mut closes: Vec<usize> = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        if let (Some(p), Some(Token::LParen)) = (part(t), tokens.get(i + 1)) {
+            depth += 1;
+            closes.push(depth);
+            out.push_str(&format!("CAST(date_part('{p}', "));
+            i += 2;
+            continue;
+        }
+        match t {
+            Token::LParen => depth += 1,
+            Token::RParen => {
+                if closes.last() == Some(&depth) {
+                    closes.pop();
+                    out.push_str(") AS INT)");
+                    depth -= 1;
+                    i += 1;
+                    continue;
+                }
+                depth = depth.saturating_sub(1);
+            }
+            _ => {}
+        }
+        out.push_str(&t.to_string());
+        i += 1;
+    }
+    Ok(out)
 }
 
 impl ExpressionEvaluator for DataFusionEvaluator {
@@ -101,5 +156,24 @@ mod tests {
         let lit = e.evaluate("42", &batch).unwrap();
         assert_eq!(lit.len(), 3, "constants are broadcast");
         assert!(e.evaluate("nope + 1", &batch).is_err());
+    }
+
+    #[test]
+    fn spark_date_parts() {
+        assert_eq!(
+            with_spark_date_parts("year(ts) * 100 + MONTH(ts)").unwrap(),
+            "CAST(date_part('year', ts) AS INT) * 100 + CAST(date_part('month', ts) AS INT)"
+        );
+        let ts = arrow_array::TimestampMicrosecondArray::from(vec![1_764_028_800_000_000i64])
+            .with_timezone("UTC");
+        let batch = RecordBatch::try_from_iter([("ts", Arc::new(ts) as ArrayRef)]).unwrap();
+        let v = DataFusionEvaluator::default()
+            .evaluate(
+                "year(ts) * 10000 + month(ts) * 100 + dayofmonth(ts)",
+                &batch,
+            )
+            .unwrap();
+        let v = arrow_cast::cast(&v, &arrow_schema::DataType::Int64).unwrap();
+        assert_eq!(v.as_primitive::<Int64Type>().value(0), 20251125);
     }
 }
