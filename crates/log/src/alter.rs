@@ -99,6 +99,8 @@ pub enum AlterTable {
     },
     /// Set the clustering columns (empty: stop clustering).
     ClusterBy(Vec<Vec<String>>),
+    /// Remove a writer feature the table no longer uses from the protocol.
+    DropFeature(TableFeature),
 }
 
 /// What committing a change writes.
@@ -722,6 +724,10 @@ pub fn alter_table(
             }
             operation = Operation::new("DROP CONSTRAINT").with_parameter("name", name.clone());
         }
+        AlterTable::DropFeature(f) => {
+            drop_feature_check(protocol, &mut meta, domains, f)?;
+            operation = Operation::new("DROP FEATURE").with_parameter("featureName", f.name());
+        }
         AlterTable::ClusterBy(columns) => {
             if !meta.partition_columns.is_empty() && !columns.is_empty() {
                 return Err("a partitioned table cannot be clustered".into());
@@ -768,6 +774,18 @@ pub fn alter_table(
             );
         }
     }
+    if let AlterTable::DropFeature(f) = change {
+        meta.schema_string = schema.to_json();
+        meta.schema = schema;
+        return Ok(TableChange {
+            protocol: Some(protocol_without_feature(protocol, f)),
+            metadata: meta,
+            domains: out_domains,
+            operation,
+            validate,
+            backfill_row_ids,
+        });
+    }
     meta.schema_string = schema.to_json();
     meta.schema = schema;
     let new_protocol = protocol_with_features(protocol, &features);
@@ -779,6 +797,126 @@ pub fn alter_table(
         validate,
         backfill_row_ids,
     })
+}
+
+/// Whether the table still uses writer feature `f` (so it cannot be
+/// dropped), or `f` cannot be dropped by silt at all. Turns off what a
+/// drop turns off (in-commit timestamp properties).
+fn drop_feature_check(
+    protocol: &Protocol,
+    meta: &mut Metadata,
+    domains: &BTreeMap<String, String>,
+    f: &TableFeature,
+) -> Result<(), String> {
+    use TableFeature::*;
+    if !protocol.has_feature(f) {
+        return Err(format!("the table does not have the feature {}", f.name()));
+    }
+    if f.is_reader_writer() {
+        return Err(format!(
+            "{} is a reader-writer feature: dropping it needs its traces removed and the history truncated, which silt does not do yet",
+            f.name()
+        ));
+    }
+    let field_key = |key: &str| {
+        fn walk(fields: &[StructField], key: &str) -> bool {
+            fields.iter().any(|x| {
+                x.metadata.keys().any(|k| k.starts_with(key))
+                    || matches!(&x.data_type, DataType::Struct(s) if walk(&s.fields, key))
+            })
+        }
+        walk(&meta.schema.fields, key)
+    };
+    let in_use = match f {
+        AppendOnly => meta
+            .flag("delta.appendOnly")
+            .then_some("delta.appendOnly is true"),
+        Invariants => field_key("delta.invariants").then_some("a column has an invariant"),
+        CheckConstraints => meta
+            .configuration
+            .keys()
+            .any(|k| k.starts_with("delta.constraints."))
+            .then_some("CHECK constraints exist"),
+        ChangeDataFeed => meta
+            .flag("delta.enableChangeDataFeed")
+            .then_some("delta.enableChangeDataFeed is true"),
+        GeneratedColumns => field_key(GENERATION_EXPRESSION).then_some("a column is generated"),
+        IdentityColumns => field_key("delta.identity.").then_some("a column is an identity column"),
+        AllowColumnDefaults => field_key(CURRENT_DEFAULT).then_some("a column has a default"),
+        Clustering => (!clustering_columns(domains).is_empty())
+            .then_some("the table is clustered (CLUSTER BY NONE first)"),
+        DomainMetadata => (!domains.is_empty()
+            || protocol.has_feature(&RowTracking)
+            || protocol.has_feature(&Clustering))
+        .then_some("domain metadata exists or a feature needs it"),
+        InCommitTimestamp => {
+            // Dropping turns in-commit timestamps off.
+            for k in [
+                "delta.enableInCommitTimestamps",
+                "delta.inCommitTimestampEnablementVersion",
+                "delta.inCommitTimestampEnablementTimestamp",
+            ] {
+                meta.configuration.remove(k);
+            }
+            None
+        }
+        RowTracking | CheckpointProtection | Unknown(_) => {
+            return Err(format!("dropping {} is not supported", f.name()));
+        }
+        _ => None,
+    };
+    if let Some(why) = in_use {
+        return Err(format!(
+            "cannot drop {}: {why}; stop using it first",
+            f.name()
+        ));
+    }
+    Ok(())
+}
+
+/// `p` without writer feature `f`: the lowest legacy versions covering the
+/// rest when `p` is legacy, the same lists minus `f` otherwise.
+pub fn protocol_without_feature(p: &Protocol, f: &TableFeature) -> Protocol {
+    let rest: Vec<TableFeature> = p
+        .effective_writer_features()
+        .into_iter()
+        .chain(p.effective_reader_features())
+        .filter(|x| x != f)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if p.min_writer_version < 7 {
+        let legacy = protocol_for(&Default::default(), &rest, &StructType::default());
+        if !legacy.has_feature(f) {
+            return legacy;
+        }
+        // The legacy version that covers the rest implies `f` too: list
+        // the rest as table features.
+        let reader: Vec<String> = rest
+            .iter()
+            .filter(|x| x.is_reader_writer())
+            .map(|x| x.name().to_string())
+            .collect();
+        return Protocol {
+            min_reader_version: if reader.is_empty() { 1 } else { 3 },
+            min_writer_version: 7,
+            reader_features: (!reader.is_empty()).then_some(reader),
+            writer_features: Some(rest.iter().map(|x| x.name().to_string()).collect()),
+        };
+    }
+    let drop = |list: &Option<Vec<String>>| {
+        list.as_ref().map(|l| {
+            l.iter()
+                .filter(|n| !n.eq_ignore_ascii_case(f.name()))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    Protocol {
+        writer_features: drop(&p.writer_features),
+        reader_features: drop(&p.reader_features),
+        ..p.clone()
+    }
 }
 
 fn schema_uses_ntz(schema: &StructType) -> bool {
@@ -1044,5 +1182,58 @@ mod tests {
         );
         let (pp, pm) = table(&[]);
         assert!(alter(&pp, &pm, AlterTable::ClusterBy(vec![vec!["id".into()]])).is_err());
+    }
+
+    #[test]
+    fn writer_features_drop_once_unused() {
+        let (p, m) = table(&[("delta.enableChangeDataFeed", "true")]);
+        assert_eq!((p.min_reader_version, p.min_writer_version), (1, 4));
+        let drop = AlterTable::DropFeature(TableFeature::ChangeDataFeed);
+        let err = alter(&p, &m, drop.clone()).unwrap_err();
+        assert!(err.contains("delta.enableChangeDataFeed"), "{err}");
+        let off = alter(&p, &m, set(&[("delta.enableChangeDataFeed", "false")])).expect("off");
+        let dropped = alter(&p, &off.metadata, drop)
+            .expect("drop")
+            .protocol
+            .expect("new protocol");
+        assert!(!dropped.has_feature(&TableFeature::ChangeDataFeed));
+        assert!(
+            dropped.has_feature(&TableFeature::GeneratedColumns),
+            "the rest stays"
+        );
+        assert_eq!(dropped.min_writer_version, 7);
+        let err = alter(
+            &p,
+            &m,
+            AlterTable::DropFeature(TableFeature::DeletionVectors),
+        )
+        .unwrap_err();
+        assert!(err.contains("does not have"), "{err}");
+        let (p3, m3) = table(&[("delta.enableDeletionVectors", "true")]);
+        let err = alter(
+            &p3,
+            &m3,
+            AlterTable::DropFeature(TableFeature::DeletionVectors),
+        )
+        .unwrap_err();
+        assert!(err.contains("reader-writer"), "{err}");
+        // Table features: the name leaves the list; ICT properties go too.
+        let (p4, m4) = table(&[("delta.enableInCommitTimestamps", "true")]);
+        let c = alter(
+            &p4,
+            &m4,
+            AlterTable::DropFeature(TableFeature::InCommitTimestamp),
+        )
+        .expect("drop");
+        assert!(
+            !c.protocol
+                .expect("protocol")
+                .has_feature(&TableFeature::InCommitTimestamp)
+        );
+        assert!(
+            !c.metadata
+                .configuration
+                .contains_key("delta.enableInCommitTimestamps")
+        );
     }
 }

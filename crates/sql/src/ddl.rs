@@ -569,7 +569,7 @@ fn added_column(tokens: &[Token]) -> Result<StructField, String> {
     Ok(f)
 }
 
-const ALTER_USAGE: &str = "ALTER TABLE <table> ADD COLUMN[S] … | RENAME COLUMN a TO b | DROP COLUMN[S] [IF EXISTS] … | ALTER COLUMN c TYPE t | ALTER COLUMN c DROP NOT NULL | ALTER COLUMN c SET DEFAULT e | ALTER COLUMN c DROP DEFAULT | SET TBLPROPERTIES (…) | UNSET TBLPROPERTIES [IF EXISTS] (…) | ADD CONSTRAINT n CHECK (…) | DROP CONSTRAINT [IF EXISTS] n | CLUSTER BY (…) | CLUSTER BY NONE";
+const ALTER_USAGE: &str = "ALTER TABLE <table> ADD COLUMN[S] … | DROP FEATURE f | RENAME COLUMN a TO b | DROP COLUMN[S] [IF EXISTS] … | ALTER COLUMN c TYPE t | ALTER COLUMN c DROP NOT NULL | ALTER COLUMN c SET DEFAULT e | ALTER COLUMN c DROP DEFAULT | SET TBLPROPERTIES (…) | UNSET TBLPROPERTIES [IF EXISTS] (…) | ADD CONSTRAINT n CHECK (…) | DROP CONSTRAINT [IF EXISTS] n | CLUSTER BY (…) | CLUSTER BY NONE";
 
 /// Parses the part of `ALTER TABLE` after the table name.
 pub(crate) fn parse_alter(tokens: &[Token]) -> Result<AlterTable, String> {
@@ -640,6 +640,20 @@ pub(crate) fn parse_alter(tokens: &[Token]) -> Result<AlterTable, String> {
         let name = ident(tokens, &mut i)?;
         done(i)?;
         AlterTable::DropConstraint { name, if_exists }
+    } else if kw(0, "DROP") && kw(1, "FEATURE") {
+        i = 2;
+        let name = ident(tokens, &mut i)?;
+        if kw(i, "TRUNCATE") && kw(i + 1, "HISTORY") {
+            return Err(
+                "DROP FEATURE … TRUNCATE HISTORY is for reader-writer features, which silt cannot drop yet"
+                    .into(),
+            );
+        }
+        done(i)?;
+        let f: silt_log::TableFeature = name
+            .parse()
+            .unwrap_or_else(|e: std::convert::Infallible| match e {});
+        AlterTable::DropFeature(f)
     } else if kw(0, "DROP") && (kw(1, "COLUMN") || kw(1, "COLUMNS")) {
         i = 2;
         let if_exists = kw(i, "IF") && kw(i + 1, "EXISTS");

@@ -332,6 +332,20 @@ async fn alter_table_evolves_columns_types_properties_and_constraints() {
     ))
     .await
     .unwrap();
+    // Writer features the table stops using can be dropped; reader-writer
+    // features cannot (yet).
+    s.run(&format!("ALTER TABLE {t} DROP FEATURE inCommitTimestamp"))
+        .await
+        .unwrap();
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    assert!(!snap.protocol().has_feature(&TableFeature::InCommitTimestamp));
+    assert_eq!(snap.metadata().property("delta.enableInCommitTimestamps"), None);
+    let err = s
+        .run(&format!("ALTER TABLE {t} DROP FEATURE columnMapping"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("reader-writer"), "{err}");
 
     // deltalake 1.x does not read typeWidening tables; silt reads the old
     // INT files as BIGINT.
