@@ -11,7 +11,7 @@ use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::SchemaRef;
 use futures::{StreamExt, TryStreamExt};
 use silt_log::expr::parse_predicate;
-use silt_parquet::{Scan, WriteMode, WriteOptions, write_batches};
+use silt_parquet::{Scan, WriteMode, WriteOptions};
 use silt_store::TableBuilder;
 
 /// Output formats of `silt scan`.
@@ -436,7 +436,8 @@ pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), String> {
         evaluator: Some(silt_sql::DataFusionEvaluator::shared()),
         ..Default::default()
     };
-    let r = write_batches(store, snapshot, batches, options)
+    // Racing identity writers conflict; the loser redoes its write.
+    let r = silt_parquet::write_batches_retrying(store, snapshot, batches, options, 16)
         .await
         .map_err(|e| e.to_string())?;
     match r.outcome {

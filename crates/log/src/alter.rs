@@ -445,6 +445,16 @@ pub fn alter_table(
                 }
                 target.push(f.clone());
             }
+            if mapped {
+                // New columns get ids and fresh physical names.
+                let max = metadata
+                    .property(COLUMN_MAPPING_MAX_ID)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let max = assign_column_mapping(&mut schema, max, &random_physical_name);
+                meta.configuration
+                    .insert(COLUMN_MAPPING_MAX_ID.into(), max.to_string());
+            }
             if schema_uses_ntz(&schema) {
                 features.push(TableFeature::TimestampNtz);
             }
@@ -981,6 +991,20 @@ mod tests {
         let renamed = alter(&p2, &m2, rename).expect("rename").metadata;
         assert_eq!(renamed.schema.fields[1].name, "value");
         assert_eq!(renamed.schema.fields[1].physical_name(), Some("v"));
+        let added = alter(
+            &p2,
+            &renamed,
+            AlterTable::AddColumns {
+                parent: vec![],
+                fields: vec![long("extra")],
+            },
+        )
+        .expect("add")
+        .metadata;
+        let extra = added.schema.field("extra").expect("added");
+        assert_eq!(extra.column_mapping_id(), Some(4));
+        assert!(extra.physical_name().is_some_and(|p| p.starts_with("col-")));
+        assert_eq!(added.property(COLUMN_MAPPING_MAX_ID), Some("4"));
         let prename = alter(
             &p2,
             &renamed,

@@ -43,4 +43,6 @@ pub use row_changes::{
 };
 pub use scan::{Scan, ScanPlan};
 pub use vacuum::{VacuumOptions, VacuumReport, vacuum};
-pub use write::{DataCompression, WriteMode, WriteOptions, WriteResult, write_batches};
+pub use write::{
+    DataCompression, WriteMode, WriteOptions, WriteResult, write_batches, write_batches_retrying,
+};

@@ -551,6 +551,7 @@ where
     // The table's schema and partitioning: from the snapshot, or from the
     // data when this write creates the table.
     let mut evolved: Option<silt_log::Metadata> = None;
+    let mut evolved_protocol: Option<silt_log::Protocol> = None;
     let (schema, partition_columns, mode, create) = match &snapshot {
         Some(s) => {
             let m = s.metadata();
@@ -560,30 +561,62 @@ where
                 && let Some(first) = input.peek()
             {
                 let incoming = StructType::try_from_arrow(&first.schema()).map_err(&invalid)?;
-                let new: Vec<_> = incoming
-                    .fields
-                    .into_iter()
-                    .filter(|f| {
-                        !schema
-                            .fields
-                            .iter()
-                            .any(|t| t.name.eq_ignore_ascii_case(&f.name))
-                    })
-                    .collect();
+                // The same planning as ALTER TABLE: new columns (with
+                // column-mapping ids on mapped tables) and, where the table
+                // allows type widening, wider types.
+                let mut protocol = s.protocol().clone();
+                let mut meta = m.clone();
+                let mut changes = Vec::new();
+                let mut new = Vec::new();
+                for mut f in incoming.fields {
+                    match meta
+                        .schema
+                        .fields
+                        .iter()
+                        .find(|t| t.name.eq_ignore_ascii_case(&f.name))
+                    {
+                        None => {
+                            f.nullable = true;
+                            new.push(f);
+                        }
+                        Some(t)
+                            if m.flag("delta.enableTypeWidening")
+                                && silt_log::alter::is_widening(&t.data_type, &f.data_type) =>
+                        {
+                            changes.push(silt_log::alter::AlterTable::ChangeColumnType {
+                                path: vec![t.name.clone()],
+                                to: f.data_type,
+                            });
+                        }
+                        Some(_) => {}
+                    }
+                }
                 if !new.is_empty() {
-                    if mode != ColumnMappingMode::None {
-                        return Err(invalid(
-                            "merge_schema on a column-mapped table is not supported yet".into(),
-                        ));
+                    changes.push(silt_log::alter::AlterTable::AddColumns {
+                        parent: Vec::new(),
+                        fields: new,
+                    });
+                }
+                for change in &changes {
+                    let planned = silt_log::alter::alter_table(
+                        &protocol,
+                        &meta,
+                        &Default::default(),
+                        !s.files().is_empty(),
+                        change,
+                    )
+                    .map_err(|e| invalid(format!("merge_schema: {e}")))?;
+                    meta = planned.metadata;
+                    if let Some(p) = planned.protocol {
+                        protocol = p;
                     }
-                    for mut f in new {
-                        f.nullable = true;
-                        schema.fields.push(f);
-                    }
-                    let mut meta = m.clone();
-                    meta.schema_string = schema.to_json();
-                    meta.schema = schema.clone();
+                }
+                if !changes.is_empty() {
+                    schema = meta.schema.clone();
                     evolved = Some(meta);
+                    if protocol != *s.protocol() {
+                        evolved_protocol = Some(protocol);
+                    }
                 }
             }
             (schema, m.partition_columns.clone(), mode, None)
@@ -602,10 +635,14 @@ where
                 chrono::Utc::now().timestamp_millis(),
             )
             .map_err(&invalid)?;
+            // Column mapping, when asked for, was set up by new_metadata:
+            // files use its physical names.
+            let mode =
+                ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode"));
             (
-                schema,
+                metadata.schema.clone(),
                 options.partition_by.clone(),
-                ColumnMappingMode::None,
+                mode,
                 Some((protocol, metadata)),
             )
         }
@@ -722,6 +759,9 @@ where
     if let Some(meta) = evolved {
         txn = txn.update_metadata(meta);
     }
+    if let Some(p) = evolved_protocol {
+        txn = txn.update_protocol(p);
+    }
     if let Some((app, v)) = &options.app_transaction {
         txn = txn.set_app_transaction(app.clone(), *v);
     }
@@ -732,6 +772,50 @@ where
         files_removed,
         rows,
     })
+}
+
+/// Like [`write_batches`] for input held in memory: when the commit loses
+/// to a concurrent writer that also handed out identity values (both move
+/// the high-water marks, so they conflict), the write is redone against the
+/// new version with fresh values, up to `attempts` times. The lost
+/// attempt's files are orphans for VACUUM.
+pub async fn write_batches_retrying(
+    store: Arc<dyn LogStore>,
+    mut snapshot: Option<Snapshot>,
+    batches: Vec<RecordBatch>,
+    options: WriteOptions,
+    attempts: usize,
+) -> ParquetResult<WriteResult> {
+    let mut left = attempts.max(1);
+    loop {
+        let r = write_batches(
+            store.clone(),
+            snapshot.clone(),
+            batches.clone(),
+            options.clone(),
+        )
+        .await?;
+        left -= 1;
+        let identity = snapshot.as_ref().is_some_and(|s| {
+            silt_log::column_rules::column_rules(s.protocol(), &s.metadata().schema).is_ok_and(
+                |rules| {
+                    rules
+                        .iter()
+                        .any(|r| matches!(r.rule, silt_log::column_rules::ColumnRule::Identity(_)))
+                },
+            )
+        });
+        match (&r.outcome, snapshot.take()) {
+            (CommitOutcome::Conflict(c), Some(s))
+                if identity
+                    && left > 0
+                    && c.rule == silt_log::conflict::ConflictRule::MetadataChanged =>
+            {
+                snapshot = Some(s.refresh().await?);
+            }
+            _ => return Ok(r),
+        }
+    }
 }
 
 /// Encodes batches into data files under the table (nothing committed):

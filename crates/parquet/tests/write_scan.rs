@@ -617,3 +617,83 @@ async fn range_reads_match_whole_reads_and_survive_a_wrong_size() {
         (0..100).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_schema_widens_types_and_maps_new_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let narrow = RecordBatch::try_from_iter([(
+        "n",
+        Arc::new(arrow_array::Int32Array::from(vec![1, 2])) as ArrayRef,
+    )])
+    .unwrap();
+    let properties = [
+        ("delta.columnMapping.mode", "name"),
+        ("delta.enableTypeWidening", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    write_batches(
+        store.clone(),
+        None,
+        vec![narrow],
+        WriteOptions {
+            properties,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let wide = RecordBatch::try_from_iter([
+        (
+            "n",
+            Arc::new(Int64Array::from(vec![5_000_000_000i64])) as ArrayRef,
+        ),
+        ("extra", Arc::new(StringArray::from(vec!["x"])) as ArrayRef),
+    ])
+    .unwrap();
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    write_batches(
+        store.clone(),
+        Some(s),
+        vec![wide],
+        WriteOptions {
+            merge_schema: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    let schema = &s.metadata().schema;
+    let n = schema.field("n").unwrap();
+    assert_eq!(n.data_type.simple_name(), "long");
+    assert_eq!(
+        n.metadata["delta.typeChanges"],
+        serde_json::json!([{"fromType": "integer", "toType": "long"}])
+    );
+    let extra = schema.field("extra").unwrap();
+    assert!(extra.physical_name().is_some_and(|p| p.starts_with("col-")));
+    assert_eq!(extra.column_mapping_id(), Some(2));
+    assert!(
+        s.protocol()
+            .has_feature(&silt_log::TableFeature::TypeWidening)
+    );
+    let mut got: Vec<(i64, Option<String>)> = Vec::new();
+    for b in Scan::new(&s).collect().await.unwrap() {
+        let e = b.column(1).as_string::<i32>();
+        for i in 0..b.num_rows() {
+            got.push((
+                b.column(0).as_primitive::<Int64Type>().value(i),
+                (!e.is_null(i)).then(|| e.value(i).to_string()),
+            ));
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        vec![(1, None), (2, None), (5_000_000_000, Some("x".into()))]
+    );
+}

@@ -429,6 +429,9 @@ impl DisplayAs for DeltaSink {
     }
 }
 
+/// How often an INSERT that lost an identity race is redone.
+const IDENTITY_WRITE_ATTEMPTS: usize = 16;
+
 #[async_trait]
 impl DataSink for DeltaSink {
     fn schema(&self) -> &SchemaRef {
@@ -449,11 +452,13 @@ impl DataSink for DeltaSink {
             evaluator: Some(crate::evaluator::DataFusionEvaluator::shared()),
             ..WriteOptions::default()
         };
-        let r = silt_parquet::write_batches(
+        // Racing identity writers conflict; the loser redoes its write.
+        let r = silt_parquet::write_batches_retrying(
             self.snapshot.store().clone(),
             Some(Snapshot::clone(&self.snapshot)),
             batches,
             options,
+            IDENTITY_WRITE_ATTEMPTS,
         )
         .await
         .map_err(external)?;

@@ -338,8 +338,15 @@ async fn alter_table_evolves_columns_types_properties_and_constraints() {
         .await
         .unwrap();
     let snap = TableBuilder::new(&loc).load().await.unwrap();
-    assert!(!snap.protocol().has_feature(&TableFeature::InCommitTimestamp));
-    assert_eq!(snap.metadata().property("delta.enableInCommitTimestamps"), None);
+    assert!(
+        !snap
+            .protocol()
+            .has_feature(&TableFeature::InCommitTimestamp)
+    );
+    assert_eq!(
+        snap.metadata().property("delta.enableInCommitTimestamps"),
+        None
+    );
     let err = s
         .run(&format!("ALTER TABLE {t} DROP FEATURE columnMapping"))
         .await
@@ -475,7 +482,8 @@ async fn identity_values_stay_unique_under_racing_writers() {
             let mut conflicts = 0;
             for n in 0..rounds {
                 // Identity writers move the high-water mark, so two racing
-                // writers conflict; the loser retries with fresh values.
+                // writers conflict; INSERT redoes a lost write with fresh
+                // values (up to 16 times), so a conflict here is rare.
                 loop {
                     match s
                         .run(&format!(
