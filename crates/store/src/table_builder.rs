@@ -104,6 +104,78 @@ impl TableBuilder {
 mod cloud {
     use super::*;
 
+    /// Storage options as (key, value) pairs.
+    type KeyValues = Vec<(String, String)>;
+
+    /// A duration option: `250ms`, `30s`, `2m`, or plain seconds.
+    #[allow(dead_code)] // unused when no cloud feature is enabled
+    pub(crate) fn parse_duration(v: &str) -> Result<std::time::Duration, String> {
+        let v = v.trim();
+        let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
+            (n, 0.001)
+        } else if let Some(n) = v.strip_suffix('s') {
+            (n, 1.0)
+        } else if let Some(n) = v.strip_suffix('m') {
+            (n, 60.0)
+        } else {
+            (v, 1.0)
+        };
+        let x: f64 = num
+            .trim()
+            .parse()
+            .map_err(|_| format!("{v:?} is not a duration (e.g. 250ms, 30s, 2m)"))?;
+        if !x.is_finite() || x < 0.0 {
+            return Err(format!("{v:?} is not a duration"));
+        }
+        Ok(std::time::Duration::from_secs_f64(x * scale))
+    }
+
+    /// The retry configuration the options ask for (silt's own keys, which
+    /// object_store has no string keys for: `max_retries`, `retry_timeout`,
+    /// `retry_init_backoff`, `retry_max_backoff`, `retry_backoff_base`),
+    /// and the other options.
+    #[allow(dead_code)] // unused when no cloud feature is enabled
+    fn split_retry(
+        location: &TableLocation,
+        options: &HashMap<String, String>,
+    ) -> Result<(Option<object_store::RetryConfig>, KeyValues), StoreError> {
+        let mut retry = object_store::RetryConfig::default();
+        let mut set = false;
+        let mut rest = Vec::new();
+        for (k, v) in options {
+            let bad = |e: String| config_error(location, k, e);
+            match k.as_str() {
+                "max_retries" => {
+                    retry.max_retries = v
+                        .trim()
+                        .parse()
+                        .map_err(|_| bad(format!("{v:?} is not a count")))?
+                }
+                "retry_timeout" => retry.retry_timeout = parse_duration(v).map_err(bad)?,
+                "retry_init_backoff" => {
+                    retry.backoff.init_backoff = parse_duration(v).map_err(bad)?
+                }
+                "retry_max_backoff" => {
+                    retry.backoff.max_backoff = parse_duration(v).map_err(bad)?
+                }
+                "retry_backoff_base" => {
+                    retry.backoff.base = v
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|b| *b >= 1.0)
+                        .ok_or_else(|| bad(format!("{v:?} is not a multiplier ≥ 1")))?
+                }
+                _ => {
+                    rest.push((k.clone(), v.clone()));
+                    continue;
+                }
+            }
+            set = true;
+        }
+        Ok((set.then_some(retry), rest))
+    }
+
     #[allow(dead_code)] // unused when no cloud feature is enabled
     fn config_error(location: &TableLocation, key: &str, e: impl std::fmt::Display) -> StoreError {
         StoreError::Config {
@@ -119,7 +191,11 @@ mod cloud {
     ) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
         use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
         let mut b = AmazonS3Builder::from_env().with_url(location.url.as_str());
-        for (k, v) in options {
+        let (retry, options) = split_retry(location, options)?;
+        if let Some(r) = retry {
+            b = b.with_retry(r);
+        }
+        for (k, v) in &options {
             let key: AmazonS3ConfigKey = k.parse().map_err(|e| config_error(location, k, e))?;
             b = b.with_config(key, v);
         }
@@ -134,7 +210,11 @@ mod cloud {
     ) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
         use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
         let mut b = MicrosoftAzureBuilder::from_env().with_url(location.url.as_str());
-        for (k, v) in options {
+        let (retry, options) = split_retry(location, options)?;
+        if let Some(r) = retry {
+            b = b.with_retry(r);
+        }
+        for (k, v) in &options {
             let key: AzureConfigKey = k.parse().map_err(|e| config_error(location, k, e))?;
             b = b.with_config(key, v);
         }
@@ -151,7 +231,11 @@ mod cloud {
     ) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
         use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
         let mut b = GoogleCloudStorageBuilder::from_env().with_url(location.url.as_str());
-        for (k, v) in options {
+        let (retry, options) = split_retry(location, options)?;
+        if let Some(r) = retry {
+            b = b.with_retry(r);
+        }
+        for (k, v) in &options {
             let key: GoogleConfigKey = k.parse().map_err(|e| config_error(location, k, e))?;
             b = b.with_config(key, v);
         }
