@@ -56,6 +56,21 @@ run history "$gold"
 run sql "RESTORE TABLE delta.'$gold' TO VERSION AS OF 0"
 run sql "SELECT * FROM delta.'$gold@v1' ORDER BY city" --format jsonl
 
+# A table declared with Delta's column features, evolved with ALTER TABLE:
+# identity, default and generated columns filled on insert, a rename through
+# column mapping, row ids kept by UPDATE.
+events="$work/lake/bronze/events"
+run sql "CREATE TABLE delta.'$events' (
+           id BIGINT GENERATED ALWAYS AS IDENTITY, kind STRING NOT NULL DEFAULT 'reading',
+           ts TIMESTAMP, day DATE GENERATED ALWAYS AS (CAST(ts AS DATE)), temp DOUBLE CHECK (temp > -90))
+         PARTITIONED BY (day) TBLPROPERTIES ('delta.enableRowTracking' = 'true');
+         INSERT INTO delta.'$events' (ts, temp) SELECT CAST(ts AS TIMESTAMP), temp FROM delta.'$table'"
+run alter "$events" "SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name')"
+run alter "$events" "RENAME COLUMN kind TO category"
+run sql "UPDATE delta.'$events' SET category = 'corrected' WHERE id = 2;
+         SELECT id, category, day, temp FROM delta.'$events' ORDER BY id"
+run describe "$events"
+
 # Real tables written by other engines.
 run describe "$VECTORS/delta-rs/data/simple_table" --version 2
 run files "$VECTORS/delta-spark/table-with-dv-small"
