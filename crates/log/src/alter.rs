@@ -361,10 +361,10 @@ pub fn is_widening(from: &DataType, to: &DataType) -> bool {
     let (DataType::Primitive(a), DataType::Primitive(b)) = (from, to) else {
         return false;
     };
+    // The spec's integer-to-decimal widenings: byte, short and int need 10
+    // integer digits, long 20.
     let int_digits = |t: &PrimitiveType| match t {
-        Byte => Some(3),
-        Short => Some(5),
-        Integer => Some(10),
+        Byte | Short | Integer => Some(10),
         Long => Some(20),
         _ => None,
     };
@@ -1111,6 +1111,12 @@ mod tests {
             &DataType::Primitive(PrimitiveType::Long),
             &dec(20, 2)
         ));
+        let short = DataType::Primitive(PrimitiveType::Short);
+        assert!(
+            !is_widening(&short, &dec(5, 0)),
+            "the spec asks for 10 digits"
+        );
+        assert!(is_widening(&short, &dec(10, 0)));
     }
 
     #[test]

@@ -68,9 +68,8 @@ pub async fn alter_table(
                 a
             })
             .collect();
-        txn = txn
-            .read_files(readds.iter().map(|a| a.path.to_string()))
-            .add_files(readds);
+        // Any file added concurrently would lack row ids: conflict with it.
+        txn = txn.read_whole_table().add_files(readds);
     }
     if let Some(p) = planned.protocol {
         txn = txn.update_protocol(p);

@@ -181,10 +181,8 @@ pub async fn optimize(
     let mut groups: HashMap<Vec<(String, Option<String>)>, Vec<Add>> = HashMap::new();
     for a in snapshot.files() {
         let candidate = match &clustered {
-            Some(_) => {
-                a.clustering_provider.as_deref() != Some(CLUSTERING_PROVIDER)
-                    || a.deletion_vector.is_some()
-            }
+            // Files another clusterer marked are left to it.
+            Some(_) => a.clustering_provider.is_none() || a.deletion_vector.is_some(),
             None => (a.size as usize) < min_file_size || a.deletion_vector.is_some(),
         };
         if candidate {

@@ -524,6 +524,28 @@ fn table_schema_defaults(table: &DeltaTable) -> HashMap<String, Expr> {
         .collect()
 }
 
+/// Refuses an UPDATE (or MERGE update) that assigns an identity column:
+/// identity values are only ever handed out.
+fn refuse_identity_assignment<'a>(
+    snapshot: &Snapshot,
+    mut assigned: impl Iterator<Item = &'a String>,
+) -> Result<()> {
+    let identity: std::collections::HashSet<String> =
+        silt_log::column_rules::column_rules(snapshot.protocol(), &snapshot.metadata().schema)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| matches!(r.rule, silt_log::column_rules::ColumnRule::Identity(_)))
+            .map(|r| r.name)
+            .collect();
+    match assigned.find(|c| identity.contains(*c)) {
+        Some(c) => Err(DataFusionError::Plan(format!(
+            "table {}: column {c:?} is an identity column and cannot be updated",
+            snapshot.location()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The table's generated columns (recomputed when a row is updated).
 fn generated_columns(snapshot: &Snapshot) -> std::collections::HashSet<String> {
     silt_log::column_rules::column_rules(snapshot.protocol(), &snapshot.metadata().schema)
@@ -600,6 +622,7 @@ async fn row_statement(
         for (name, e) in assignments.unwrap_or_default() {
             assigned.insert(name, strip_qualifiers(e)?);
         }
+        refuse_identity_assignment(&snapshot, assigned.keys())?;
         let generated = generated_columns(&snapshot);
         let mut exprs = value_columns(
             &table_schema,
@@ -896,6 +919,11 @@ pub(crate) async fn merge_plan(
             .collect();
         first.push(clause_index.alias(CLAUSE_COL));
 
+        for c in &clauses {
+            if let MergeIntoAction::Update(sets) = &c.action {
+                refuse_identity_assignment(&snapshot, sets.iter().map(|(n, _)| n))?;
+            }
+        }
         // The new value of each target column under each clause.
         let mut actions = Vec::with_capacity(clauses.len());
         for c in &clauses {

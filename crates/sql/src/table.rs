@@ -47,25 +47,34 @@ pub struct DeltaTable {
     /// Column defaults (`CURRENT_DEFAULT`) as DataFusion expressions, for
     /// INSERTs that omit the column.
     defaults: HashMap<String, Expr>,
+    /// Defaults DataFusion cannot parse: (column, SQL). INSERTs are refused
+    /// rather than writing NULL where a default was meant.
+    bad_defaults: Vec<(String, String)>,
 }
 
-/// The table's column defaults as DataFusion expressions; one DataFusion
-/// cannot parse is left out (the INSERT then writes NULL, as without one).
-fn column_defaults(s: &Snapshot) -> HashMap<String, Expr> {
+/// Column defaults (by column) as DataFusion expressions, and those
+/// DataFusion cannot parse.
+type Defaults = (HashMap<String, Expr>, Vec<(String, String)>);
+
+/// The table's column defaults as DataFusion expressions.
+fn column_defaults(s: &Snapshot) -> Defaults {
     let Ok(rules) = silt_log::column_rules::column_rules(s.protocol(), &s.metadata().schema) else {
-        return HashMap::new();
+        return Default::default();
     };
     let ctx = datafusion::prelude::SessionContext::new();
     let empty = datafusion::common::DFSchema::empty();
-    rules
-        .into_iter()
-        .filter_map(|r| match r.rule {
-            silt_log::column_rules::ColumnRule::Default(sql) => {
-                Some((r.name, ctx.parse_sql_expr(&sql, &empty).ok()?))
+    let mut out: Defaults = Default::default();
+    for r in rules {
+        if let silt_log::column_rules::ColumnRule::Default(sql) = r.rule {
+            match ctx.parse_sql_expr(&sql, &empty) {
+                Ok(e) => {
+                    out.0.insert(r.name, e);
+                }
+                Err(_) => out.1.push((r.name, sql)),
             }
-            _ => None,
-        })
-        .collect()
+        }
+    }
+    out
 }
 
 fn arrow_schema_of(s: &Snapshot) -> Result<SchemaRef> {
@@ -79,8 +88,10 @@ impl DeltaTable {
     /// travel), otherwise each statement reads the newest version.
     pub fn new(snapshot: Snapshot, pinned: bool) -> Result<Self> {
         let schema = arrow_schema_of(&snapshot)?;
+        let (defaults, bad_defaults) = column_defaults(&snapshot);
         Ok(Self {
-            defaults: column_defaults(&snapshot),
+            defaults,
+            bad_defaults,
             state: Mutex::new((Arc::new(snapshot), schema)),
             pinned,
         })
@@ -355,6 +366,12 @@ impl TableProvider for DeltaTable {
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let snapshot = self.writable().await?;
+        if let Some((column, sql)) = self.bad_defaults.first() {
+            return Err(DataFusionError::Plan(format!(
+                "table {}: the default of column {column:?} ({sql}) cannot be evaluated; INSERT is refused rather than writing NULL",
+                snapshot.location()
+            )));
+        }
         let mode = match insert_op {
             InsertOp::Append => WriteMode::Append,
             InsertOp::Overwrite => WriteMode::Overwrite,

@@ -151,6 +151,13 @@ async fn create_table_with_identity_generated_and_default_columns() {
         assert!(err.contains(why), "{bad}: {err}");
     }
     assert_eq!(version(&loc).await, v, "refused writes commit nothing");
+    let err = s
+        .run(&format!("UPDATE {t} SET id = 1 WHERE amount = 1"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("identity column"), "{err}");
+    assert_eq!(version(&loc).await, v);
     // A generated value that matches is accepted.
     s.run(&format!(
         "INSERT INTO {t} (ts, day, amount) VALUES (TIMESTAMP '2026-01-04 08:00:00', DATE '2026-01-04', 4)"

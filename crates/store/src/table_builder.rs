@@ -105,10 +105,11 @@ mod cloud {
     use super::*;
 
     /// Storage options as (key, value) pairs.
+    #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
     type KeyValues = Vec<(String, String)>;
 
     /// A duration option: `250ms`, `30s`, `2m`, or plain seconds.
-    #[allow(dead_code)] // unused when no cloud feature is enabled
+    #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
     pub(crate) fn parse_duration(v: &str) -> Result<std::time::Duration, String> {
         let v = v.trim();
         let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
@@ -134,7 +135,7 @@ mod cloud {
     /// object_store has no string keys for: `max_retries`, `retry_timeout`,
     /// `retry_init_backoff`, `retry_max_backoff`, `retry_backoff_base`),
     /// and the other options.
-    #[allow(dead_code)] // unused when no cloud feature is enabled
+    #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
     fn split_retry(
         location: &TableLocation,
         options: &HashMap<String, String>,
