@@ -458,6 +458,11 @@ pub fn alter_table(
             if schema_uses_ntz(&schema) {
                 features.push(TableFeature::TimestampNtz);
             }
+            if crate::create::schema_uses_variant(&schema)
+                && !protocol.has_feature(&TableFeature::VariantTypePreview)
+            {
+                features.push(TableFeature::VariantType);
+            }
             operation = Operation::new("ADD COLUMNS").with_parameter(
                 "columns",
                 Value::from(fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>()),

@@ -55,6 +55,9 @@ pub fn protocol_for(
     if schema_uses_timestamp_ntz(schema) {
         features.insert(TableFeature::TimestampNtz);
     }
+    if schema_uses_variant(schema) {
+        features.insert(TableFeature::VariantType);
+    }
     features.extend(schema_rule_features(schema));
     // Legacy writer versions 2..=6 cover these (reader version 2 for
     // column mapping, 1 otherwise).
@@ -150,6 +153,11 @@ fn schema_rule_features(schema: &StructType) -> Vec<TableFeature> {
     out
 }
 
+/// Whether any field (nested too) has the `variant` type.
+pub(crate) fn schema_uses_variant(schema: &StructType) -> bool {
+    schema.to_json().contains("\"variant\"")
+}
+
 fn schema_uses_timestamp_ntz(schema: &StructType) -> bool {
     schema.to_json().contains("\"timestamp_ntz\"")
 }
@@ -238,5 +246,25 @@ mod tests {
             &s,
         );
         assert_eq!(p.reader_features.unwrap(), vec!["v2Checkpoint"]);
+    }
+
+    #[test]
+    fn schema_columns_bring_their_features() {
+        use crate::schema::{DataType, PrimitiveType, StructField};
+        let mut id = StructField::new("id", DataType::Primitive(PrimitiveType::Long), true);
+        id.metadata.insert("delta.identity.start".into(), 1.into());
+        id.metadata.insert("delta.identity.step".into(), 1.into());
+        let s = StructType::new(vec![id]);
+        let p = protocol_for(&props(&[]), &[], &s);
+        assert_eq!((p.min_reader_version, p.min_writer_version), (1, 6));
+        let v = StructType::new(vec![StructField::new("v", DataType::Variant, true)]);
+        let p = protocol_for(&props(&[]), &[], &v);
+        assert!(p.has_feature(&TableFeature::VariantType));
+        let p = protocol_for(
+            &props(&[("delta.columnMapping.mode", "name")]),
+            &[],
+            &StructType::default(),
+        );
+        assert_eq!((p.min_reader_version, p.min_writer_version), (2, 5));
     }
 }
