@@ -260,6 +260,28 @@ fn unenforced_data_rule(
     None
 }
 
+/// What silt lacks to write a table with feature `f`, for the refusal.
+fn missing_for(f: &TableFeature) -> &'static str {
+    use TableFeature::*;
+    match f {
+        IcebergCompatV1
+        | IcebergCompatV2
+        | IcebergCompatV3
+        | IcebergWriterCompatV1
+        | IcebergWriterCompatV3 => {
+            ": Iceberg compatibility needs data files with partition values materialized in the Parquet files and Iceberg field ids, which silt does not write"
+        }
+        MaterializePartitionColumns => {
+            ": partition values must be written into the data files too, which silt does not do"
+        }
+        CatalogManaged => {
+            ": commits must go through the table's catalog, which silt does not talk to"
+        }
+        Unknown(_) => ": the feature is unknown to silt",
+        _ => "",
+    }
+}
+
 /// Refuses a protocol silt cannot write.
 pub fn check_writable(table: &str, version: u64, protocol: &Protocol) -> LogResult<()> {
     if protocol.min_writer_version > crate::features::MAX_WRITER_VERSION {
@@ -277,7 +299,7 @@ pub fn check_writable(table: &str, version: u64, protocol: &Protocol) -> LogResu
         return Err(LogError::UnsupportedWriter {
             table: table.to_string(),
             version,
-            reason: format!("writer feature {:?}", f.name()),
+            reason: format!("writer feature {:?}{}", f.name(), missing_for(&f)),
         });
     }
     Ok(())
