@@ -102,40 +102,141 @@ fn workflow(uri: &str, options: &[(&str, String)]) {
     );
 }
 
-#[test]
-fn cli_on_azurite() {
+/// 8 writer threads, each running `silt append` as a separate OS process
+/// 25 times (4 rows per commit, ids unique per writer and commit), against
+/// one table at `uri`: 200 contiguous commits after the creation, every row
+/// exactly once — as silt scans it and as `deltalake` reads it through the
+/// same server.
+fn racing_processes(uri: &str, options: &[(&str, String)], peer_options: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let opts: Vec<String> = options
+        .iter()
+        .flat_map(|(k, v)| ["--storage-option".to_string(), format!("{k}={v}")])
+        .collect();
+    let with_opts = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(opts.iter().cloned());
+        all
+    };
+    silt(&with_opts(&[
+        "create",
+        uri,
+        "--schema",
+        r#"{"type":"struct","fields":[{"name":"id","type":"long","nullable":true,"metadata":{}},{"name":"writer","type":"long","nullable":true,"metadata":{}}]}"#,
+    ]));
+    let (writers, commits, rows) = (8u64, 25u64, 4u64);
+    std::thread::scope(|scope| {
+        for w in 0..writers {
+            let dir = dir.path().to_path_buf();
+            let with_opts = &with_opts;
+            scope.spawn(move || {
+                for c in 0..commits {
+                    let file = dir.join(format!("w{w}-{c}.csv"));
+                    let body: String = (0..rows)
+                        .map(|r| format!("{},{w}\n", (w * commits + c) * rows + r))
+                        .collect();
+                    std::fs::write(&file, format!("id,writer\n{body}")).unwrap();
+                    silt(&with_opts(&["append", uri, file.to_str().unwrap()]));
+                }
+            });
+        }
+    });
+    let history = silt(&with_opts(&["history", uri, "--json"]));
+    let versions: Vec<u64> = history
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["version"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let mut sorted = versions.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        (0..=writers * commits).collect::<Vec<_>>(),
+        "contiguous"
+    );
+    let total = writers * commits * rows;
+    let out = silt(&with_opts(&[
+        "sql",
+        &format!(
+            "SELECT count(*) AS n, count(DISTINCT id) AS d, min(id) AS lo, max(id) AS hi FROM delta.'{uri}'"
+        ),
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(out, format!("n,d,lo,hi\n{total},{total},0,{}\n", total - 1));
+    let peer = silt_testkit::peer::run_peer_script(
+        "import sys, json\nfrom deltalake import DeltaTable\nt = DeltaTable(sys.argv[1], storage_options=json.loads(sys.argv[2]))\nids = t.to_pyarrow_table(columns=['id']).column('id').to_pylist()\nprint(t.version(), len(ids), len(set(ids)))",
+        &[uri, peer_options],
+    );
+    assert_eq!(
+        peer.trim(),
+        format!("{} {total} {total}", writers * commits),
+        "deltalake reads the same table"
+    );
+}
+
+fn azurite_options() -> Vec<(&'static str, String)> {
     let endpoint = std::env::var("SILT_AZURITE_URL")
         .expect("SILT_AZURITE_URL: run the tests through scripts/test.sh, which starts Azurite");
+    vec![
+        ("azure_storage_use_emulator", "true".into()),
+        (
+            "azure_storage_endpoint",
+            format!("{endpoint}/devstoreaccount1"),
+        ),
+    ]
+}
+
+fn s3_options() -> Vec<(&'static str, String)> {
+    let endpoint = std::env::var("SILT_S3_URL")
+        .expect("SILT_S3_URL: run the tests through scripts/test.sh, which starts the S3 server");
+    vec![
+        ("aws_endpoint", endpoint),
+        ("aws_allow_http", "true".into()),
+        ("aws_region", "us-east-1".into()),
+        ("aws_access_key_id", "test".into()),
+        ("aws_secret_access_key", "test".into()),
+        ("aws_virtual_hosted_style_request", "false".into()),
+        ("aws_conditional_put", "etag".into()),
+    ]
+}
+
+/// The same options as JSON for `deltalake` (it takes object_store keys).
+fn peer_options(options: &[(&str, String)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = options
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+#[test]
+fn cli_on_azurite() {
     let uri = format!("az://silt/{}/cli", uuid_like());
-    workflow(
-        &uri,
-        &[
-            ("azure_storage_use_emulator", "true".into()),
-            (
-                "azure_storage_endpoint",
-                format!("{endpoint}/devstoreaccount1"),
-            ),
-        ],
-    );
+    workflow(&uri, &azurite_options());
 }
 
 #[test]
 fn cli_on_s3() {
-    let endpoint = std::env::var("SILT_S3_URL")
-        .expect("SILT_S3_URL: run the tests through scripts/test.sh, which starts the S3 server");
     let uri = format!("s3://silt/{}/cli", uuid_like());
-    workflow(
-        &uri,
-        &[
-            ("aws_endpoint", endpoint),
-            ("aws_allow_http", "true".into()),
-            ("aws_region", "us-east-1".into()),
-            ("aws_access_key_id", "test".into()),
-            ("aws_secret_access_key", "test".into()),
-            ("aws_virtual_hosted_style_request", "false".into()),
-            ("aws_conditional_put", "etag".into()),
-        ],
-    );
+    workflow(&uri, &s3_options());
+}
+
+#[test]
+fn racing_processes_on_azurite() {
+    let uri = format!("az://silt/{}/race", uuid_like());
+    let options = azurite_options();
+    racing_processes(&uri, &options, &peer_options(&options));
+}
+
+#[test]
+fn racing_processes_on_s3() {
+    let uri = format!("s3://silt/{}/race", uuid_like());
+    let options = s3_options();
+    racing_processes(&uri, &options, &peer_options(&options));
 }
 
 /// A fresh prefix per run (nanoseconds and process id).
