@@ -34,6 +34,6 @@ mod table_builder;
 
 pub use error::StoreError;
 pub use location::TableLocation;
-pub use object_log_store::ObjectLogStore;
+pub use object_log_store::{ObjectLogStore, SINGLE_WRITER_OPTION};
 pub use silt_log::{LogStore, Snapshot};
 pub use table_builder::TableBuilder;

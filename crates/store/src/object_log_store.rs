@@ -20,7 +20,15 @@ pub struct ObjectLogStore {
     /// `read_dir` directly (object_store's local listing stats every file in
     /// the directory, even those before the offset).
     local_dir: Option<std::path::PathBuf>,
+    /// The user promised that one writer at a time commits to this table:
+    /// on a store without atomic create, put-if-absent falls back to a
+    /// check then a write.
+    single_writer: bool,
 }
+
+/// Storage option that opts into single-writer commits on stores without
+/// atomic create-if-absent.
+pub const SINGLE_WRITER_OPTION: &str = "silt_single_writer";
 
 impl fmt::Debug for ObjectLogStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -39,6 +47,7 @@ impl ObjectLogStore {
             root,
             location: location.into(),
             local_dir: None,
+            single_writer: false,
         }
     }
 
@@ -46,6 +55,13 @@ impl ObjectLogStore {
     /// read the directory directly.
     pub fn with_local_dir(mut self, dir: std::path::PathBuf) -> Self {
         self.local_dir = Some(dir);
+        self
+    }
+
+    /// Allows commits on a store without atomic create-if-absent (a check,
+    /// then a write): safe only while a single writer commits.
+    pub fn with_single_writer(mut self, on: bool) -> Self {
+        self.single_writer = on;
         self
     }
 
@@ -295,11 +311,33 @@ impl LogStore for ObjectLogStore {
             mode: PutMode::Create,
             ..Default::default()
         };
-        self.store
-            .put_opts(&full, PutPayload::from(data), opts)
+        match self
+            .store
+            .put_opts(&full, PutPayload::from(data.clone()), opts)
             .await
-            .map(|_| ())
-            .map_err(|e| self.error(path, e))
+        {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotImplemented { .. }) if self.single_writer => {
+                // Not atomic: the user promised there is one writer.
+                match self.store.head(&full).await {
+                    Ok(_) => Err(StorageError::AlreadyExists { path: path.into() }),
+                    Err(object_store::Error::NotFound { .. }) => self
+                        .store
+                        .put(&full, PutPayload::from(data))
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| self.error(path, e)),
+                    Err(e) => Err(self.error(path, e)),
+                }
+            }
+            Err(object_store::Error::NotImplemented { .. }) => Err(StorageError::Other {
+                path: path.into(),
+                message: format!(
+                    "this store is configured without atomic create-if-absent, which commits need so that concurrent writers cannot overwrite each other; enable it (S3: aws_conditional_put=etag, the default) or, if only one writer ever commits to this table, set the storage option {SINGLE_WRITER_OPTION}=true"
+                ),
+            }),
+            Err(e) => Err(self.error(path, e)),
+        }
     }
 }
 

@@ -60,6 +60,18 @@ impl TableBuilder {
     pub fn build_store(&self) -> Result<Arc<dyn LogStore>, StoreError> {
         let location = TableLocation::parse(&self.location)?;
         let display = location.display();
+        // silt's own option; the rest go to the backend.
+        let mut options = self.options.clone();
+        let single_writer = match options.remove(crate::object_log_store::SINGLE_WRITER_OPTION) {
+            None => false,
+            Some(v) => v.trim().parse::<bool>().map_err(|_| StoreError::Config {
+                location: display.clone(),
+                reason: format!(
+                    "option {:?}: {v:?} is not true or false",
+                    crate::object_log_store::SINGLE_WRITER_OPTION
+                ),
+            })?,
+        };
         let mut local_dir = None;
         let (store, root): (Arc<dyn ObjectStore>, Path) = match location.kind {
             StoreKind::Local => {
@@ -82,11 +94,12 @@ impl TableBuilder {
                 Arc::new(object_store::memory::InMemory::new()),
                 Path::from(location.url.path()),
             ),
-            StoreKind::S3 => cloud::s3(&location, &self.options)?,
-            StoreKind::Azure => cloud::azure(&location, &self.options)?,
-            StoreKind::Gcs => cloud::gcs(&location, &self.options)?,
+            StoreKind::S3 => cloud::s3(&location, &options)?,
+            StoreKind::Azure => cloud::azure(&location, &options)?,
+            StoreKind::Gcs => cloud::gcs(&location, &options)?,
         };
-        let mut log_store = ObjectLogStore::new(store, root, display);
+        let mut log_store =
+            ObjectLogStore::new(store, root, display).with_single_writer(single_writer);
         if let Some(dir) = local_dir {
             log_store = log_store.with_local_dir(dir);
         }
