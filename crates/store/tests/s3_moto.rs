@@ -38,7 +38,7 @@ async fn racing_tables_on_s3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_without_atomic_create_refuse_commits_unless_single_writer() {
     use bytes::Bytes;
-    use silt_log::{LogStore, StorageError};
+    use silt_log::StorageError;
     let base = table();
     let store = base
         .clone()
