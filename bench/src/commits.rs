@@ -12,7 +12,6 @@ use silt_log::actions::{Add, parse_action_line};
 use silt_log::checkpoint_write::CheckpointOptions;
 use silt_log::create::{new_metadata, protocol_for};
 use silt_log::{Action, CommitOutcome, Operation, Snapshot, StructType, Transaction};
-use silt_store::TableBuilder;
 
 const SCHEMA: &str = r#"{"type":"struct","fields":[{"name":"device_id","type":"string","nullable":true,"metadata":{}},{"name":"ts","type":"timestamp","nullable":true,"metadata":{}},{"name":"temperature","type":"double","nullable":true,"metadata":{}}]}"#;
 
@@ -26,8 +25,13 @@ fn add(path: &str, size: i64, records: i64, min_ts: i64, max_ts: i64) -> Add {
     }
 }
 
-/// Writes a 100-row Parquet file into the table directory; returns its add.
-fn write_batch(dir: &str, writer: u64, i: u64) -> Result<Add, String> {
+/// Writes a 100-row Parquet file into the table (through its store, so
+/// object stores work too); returns its add.
+async fn write_batch(
+    store: &Arc<dyn silt_log::LogStore>,
+    writer: u64,
+    i: u64,
+) -> Result<Add, String> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("device_id", DataType::Utf8, true),
         Field::new(
@@ -62,13 +66,17 @@ fn write_batch(dir: &str, writer: u64, i: u64) -> Result<Add, String> {
         "part-w{writer}-{i:06}-{}.snappy.parquet",
         uuid::Uuid::new_v4()
     );
-    std::fs::write(std::path::Path::new(dir).join(&name), &buf).map_err(|e| e.to_string())?;
-    Ok(add(&name, buf.len() as i64, 100, base, base + 99))
+    let size = buf.len() as i64;
+    store
+        .put(&name, bytes::Bytes::from(buf))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(add(&name, size, 100, base, base + 99))
 }
 
 /// Creates a table with `files` live (fake) files in 100 commits, checkpointed at the end.
 pub async fn prepare(dir: &str, files: u64) -> Result<String, String> {
-    let store = TableBuilder::new(dir)
+    let store = crate::table(dir)?
         .build_store()
         .map_err(|e| e.to_string())?;
     let schema = StructType::from_json(SCHEMA)?;
@@ -118,16 +126,13 @@ pub async fn prepare(dir: &str, files: u64) -> Result<String, String> {
 
 /// Appends `commits` one-file commits as writer `writer`; prints timings.
 pub async fn append(dir: &str, commits: u64, writer: u64) -> Result<String, String> {
-    let mut snapshot = TableBuilder::new(dir)
-        .load()
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut snapshot = crate::table(dir)?.load().await.map_err(|e| e.to_string())?;
     let start = Instant::now();
     let mut latencies = Vec::with_capacity(commits as usize);
     let mut retries = 0usize;
     for i in 0..commits {
         let t = Instant::now();
-        let add = write_batch(dir, writer, i)?;
+        let add = write_batch(snapshot.store(), writer, i).await?;
         let outcome = snapshot
             .transaction(Operation::append())
             .add_files([add])
@@ -160,10 +165,7 @@ pub async fn append(dir: &str, commits: u64, writer: u64) -> Result<String, Stri
 /// Loads the table and writes a checkpoint of its latest version.
 pub async fn checkpoint(dir: &str) -> Result<String, String> {
     let start = Instant::now();
-    let snapshot = TableBuilder::new(dir)
-        .load()
-        .await
-        .map_err(|e| e.to_string())?;
+    let snapshot = crate::table(dir)?.load().await.map_err(|e| e.to_string())?;
     let loaded = start.elapsed().as_secs_f64() * 1000.0;
     let w = snapshot
         .write_checkpoint(&CheckpointOptions::default())

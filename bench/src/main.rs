@@ -101,6 +101,19 @@ fn memory_kb() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// A table builder for `uri` with the storage options in the
+/// `SILT_STORAGE_OPTIONS` environment variable (a JSON object), so the same
+/// commands run against object-store servers.
+pub fn table(uri: &str) -> Result<silt_store::TableBuilder, String> {
+    let mut b = silt_store::TableBuilder::new(uri);
+    if let Ok(text) = std::env::var("SILT_STORAGE_OPTIONS") {
+        let map: std::collections::HashMap<String, String> = serde_json::from_str(&text)
+            .map_err(|e| format!("SILT_STORAGE_OPTIONS is not a JSON object of strings: {e}"))?;
+        b = b.with_storage_options(map);
+    }
+    Ok(b)
+}
+
 fn load(dir: &str, repeat: u64) -> Result<String, String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -111,9 +124,7 @@ fn load(dir: &str, repeat: u64) -> Result<String, String> {
     let mut last = None;
     for _ in 0..repeat.max(1) {
         let start = Instant::now();
-        let snapshot = rt
-            .block_on(silt_store::TableBuilder::new(dir).load())
-            .map_err(|e| e.to_string())?;
+        let snapshot = rt.block_on(table(dir)?.load()).map_err(|e| e.to_string())?;
         times.push(start.elapsed().as_secs_f64() * 1000.0);
         last = Some((snapshot.version(), snapshot.files().len()));
         drop(snapshot);
