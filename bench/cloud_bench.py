@@ -17,7 +17,7 @@ ratios say more than the absolute figures.
 """
 import argparse, json, os, subprocess, sys, time, uuid
 
-from bench_run import run
+from bench_run import contend, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -95,18 +95,6 @@ def silt(sb, opts, *args):
     rec = json.loads(out.strip().splitlines()[-1])
     print(json.dumps(rec), file=sys.stderr)
     return rec
-
-
-def contend(cmds, env):
-    t = time.perf_counter()
-    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True, env=env) for c in cmds]
-    recs = []
-    for p in procs:
-        out, _ = p.communicate()
-        if p.returncode != 0:
-            raise SystemExit(f"writer failed: {cmds[0][:3]}")
-        recs.append(json.loads(out.strip().splitlines()[-1]))
-    return time.perf_counter() - t, recs
 
 
 def main():

@@ -16,7 +16,7 @@ Prints markdown tables; raw JSON lines go to stderr.
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
-from bench_run import run
+from bench_run import contend, run
 
 PEER_APPEND = r'''
 import json, sys, time
@@ -58,18 +58,6 @@ loaded = (time.perf_counter() - t) * 1000
 dt.create_checkpoint()
 print(json.dumps({"engine": "deltalake", "load_ms": loaded, "total_ms": (time.perf_counter() - t) * 1000}))
 '''
-
-
-def contend(cmds):
-    t = time.perf_counter()
-    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True) for c in cmds]
-    recs = []
-    for p in procs:
-        out, _ = p.communicate()
-        if p.returncode != 0:
-            raise SystemExit(f"writer failed: {cmds[0][0]}")
-        recs.append(json.loads(out.strip().splitlines()[-1]))
-    return time.perf_counter() - t, recs
 
 
 def main():

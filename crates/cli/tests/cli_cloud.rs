@@ -20,6 +20,15 @@ fn silt(args: &[String]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `args` followed by `--storage-option k=v` for each option.
+fn with_options(args: &[&str], options: &[(&str, String)]) -> Vec<String> {
+    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    for (k, v) in options {
+        all.extend(["--storage-option".to_string(), format!("{k}={v}")]);
+    }
+    all
+}
+
 /// Creates, appends, deletes, checkpoints and reads back one table at `uri`
 /// with `options` passed as `--storage-option` on every command.
 fn workflow(uri: &str, options: &[(&str, String)]) {
@@ -28,15 +37,7 @@ fn workflow(uri: &str, options: &[(&str, String)]) {
     std::fs::write(&a, "id,city\n1,Zurich\n2,Bern\n3,Basel\n").unwrap();
     let b = dir.path().join("b.jsonl");
     std::fs::write(&b, "{\"id\":4,\"city\":\"Bern\"}\n").unwrap();
-    let opts: Vec<String> = options
-        .iter()
-        .flat_map(|(k, v)| ["--storage-option".to_string(), format!("{k}={v}")])
-        .collect();
-    let run = |args: &[&str]| {
-        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        all.extend(opts.iter().cloned());
-        silt(&all)
-    };
+    let run = |args: &[&str]| silt(&with_options(args, options));
     run(&[
         "append",
         uri,
@@ -109,15 +110,7 @@ fn workflow(uri: &str, options: &[(&str, String)]) {
 /// same server.
 fn racing_processes(uri: &str, options: &[(&str, String)], peer_options: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let opts: Vec<String> = options
-        .iter()
-        .flat_map(|(k, v)| ["--storage-option".to_string(), format!("{k}={v}")])
-        .collect();
-    let with_opts = |args: &[&str]| {
-        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        all.extend(opts.iter().cloned());
-        all
-    };
+    let with_opts = |args: &[&str]| with_options(args, options);
     silt(&with_opts(&[
         "create",
         uri,

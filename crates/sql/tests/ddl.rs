@@ -9,31 +9,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-use datafusion::arrow::util::pretty::pretty_format_batches;
 use silt_log::TableFeature;
 use silt_log::column_rules::{IDENTITY_HIGH_WATER_MARK, IdentitySpec};
 use silt_sql::SiltSession;
 use silt_store::TableBuilder;
 use silt_testkit::peer::run_peer_script;
 
-async fn rows(s: &SiltSession, sql: &str) -> Vec<String> {
-    let batches = s.run(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    pretty_format_batches(&batches)
-        .unwrap()
-        .to_string()
-        .lines()
-        .filter(|l| l.starts_with("| "))
-        .skip(1)
-        .map(|l| {
-            l.trim()
-                .trim_matches('|')
-                .split('|')
-                .map(str::trim)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect()
-}
+mod common;
+use common::rows;
 
 async fn version(location: &str) -> u64 {
     TableBuilder::new(location).load().await.unwrap().version()

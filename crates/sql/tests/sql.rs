@@ -18,6 +18,9 @@ use silt_sql::SiltSession;
 use silt_store::TableBuilder;
 use silt_testkit::peer::run_peer_script;
 
+mod common;
+use common::{lines, rows};
+
 fn batch(ids: &[Option<i64>], vals: &[&str]) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, true),
@@ -57,30 +60,6 @@ async fn table(props: &[(&str, &str)], batches: Vec<RecordBatch>) -> (tempfile::
         first = false;
     }
     (dir, location)
-}
-
-async fn text(s: &SiltSession, sql: &str) -> String {
-    let batches = s.run(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    pretty_format_batches(&batches).unwrap().to_string()
-}
-
-fn lines(t: &str) -> Vec<String> {
-    t.lines()
-        .filter(|l| l.starts_with("| "))
-        .skip(1)
-        .map(|l| {
-            l.trim()
-                .trim_matches('|')
-                .split('|')
-                .map(str::trim)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect()
-}
-
-async fn rows(s: &SiltSession, sql: &str) -> Vec<String> {
-    lines(&text(s, sql).await)
 }
 
 /// The table's `(id, v)` rows as `deltalake` reads them, sorted.
