@@ -26,6 +26,45 @@ enum Bound {
     Date(i32),
     /// Microseconds; `true` when the column has a time zone.
     Ts(i64, bool),
+    /// Unscaled value and scale (one scale per column).
+    Decimal(i128, i8),
+}
+
+/// A decimal as its exact text (`-12.340` for -12340 at scale 3).
+fn decimal_text(unscaled: i128, scale: i8) -> String {
+    let digits = unscaled.unsigned_abs().to_string();
+    let sign = if unscaled < 0 { "-" } else { "" };
+    if scale <= 0 {
+        return format!(
+            "{sign}{digits}{}",
+            "0".repeat(scale.unsigned_abs() as usize)
+        );
+    }
+    let scale = scale as usize;
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int}.{frac}")
+}
+
+/// The decimal as a JSON number when a double holds it exactly (it prints
+/// back to the same digits), so the bound is neither widened nor narrowed;
+/// `None` otherwise (no bound rather than a wrong one).
+fn exact_decimal_json(unscaled: i128, scale: i8) -> Option<Value> {
+    let text = decimal_text(unscaled, scale);
+    let f: f64 = text.parse().ok()?;
+    let normalized = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text.clone()
+    };
+    let printed = Value::from(f).to_string();
+    let printed = printed.strip_suffix(".0").unwrap_or(&printed);
+    let normalized = if normalized == "-0" {
+        "0".to_string()
+    } else {
+        normalized
+    };
+    (printed == normalized).then(|| Value::from(f))
 }
 
 impl Bound {
@@ -34,6 +73,7 @@ impl Bound {
             Bound::Int(v) => Value::from(*v),
             Bound::Float(v) => serde_json::Number::from_f64(*v).map(Value::Number)?,
             Bound::Str(s) => Value::String(truncate(s, is_max)?),
+            Bound::Decimal(v, scale) => exact_decimal_json(*v, *scale)?,
             Bound::Date(d) => {
                 let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?
                     .checked_add_signed(chrono::Duration::days(*d as i64))?;
@@ -112,6 +152,10 @@ fn bounds(array: &dyn Array) -> Option<(Bound, Bound)> {
         ArrowType::Float32 => prim!(Float32Type, |v: f32| Bound::Float(v as f64)),
         ArrowType::Float64 => prim!(Float64Type, Bound::Float),
         ArrowType::Date32 => prim!(Date32Type, Bound::Date),
+        ArrowType::Decimal128(_, scale) => {
+            let scale = *scale;
+            prim!(Decimal128Type, |v: i128| Bound::Decimal(v, scale))
+        }
         ArrowType::Timestamp(TimeUnit::Microsecond, tz) => {
             let utc = tz.is_some();
             prim!(TimestampMicrosecondType, |v: i64| Bound::Ts(v, utc))
@@ -280,6 +324,32 @@ mod tests {
         let v: Value = serde_json::from_str(&s.to_json()).unwrap();
         assert!(v["minValues"].get("f").is_none());
         assert_eq!(v["nullCount"]["f"], 0);
+    }
+
+    #[test]
+    fn decimal_bounds_are_exact_or_absent() {
+        assert_eq!(decimal_text(-12340, 3), "-12.340");
+        assert_eq!(decimal_text(5, 2), "0.05");
+        assert_eq!(decimal_text(7, 0), "7");
+        assert_eq!(
+            Bound::Decimal(12345, 2).to_json(false),
+            Some(serde_json::json!(123.45))
+        );
+        assert_eq!(
+            Bound::Decimal(-500, 2).to_json(true),
+            Some(serde_json::json!(-5.0))
+        );
+        // 20 significant digits do not fit a double: no bound.
+        assert_eq!(Bound::Decimal(12345678901234567891, 2).to_json(true), None);
+        let mut s = StatsCollector::default();
+        let a = arrow_array::Decimal128Array::from(vec![Some(1999), None, Some(-250)])
+            .with_precision_and_scale(10, 2)
+            .unwrap();
+        s.add(&["d".into()], &[Arc::new(a)]);
+        let v: Value = serde_json::from_str(&s.to_json()).unwrap();
+        assert_eq!(v["minValues"]["d"], serde_json::json!(-2.5));
+        assert_eq!(v["maxValues"]["d"], serde_json::json!(19.99));
+        assert_eq!(v["nullCount"]["d"], 1);
     }
 
     #[test]

@@ -758,3 +758,49 @@ async fn variant_rows_round_trip_through_a_write() {
     twice.sort();
     assert_eq!(render(&after), twice);
 }
+
+/// Decimal columns get min/max statistics, and scans skip files by them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decimal_statistics_skip_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let batch = |values: Vec<i128>| {
+        let a = arrow_array::Decimal128Array::from(values)
+            .with_precision_and_scale(12, 2)
+            .unwrap();
+        RecordBatch::try_from_iter([("price", Arc::new(a) as ArrayRef)]).unwrap()
+    };
+    write_batches(
+        store.clone(),
+        None,
+        vec![batch(vec![100, 250])],
+        WriteOptions::default(),
+    )
+    .await
+    .unwrap();
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    write_batches(
+        store,
+        Some(s),
+        vec![batch(vec![99_950, 123_456])],
+        WriteOptions::default(),
+    )
+    .await
+    .unwrap();
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_str(s.files()[0].stats.as_deref().unwrap()).unwrap();
+    assert!(stats["minValues"]["price"].is_number(), "{stats}");
+    let scan = Scan::new(&s).filter(parse_predicate("price > 500").unwrap());
+    let plan = scan.plan().unwrap();
+    assert_eq!((plan.files, plan.skipped), (1, 1));
+    let rows: usize = scan
+        .collect()
+        .await
+        .unwrap()
+        .iter()
+        .map(RecordBatch::num_rows)
+        .sum();
+    assert_eq!(rows, 2);
+}
