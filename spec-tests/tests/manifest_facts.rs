@@ -221,3 +221,69 @@ async fn predicates_skip_files_and_filter_rows() {
     let err = silt_parquet::Scan::new(&latest).count().await.unwrap_err();
     assert!(err.to_string().contains("deletion_vector_"), "{err}");
 }
+
+/// The change data feed of every `kernel/data/cdf-*` table equals the rows
+/// kernel-rs expects (kernel/EXPECTED-FROM-TESTS.md): commits with `cdc`
+/// files, commits of whole-file adds and removes, and deletion-vector
+/// updates (only the rows whose DV bit changed), as a multiset of rows.
+#[tokio::test]
+async fn change_data_feed_matches_the_kernel_expectations() {
+    let text =
+        std::fs::read_to_string(vectors_dir().join("kernel/EXPECTED-FROM-TESTS.md")).unwrap();
+    let mut checked = Vec::new();
+    for section in text.split("\n## ").skip(1) {
+        let header = section.lines().next().unwrap_or_default();
+        let Some((name, range)) = header.split_once(" — change data feed, versions ") else {
+            continue;
+        };
+        let name = name.trim().trim_start_matches("data/");
+        let (from, to) = range.trim().split_once("..").unwrap();
+        let table: Vec<Vec<String>> = section
+            .lines()
+            .filter(|l| l.starts_with("| "))
+            .map(|l| {
+                l.trim()
+                    .trim_matches('|')
+                    .split('|')
+                    .map(|c| c.trim().to_string())
+                    .collect()
+            })
+            .collect();
+        let (columns, expected) = table.split_first().unwrap();
+        let s = open(&format!("kernel/data/{name}"), None).await;
+        let to = (to != "latest").then(|| to.parse::<u64>().unwrap());
+        let batches = silt_parquet::cdf::read_changes(&s, from.parse().unwrap(), to)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut got = Vec::new();
+        for b in &batches {
+            let cells: Vec<_> = columns
+                .iter()
+                .map(|c| {
+                    let col = b
+                        .column_by_name(c)
+                        .unwrap_or_else(|| panic!("{name}: no column {c}"));
+                    arrow_cast::display::ArrayFormatter::try_new(col.as_ref(), &Default::default())
+                        .unwrap()
+                })
+                .collect();
+            for r in 0..b.num_rows() {
+                got.push(
+                    cells
+                        .iter()
+                        .map(|f| f.value(r).to_string())
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        let mut want = expected.to_vec();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{name} versions {range}");
+        checked.push(name.to_string());
+    }
+    assert!(
+        checked.iter().any(|n| n == "cdf-table-with-dv"),
+        "{checked:?}"
+    );
+}

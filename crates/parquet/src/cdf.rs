@@ -1,8 +1,9 @@
 //! Change data feed: writing `_change_data` files for the rows a commit
 //! deletes, and reading the changes between two versions — from `cdc`
 //! actions where a commit has them, otherwise from its `add`s (inserts) and
-//! data-changing `remove`s (deletes) — with `_change_type`,
-//! `_commit_version` and `_commit_timestamp`.
+//! data-changing `remove`s (deletes), where a remove and an add of the same
+//! file (a deletion-vector update) change only the rows whose DV bit
+//! differs — with `_change_type`, `_commit_version` and `_commit_timestamp`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -122,6 +123,41 @@ fn as_add(path: silt_log::path::FilePath, pv: HashMap<String, Option<String>>, s
     }
 }
 
+/// The rows a deletion-vector update of one file changes: live before and
+/// not after (`delete`), or the other way round (`insert`).
+async fn dv_changes(
+    snapshot: &Snapshot,
+    old: &Add,
+    new: &Add,
+) -> ParquetResult<Vec<(RecordBatch, &'static str)>> {
+    let scan = Scan::of_files(snapshot, snapshot.metadata().schema.clone(), Vec::new());
+    let (before, after) = (scan.deleted_rows(old).await?, scan.deleted_rows(new).await?);
+    let gone = |p: u64, d: &Option<crate::deletion_vector::DeletedRows>| {
+        d.as_ref().is_some_and(|d| d.contains(p))
+    };
+    let mut plain = new.clone();
+    plain.deletion_vector = None;
+    let mut out = Vec::new();
+    for (batch, positions) in scan.read_with_positions(&plain).await? {
+        for (kind, wanted) in [("delete", (false, true)), ("insert", (true, false))] {
+            let mask: arrow_array::BooleanArray = positions
+                .iter()
+                .map(|p| Some((gone(*p, &before), gone(*p, &after)) == wanted))
+                .collect();
+            let rows = arrow_select::filter::filter_record_batch(&batch, &mask).map_err(|e| {
+                ParquetError::InvalidData {
+                    table: snapshot.location().to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+            if rows.num_rows() > 0 {
+                out.push((rows, kind));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The changes of versions `start..=end` (end: `snapshot`'s version), in
 /// version order, read with `snapshot`'s schema.
 pub async fn read_changes(
@@ -163,17 +199,18 @@ pub async fn read_changes(
             })
             .collect();
         let mut parts: Vec<(Vec<Add>, Option<&str>)> = Vec::new();
+        let mut derived: Vec<(RecordBatch, &'static str)> = Vec::new();
         if !cdc.is_empty() {
             parts.push((cdc, None));
         } else {
-            let inserts: Vec<Add> = actions
+            let mut inserts: Vec<Add> = actions
                 .iter()
                 .filter_map(|a| match a {
                     Action::Add(a) if a.data_change => Some((**a).clone()),
                     _ => None,
                 })
                 .collect();
-            let deletes: Vec<Add> = actions
+            let mut deletes: Vec<Add> = actions
                 .iter()
                 .filter_map(|a| match a {
                     Action::Remove(r) if r.data_change => {
@@ -188,10 +225,24 @@ pub async fn read_changes(
                     _ => None,
                 })
                 .collect();
+            // A remove and an add of one file: a DV update.
+            let mut pairs = Vec::new();
+            inserts.retain(|a| match deletes.iter().position(|d| d.path == a.path) {
+                Some(i) => {
+                    pairs.push((deletes.remove(i), a.clone()));
+                    false
+                }
+                None => true,
+            });
+            for (old, new) in pairs {
+                derived.extend(dv_changes(snapshot, &old, &new).await?);
+            }
             parts.push((inserts, Some("insert")));
             parts.push((deletes, Some("delete")));
         }
         let ts = times.get(&v).copied().unwrap_or(0) * 1000;
+        let mut read: Vec<(RecordBatch, Option<&str>)> =
+            derived.into_iter().map(|(b, k)| (b, Some(k))).collect();
         for (files, kind) in parts {
             if files.is_empty() {
                 continue;
@@ -204,7 +255,10 @@ pub async fn read_changes(
             let batches = Scan::of_files(snapshot, scan_schema, files)
                 .collect()
                 .await?;
-            for b in batches {
+            read.extend(batches.into_iter().map(|b| (b, kind)));
+        }
+        {
+            for (b, kind) in read {
                 let n = b.num_rows();
                 let mut b = b;
                 let mut add = |field: Field, column: ArrayRef| -> ParquetResult<()> {

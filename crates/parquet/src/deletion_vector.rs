@@ -46,6 +46,57 @@ pub fn z85_decode(text: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Decodes an inline deletion vector: Z85 text holding `size` bytes, the
+/// last group padded. Delta Spark pads the bytes with zeros (the group
+/// decodes normally and the padding is dropped); some writers encode a
+/// final group of `r < 4` bytes in its short form — `r + 1` digits after
+/// filler characters — which decodes past 32 bits as a whole group and is
+/// read in that short form instead.
+pub fn z85_decode_sized(text: &str, size: usize) -> Result<Vec<u8>, String> {
+    let groups = size.div_ceil(4);
+    if text.len() != groups * 5 {
+        return Err(format!(
+            "inline deletion vector of {size} bytes needs {} Z85 characters, not {}",
+            groups * 5,
+            text.len()
+        ));
+    }
+    if size == 0 {
+        return Ok(Vec::new());
+    }
+    let (head, last) = text.split_at(text.len() - 5);
+    let mut out = z85_decode(head)?;
+    let r = size - out.len();
+    match z85_decode(last) {
+        Ok(bytes) => out.extend_from_slice(&bytes[..r]),
+        Err(_) if r < 4 => {
+            // The short form: the last r + 1 digits hold r bytes.
+            let digits = &last.as_bytes()[4 - r..];
+            let mut value: u64 = 0;
+            for c in last.bytes() {
+                if !Z85_CHARS.contains(&c) {
+                    return Err(format!("{:?} is not a Z85 character", c as char));
+                }
+            }
+            for c in digits {
+                let d = Z85_CHARS
+                    .iter()
+                    .position(|x| x == c)
+                    .ok_or_else(|| format!("{:?} is not a Z85 character", *c as char))?;
+                value = value * 85 + d as u64;
+            }
+            if value >= 1u64 << (8 * r) {
+                return Err(
+                    "the last Z85 group of an inline deletion vector is out of range".into(),
+                );
+            }
+            out.extend_from_slice(&value.to_be_bytes()[8 - r..]);
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(out)
+}
+
 /// Encodes bytes (length a multiple of 4) as Z85.
 pub fn z85_encode(data: &[u8]) -> Result<String, String> {
     if data.len() % 4 != 0 {
@@ -189,7 +240,10 @@ pub enum DvLocation {
 pub fn locate(dv: &DeletionVectorDescriptor) -> Result<DvLocation, String> {
     let offset = dv.offset.unwrap_or(1).max(0) as u64;
     match dv.storage_type {
-        StorageType::Inline => Ok(DvLocation::Inline(z85_decode(&dv.path_or_inline_dv)?)),
+        StorageType::Inline => Ok(DvLocation::Inline(z85_decode_sized(
+            &dv.path_or_inline_dv,
+            usize::try_from(dv.size_in_bytes).map_err(|_| "negative sizeInBytes".to_string())?,
+        )?)),
         StorageType::UuidRelative => {
             let id = &dv.path_or_inline_dv;
             let (prefix, encoded) = id.split_at(id.len() - 20);
@@ -274,6 +328,20 @@ mod tests {
         assert!(z85_decode("Hell").is_err());
         assert!(z85_decode("Hell\"").is_err());
         assert!(z85_decode("#####").is_err(), "overflow");
+        // Inline vectors: zero padding (Delta Spark) and the short form of a
+        // final partial group (seen in kernel/data/cdf-table-with-dv).
+        let padded = z85_encode(&[1, 2, 3, 4, 5, 6, 0, 0]).unwrap();
+        assert_eq!(
+            z85_decode_sized(&padded, 6).unwrap(),
+            vec![1, 2, 3, 4, 5, 6]
+        );
+        let short = format!("{}##093", z85_encode(&[9, 9, 9, 9]).unwrap());
+        assert_eq!(z85_decode_sized(&short, 6).unwrap(), vec![9, 9, 9, 9, 3, 0]);
+        assert!(
+            z85_decode_sized(&short, 8).is_err(),
+            "a full group cannot overflow"
+        );
+        assert!(z85_decode_sized(&padded, 9).is_err(), "length mismatch");
     }
 
     #[test]
