@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::RecordBatch;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
@@ -64,6 +65,15 @@ pub async fn scan(req: ScanRequest) -> Result<(), String> {
     }
     let schema = scan.output_schema().map_err(|e| e.to_string())?;
     let stream = scan.stream().map_err(|e| e.to_string())?;
+    // Progress only when the rows go to a file: a terminal shows the rows.
+    let read = Arc::new(AtomicU64::new(0));
+    let _ticker = req
+        .output
+        .as_ref()
+        .and_then(|_| crate::progress::Ticker::start("scanning", read.clone()));
+    let stream = stream.inspect_ok(move |b| {
+        read.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+    });
     write_stream(
         schema,
         stream.map_err(|e| e.to_string()),
@@ -434,8 +444,13 @@ pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), String> {
         properties: req.properties,
         merge_schema: req.merge_schema,
         evaluator: Some(silt_sql::DataFusionEvaluator::shared()),
+        progress: Some(Arc::new(AtomicU64::new(0))),
         ..Default::default()
     };
+    let _ticker = options
+        .progress
+        .clone()
+        .and_then(|c| crate::progress::Ticker::start("writing", c));
     // Racing identity writers conflict; the loser redoes its write.
     let r = silt_parquet::write_batches_retrying(store, snapshot, batches, options, 16)
         .await

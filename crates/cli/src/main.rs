@@ -8,6 +8,7 @@
 mod commands;
 mod data;
 mod output;
+mod progress;
 
 use std::collections::HashMap;
 use std::process::ExitCode;

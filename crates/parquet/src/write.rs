@@ -84,6 +84,8 @@ pub struct WriteOptions {
     /// silt's predicates cannot express. Without one, tables using them
     /// refuse writes.
     pub evaluator: Option<Arc<dyn ExpressionEvaluator>>,
+    /// Counts the rows handed to the encoders, for progress displays.
+    pub progress: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for WriteOptions {
@@ -100,6 +102,7 @@ impl Default for WriteOptions {
             directory: String::new(),
             merge_schema: false,
             evaluator: None,
+            progress: None,
         }
     }
 }
@@ -883,6 +886,7 @@ where
         rules,
     });
     let threads = options.threads.max(1);
+    let progress = options.progress.clone();
     // CPU work (splitting, encoding) runs on plain threads.
     // CPU work (conforming, splitting, encoding) runs on plain threads; the
     // input is dealt round-robin, a bounded queue per worker.
@@ -902,6 +906,12 @@ where
                     continue;
                 }
                 rows += batch.num_rows() as u64;
+                if let Some(p) = &progress {
+                    p.fetch_add(
+                        batch.num_rows() as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
                 if senders[i % senders.len()].send(batch).is_err() {
                     break; // a worker failed; its error is reported below
                 }
