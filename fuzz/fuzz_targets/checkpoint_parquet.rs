@@ -10,5 +10,10 @@ fuzz_target!(|data: &[u8]| {
     // silt turns decoder panics on corrupt input into typed errors
     // (catch_unwind); libfuzzer-sys's hook would abort on them first.
     QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
-    let _ = parquet_actions("fuzz", 0, "fuzz.checkpoint.parquet", bytes::Bytes::copy_from_slice(data));
+    let _ = parquet_actions(
+        "fuzz",
+        0,
+        "fuzz.checkpoint.parquet",
+        bytes::Bytes::copy_from_slice(data),
+    );
 });

@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use silt_log::log_path::LogFileName;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(name) = std::str::from_utf8(data) else { return };
+    let Ok(name) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Some(parsed) = LogFileName::parse(name) {
         let last = name.rsplit('/').next().unwrap_or(name);
         assert_eq!(parsed.file_name(), last);

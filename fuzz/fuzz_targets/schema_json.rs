@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use silt_log::schema::StructType;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(schema) = StructType::from_json(text) {
         let again = StructType::from_json(&schema.to_json()).expect("own JSON parses");
         assert_eq!(again, schema);
