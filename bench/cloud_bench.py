@@ -78,6 +78,9 @@ def servers():
             if "=" in token:
                 k, v = token.split("=", 1)
                 env[k] = v.strip("'\"")
+    # object_store takes the emulator's address from this variable (with
+    # use_emulator it ignores azure_storage_endpoint); children inherit it.
+    os.environ["AZURITE_BLOB_STORAGE_URL"] = env["SILT_AZURITE_URL"]
     return {
         "Azurite": ("az://silt", {"azure_storage_use_emulator": "true",
                                   "azure_storage_endpoint": env["SILT_AZURITE_URL"] + "/devstoreaccount1"}),
@@ -91,7 +94,10 @@ def servers():
 
 def silt(sb, opts, *args):
     env = dict(os.environ, SILT_STORAGE_OPTIONS=json.dumps(opts))
-    out = subprocess.run([sb, *args], check=True, capture_output=True, text=True, env=env).stdout
+    done = subprocess.run([sb, *args], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"silt-bench {' '.join(args)} failed: {done.stderr.strip()}")
+    out = done.stdout
     rec = json.loads(out.strip().splitlines()[-1])
     print(json.dumps(rec), file=sys.stderr)
     return rec
