@@ -838,17 +838,24 @@ impl Transaction {
                         .await,
                 ));
             }
-            // Lost the race: read every winner from `version` on.
-            if self.read_version.is_none() {
-                return Err(LogError::TableAlreadyExists { table });
-            }
+            // "Already exists" need not mean a winner: a store can answer
+            // so without writing (S3's 409 on a conflicting request). With
+            // nothing at `version`, the put is tried again.
             let mut w = version;
+            let mut nothing_there = false;
             loop {
                 let winner = match self.store.read(&commit_path(w)).await {
                     Ok(b) => b,
                     Err(StorageError::NotFound { .. }) if w > version => break,
+                    Err(StorageError::NotFound { .. }) => {
+                        nothing_there = true;
+                        break;
+                    }
                     Err(source) => return Err(LogError::Storage { table, source }),
                 };
+                if self.read_version.is_none() && winner != bytes {
+                    return Err(LogError::TableAlreadyExists { table });
+                }
                 if winner == bytes {
                     // Our own earlier attempt landed (a retried put).
                     return Ok(CommitOutcome::Committed(
@@ -885,7 +892,9 @@ impl Transaction {
                 }
                 w += 1;
             }
-            version = w;
+            if !nothing_there {
+                version = w;
+            }
             retries += 1;
             if retries > self.options.max_retries {
                 return Err(LogError::CommitRetriesExhausted {

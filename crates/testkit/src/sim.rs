@@ -49,6 +49,14 @@ pub struct FaultRates {
     pub put_fails_after_write: f64,
     /// A read fails.
     pub read_fails: f64,
+    /// A create-if-absent answers "already exists" without writing (S3's
+    /// 409 on a conflicting concurrent request).
+    pub put_reports_conflict: f64,
+    /// A listing fails.
+    pub list_fails: f64,
+    /// A listing leaves out its newest entries (an object store whose
+    /// listing lags behind its reads).
+    pub list_truncated: f64,
     /// An operation yields to other tasks first (slow I/O).
     pub yields: f64,
 }
@@ -59,6 +67,9 @@ impl Default for FaultRates {
             put_fails_before_write: 0.05,
             put_fails_after_write: 0.05,
             read_fails: 0.02,
+            put_reports_conflict: 0.03,
+            list_fails: 0.02,
+            list_truncated: 0.05,
             yields: 0.5,
         }
     }
@@ -117,9 +128,20 @@ impl LogStore for FaultyStore {
         start_after: Option<&str>,
     ) -> Result<Vec<FileMeta>, StorageError> {
         self.maybe_yield().await;
-        let out = self.inner.list(dir, start_after).await;
+        if self.roll(self.rates.list_fails) {
+            return Err(Self::injected(dir));
+        }
+        let mut out = self.inner.list(dir, start_after).await?;
+        if !out.is_empty() && self.roll(self.rates.list_truncated) {
+            let keep = self
+                .rng
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .below(out.len() as u64) as usize;
+            out.truncate(keep);
+        }
         self.maybe_yield().await;
-        out
+        Ok(out)
     }
 
     async fn list_recursive(&self, dir: &str) -> Result<Vec<FileMeta>, StorageError> {
@@ -139,6 +161,9 @@ impl LogStore for FaultyStore {
         self.maybe_yield().await;
         if self.roll(self.rates.put_fails_before_write) {
             return Err(Self::injected(path));
+        }
+        if self.roll(self.rates.put_reports_conflict) {
+            return Err(StorageError::AlreadyExists { path: path.into() });
         }
         let result = self.inner.put_if_absent(path, data).await;
         self.maybe_yield().await;

@@ -72,6 +72,16 @@ async fn run(seed: u64) -> Result<(), String> {
                             acked.push(batch);
                             break;
                         }
+                        // A listing that lagged behind (an injected
+                        // truncated list) hid this writer's own previous
+                        // batch; the winner carrying its app id is a
+                        // conflict (as in Spark). Reload and retry.
+                        Ok(CommitOutcome::Conflict(c))
+                            if c.rule
+                                == silt_log::conflict::ConflictRule::ConcurrentTransaction =>
+                        {
+                            continue;
+                        }
                         Ok(CommitOutcome::Conflict(c)) => {
                             panic!("seed {seed}: blind append conflicted: {c}")
                         }
