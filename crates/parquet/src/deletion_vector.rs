@@ -53,6 +53,9 @@ pub fn z85_decode(text: &str) -> Result<Vec<u8>, String> {
 /// filler characters — which decodes past 32 bits as a whole group and is
 /// read in that short form instead.
 pub fn z85_decode_sized(text: &str, size: usize) -> Result<Vec<u8>, String> {
+    if !text.is_ascii() {
+        return Err("an inline deletion vector is not Z85 text".into());
+    }
     let groups = size.div_ceil(4);
     if text.len() != groups * 5 {
         return Err(format!(
@@ -246,7 +249,13 @@ pub fn locate(dv: &DeletionVectorDescriptor) -> Result<DvLocation, String> {
         )?)),
         StorageType::UuidRelative => {
             let id = &dv.path_or_inline_dv;
-            let (prefix, encoded) = id.split_at(id.len() - 20);
+            let cut = id.len().checked_sub(20).filter(|c| id.is_char_boundary(*c));
+            let Some(cut) = cut else {
+                return Err(format!(
+                    "deletion vector id {id:?} does not end in a 20-character Z85 UUID"
+                ));
+            };
+            let (prefix, encoded) = id.split_at(cut);
             let uuid_bytes = z85_decode(encoded)?;
             let uuid = uuid::Uuid::from_slice(&uuid_bytes).map_err(|e| e.to_string())?;
             let name = format!("deletion_vector_{uuid}.bin");
@@ -342,6 +351,9 @@ mod tests {
             "a full group cannot overflow"
         );
         assert!(z85_decode_sized(&padded, 9).is_err(), "length mismatch");
+        // Found by the fuzzer: multi-byte characters are refused, not split.
+        let text = std::str::from_utf8(&[69, 216, 191, 69, 216, 191, 40, 64, 37, 37]).unwrap();
+        assert!(z85_decode_sized(text, 7).is_err());
     }
 
     #[test]
