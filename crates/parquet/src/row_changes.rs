@@ -79,9 +79,6 @@ pub struct RowChanges {
     /// The operation's reads depend on the whole table (otherwise only on
     /// the partitions of `read_files`).
     pub read_whole_table: bool,
-    /// Some added rows are updated versions of removed rows (refused on
-    /// row-tracking tables until row ids are carried over).
-    pub updates_rows: bool,
     /// Evaluates generation expressions, defaults and SQL-only constraints
     /// for the added rows.
     pub evaluator: Option<Arc<dyn ExpressionEvaluator>>,

@@ -470,7 +470,6 @@ impl Collector {
         self.changes.removed_rows = removed;
         self.changes.read_files = self.files;
         self.changes.read_whole_table = true;
-        self.changes.updates_rows = self.updated > 0;
         let counts = (self.inserted, self.updated, self.deleted);
         let operation = operation
             .with_metric("numTargetRowsInserted", counts.0)
