@@ -141,12 +141,34 @@ pub fn describe(s: &Snapshot, as_json: bool) -> Result<(), String> {
         s.checkpoint_version().map_or("-".into(), |v| v.to_string()),
     );
     out.push_str("schema\n");
+    // The column rules in force, shown as DDL would declare them.
+    let rules = silt_log::column_rules::column_rules(s.protocol(), &m.schema).unwrap_or_default();
     for f in &m.schema.fields {
+        let rule = rules.iter().find(|r| r.name == f.name).map(|r| {
+            use silt_log::column_rules::ColumnRule;
+            match &r.rule {
+                ColumnRule::Identity(i) => format!(
+                    " GENERATED {} AS IDENTITY (START WITH {} INCREMENT BY {}{})",
+                    if i.allow_explicit_insert {
+                        "BY DEFAULT"
+                    } else {
+                        "ALWAYS"
+                    },
+                    i.start,
+                    i.step,
+                    i.high_water_mark
+                        .map_or(String::new(), |h| format!("; high-water mark {h}"))
+                ),
+                ColumnRule::Generated(sql) => format!(" GENERATED ALWAYS AS ({sql})"),
+                ColumnRule::Default(sql) => format!(" DEFAULT {sql}"),
+            }
+        });
         out.push_str(&format!(
-            "  {:<24} {}{}\n",
+            "  {:<24} {}{}{}\n",
             f.name,
             f.data_type.simple_name(),
-            if f.nullable { "" } else { " NOT NULL" }
+            if f.nullable { "" } else { " NOT NULL" },
+            rule.unwrap_or_default()
         ));
     }
     if !m.configuration.is_empty() {

@@ -296,6 +296,14 @@ fn alter_evolves_a_table_and_appends_fill_identity_and_generated_columns() {
         column_types(&table),
         vec!["id long", "temp double", "f double", "location string"]
     );
+    // describe shows the column rules as DDL would declare them.
+    let text = ok(&["describe", &table]);
+    assert!(
+        text.contains(
+            "GENERATED ALWAYS AS IDENTITY (START WITH 1 INCREMENT BY 1; high-water mark 2)"
+        ) && text.contains("GENERATED ALWAYS AS (temp * 9 / 5 + 32)"),
+        "{text}"
+    );
     // A clause that would break the table fails with a message.
     let out = silt(&["alter", &table, "DROP COLUMN temp"]);
     assert!(!out.status.success());
