@@ -132,6 +132,11 @@ pub fn protocol_with_features(p: &Protocol, add: &[TableFeature]) -> Protocol {
     let mut all: BTreeSet<TableFeature> = p.effective_writer_features().into_iter().collect();
     all.extend(p.effective_reader_features());
     all.extend(add.iter().cloned());
+    // Features that need others: row tracking and clustering write
+    // domain metadata.
+    if all.contains(&TableFeature::RowTracking) || all.contains(&TableFeature::Clustering) {
+        all.insert(TableFeature::DomainMetadata);
+    }
     let all: Vec<TableFeature> = all.into_iter().collect();
     let fresh = protocol_for(&Default::default(), &all, &StructType::default());
     if p.min_writer_version < 7 {
@@ -685,8 +690,10 @@ pub fn alter_table(
                 if k == "delta.enableRowTracking"
                     && v.eq_ignore_ascii_case("true")
                     && has_files
-                    && !protocol.has_feature(&TableFeature::RowTracking)
+                    && !metadata.flag("delta.enableRowTracking")
                 {
+                    // Files added before (even under the supported feature)
+                    // get their row ids in this commit.
                     backfill_row_ids = true;
                 }
                 features.extend(features_for_property(k, v));

@@ -204,7 +204,7 @@ pub fn differs_only_in_high_water_marks(read: &StructType, winner: &StructType) 
         };
         match (old.high_water_mark, new.high_water_mark) {
             (None, Some(_)) => true,
-            (Some(o), Some(n)) => (n - o).signum() == old.step.signum() || n == o,
+            (Some(o), Some(n)) => n == o || (n > o) == (old.step > 0),
             _ => false,
         }
     })

@@ -821,9 +821,19 @@ impl Transaction {
         let txn_id = uuid::Uuid::new_v4().to_string();
         let mut version = self.read_version.map_or(0, |v| v + 1);
         let mut retries = 0usize;
+        // The bytes tried at a version are kept while the version is tried
+        // again, so an earlier put that lands late is still recognised.
+        let mut rendered: Option<(u64, Bytes, Option<i64>)> = None;
         loop {
-            let now = (self.options.clock)();
-            let (bytes, ict) = self.render(version, &state, &txn_id, now)?;
+            let (bytes, ict) = match &rendered {
+                Some((v, b, i)) if *v == version => (b.clone(), *i),
+                _ => {
+                    let now = (self.options.clock)();
+                    let (b, i) = self.render(version, &state, &txn_id, now)?;
+                    rendered = Some((version, b.clone(), i));
+                    (b, i)
+                }
+            };
             let path = commit_path(version);
             let written = match self.store.put_if_absent(&path, bytes.clone()).await {
                 Ok(()) => true,
@@ -863,6 +873,23 @@ impl Transaction {
                     ));
                 }
                 let actions = parse_log_file(&table, w, &commit_path(w), &winner)?;
+                // Our own attempt rendered for this version earlier (a put
+                // that landed late): the same transaction id.
+                let ours = actions.iter().find_map(|a| match a {
+                    Action::CommitInfo(c) => {
+                        Some(c.other.get("txnId").and_then(Value::as_str) == Some(txn_id.as_str()))
+                    }
+                    _ => None,
+                });
+                if ours == Some(true) {
+                    let ict = actions.iter().find_map(|a| match a {
+                        Action::CommitInfo(c) => c.in_commit_timestamp,
+                        _ => None,
+                    });
+                    return Ok(CommitOutcome::Committed(
+                        self.post_commit(w, retries, ict, &state, &metadata).await,
+                    ));
+                }
                 let summary = WinnerSummary::from_actions(w, &actions);
                 if let Some(t) = &self.app_txn
                     && summary.txns.get(&t.app_id).is_some_and(|v| *v >= t.version)
@@ -900,7 +927,7 @@ impl Transaction {
                 return Err(LogError::CommitRetriesExhausted {
                     table,
                     retries: self.options.max_retries,
-                    last_version: version - 1,
+                    last_version: version.saturating_sub(1),
                 });
             }
         }

@@ -60,6 +60,7 @@ pub async fn alter_table(
         let readds: Vec<_> = snapshot
             .files()
             .iter()
+            .filter(|a| a.base_row_id.is_none())
             .map(|a| {
                 let mut a = a.clone();
                 a.data_change = false;

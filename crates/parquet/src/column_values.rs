@@ -179,14 +179,14 @@ impl RowRules {
                 Fill::Default(sql) => {
                     if !present[*i] {
                         let v = self.evaluate(sql, schema, columns)?;
-                        columns[*i] = arrow_cast::cast(&v, &want).map_err(|e| {
+                        columns[*i] = strict_cast(&v, &want).map_err(|e| {
                             format!("the default of column {name:?} ({sql}) is not a {want}: {e}")
                         })?;
                     }
                 }
                 Fill::Generated(sql) => {
                     let v = self.evaluate(sql, schema, columns)?;
-                    let v = arrow_cast::cast(&v, &want).map_err(|e| {
+                    let v = strict_cast(&v, &want).map_err(|e| {
                         format!("generated column {name:?} ({sql}) does not give a {want}: {e}")
                     })?;
                     let given = &columns[*i];
@@ -356,6 +356,19 @@ impl RowRules {
         let values: ArrayRef = Arc::new(Int64Array::from(out));
         arrow_cast::cast(&values, given.data_type()).map_err(|e| e.to_string())
     }
+}
+
+/// A cast that fails on values the target type cannot hold (rather than
+/// turning them into NULL).
+fn strict_cast(
+    v: &ArrayRef,
+    to: &arrow_schema::DataType,
+) -> Result<ArrayRef, arrow_schema::ArrowError> {
+    let options = arrow_cast::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    arrow_cast::cast_with_options(v, to, &options)
 }
 
 /// A batch of `columns` named by the table's logical names.

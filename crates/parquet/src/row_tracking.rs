@@ -17,9 +17,7 @@ use arrow_schema::{DataType as ArrowType, Field, Schema};
 use silt_log::schema::{DataType, PrimitiveType, StructField, StructType};
 use silt_log::{Add, Metadata, Snapshot, TableFeature};
 
-pub use silt_log::create::{
-    MATERIALIZED_ROW_COMMIT_VERSION, MATERIALIZED_ROW_ID, materialized_row_tracking_names,
-};
+pub use silt_log::create::{MATERIALIZED_ROW_COMMIT_VERSION, MATERIALIZED_ROW_ID};
 /// commitInfo tag saying row ids were preserved.
 pub const PRESERVED_TAG: &str = "delta.rowTracking.preserved";
 
@@ -35,12 +33,14 @@ pub struct RowTracking {
 }
 
 impl RowTracking {
-    /// The table's row tracking, when its protocol has the feature and it
-    /// is not suspended. Missing column names are chosen here and returned
-    /// as a metadata update to commit with the rewrite.
+    /// The table's row tracking, when it is enabled (the feature and
+    /// `delta.enableRowTracking=true`) and not suspended. Missing column
+    /// names are derived from the table id (the same on every call) and
+    /// returned as a metadata update to commit with the rewrite.
     pub fn of(snapshot: &Snapshot) -> Option<Self> {
         let m = snapshot.metadata();
         if !snapshot.protocol().has_feature(&TableFeature::RowTracking)
+            || !m.flag("delta.enableRowTracking")
             || m.flag("delta.rowTrackingSuspended")
         {
             return None;
@@ -57,7 +57,10 @@ impl RowTracking {
             });
         }
         let mut meta = m.clone();
-        let names = materialized_row_tracking_names();
+        let names = (
+            format!("_row-id-col-{}", m.id),
+            format!("_row-commit-version-col-{}", m.id),
+        );
         let id = id.map_or(names.0, str::to_string);
         let version = version.map_or(names.1, str::to_string);
         meta.configuration

@@ -742,7 +742,13 @@ where
         op = op.with_tag(IDENTITY_SCHEMA_UPDATE_TAG, "true");
     }
     let txn = match (create, &snapshot) {
-        (Some((protocol, metadata)), _) => {
+        (Some((protocol, mut metadata)), _) => {
+            // A new table's first identity values move its marks too.
+            if !marks.is_empty() {
+                metadata.schema =
+                    silt_log::column_rules::with_high_water_marks(&metadata.schema, &marks);
+                metadata.schema_string = metadata.schema.to_json();
+            }
             Transaction::create_table(store.clone(), protocol, metadata)
         }
         (None, Some(s)) => {

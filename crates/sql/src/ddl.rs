@@ -451,7 +451,7 @@ pub(crate) fn identity_options_in_parser_order(text: &str) -> Result<String, Str
         }
         i += 1;
     }
-    Ok(out.iter().map(ToString::to_string).collect())
+    Ok(out.iter().map(sql_text).collect())
 }
 
 // ---------------------------------------------------------------------------
@@ -485,11 +485,16 @@ fn path(tokens: &[Token], i: &mut usize) -> Result<Vec<String>, String> {
 }
 
 fn text_of(tokens: &[Token]) -> String {
-    tokens
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(" ")
+    tokens.iter().map(sql_text).collect::<Vec<_>>().join(" ")
+}
+
+/// A token as SQL text again (quotes inside string literals doubled, as
+/// the tokenizer undoubled them).
+pub(crate) fn sql_text(t: &Token) -> String {
+    match t {
+        Token::SingleQuotedString(s) => format!("'{}'", s.replace('\'', "''")),
+        other => other.to_string(),
+    }
 }
 
 /// The tokens inside the parenthesised group starting at `tokens[*i]`.

@@ -523,6 +523,32 @@ fn table_schema_defaults(table: &DeltaTable) -> HashMap<String, Expr> {
         .collect()
 }
 
+/// Refuses a MERGE insert that gives a `GENERATED ALWAYS` identity column
+/// a value: an insert listing the column, or one without a column list.
+fn refuse_identity_insert(snapshot: &Snapshot, columns: &[String]) -> Result<()> {
+    let always: Vec<String> =
+        silt_log::column_rules::column_rules(snapshot.protocol(), &snapshot.metadata().schema)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| {
+                matches!(&r.rule, silt_log::column_rules::ColumnRule::Identity(i) if !i.allow_explicit_insert)
+            })
+            .map(|r| r.name)
+            .collect();
+    let given = if columns.is_empty() {
+        always.first()
+    } else {
+        always.iter().find(|a| columns.contains(a))
+    };
+    match given {
+        Some(c) => Err(DataFusionError::Plan(format!(
+            "table {}: column {c:?} is GENERATED ALWAYS AS IDENTITY; MERGE … INSERT must list its columns and leave it out",
+            snapshot.location()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Refuses an UPDATE (or MERGE update) that assigns an identity column:
 /// identity values are only ever handed out.
 fn refuse_identity_assignment<'a>(
@@ -919,8 +945,14 @@ pub(crate) async fn merge_plan(
         first.push(clause_index.alias(CLAUSE_COL));
 
         for c in &clauses {
-            if let MergeIntoAction::Update(sets) = &c.action {
-                refuse_identity_assignment(&snapshot, sets.iter().map(|(n, _)| n))?;
+            match &c.action {
+                MergeIntoAction::Update(sets) => {
+                    refuse_identity_assignment(&snapshot, sets.iter().map(|(n, _)| n))?
+                }
+                MergeIntoAction::Insert { columns, .. } => {
+                    refuse_identity_insert(&snapshot, columns)?
+                }
+                MergeIntoAction::Delete => {}
             }
         }
         // The new value of each target column under each clause.

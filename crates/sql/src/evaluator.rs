@@ -120,7 +120,7 @@ fn with_spark_date_parts(sql: &str) -> Result<String, String> {
             }
             _ => {}
         }
-        out.push_str(&t.to_string());
+        out.push_str(&crate::ddl::sql_text(t));
         i += 1;
     }
     Ok(out)

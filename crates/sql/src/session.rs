@@ -93,9 +93,21 @@ impl SchemaProvider for PathSchema {
             .cloned();
         if let Some(t) = cached {
             // Planning sees the newest schema (another statement or writer
-            // may have altered the table).
-            t.latest().await?;
-            return Ok(Some(t));
+            // may have altered the table); column defaults are read anew
+            // when the schema changed.
+            let latest = t.latest().await?;
+            if t.defaults_current() {
+                return Ok(Some(t));
+            }
+            let fresh = Arc::new(DeltaTable::new(
+                silt_log::Snapshot::clone(&latest),
+                t.is_pinned(),
+            )?);
+            self.opened
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(name.to_string(), fresh.clone());
+            return Ok(Some(fresh));
         }
         let (path, spec) = split_version(name).map_err(external)?;
         let table = Arc::new(
@@ -591,7 +603,7 @@ fn split_statements(text: &str) -> SqlResult<Vec<String>> {
             }
             current.clear();
         } else {
-            current.push_str(&t.to_string());
+            current.push_str(&crate::ddl::sql_text(&t));
         }
     }
     if !current.trim().is_empty() {
@@ -621,7 +633,7 @@ fn with_path_identifiers(text: &str) -> Result<String, String> {
             });
         }
     }
-    Ok(tokens.iter().map(ToString::to_string).collect())
+    Ok(tokens.iter().map(crate::ddl::sql_text).collect())
 }
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ pub struct DeltaTable {
     /// Defaults DataFusion cannot parse: (column, SQL). INSERTs are refused
     /// rather than writing NULL where a default was meant.
     bad_defaults: Vec<(String, String)>,
+    /// The schema the defaults were read from.
+    defaults_schema: String,
 }
 
 /// Column defaults (by column) as DataFusion expressions, and those
@@ -92,6 +94,7 @@ impl DeltaTable {
         Ok(Self {
             defaults,
             bad_defaults,
+            defaults_schema: snapshot.metadata().schema_string.clone(),
             state: Mutex::new((Arc::new(snapshot), schema)),
             pinned,
         })
@@ -101,6 +104,12 @@ impl DeltaTable {
         // A poisoned lock only means another statement panicked; the
         // snapshot and schema are immutable values and still valid.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the column defaults still match the snapshot's schema (a
+    /// table altered since needs a new `DeltaTable`).
+    pub(crate) fn defaults_current(&self) -> bool {
+        self.snapshot().metadata().schema_string == self.defaults_schema
     }
 
     /// The snapshot last read (no I/O).

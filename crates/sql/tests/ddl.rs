@@ -816,3 +816,107 @@ async fn vector_tables_with_ict_column_mapping_and_cdf_take_dml() {
         .to_string();
     assert!(err.contains("liquid"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defaults_follow_alter_quotes_survive_and_merge_respects_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = dir.path().join("d").to_string_lossy().to_string();
+    let t = format!("delta.'{loc}'");
+    let s = SiltSession::new();
+    s.run(&format!(
+        "CREATE TABLE {t} (id BIGINT GENERATED ALWAYS AS IDENTITY, a INT, b INT DEFAULT 5, name STRING)"
+    ))
+    .await
+    .unwrap();
+    s.run(&format!("INSERT INTO {t} (a) VALUES (1)"))
+        .await
+        .unwrap();
+    // The same session sees a changed default at once.
+    s.run(&format!("ALTER TABLE {t} ALTER COLUMN b SET DEFAULT 7"))
+        .await
+        .unwrap();
+    s.run(&format!("INSERT INTO {t} (a) VALUES (2)"))
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&s, &format!("SELECT a, b FROM {t} ORDER BY a")).await,
+        vec!["1,5", "2,7"]
+    );
+    // Doubled quotes in a constraint survive the round trip.
+    s.run(&format!(
+        "ALTER TABLE {t} ADD CONSTRAINT not_him CHECK (name IS NULL OR name <> 'O''Brien')"
+    ))
+    .await
+    .unwrap();
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    assert_eq!(
+        snap.metadata().property("delta.constraints.not_him"),
+        Some("name IS NULL OR name <> 'O''Brien'")
+    );
+    s.run(&format!("INSERT INTO {t} (a, name) VALUES (3, 'Byrne')"))
+        .await
+        .unwrap();
+    let err = s
+        .run(&format!("INSERT INTO {t} (a, name) VALUES (4, 'O''Brien')"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not_him"), "{err}");
+    // MERGE may not give a GENERATED ALWAYS identity column a value.
+    let err = s
+        .run(&format!(
+            "MERGE INTO {t} AS t USING (SELECT 99 AS id, 5 AS a) AS s ON t.a = s.a \
+             WHEN NOT MATCHED THEN INSERT (id, a) VALUES (s.id, s.a)"
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("GENERATED ALWAYS AS IDENTITY"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_tracking_supported_before_it_is_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = dir.path().join("r").to_string_lossy().to_string();
+    let t = format!("delta.'{loc}'");
+    let s = SiltSession::new();
+    s.run(&format!("CREATE TABLE {t} (id INT, v STRING)"))
+        .await
+        .unwrap();
+    s.run(&format!("INSERT INTO {t} VALUES (1, 'a')"))
+        .await
+        .unwrap();
+    s.run(&format!(
+        "ALTER TABLE {t} SET TBLPROPERTIES ('delta.feature.rowTracking' = 'supported')"
+    ))
+    .await
+    .unwrap();
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    assert!(
+        snap.protocol().has_feature(&TableFeature::DomainMetadata),
+        "row tracking needs it"
+    );
+    // Supported but not enabled: new files get row ids, DML works.
+    s.run(&format!("INSERT INTO {t} VALUES (2, 'b')"))
+        .await
+        .unwrap();
+    s.run(&format!("UPDATE {t} SET v = 'x' WHERE id = 1"))
+        .await
+        .unwrap();
+    // Enabling backfills the files that still lack row ids.
+    s.run(&format!(
+        "ALTER TABLE {t} SET TBLPROPERTIES ('delta.enableRowTracking' = 'true')"
+    ))
+    .await
+    .unwrap();
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    assert!(snap.files().iter().all(|a| a.base_row_id.is_some()));
+    let ids = row_ids(&loc).await;
+    let unique: std::collections::BTreeSet<i64> = ids.iter().map(|r| r.2).collect();
+    assert_eq!(unique.len(), 2);
+    s.run(&format!("UPDATE {t} SET v = 'y' WHERE id = 2"))
+        .await
+        .unwrap();
+    let after = row_ids(&loc).await;
+    assert_eq!(after[1].2, ids[1].2, "the enabled table keeps row ids");
+}

@@ -141,7 +141,8 @@ mod cloud {
         if !x.is_finite() || x < 0.0 {
             return Err(format!("{v:?} is not a duration"));
         }
-        Ok(std::time::Duration::from_secs_f64(x * scale))
+        std::time::Duration::try_from_secs_f64(x * scale)
+            .map_err(|_| format!("{v:?} is too long a duration"))
     }
 
     /// The retry configuration the options ask for (silt's own keys, which
