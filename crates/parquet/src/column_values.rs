@@ -372,7 +372,10 @@ fn strict_cast(
 }
 
 /// A batch of `columns` named by the table's logical names.
-fn logical_batch(schema: &StructType, columns: &[ArrayRef]) -> Result<RecordBatch, String> {
+pub(crate) fn logical_batch(
+    schema: &StructType,
+    columns: &[ArrayRef],
+) -> Result<RecordBatch, String> {
     RecordBatch::try_new(
         Arc::new(Schema::new(
             schema

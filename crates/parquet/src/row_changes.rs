@@ -72,6 +72,11 @@ pub struct RowChanges {
     pub removed_rows: Vec<RemovedRows>,
     /// New rows (inserted rows, updated rows' new values), table columns.
     pub added: Vec<RecordBatch>,
+    /// For each batch of `added` (when the table records changes): each
+    /// row's change type (`insert` or `update_postimage`). Their change rows
+    /// are taken from the rows as written, with identity and generated
+    /// columns filled.
+    pub added_change_types: Vec<Vec<ChangeType>>,
     /// Change data (written only when the table records changes).
     pub change_data: Vec<(ChangeType, RecordBatch)>,
     /// The files the operation read, for conflict detection.
@@ -418,14 +423,18 @@ pub async fn commit_row_changes(
         rows_copied = progress.copied.load(Ordering::Relaxed);
     }
     let mut marks = Vec::new();
-    let mut added: Vec<RecordBatch> = changes
+    let kinds = changes.added_change_types;
+    let mut added: Vec<(RecordBatch, Option<Vec<ChangeType>>)> = changes
         .added
         .into_iter()
-        .filter(|b| b.num_rows() > 0)
+        .enumerate()
+        .map(|(i, b)| (b, kinds.get(i).cloned()))
+        .filter(|(b, _)| b.num_rows() > 0)
         .collect();
+    let mut derived_changes: Vec<(ChangeType, RecordBatch)> = Vec::new();
     if let Some(t) = &tracking {
         // New rows without row ids get the new file's defaults.
-        for b in &mut added {
+        for (b, _) in &mut added {
             if b.schema().index_of(&t.row_id).is_err() {
                 let nulls =
                     arrow_array::new_null_array(&arrow_schema::DataType::Int64, b.num_rows());
@@ -450,14 +459,44 @@ pub async fn commit_row_changes(
             table: table.clone(),
             reason,
         })?;
+        let invalid = |reason: String| ParquetError::InvalidData {
+            table: table.clone(),
+            reason,
+        };
+        // The rules fill and check the rows here, so the change rows below
+        // hold what is written.
+        let table_columns = metadata.schema.fields.len();
+        let mut filled = Vec::with_capacity(added.len());
+        for (b, kinds) in added {
+            let (mut columns, present) =
+                crate::write::conform_input(&b, &schema).map_err(&invalid)?;
+            rules
+                .apply(&schema, &mut columns, &present)
+                .map_err(&invalid)?;
+            let full = crate::column_values::logical_batch(&schema, &columns).map_err(&invalid)?;
+            if let Some(kinds) = kinds.filter(|k| k.len() == full.num_rows()) {
+                let visible = full
+                    .project(&(0..table_columns).collect::<Vec<_>>())
+                    .map_err(|e| invalid(e.to_string()))?;
+                for kind in [ChangeType::Insert, ChangeType::UpdatePostimage] {
+                    let mask: BooleanArray = kinds.iter().map(|k| Some(*k == kind)).collect();
+                    let rows = arrow_select::filter::filter_record_batch(&visible, &mask)
+                        .map_err(|e| invalid(e.to_string()))?;
+                    if rows.num_rows() > 0 {
+                        derived_changes.push((kind, rows));
+                    }
+                }
+            }
+            filled.push(full);
+        }
         let (files, _) = write_data_files(
             snapshot.store().clone(),
             &schema,
             &metadata.partition_columns,
             mode,
-            added.into_iter(),
+            filled.into_iter(),
             &WriteOptions::default(),
-            rules.clone(),
+            RowRules::none(),
         )
         .await?;
         adds.extend(files);
@@ -497,7 +536,7 @@ pub async fn commit_row_changes(
         // A commit with cdc actions is read through them alone, so they
         // must cover every changed row.
         let mut by_type: BTreeMap<ChangeType, Vec<RecordBatch>> = BTreeMap::new();
-        for (t, b) in changes.change_data {
+        for (t, b) in changes.change_data.into_iter().chain(derived_changes) {
             if b.num_rows() > 0 {
                 by_type.entry(t).or_default().push(b);
             }

@@ -277,7 +277,7 @@ fn to_physical(array: &ArrayRef, ty: &DataType, target: &ArrowType) -> Result<Ar
 /// types, missing columns filled with nulls (NOT NULL is checked once the
 /// row rules have filled what they supply); errors name the column. Also
 /// says which columns the input had.
-fn conform_input(
+pub(crate) fn conform_input(
     batch: &RecordBatch,
     schema: &StructType,
 ) -> Result<(Vec<ArrayRef>, Vec<bool>), String> {

@@ -433,13 +433,8 @@ impl Collector {
         self.updated += count(&upd);
         self.deleted += count(&del);
         if self.record_changes {
-            self.changes
-                .change_data
-                .push((ChangeType::Insert, self.table_batch(batch, 0, &ins)?));
-            self.changes.change_data.push((
-                ChangeType::UpdatePostimage,
-                self.table_batch(batch, 0, &upd)?,
-            ));
+            // New values' change rows are taken from the written rows once
+            // the writer has filled identity and generated columns.
             self.changes.change_data.push((
                 ChangeType::UpdatePreimage,
                 self.table_batch(batch, n, &upd)?,
@@ -449,6 +444,17 @@ impl Collector {
                 .push((ChangeType::Delete, self.table_batch(batch, n, &del)?));
         }
         if writes.num_rows() > 0 {
+            if self.record_changes {
+                let kinds: Vec<ChangeType> = kinds
+                    .iter()
+                    .filter_map(|k| match k {
+                        Some(Action::Insert) => Some(ChangeType::Insert),
+                        Some(Action::Update) => Some(ChangeType::UpdatePostimage),
+                        _ => None,
+                    })
+                    .collect();
+                self.changes.added_change_types.push(kinds);
+            }
             self.changes.added.push(writes);
         }
         Ok(())

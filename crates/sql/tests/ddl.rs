@@ -178,6 +178,41 @@ async fn create_table_with_identity_generated_and_default_columns() {
         expect
     );
     assert_eq!(deltalake_rows(&loc, "id,kind,day,amount"), expect);
+    // The change feed shows the values as written: the UPDATE's
+    // post-image has the recomputed day, the MERGE insert its identity.
+    let snap = TableBuilder::new(&loc).load().await.unwrap();
+    let changes = silt_parquet::cdf::read_changes(&snap, snap.version() - 1, None)
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    for b in &changes {
+        let fmt = |c: &str| {
+            arrow_cast::display::ArrayFormatter::try_new(
+                b.column_by_name(c).unwrap().as_ref(),
+                &Default::default(),
+            )
+            .unwrap()
+        };
+        let (id, day, kind) = (fmt("id"), fmt("day"), fmt("_change_type"));
+        for r in 0..b.num_rows() {
+            got.push(format!(
+                "{},{},{}",
+                id.value(r),
+                day.value(r),
+                kind.value(r)
+            ));
+        }
+    }
+    got.sort();
+    assert!(got.contains(&"30,2026-03-01,insert".to_string()), "{got:?}");
+    assert!(
+        got.contains(&"15,2026-01-03,update_postimage".to_string()),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().all(|r| !r.starts_with(",")),
+        "no NULL ids: {got:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
