@@ -27,3 +27,41 @@ def contend(cmds, env=None):
             raise SystemExit(f"writer failed: {' '.join(map(str, cmds[0][:3]))}")
         recs.append(json.loads(out.strip().splitlines()[-1]))
     return time.perf_counter() - t, recs
+
+
+# `deltalake` appending N 100-row batches as writer W:
+#   python -c PEER_APPEND <table> <N> <W> [<storage options as JSON>]
+# (the same rows silt-bench writes); prints one JSON record.
+PEER_APPEND = r'''
+import json, sys, time
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+uri, n, writer = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+opts = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
+dt = DeltaTable(uri, storage_options=opts)
+lat, errors = [], 0
+start = time.perf_counter()
+for i in range(n):
+    base = 1704067200000000 + (writer * 1000000 + i) * 100
+    t = pa.table({"device_id": pa.array([f"dev-{(i*7+r)%1000:04d}" for r in range(100)]),
+                  "ts": pa.array([base + r for r in range(100)], pa.timestamp("us", tz="UTC")),
+                  "temperature": pa.array([21.0 + (r % 13) * 0.5 for r in range(100)])})
+    t0 = time.perf_counter()
+    while True:
+        try:
+            write_deltalake(dt, t, mode="append", storage_options=opts)
+            break
+        except Exception:
+            errors += 1
+            if errors > 1000:
+                raise
+            dt = DeltaTable(uri, storage_options=opts)
+    lat.append((time.perf_counter() - t0) * 1000)
+secs = time.perf_counter() - start
+k = len(lat) // 10 + 1
+s = sorted(lat)
+print(json.dumps({"engine": "deltalake", "writer": writer, "commits": n, "seconds": secs,
+                  "commits_per_s": n / secs, "p50_ms": s[len(s)//2], "p99_ms": s[int((len(s)-1)*0.99)],
+                  "first10pct_ms": sum(lat[:k]) / k, "last10pct_ms": sum(lat[-k:]) / k,
+                  "errors": errors, "version": dt.version()}))
+'''

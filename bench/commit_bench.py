@@ -16,38 +16,7 @@ Prints markdown tables; raw JSON lines go to stderr.
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
-from bench_run import contend, run
-
-PEER_APPEND = r'''
-import json, sys, time
-import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
-path, n, writer = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-dt = DeltaTable(path)
-lat, errors = [], 0
-start = time.perf_counter()
-for i in range(n):
-    base = 1704067200000000 + (writer * 1000000 + i) * 100
-    t = pa.table({"device_id": pa.array([f"dev-{(i*7+r)%1000:04d}" for r in range(100)]),
-                  "ts": pa.array([base + r for r in range(100)], pa.timestamp("us", tz="UTC")),
-                  "temperature": pa.array([21.0 + (r % 13) * 0.5 for r in range(100)])})
-    t0 = time.perf_counter()
-    while True:
-        try:
-            write_deltalake(dt, t, mode="append")
-            break
-        except Exception:
-            errors += 1
-            dt = DeltaTable(path)
-    lat.append((time.perf_counter() - t0) * 1000)
-secs = time.perf_counter() - start
-k = len(lat) // 10 + 1
-first, last = sum(lat[:k]) / k, sum(lat[-k:]) / k
-s = sorted(lat)
-print(json.dumps({"engine": "deltalake", "writer": writer, "commits": n, "seconds": secs,
-                  "commits_per_s": n / secs, "p50_ms": s[len(s)//2], "p99_ms": s[int((len(s)-1)*0.99)],
-                  "first10pct_ms": first, "last10pct_ms": last, "errors": errors}))
-'''
+from bench_run import PEER_APPEND, contend, run
 
 PEER_CHECKPOINT = r'''
 import json, sys, time

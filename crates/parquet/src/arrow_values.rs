@@ -285,3 +285,22 @@ pub fn logical_partition_values(
         })
         .collect()
 }
+
+/// `batch` with one more column.
+pub(crate) fn append_column(
+    batch: &arrow_array::RecordBatch,
+    field: arrow_schema::Field,
+    column: ArrayRef,
+) -> Result<arrow_array::RecordBatch, String> {
+    let mut fields: Vec<arrow_schema::Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+    fields.push(field);
+    cols.push(column);
+    arrow_array::RecordBatch::try_new(std::sync::Arc::new(arrow_schema::Schema::new(fields)), cols)
+        .map_err(|e| e.to_string())
+}

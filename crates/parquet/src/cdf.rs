@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow_schema::{DataType as ArrowType, Field, Schema, TimeUnit};
+use arrow_schema::{DataType as ArrowType, Field, TimeUnit};
 use silt_log::actions::{Action, Add, Cdc, parse_log_file};
 use silt_log::log_path::commit_path;
 use silt_log::schema::{DataType, PrimitiveType, StructField, StructType};
 use silt_log::{LogError, Snapshot};
 
-use crate::arrow_values::ColumnMappingMode;
+use crate::arrow_values::{ColumnMappingMode, append_column};
 use crate::error::{ParquetError, ParquetResult};
 use crate::scan::Scan;
 use crate::write::{WriteOptions, write_data_files};
@@ -36,24 +36,6 @@ fn with_change_type(schema: &StructType) -> StructType {
         true,
     ));
     s
-}
-
-/// `batch` with one more column.
-fn append_column(
-    batch: &RecordBatch,
-    field: Field,
-    column: ArrayRef,
-) -> Result<RecordBatch, String> {
-    let mut fields: Vec<Field> = batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
-    fields.push(field);
-    cols.push(column);
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| e.to_string())
 }
 
 /// Writes `rows` (table columns) as change-data files of `change_type`;

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use crate::arrow_values::append_column;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch};
@@ -146,21 +147,13 @@ impl RowTracking {
         batch: &RecordBatch,
         row_ids: ArrayRef,
     ) -> Result<RecordBatch, String> {
-        let mut fields: Vec<Field> = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.push(Field::new(&self.row_id, ArrowType::Int64, true));
-        fields.push(Field::new(&self.commit_version, ArrowType::Int64, true));
-        let mut columns = batch.columns().to_vec();
-        columns.push(arrow_cast::cast(&row_ids, &ArrowType::Int64).map_err(|e| e.to_string())?);
-        columns.push(arrow_array::new_null_array(
-            &ArrowType::Int64,
-            batch.num_rows(),
-        ));
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+        let ids = arrow_cast::cast(&row_ids, &ArrowType::Int64).map_err(|e| e.to_string())?;
+        let with_ids = append_column(batch, Field::new(&self.row_id, ArrowType::Int64, true), ids)?;
+        append_column(
+            &with_ids,
+            Field::new(&self.commit_version, ArrowType::Int64, true),
+            arrow_array::new_null_array(&ArrowType::Int64, batch.num_rows()),
+        )
     }
 }
 

@@ -403,12 +403,7 @@ async fn check_constraints_are_enforced() {
 /// (id mode), and both silt and deltalake read old and new rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_to_column_mapped_tables() {
-    let vectors =
-        std::env::var("DELTA_VECTORS_DIR").unwrap_or_else(|_| "../shared/delta-vectors".into());
-    let vectors = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(vectors);
-    let src = vectors.join("delta-kernel-java/column-mapping-id");
+    let src = silt_testkit::vectors_dir().join("delta-kernel-java/column-mapping-id");
     let dir = tempfile::tempdir().unwrap();
     let dst = dir.path().join("t");
     silt_testkit::copy_dir(&src, &dst);
@@ -702,12 +697,7 @@ async fn merge_schema_widens_types_and_maps_new_columns() {
 /// maps): its rows, scanned by silt, append back unchanged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn variant_rows_round_trip_through_a_write() {
-    let vectors =
-        std::env::var("DELTA_VECTORS_DIR").unwrap_or_else(|_| "../shared/delta-vectors".into());
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(vectors)
-        .join("kernel/data/unshredded-variant");
+    let src = silt_testkit::vectors_dir().join("kernel/data/unshredded-variant");
     let dir = tempfile::tempdir().unwrap();
     let dst = dir.path().join("t");
     silt_testkit::copy_dir(&src, &dst);
@@ -727,34 +717,9 @@ async fn variant_rows_round_trip_through_a_write() {
         2 * n
     );
     // Every original row is there twice, byte for byte.
-    let render = |batches: &[RecordBatch]| {
-        let mut rows: Vec<String> = Vec::new();
-        for b in batches {
-            let formatter = arrow_cast::display::ArrayFormatter::try_new(
-                b.column(0).as_ref(),
-                &Default::default(),
-            )
-            .unwrap();
-            for i in 0..b.num_rows() {
-                let rest: Vec<String> = (1..b.num_columns())
-                    .map(|c| {
-                        arrow_cast::display::ArrayFormatter::try_new(
-                            b.column(c).as_ref(),
-                            &Default::default(),
-                        )
-                        .unwrap()
-                        .value(i)
-                        .to_string()
-                    })
-                    .collect();
-                rows.push(format!("{}|{}", formatter.value(i), rest.join("|")));
-            }
-        }
-        rows.sort();
-        rows
-    };
+    let render = |batches: &[RecordBatch]| silt_testkit::text_rows(batches, &[]);
     let once = render(&before);
-    let mut twice: Vec<String> = once.iter().flat_map(|r| [r.clone(), r.clone()]).collect();
+    let mut twice: Vec<Vec<String>> = once.iter().flat_map(|r| [r.clone(), r.clone()]).collect();
     twice.sort();
     assert_eq!(render(&after), twice);
 }

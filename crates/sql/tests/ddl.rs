@@ -184,26 +184,10 @@ async fn create_table_with_identity_generated_and_default_columns() {
     let changes = silt_parquet::cdf::read_changes(&snap, snap.version() - 1, None)
         .await
         .unwrap();
-    let mut got = Vec::new();
-    for b in &changes {
-        let fmt = |c: &str| {
-            arrow_cast::display::ArrayFormatter::try_new(
-                b.column_by_name(c).unwrap().as_ref(),
-                &Default::default(),
-            )
-            .unwrap()
-        };
-        let (id, day, kind) = (fmt("id"), fmt("day"), fmt("_change_type"));
-        for r in 0..b.num_rows() {
-            got.push(format!(
-                "{},{},{}",
-                id.value(r),
-                day.value(r),
-                kind.value(r)
-            ));
-        }
-    }
-    got.sort();
+    let got: Vec<String> = silt_testkit::text_rows(&changes, &["id", "day", "_change_type"])
+        .into_iter()
+        .map(|r| r.join(","))
+        .collect();
     assert!(got.contains(&"30,2026-03-01,insert".to_string()), "{got:?}");
     assert!(
         got.contains(&"15,2026-01-03,update_postimage".to_string()),
@@ -547,21 +531,13 @@ async fn identity_values_stay_unique_under_racing_writers() {
     );
 }
 
-fn vectors_dir() -> std::path::PathBuf {
-    let dir =
-        std::env::var("DELTA_VECTORS_DIR").unwrap_or_else(|_| "../shared/delta-vectors".into());
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(dir)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vector_tables_with_identity_and_generated_columns_take_appends() {
     let tmp = tempfile::tempdir().unwrap();
     // Databricks: identity column (high-water mark 44), V2 checkpoints.
     let ident = tmp.path().join("identity");
     silt_testkit::copy_dir(
-        &vectors_dir().join("delta-rs/data/checkpoint-v2-table"),
+        &silt_testkit::vectors_dir().join("delta-rs/data/checkpoint-v2-table"),
         &ident,
     );
     let ident = ident.to_string_lossy().to_string();
@@ -590,7 +566,7 @@ async fn vector_tables_with_identity_and_generated_columns_take_appends() {
     // Spark (DBR 8.1): c2 GENERATED ALWAYS AS (c1 + 1).
     let generated = tmp.path().join("generated");
     silt_testkit::copy_dir(
-        &vectors_dir().join("delta-spark/dbr_8_1_generated_columns"),
+        &silt_testkit::vectors_dir().join("delta-spark/dbr_8_1_generated_columns"),
         &generated,
     );
     let generated = generated.to_string_lossy().to_string();
@@ -771,7 +747,10 @@ async fn vector_tables_with_ict_column_mapping_and_cdf_take_dml() {
 
     // delta-rs: in-commit timestamps + change data feed, partitioned.
     let ict = tmp.path().join("ict");
-    silt_testkit::copy_dir(&vectors_dir().join("delta-rs/data/cdc_ict_table"), &ict);
+    silt_testkit::copy_dir(
+        &silt_testkit::vectors_dir().join("delta-rs/data/cdc_ict_table"),
+        &ict,
+    );
     let ict = ict.to_string_lossy().to_string();
     let t = format!("delta.'{ict}'");
     let v0 = version(&ict).await;
@@ -803,7 +782,7 @@ async fn vector_tables_with_ict_column_mapping_and_cdf_take_dml() {
     // deletion vectors.
     let cm = tmp.path().join("cm");
     silt_testkit::copy_dir(
-        &vectors_dir().join("delta-rs/data/table_with_partitioning_mapping"),
+        &silt_testkit::vectors_dir().join("delta-rs/data/table_with_partitioning_mapping"),
         &cm,
     );
     let cm = cm.to_string_lossy().to_string();
@@ -835,7 +814,7 @@ async fn vector_tables_with_ict_column_mapping_and_cdf_take_dml() {
 
     // Databricks' pre-release clustering feature `liquid`: silt reads the
     // table but refuses to write it, naming the feature.
-    let liquid = vectors_dir().join("delta-rs/data/table_with_liquid_clustering");
+    let liquid = silt_testkit::vectors_dir().join("delta-rs/data/table_with_liquid_clustering");
     let copy = tmp.path().join("liquid");
     silt_testkit::copy_dir(&liquid, &copy);
     let t = format!("delta.'{}'", copy.to_string_lossy());

@@ -581,14 +581,6 @@ async fn concurrent_writers_conflict_by_the_rules() {
     );
 }
 
-fn vectors_dir() -> std::path::PathBuf {
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir =
-        std::env::var("DELTA_VECTORS_DIR").unwrap_or_else(|_| "../shared/delta-vectors".into());
-    let p = std::path::PathBuf::from(dir);
-    if p.is_absolute() { p } else { repo.join(p) }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vector_tables_through_sql() {
     // Deletion vectors, column mapping, every partition type, escaped
@@ -602,7 +594,10 @@ async fn vector_tables_through_sql() {
         "golden/dv-partitioned-with-checkpoint",
         "dat/reader_tests/generated/multi_partitioned/delta",
     ] {
-        let path = vectors_dir().join(t).to_string_lossy().to_string();
+        let path = silt_testkit::vectors_dir()
+            .join(t)
+            .to_string_lossy()
+            .to_string();
         let snapshot = TableBuilder::new(&path).load().await.unwrap();
         let expected = silt_parquet::Scan::new(&snapshot).count().await.unwrap();
         let counted = rows(&s, &format!("SELECT count(*) FROM delta.'{path}'")).await;
@@ -618,7 +613,7 @@ async fn vector_tables_through_sql() {
         );
     }
     // kernel's table-with-dv-small holds 0..9 with 0 and 9 deleted.
-    let dv = vectors_dir()
+    let dv = silt_testkit::vectors_dir()
         .join("kernel/data/table-with-dv-small")
         .to_string_lossy()
         .to_string();

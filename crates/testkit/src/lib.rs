@@ -308,3 +308,44 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// The public Delta test vectors: `DELTA_VECTORS_DIR` (relative paths taken
+/// from the repository root), default `../shared/delta-vectors`.
+pub fn vectors_dir() -> std::path::PathBuf {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir =
+        std::env::var("DELTA_VECTORS_DIR").unwrap_or_else(|_| "../shared/delta-vectors".into());
+    repo.join(dir)
+}
+
+/// The rows of `batches` as text, one `Vec` of cells per row, sorted:
+/// the named columns (all when `columns` is empty), NULL as "".
+/// Panics on a missing column (tests: a panic is the failure report).
+pub fn text_rows(batches: &[arrow_array::RecordBatch], columns: &[&str]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let arrays: Vec<&arrow_array::ArrayRef> = if columns.is_empty() {
+            b.columns().iter().collect()
+        } else {
+            columns
+                .iter()
+                .map(|c| {
+                    b.column_by_name(c)
+                        .unwrap_or_else(|| panic!("no column {c}"))
+                })
+                .collect()
+        };
+        let formats: Vec<_> = arrays
+            .iter()
+            .map(|a| {
+                arrow_cast::display::ArrayFormatter::try_new(a.as_ref(), &Default::default())
+                    .unwrap_or_else(|e| panic!("cannot format {}: {e}", a.data_type()))
+            })
+            .collect();
+        for r in 0..b.num_rows() {
+            out.push(formats.iter().map(|f| f.value(r).to_string()).collect());
+        }
+    }
+    out.sort();
+    out
+}
