@@ -95,7 +95,7 @@ impl SchemaProvider for PathSchema {
             // Planning sees the newest schema (another statement or writer
             // may have altered the table); column defaults are read anew
             // when the schema changed.
-            let latest = t.latest().await?;
+            let latest = t.refresh_for_planning().await?;
             if t.defaults_current() {
                 return Ok(Some(t));
             }
@@ -103,6 +103,7 @@ impl SchemaProvider for PathSchema {
                 silt_log::Snapshot::clone(&latest),
                 t.is_pinned(),
             )?);
+            fresh.mark_planned_fresh();
             self.opened
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -115,6 +116,8 @@ impl SchemaProvider for PathSchema {
                 .await
                 .map_err(external)?,
         );
+        // Just loaded: the statement's scan need not list the log again.
+        table.mark_planned_fresh();
         self.opened
             .lock()
             .unwrap_or_else(|p| p.into_inner())

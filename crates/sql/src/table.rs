@@ -52,6 +52,9 @@ pub struct DeltaTable {
     bad_defaults: Vec<(String, String)>,
     /// The schema the defaults were read from.
     defaults_schema: String,
+    /// Refreshed while the current statement was planned: its scan or
+    /// write uses that snapshot instead of listing the log again.
+    planned_fresh: std::sync::atomic::AtomicBool,
 }
 
 /// Column defaults (by column) as DataFusion expressions, and those
@@ -95,6 +98,7 @@ impl DeltaTable {
             defaults,
             bad_defaults,
             defaults_schema: snapshot.metadata().schema_string.clone(),
+            planned_fresh: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new((Arc::new(snapshot), schema)),
             pinned,
         })
@@ -115,6 +119,34 @@ impl DeltaTable {
     /// The snapshot last read (no I/O).
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.state().0.clone()
+    }
+
+    /// Refreshes the snapshot while a statement is planned (so planning
+    /// sees the newest schema); the statement's scan or write then uses it.
+    pub(crate) async fn refresh_for_planning(&self) -> Result<Arc<Snapshot>> {
+        let s = self.latest().await?;
+        self.planned_fresh
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(s)
+    }
+
+    /// Marks a snapshot just loaded while planning as fresh (see
+    /// [`DeltaTable::refresh_for_planning`]).
+    pub(crate) fn mark_planned_fresh(&self) {
+        self.planned_fresh
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The snapshot for a statement's scan or write: the one refreshed while
+    /// it was planned, else the newest.
+    async fn for_execution(&self) -> Result<Arc<Snapshot>> {
+        if self
+            .planned_fresh
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            return Ok(self.snapshot());
+        }
+        self.latest().await
     }
 
     /// The newest snapshot (the pinned one for time travel).
@@ -144,7 +176,7 @@ impl DeltaTable {
                 s.version()
             )));
         }
-        self.latest().await
+        self.for_execution().await
     }
 
     /// The Arrow schema (logical column names and types).
@@ -318,7 +350,7 @@ impl TableProvider for DeltaTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let snapshot = self.latest().await?;
+        let snapshot = self.for_execution().await?;
         let table_schema = self.schema();
         let predicate = filters::conjunction(filters, &snapshot.metadata().schema);
         let all: Vec<String> = table_schema
