@@ -699,7 +699,7 @@ pub fn alter_table(
                 features.extend(features_for_property(k, v));
                 meta.configuration.insert(k.clone(), v.clone());
                 if k == "delta.enableRowTracking" {
-                    crate::create::name_row_tracking_columns(&mut meta.configuration);
+                    crate::create::name_row_tracking_columns(&mut meta.configuration, &metadata.id);
                 }
             }
             operation = Operation::new("SET TBLPROPERTIES").with_parameter(

@@ -108,22 +108,23 @@ pub const MATERIALIZED_ROW_ID: &str = "delta.rowTracking.materializedRowIdColumn
 pub const MATERIALIZED_ROW_COMMIT_VERSION: &str =
     "delta.rowTracking.materializedRowCommitVersionColumnName";
 
-/// Fresh, unique names for the hidden row-tracking columns.
-pub fn materialized_row_tracking_names() -> (String, String) {
+/// The hidden row-tracking column names of the table with id `table_id`:
+/// unique per table, and the same whichever writer derives them.
+pub fn row_tracking_column_names(table_id: &str) -> (String, String) {
     (
-        format!("_row-id-col-{}", uuid::Uuid::new_v4()),
-        format!("_row-commit-version-col-{}", uuid::Uuid::new_v4()),
+        format!("_row-id-col-{table_id}"),
+        format!("_row-commit-version-col-{table_id}"),
     )
 }
 
 /// With `delta.enableRowTracking=true`, names the hidden row-tracking
-/// columns (unless already named).
-pub fn name_row_tracking_columns(properties: &mut HashMap<String, String>) {
+/// columns of table `table_id` (unless already named).
+pub fn name_row_tracking_columns(properties: &mut HashMap<String, String>, table_id: &str) {
     if properties
         .get("delta.enableRowTracking")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     {
-        let (id, version) = materialized_row_tracking_names();
+        let (id, version) = row_tracking_column_names(table_id);
         properties.entry(MATERIALIZED_ROW_ID.into()).or_insert(id);
         properties
             .entry(MATERIALIZED_ROW_COMMIT_VERSION.into())
@@ -176,7 +177,8 @@ pub fn new_metadata(
             return Err(format!("partition column {c:?} is not in the schema"));
         }
     }
-    name_row_tracking_columns(&mut properties);
+    let id = uuid::Uuid::new_v4().to_string();
+    name_row_tracking_columns(&mut properties, &id);
     if let Some(mode) = properties.get(COLUMN_MAPPING_MODE) {
         match mode.as_str() {
             "name" | "id" => {
@@ -188,7 +190,7 @@ pub fn new_metadata(
         }
     }
     Ok(Metadata {
-        id: uuid::Uuid::new_v4().to_string(),
+        id,
         name,
         description: None,
         format: Format::default(),

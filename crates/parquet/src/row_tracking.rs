@@ -58,10 +58,7 @@ impl RowTracking {
             });
         }
         let mut meta = m.clone();
-        let names = (
-            format!("_row-id-col-{}", m.id),
-            format!("_row-commit-version-col-{}", m.id),
-        );
+        let names = silt_log::create::row_tracking_column_names(&m.id);
         let id = id.map_or(names.0, str::to_string);
         let version = version.map_or(names.1, str::to_string);
         meta.configuration
