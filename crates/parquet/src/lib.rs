@@ -25,6 +25,7 @@ pub mod column_values;
 pub mod delete;
 pub mod deletion_vector;
 mod error;
+mod file_pruning;
 pub mod filter;
 pub mod row_changes;
 pub mod row_tracking;

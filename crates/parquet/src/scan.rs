@@ -10,7 +10,8 @@ use arrow_schema::{Field, Schema, SchemaRef};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::file::metadata::PageIndexPolicy;
 use parquet::file::reader::{ChunkReader, Length};
 use silt_log::actions::Add;
 use silt_log::expr::Expr;
@@ -23,6 +24,7 @@ use crate::arrow_values::{
 };
 use crate::deletion_vector::{DeletedRows, DvLocation, locate, read_from_file};
 use crate::error::{ParquetError, ParquetResult};
+use crate::file_pruning::FilePruner;
 use crate::filter::filter_batch;
 
 /// How many files are read at once.
@@ -163,6 +165,9 @@ pub struct Scan {
     limit: Option<usize>,
     concurrency: usize,
     ranged_min: u64,
+    /// Rows decoded from data files (before deletion vectors and the
+    /// predicate), shared by the scan's clones.
+    decoded: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What a scan will read.
@@ -208,6 +213,7 @@ impl Scan {
             limit: None,
             concurrency: DEFAULT_CONCURRENCY,
             ranged_min: RANGED_READ_MIN,
+            decoded: Arc::default(),
         }
     }
 
@@ -241,6 +247,13 @@ impl Scan {
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
+    }
+
+    /// Rows decoded from data files so far by this scan and its clones,
+    /// before deletion vectors and the predicate remove any: what row-group
+    /// and page pruning left to read.
+    pub fn rows_decoded(&self) -> u64 {
+        self.decoded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn invalid(&self, reason: String) -> ParquetError {
@@ -624,7 +637,19 @@ impl Scan {
         emit: &mut dyn FnMut(RecordBatch, Vec<u64>) -> bool,
     ) -> ParquetResult<()> {
         let err = |e: String| self.file_error(add, e);
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        // Pruning inside the file (row groups by their statistics, pages by
+        // the page index) only when row positions are not needed: deletion
+        // vectors and deletes count rows from the start of the file.
+        let prune = self
+            .predicate
+            .as_ref()
+            .filter(|_| deleted.is_none() && !positions);
+        let options = ArrowReaderOptions::new().with_page_index_policy(if prune.is_some() {
+            PageIndexPolicy::Optional
+        } else {
+            PageIndexPolicy::Skip
+        });
+        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
             .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
         let file_schema = builder.schema().clone();
         // Resolve each column read to a file column (or a partition value).
@@ -658,19 +683,22 @@ impl Scan {
         roots.sort_unstable();
         roots.dedup();
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots.clone());
-        // Row-group pruning with the Parquet statistics (only when row
-        // positions are not needed: deletion vectors and deletes count rows
-        // from the start of the file).
-        let builder = match (&self.predicate, deleted.is_none() && !positions) {
-            (Some(pred), true) => {
-                let keep = self.row_groups_to_read(pred, builder.metadata());
-                if keep.len() < builder.metadata().num_row_groups() {
+        let builder = match prune {
+            Some(pred) => {
+                let pruner = FilePruner::new(pred, &self.schema, self.mode, builder.metadata());
+                let keep = pruner.row_groups(builder.metadata());
+                let selection = pruner.row_selection(builder.metadata(), &keep);
+                let builder = if keep.len() < builder.metadata().num_row_groups() {
                     builder.with_row_groups(keep)
                 } else {
                     builder
+                };
+                match selection {
+                    Some(s) => builder.with_row_selection(s),
+                    None => builder,
                 }
             }
-            _ => builder,
+            None => builder,
         };
         let reader = builder
             .with_projection(mask)
@@ -681,6 +709,8 @@ impl Scan {
         for batch in reader {
             let batch = batch.map_err(|e| err(format!("cannot decode Parquet: {e}")))?;
             let n = batch.num_rows();
+            self.decoded
+                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
             let mut columns: Vec<ArrayRef> = Vec::with_capacity(sources.len());
             let mut fields = Vec::with_capacity(sources.len());
             for (name, source) in &sources {
@@ -824,110 +854,6 @@ impl Scan {
                 }
             }
         })
-    }
-
-    /// Row groups whose statistics do not rule the predicate out.
-    fn row_groups_to_read(
-        &self,
-        pred: &Expr,
-        metadata: &parquet::file::metadata::ParquetMetaData,
-    ) -> Vec<usize> {
-        use parquet::file::statistics::Statistics;
-        use serde_json::{Map, Value};
-        let columns = pred.columns();
-        let physical = |c: &str| -> String {
-            self.schema
-                .fields
-                .iter()
-                .find(|f| f.name.eq_ignore_ascii_case(c))
-                .map_or(c.to_string(), |f| physical_name(f, self.mode).to_string())
-        };
-        let schema_descr = metadata.file_metadata().schema_descr();
-        (0..metadata.num_row_groups())
-            .filter(|rg| {
-                let group = metadata.row_group(*rg);
-                let (mut min, mut max, mut nulls) = (Map::new(), Map::new(), Map::new());
-                for c in &columns {
-                    let name = physical(c);
-                    let Some(idx) = (0..schema_descr.num_columns()).find(|i| {
-                        let path = schema_descr.column(*i).path().parts().to_vec();
-                        path.len() == 1 && path[0] == name
-                    }) else {
-                        continue;
-                    };
-                    let Some(stats) = group.column(idx).statistics() else {
-                        continue;
-                    };
-                    let field = self
-                        .schema
-                        .fields
-                        .iter()
-                        .find(|f| f.name.eq_ignore_ascii_case(c));
-                    let is_string = field.is_some_and(|f| {
-                        matches!(
-                            f.data_type,
-                            DataType::Primitive(silt_log::schema::PrimitiveType::String)
-                        )
-                    });
-                    let is_plain_number = field.is_some_and(|f| {
-                        matches!(
-                            f.data_type,
-                            DataType::Primitive(
-                                silt_log::schema::PrimitiveType::Long
-                                    | silt_log::schema::PrimitiveType::Integer
-                                    | silt_log::schema::PrimitiveType::Short
-                                    | silt_log::schema::PrimitiveType::Byte
-                                    | silt_log::schema::PrimitiveType::Double
-                                    | silt_log::schema::PrimitiveType::Float
-                            )
-                        )
-                    });
-                    let (lo, hi): (Option<Value>, Option<Value>) = match stats {
-                        Statistics::Int32(v) if is_plain_number => (
-                            v.min_opt().map(|x| (*x).into()),
-                            v.max_opt().map(|x| (*x).into()),
-                        ),
-                        Statistics::Int64(v) if is_plain_number => (
-                            v.min_opt().map(|x| (*x).into()),
-                            v.max_opt().map(|x| (*x).into()),
-                        ),
-                        Statistics::Double(v) if is_plain_number => (
-                            v.min_opt()
-                                .and_then(|x| serde_json::Number::from_f64(*x))
-                                .map(Value::Number),
-                            v.max_opt()
-                                .and_then(|x| serde_json::Number::from_f64(*x))
-                                .map(Value::Number),
-                        ),
-                        Statistics::ByteArray(v) if is_string => (
-                            v.min_opt()
-                                .and_then(|x| x.as_utf8().ok())
-                                .map(|x| Value::String(x.to_string())),
-                            v.max_opt()
-                                .and_then(|x| x.as_utf8().ok())
-                                .map(|x| Value::String(x.to_string())),
-                        ),
-                        _ => (None, None),
-                    };
-                    if let (Some(lo), Some(hi)) = (lo, hi) {
-                        min.insert(name.clone(), lo);
-                        max.insert(name.clone(), hi);
-                    }
-                    if let Some(n) = stats.null_count_opt() {
-                        nulls.insert(name, Value::from(n));
-                    }
-                }
-                let stats = silt_log::stats::FileStats {
-                    num_records: Some(group.num_rows()),
-                    min_values: min,
-                    max_values: max,
-                    null_count: nulls,
-                    tight_bounds: None,
-                };
-                let no_partitions = std::collections::HashMap::new();
-                !pred.can_skip_file(&self.schema, &no_partitions, Some(&stats), &physical)
-            })
-            .collect()
     }
 
     /// The files a predicate cannot rule out.
