@@ -52,5 +52,5 @@ pub use features::TableFeature;
 pub use history::{CommitRecord, read_history};
 pub use schema::{DataType, StructField, StructType};
 pub use snapshot::{Snapshot, SnapshotBuilder, VersionSpec};
-pub use storage::{FileMeta, LogStore, StorageError};
+pub use storage::{FileMeta, LogStore, ObjectUpload, StorageError};
 pub use transaction::{CommitOptions, CommitOutcome, Committed, Operation, Transaction};

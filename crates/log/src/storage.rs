@@ -27,6 +27,14 @@
 //! * [`LogStore::delete`] removes an object; deleting a missing object is not
 //!   an error.
 //! * [`LogStore::list_recursive`] lists every file below a directory.
+//! * [`LogStore::start_upload`] (optional; `None` means "put it whole")
+//!   writes a new object piece by piece, for data files too large to hold
+//!   in memory. Bytes may be visible at the path before
+//!   [`ObjectUpload::finish`] returns (a local file grows in place), so it
+//!   is only for fresh, unique paths nothing references until then. Once
+//!   `finish` returns `Ok` every byte is durable and readable; an aborted or
+//!   crashed upload leaves nothing or an unreferenced orphan (vacuum's
+//!   business), never a referenced partial file.
 //! * Errors never carry credentials.
 
 use std::fmt;
@@ -123,4 +131,27 @@ pub trait LogStore: Send + Sync + fmt::Debug {
 
     /// Deletes an object (a missing object is fine).
     async fn delete(&self, path: &str) -> Result<(), StorageError>;
+
+    /// Starts writing a new object at `path` piece by piece, or `None` when
+    /// this store only writes whole objects (the default; callers then use
+    /// [`LogStore::put_if_absent`]). See the module docs for the contract.
+    async fn start_upload(
+        &self,
+        path: &str,
+    ) -> Result<Option<Box<dyn ObjectUpload>>, StorageError> {
+        let _ = path;
+        Ok(None)
+    }
+}
+
+/// A new object being written piece by piece (see
+/// [`LogStore::start_upload`]).
+#[async_trait]
+pub trait ObjectUpload: Send {
+    /// Appends bytes to the object.
+    async fn write(&mut self, data: Bytes) -> Result<(), StorageError>;
+    /// Makes every written byte durable and the object complete.
+    async fn finish(self: Box<Self>) -> Result<(), StorageError>;
+    /// Gives up; best effort (what remains is an unreferenced orphan).
+    async fn abort(self: Box<Self>);
 }

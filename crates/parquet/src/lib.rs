@@ -26,6 +26,7 @@ pub mod delete;
 pub mod deletion_vector;
 mod error;
 mod file_pruning;
+mod file_sink;
 pub mod filter;
 pub mod row_changes;
 pub mod row_tracking;

@@ -14,7 +14,6 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch, StructArray, UInt32Array};
 use arrow_schema::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
-use bytes::Bytes;
 use chrono::DateTime;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -30,6 +29,7 @@ use silt_log::{CommitOutcome, LogStore, Operation, Snapshot, Transaction};
 use crate::arrow_values::{ColumnMappingMode, logical_arrow_type, physical_name};
 use crate::column_values::{ExpressionEvaluator, RowRules};
 use crate::error::{ParquetError, ParquetResult};
+use crate::file_sink::FileSink;
 use crate::stats::StatsCollector;
 
 /// How a write relates to the data already in the table.
@@ -356,7 +356,7 @@ pub(crate) fn conform_input(
 
 /// One data file being written.
 struct OpenFile {
-    writer: ArrowWriter<Vec<u8>>,
+    writer: ArrowWriter<FileSink>,
     stats: StatsCollector,
     dir: String,
     partition_values: HashMap<String, Option<String>>,
@@ -387,16 +387,13 @@ struct Context {
 }
 
 impl Context {
-    fn finish(&self, file: OpenFile, seq: &mut usize) -> Result<Add, ParquetError> {
-        let OpenFile {
-            writer,
-            stats,
-            dir,
-            partition_values,
-        } = file;
-        let bytes = writer
-            .into_inner()
-            .map_err(|e| self.write_err(&dir, e.to_string()))?;
+    /// Opens a new data file in partition directory `dir`.
+    fn open(
+        &self,
+        dir: &str,
+        partition_values: &HashMap<String, Option<String>>,
+        seq: &mut usize,
+    ) -> Result<OpenFile, ParquetError> {
         *seq += 1;
         let ext = match self
             .props
@@ -411,16 +408,37 @@ impl Context {
             *seq,
             uuid::Uuid::new_v4()
         );
-        let key = [self.directory.as_str(), dir.as_str(), name.as_str()]
+        let key = [self.directory.as_str(), dir, name.as_str()]
             .iter()
             .filter(|s| !s.is_empty())
             .copied()
             .collect::<Vec<_>>()
             .join("/");
-        let size = bytes.len() as i64;
-        self.handle
-            .block_on(self.store.put_if_absent(&key, Bytes::from(bytes)))
+        let sink = FileSink::new(self.store.clone(), key, self.handle.clone());
+        Ok(OpenFile {
+            writer: ArrowWriter::try_new(sink, self.file_schema.clone(), Some(self.props.clone()))
+                .map_err(|e| self.write_err(dir, e.to_string()))?,
+            stats: StatsCollector::default(),
+            dir: dir.to_string(),
+            partition_values: partition_values.clone(),
+        })
+    }
+
+    fn finish(&self, file: OpenFile) -> Result<Add, ParquetError> {
+        let OpenFile {
+            writer,
+            stats,
+            dir,
+            partition_values,
+        } = file;
+        let sink = writer
+            .into_inner()
+            .map_err(|e| self.write_err(&dir, e.to_string()))?;
+        let key = sink.key().to_string();
+        let size = sink
+            .finish()
             .map_err(|e| self.write_err(&key, e.to_string()))?;
+        let size = i64::try_from(size).map_err(|e| self.write_err(&key, e.to_string()))?;
         let path = FilePath::parse(encode_log_path(&key)).map_err(|e| self.write_err(&key, e))?;
         Ok(Add {
             path,
@@ -503,17 +521,9 @@ impl Context {
             for job in self.prepare(batch)? {
                 let file = match open.entry(job.key.clone()) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => v.insert(OpenFile {
-                        writer: ArrowWriter::try_new(
-                            Vec::new(),
-                            self.file_schema.clone(),
-                            Some(self.props.clone()),
-                        )
-                        .map_err(|e| self.write_err(&job.dir, e.to_string()))?,
-                        stats: StatsCollector::default(),
-                        dir: job.dir.clone(),
-                        partition_values: job.partition_values.clone(),
-                    }),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(self.open(&job.dir, &job.partition_values, &mut seq)?)
+                    }
                 };
                 file.stats.add(&names, job.batch.columns());
                 file.writer
@@ -521,13 +531,13 @@ impl Context {
                     .map_err(|e| self.write_err(&job.dir, e.to_string()))?;
                 if file.writer.bytes_written() + file.writer.in_progress_size() >= self.target {
                     if let Some(done) = open.remove(&job.key) {
-                        adds.push(self.finish(done, &mut seq)?);
+                        adds.push(self.finish(done)?);
                     }
                 }
             }
         }
         for (_, f) in open.drain() {
-            adds.push(self.finish(f, &mut seq)?);
+            adds.push(self.finish(f)?);
         }
         Ok(adds)
     }
@@ -893,7 +903,6 @@ where
     });
     let threads = options.threads.max(1);
     let progress = options.progress.clone();
-    // CPU work (splitting, encoding) runs on plain threads.
     // CPU work (conforming, splitting, encoding) runs on plain threads; the
     // input is dealt round-robin, a bounded queue per worker.
     let (adds, rows) = tokio::task::spawn_blocking(move || -> ParquetResult<(Vec<Add>, u64)> {

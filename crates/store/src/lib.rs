@@ -31,6 +31,7 @@ mod error;
 mod location;
 mod object_log_store;
 mod table_builder;
+mod upload;
 
 pub use error::StoreError;
 pub use location::TableLocation;

@@ -9,7 +9,9 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use silt_log::{FileMeta, LogStore, StorageError};
+use silt_log::{FileMeta, LogStore, ObjectUpload, StorageError};
+
+use crate::upload::{LocalUpload, MultipartUpload};
 
 /// A table root inside an object store.
 pub struct ObjectLogStore {
@@ -294,6 +296,23 @@ impl LogStore for ObjectLogStore {
         }
     }
 
+    async fn start_upload(
+        &self,
+        path: &str,
+    ) -> Result<Option<Box<dyn ObjectUpload>>, StorageError> {
+        if let Some(root) = &self.local_dir {
+            let file = local_file(root, path)?;
+            return Ok(Some(Box::new(LocalUpload::create(path, file).await?)));
+        }
+        let full = self.full_path(path);
+        let upload = self
+            .store
+            .put_multipart(&full)
+            .await
+            .map_err(|e| self.error(path, e))?;
+        Ok(Some(Box::new(MultipartUpload::new(path, upload))))
+    }
+
     async fn put_if_absent(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
         if let Some(root) = &self.local_dir {
             let file = local_file(root, path)?;
@@ -401,7 +420,7 @@ fn local_file(root: &std::path::Path, path: &str) -> Result<std::path::PathBuf, 
     Ok(root.join(path))
 }
 
-fn io_error(path: &str, e: std::io::Error) -> StorageError {
+pub(crate) fn io_error(path: &str, e: std::io::Error) -> StorageError {
     match e.kind() {
         std::io::ErrorKind::NotFound => StorageError::NotFound { path: path.into() },
         std::io::ErrorKind::AlreadyExists => StorageError::AlreadyExists { path: path.into() },

@@ -92,6 +92,43 @@ pub async fn storage_contract(store: Arc<dyn LogStore>) {
     );
     assert!(store.read_range("nope.parquet", 0..1).await.is_err());
     store.delete("part-00000-range.parquet").await.unwrap();
+    // Piece-by-piece uploads (large data files), into a directory that does
+    // not exist yet: complete and durable on finish, gone on abort.
+    if let Some(mut upload) = store
+        .start_upload("d=1/part-00001-big.parquet")
+        .await
+        .unwrap()
+    {
+        let pieces: Vec<Vec<u8>> = [6 << 20, 6 << 20, 1234]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (0..*n).map(|b| (b % 251 + i) as u8).collect())
+            .collect();
+        for p in &pieces {
+            upload.write(Bytes::from(p.clone())).await.unwrap();
+        }
+        upload.finish().await.unwrap();
+        let all = store.read("d=1/part-00001-big.parquet").await.unwrap();
+        assert_eq!(all.to_vec(), pieces.concat());
+        let listed = store.list("d=1/", None).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].size, pieces.concat().len() as u64);
+        let mut aborted = store
+            .start_upload("d=1/part-00002-gone.parquet")
+            .await
+            .unwrap()
+            .expect("the store streamed before");
+        aborted
+            .write(Bytes::from(vec![7u8; 6 << 20]))
+            .await
+            .unwrap();
+        aborted.abort().await;
+        assert!(matches!(
+            store.read("d=1/part-00002-gone.parquet").await,
+            Err(StorageError::NotFound { .. })
+        ));
+        store.delete("d=1/part-00001-big.parquet").await.unwrap();
+    }
     for round in 0..5u64 {
         let path = format!("_delta_log/{:020}.json", 100 + round);
         let tasks: Vec<_> = (0..16)
