@@ -41,6 +41,7 @@ for i in range(reps):
     rows = t.num_rows
 times.sort()
 print(json.dumps({"engine": "python", "workload": what, "rows": rows, "median_s": times[len(times)//2], "min_s": times[0], "max_s": times[-1], "peak_kb": peak()}))
+sys.stdout.flush(); __import__('os')._exit(0)  # deltalake 1.6.6 can abort at interpreter exit
 '''
 
 PY_SCAN = r'''
@@ -58,6 +59,7 @@ for i in range(reps):
     times.append(time.perf_counter() - s); rows = t.num_rows
 times.sort()
 print(json.dumps({"engine": "deltalake", "workload": "scan", "rows": rows, "median_s": times[len(times)//2], "min_s": times[0], "max_s": times[-1], "peak_kb": peak()}))
+sys.stdout.flush(); __import__('os')._exit(0)  # deltalake 1.6.6 can abort at interpreter exit
 '''
 
 

@@ -41,6 +41,7 @@ for i in range(reps):
 times.sort()
 keep = ["num_target_rows_updated", "num_target_rows_inserted", "num_target_rows_copied", "num_target_files_added", "num_target_files_removed"]
 print(json.dumps({"engine": "deltalake", "workload": "merge", "median_s": times[len(times)//2], "min_s": times[0], "max_s": times[-1], "peak_kb": peak(), "metrics": {k: m.get(k) for k in keep}}))
+sys.stdout.flush(); __import__('os')._exit(0)  # deltalake 1.6.6 can abort at interpreter exit
 '''
 
 QUERY_PY = r'''
@@ -59,6 +60,7 @@ for i in range(reps):
     times.append(time.perf_counter() - s); rows = t.num_rows
 times.sort()
 print(json.dumps({"engine": "deltalake", "workload": "sql", "rows": rows, "median_s": times[len(times)//2], "min_s": times[0], "max_s": times[-1], "peak_kb": peak()}))
+sys.stdout.flush(); __import__('os')._exit(0)  # deltalake 1.6.6 can abort at interpreter exit
 '''
 
 WRITE_PY = r'''

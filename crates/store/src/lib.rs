@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+mod append_file;
 mod error;
 mod location;
 mod object_log_store;

@@ -1,16 +1,19 @@
 //! Writing one new object piece by piece ([`silt_log::ObjectUpload`]): on
-//! the local disk a file created exclusively and grown in place, flushed to
-//! disk as it grows and synced on finish; on object stores a multipart
-//! upload, completed (made visible) on finish.
+//! the local disk an [`AppendFile`] created exclusively and grown in place
+//! (direct I/O where available; otherwise flushed in the background as it
+//! grows, so the disk works while the encoder does), synced on finish; on
+//! object stores a multipart upload, completed (made visible) on finish.
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use object_store::WriteMultipart;
 use silt_log::{ObjectUpload, StorageError};
 
-/// Bytes a local upload writes between syncs, so the final sync has little
-/// left to flush (the writer's encoding overlaps the disk work).
-const LOCAL_SYNC_EVERY: u64 = 32 << 20;
+use crate::append_file::AppendFile;
+
+/// Bytes a local upload writes before it starts another background sync,
+/// so the final sync has little left to flush.
+const LOCAL_SYNC_EVERY: u64 = 16 << 20;
 
 /// Parts in flight at once for a multipart upload.
 const MULTIPART_CONCURRENCY: usize = 4;
@@ -26,8 +29,10 @@ fn other(path: &str, message: impl ToString) -> StorageError {
 pub(crate) struct LocalUpload {
     path: String,
     file_path: std::path::PathBuf,
-    file: Option<std::fs::File>,
+    file: Option<AppendFile>,
     unsynced: u64,
+    /// The background sync in flight (at most one), on a clone of the file.
+    syncing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl LocalUpload {
@@ -39,27 +44,54 @@ impl LocalUpload {
     ) -> Result<Self, StorageError> {
         let p = path.to_string();
         let fp = file_path.clone();
-        let file = tokio::task::spawn_blocking(move || {
-            if let Some(dir) = fp.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::File::create_new(&fp)
-        })
-        .await
-        .map_err(|e| other(&p, format!("I/O task failed: {e}")))?
-        .map_err(|e| crate::object_log_store::io_error(&p, e))?;
+        let file = tokio::task::spawn_blocking(move || AppendFile::create_new(&fp))
+            .await
+            .map_err(|e| other(&p, format!("I/O task failed: {e}")))?
+            .map_err(|e| crate::object_log_store::io_error(&p, e))?;
         Ok(Self {
             path: path.to_string(),
             file_path,
             file: Some(file),
             unsynced: 0,
+            syncing: None,
         })
+    }
+
+    /// Waits for the background sync in flight, if any.
+    async fn wait_for_sync(&mut self) -> Result<(), StorageError> {
+        let Some(task) = self.syncing.take() else {
+            return Ok(());
+        };
+        task.await
+            .map_err(|e| other(&self.path, format!("I/O task failed: {e}")))?
+            .map_err(|e| crate::object_log_store::io_error(&self.path, e))
+    }
+
+    /// Starts flushing what was written so far without waiting for it,
+    /// unless a sync is still running (then the next one covers this).
+    async fn sync_in_background(&mut self) -> Result<(), StorageError> {
+        if self.syncing.as_ref().is_some_and(|t| !t.is_finished()) {
+            return Ok(());
+        }
+        self.wait_for_sync().await?;
+        let clone = self
+            .file
+            .as_ref()
+            .ok_or_else(|| other(&self.path, "the upload failed earlier"))?
+            .sync_handle()
+            .map_err(|e| crate::object_log_store::io_error(&self.path, e))?;
+        self.unsynced = 0;
+        let Some(clone) = clone else {
+            return Ok(()); // direct writes: nothing waits in the page cache
+        };
+        self.syncing = Some(tokio::task::spawn_blocking(move || clone.sync_data()));
+        Ok(())
     }
 
     /// Runs `f` on the file on a blocking thread.
     async fn with_file(
         &mut self,
-        f: impl FnOnce(&mut std::fs::File) -> std::io::Result<()> + Send + 'static,
+        f: impl FnOnce(&mut AppendFile) -> std::io::Result<()> + Send + 'static,
     ) -> Result<(), StorageError> {
         let mut file = self
             .file
@@ -81,23 +113,20 @@ impl LocalUpload {
 impl ObjectUpload for LocalUpload {
     async fn write(&mut self, data: Bytes) -> Result<(), StorageError> {
         self.unsynced += data.len() as u64;
-        let sync = self.unsynced >= LOCAL_SYNC_EVERY;
-        if sync {
-            self.unsynced = 0;
+        self.with_file(move |f| f.write_all(&data)).await?;
+        if self.unsynced >= LOCAL_SYNC_EVERY {
+            self.sync_in_background().await?;
         }
-        self.with_file(move |f| {
-            use std::io::Write;
-            f.write_all(&data)?;
-            if sync { f.sync_data() } else { Ok(()) }
-        })
-        .await
+        Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> Result<(), StorageError> {
-        self.with_file(|f| f.sync_data()).await
+        self.wait_for_sync().await?;
+        self.with_file(AppendFile::finish).await
     }
 
     async fn abort(mut self: Box<Self>) {
+        let _ = self.wait_for_sync().await;
         drop(self.file.take());
         let _ = tokio::fs::remove_file(&self.file_path).await;
     }
