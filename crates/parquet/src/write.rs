@@ -1040,8 +1040,15 @@ fn split(
     }
     let mut jobs = Vec::with_capacity(groups.len());
     for (key, rows) in groups {
-        let taken = arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))
-            .map_err(|e| e.to_string())?;
+        // Rows of one partition usually come together (input sorted or
+        // clustered by the partition column): then a zero-copy slice.
+        let (first, last) = (rows[0] as usize, rows[rows.len() - 1] as usize);
+        let taken = if last - first + 1 == rows.len() {
+            batch.slice(first, rows.len())
+        } else {
+            arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))
+                .map_err(|e| e.to_string())?
+        };
         let mut dir = Vec::new();
         let mut values = HashMap::new();
         for (p, v) in partition_columns.iter().zip(&key) {
