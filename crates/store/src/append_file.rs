@@ -44,10 +44,16 @@ impl AppendFile {
     /// Creates the file exclusively (with its directories); `AlreadyExists`
     /// when something is at `path`.
     pub(crate) fn create_new(path: &Path) -> io::Result<Self> {
+        Self::create(path, true)
+    }
+
+    /// [`AppendFile::create_new`], trying direct I/O only when `direct`.
+    fn create(path: &Path, direct: bool) -> io::Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let (file, mode) = match open_direct(path)? {
+        let opened = if direct { open_direct(path)? } else { None };
+        let (file, mode) = match opened {
             Some(file) => {
                 let stage = vec![0u8; STAGE + ALIGN];
                 let offset = stage.as_ptr().align_offset(ALIGN);
@@ -227,16 +233,21 @@ mod tests {
             vec![STAGE + 1],
             vec![3, STAGE - 3, ALIGN + 5, 2 * STAGE + 17],
         ];
-        for (i, lens) in cases.iter().enumerate() {
+        for (i, (lens, direct)) in cases
+            .iter()
+            .flat_map(|c| [(c, true), (c, false)])
+            .enumerate()
+        {
             let path = dir.path().join(format!("sub/f{i}"));
-            let mut f = AppendFile::create_new(&path).unwrap();
+            let mut f = AppendFile::create(&path, direct).unwrap();
+            assert!(direct || !f.is_direct());
             let mut want = Vec::new();
             for (j, n) in lens.iter().enumerate() {
                 let b = bytes(*n, j);
                 f.write_all(&b).unwrap();
                 want.extend_from_slice(&b);
             }
-            eprintln!("case {i}: direct I/O {}", f.is_direct());
+            eprintln!("case {lens:?}: direct I/O {}", f.is_direct());
             f.finish().unwrap();
             assert_eq!(std::fs::read(&path).unwrap(), want, "case {lens:?}");
         }
