@@ -68,6 +68,11 @@ pub struct WriteOptions {
     pub target_file_size: usize,
     /// Rows per Parquet row group (bounds writer memory).
     pub row_group_rows: usize,
+    /// Bytes of unfinished row groups one encoder holds across the files it
+    /// has open (one per partition). Past it the largest row group is
+    /// written out early, so a write to many partitions stays within
+    /// `threads` × this, not partitions × a row group.
+    pub open_row_groups_bytes: usize,
     /// Compression.
     pub compression: DataCompression,
     /// Idempotent application transaction (app id, version).
@@ -96,6 +101,7 @@ impl Default for WriteOptions {
             properties: HashMap::new(),
             target_file_size: 128 << 20,
             row_group_rows: 1 << 20,
+            open_row_groups_bytes: 128 << 20,
             compression: DataCompression::Zstd,
             app_transaction: None,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -375,6 +381,8 @@ struct Context {
     file_schema: SchemaRef,
     props: WriterProperties,
     target: usize,
+    /// See [`WriteOptions::open_row_groups_bytes`].
+    open_row_groups_bytes: usize,
     handle: tokio::runtime::Handle,
     directory: String,
     schema: StructType,
@@ -505,6 +513,28 @@ impl Context {
         .map_err(invalid)
     }
 
+    /// Keeps the unfinished row groups of a worker's open files within
+    /// [`WriteOptions::open_row_groups_bytes`] by writing out the largest.
+    fn bound_open_row_groups(
+        &self,
+        open: &mut HashMap<Vec<Option<String>>, OpenFile>,
+    ) -> Result<(), ParquetError> {
+        let total: usize = open.values().map(|f| f.writer.in_progress_size()).sum();
+        if total < self.open_row_groups_bytes {
+            return Ok(());
+        }
+        if let Some(largest) = open
+            .values_mut()
+            .max_by_key(|f| f.writer.in_progress_size())
+        {
+            largest
+                .writer
+                .flush()
+                .map_err(|e| self.write_err(&largest.dir, e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// A worker: conforms and splits the batches it is given, keeps one open
     /// file per partition, rolls at the target size.
     fn run(&self, batches: Receiver<RecordBatch>) -> Result<Vec<Add>, ParquetError> {
@@ -534,6 +564,7 @@ impl Context {
                         adds.push(self.finish(done)?);
                     }
                 }
+                self.bound_open_row_groups(&mut open)?;
             }
         }
         for (_, f) in open.drain() {
@@ -890,6 +921,7 @@ where
         file_schema: file_schema.clone(),
         props,
         target: options.target_file_size.max(1),
+        open_row_groups_bytes: options.open_row_groups_bytes.max(1),
         handle: tokio::runtime::Handle::current(),
         directory: options.directory.clone(),
         schema: schema.clone(),

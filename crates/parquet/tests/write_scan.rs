@@ -871,3 +871,52 @@ async fn page_pruning_reads_only_matching_pages_and_keeps_results_exact() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_row_groups_stay_within_their_budget() {
+    // Five partitions, their batches interleaved: every partition's file
+    // stays open through the write.
+    let input: Vec<RecordBatch> = (0..20i64)
+        .map(|i| batch(i * 1000..(i + 1) * 1000, &format!("p{}", i % 5)))
+        .collect();
+    let mut row_groups = Vec::new();
+    for budget in [WriteOptions::default().open_row_groups_bytes, 1] {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().join("t").to_string_lossy().to_string();
+        let store = TableBuilder::new(&location).build_store().unwrap();
+        let opts = WriteOptions {
+            partition_by: vec!["part".into()],
+            threads: 1,
+            open_row_groups_bytes: budget,
+            ..Default::default()
+        };
+        write_batches(store, None, input.clone(), opts)
+            .await
+            .unwrap();
+        assert_eq!(
+            scan_ids(&location, None).await,
+            (0..20_000).collect::<Vec<_>>()
+        );
+        let snapshot = TableBuilder::new(&location).load().await.unwrap();
+        assert_eq!(snapshot.files().len(), 5);
+        let groups: Vec<usize> = snapshot
+            .files()
+            .iter()
+            .map(|f| {
+                let path = dir
+                    .path()
+                    .join("t")
+                    .join(f.path.as_str().replace("%3D", "="));
+                let file = std::fs::File::open(&path).unwrap();
+                parquet::file::reader::SerializedFileReader::new(file)
+                    .map(|r| parquet::file::reader::FileReader::metadata(&r).num_row_groups())
+                    .unwrap()
+            })
+            .collect();
+        row_groups.push(groups);
+    }
+    // Within the default budget each file is one row group; with a budget
+    // of one byte each batch's rows are written out as they arrive.
+    assert_eq!(row_groups[0], vec![1; 5]);
+    assert_eq!(row_groups[1], vec![4; 5]);
+}
