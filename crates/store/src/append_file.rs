@@ -18,26 +18,72 @@ const ALIGN: usize = 4096;
 /// Bytes staged before a direct write.
 const STAGE: usize = 4 << 20;
 
-/// How the file is being written.
-enum Mode {
-    /// `O_DIRECT`: `stage` holds `staged` bytes from `offset` on, where
-    /// `offset` is the aligned start inside it.
-    Direct {
-        stage: Vec<u8>,
-        offset: usize,
-        staged: usize,
-    },
-    /// Through the page cache.
-    Buffered,
+/// The aligned window of a buffer that direct writes go from.
+struct Stage {
+    buf: Vec<u8>,
+    /// Where the aligned window starts in `buf`.
+    offset: usize,
+    /// Bytes held in the window.
+    staged: usize,
+}
+
+impl Stage {
+    /// A stage, or `None` if the allocation cannot hold an aligned window.
+    fn new() -> Option<Self> {
+        let buf = vec![0u8; STAGE + ALIGN];
+        let offset = buf.as_ptr().align_offset(ALIGN);
+        (offset < ALIGN).then_some(Self {
+            buf,
+            offset,
+            staged: 0,
+        })
+    }
+
+    /// Takes as much of `data` as fits; how much it took.
+    fn push(&mut self, data: &[u8]) -> usize {
+        let n = (STAGE - self.staged).min(data.len());
+        let at = self.offset + self.staged;
+        self.buf[at..at + n].copy_from_slice(&data[..n]);
+        self.staged += n;
+        n
+    }
+
+    /// The bytes held.
+    fn held(&self) -> &[u8] {
+        &self.buf[self.offset..self.offset + self.staged]
+    }
+
+    /// The whole blocks held, ready for one direct write: all of them, the
+    /// last zero-padded, when `last`.
+    fn blocks(&mut self, last: bool) -> &[u8] {
+        let whole = if last {
+            self.staged.div_ceil(ALIGN) * ALIGN
+        } else {
+            self.staged / ALIGN * ALIGN
+        };
+        self.buf[self.offset + self.staged..self.offset + whole].fill(0);
+        &self.buf[self.offset..self.offset + whole]
+    }
+
+    /// Drops the first `n` bytes (written), keeping the rest at the start.
+    fn consume(&mut self, n: usize) {
+        let rest = self.staged - n.min(self.staged);
+        let from = self.offset + self.staged - rest;
+        self.buf.copy_within(from..from + rest, self.offset);
+        self.staged = rest;
+    }
 }
 
 /// A new file being appended to.
 pub(crate) struct AppendFile {
     path: PathBuf,
     file: File,
-    mode: Mode,
+    /// `Some` while writes are direct; `None` through the page cache.
+    stage: Option<Stage>,
     /// Bytes accepted so far (the file's final length).
     len: u64,
+    /// Bytes the direct writes have put in the file so far.
+    written: u64,
 }
 
 impl AppendFile {
@@ -52,118 +98,75 @@ impl AppendFile {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let opened = if direct { open_direct(path)? } else { None };
-        let (file, mode) = match opened {
-            Some(file) => {
-                let stage = vec![0u8; STAGE + ALIGN];
-                let offset = stage.as_ptr().align_offset(ALIGN);
-                let mode = if offset < ALIGN {
-                    Mode::Direct {
-                        stage,
-                        offset,
-                        staged: 0,
-                    }
-                } else {
-                    Mode::Buffered
-                };
-                (file, mode)
-            }
-            None => (File::create_new(path)?, Mode::Buffered),
+        let direct = if direct { open_direct(path)? } else { None };
+        let (file, stage) = match direct {
+            Some(file) => match Stage::new() {
+                Some(stage) => (file, Some(stage)),
+                // Created, but no aligned buffer: write it buffered.
+                None => (buffered(path)?, None),
+            },
+            None => (File::create_new(path)?, None),
         };
-        let mut out = Self {
+        Ok(Self {
             path: path.to_path_buf(),
             file,
-            mode,
+            stage,
             len: 0,
-        };
-        if matches!(out.mode, Mode::Buffered) {
-            // Opened direct but no aligned buffer: continue buffered.
-            out.reopen_buffered()?;
-        }
-        Ok(out)
+            written: 0,
+        })
     }
 
     /// Whether writes bypass the page cache.
     pub(crate) fn is_direct(&self) -> bool {
-        matches!(self.mode, Mode::Direct { .. })
+        self.stage.is_some()
     }
 
     /// Appends `data`.
     pub(crate) fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
         self.len += data.len() as u64;
         while !data.is_empty() {
-            let Mode::Direct {
-                stage,
-                offset,
-                staged,
-            } = &mut self.mode
-            else {
+            let Some(stage) = &mut self.stage else {
                 return self.file.write_all(data);
             };
-            let room = STAGE - *staged;
-            let n = room.min(data.len());
-            stage[*offset + *staged..*offset + *staged + n].copy_from_slice(&data[..n]);
-            *staged += n;
+            let n = stage.push(data);
             data = &data[n..];
-            if *staged == STAGE {
-                self.flush_stage(false)?;
+            if stage.staged == STAGE {
+                self.write_stage(false)?;
             }
         }
         Ok(())
     }
 
-    /// Writes the staged whole blocks (all of them, zero-padded, when
-    /// `last`), keeping a partial block staged otherwise.
-    fn flush_stage(&mut self, last: bool) -> io::Result<()> {
-        let Mode::Direct {
-            stage,
-            offset,
-            staged,
-        } = &mut self.mode
-        else {
+    /// Writes the staged whole blocks (see [`Stage::blocks`]).
+    fn write_stage(&mut self, last: bool) -> io::Result<()> {
+        let Some(stage) = &mut self.stage else {
             return Ok(());
         };
-        let whole = if last {
-            staged.div_ceil(ALIGN) * ALIGN
-        } else {
-            *staged / ALIGN * ALIGN
-        };
-        if whole == 0 {
-            return Ok(());
-        }
-        stage[*offset + *staged..*offset + whole].fill(0);
-        let result = self.file.write_all(&stage[*offset..*offset + whole]);
-        match result {
+        let blocks = stage.blocks(last);
+        let n = blocks.len();
+        match self.file.write_all(blocks) {
             Ok(()) => {
-                let rest = *staged - whole.min(*staged);
-                stage.copy_within(*offset + whole..*offset + whole + rest, *offset);
-                *staged = rest;
+                stage.consume(n);
+                self.written += n as u64;
                 Ok(())
             }
             // The file system turned the direct write down (alignment it
-            // does not support): nothing of it was written, so go on
-            // buffered from the same place with the same bytes.
+            // does not support): go on through the page cache from what
+            // the direct writes completed, with every byte still staged.
             Err(e) if e.raw_os_error() == Some(EINVAL) => {
-                let pending = stage[*offset..*offset + *staged].to_vec();
-                self.reopen_buffered()?;
+                let pending = stage.held().to_vec();
+                self.stage = None;
+                self.file = buffered(&self.path)?;
+                self.file.set_len(self.written)?;
+                self.file.seek(SeekFrom::Start(self.written))?;
                 self.file.write_all(&pending)
             }
             Err(e) => Err(e),
         }
     }
 
-    /// Continues the file through the page cache, at its current end.
-    fn reopen_buffered(&mut self) -> io::Result<()> {
-        let mut file = std::fs::OpenOptions::new().write(true).open(&self.path)?;
-        file.seek(SeekFrom::End(0))?;
-        self.file = file;
-        self.mode = Mode::Buffered;
-        Ok(())
-    }
-
-    /// Starts a sync of what was written so far on another handle (for the
-    /// caller to run in the background while writing goes on); `None` when
-    /// direct writes leave nothing to flush.
+    /// Another handle on the file for a sync in the background while
+    /// writing goes on; `None` when direct writes leave nothing to flush.
     pub(crate) fn sync_handle(&self) -> io::Result<Option<File>> {
         if self.is_direct() {
             return Ok(None);
@@ -174,12 +177,19 @@ impl AppendFile {
     /// Writes the rest and makes the file durable at its exact length.
     pub(crate) fn finish(&mut self) -> io::Result<()> {
         if self.is_direct() {
-            self.flush_stage(true)?;
+            self.write_stage(true)?;
             // The last block was padded: cut the file to its length.
             self.file.set_len(self.len)?;
         }
         self.file.sync_data()
     }
+}
+
+/// The existing file at `path`, opened for buffered writes at its end.
+fn buffered(path: &Path) -> io::Result<File> {
+    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    file.seek(SeekFrom::End(0))?;
+    Ok(file)
 }
 
 #[cfg(target_os = "linux")]
@@ -251,11 +261,13 @@ mod tests {
             f.finish().unwrap();
             assert_eq!(std::fs::read(&path).unwrap(), want, "case {lens:?}");
         }
-        assert_eq!(
-            AppendFile::create_new(&dir.path().join("sub/f0"))
-                .err()
-                .map(|e| e.kind()),
-            Some(io::ErrorKind::AlreadyExists)
-        );
+        for direct in [true, false] {
+            assert_eq!(
+                AppendFile::create(&dir.path().join("sub/f0"), direct)
+                    .err()
+                    .map(|e| e.kind()),
+                Some(io::ErrorKind::AlreadyExists)
+            );
+        }
     }
 }
