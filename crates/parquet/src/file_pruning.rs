@@ -43,6 +43,7 @@ struct PredicateColumn {
 
 /// Prunes the row groups and pages of one file for a predicate.
 pub(crate) struct FilePruner<'a> {
+    metadata: &'a ParquetMetaData,
     predicate: &'a Expr,
     schema: &'a StructType,
     mode: ColumnMappingMode,
@@ -56,7 +57,7 @@ impl<'a> FilePruner<'a> {
         predicate: &'a Expr,
         schema: &'a StructType,
         mode: ColumnMappingMode,
-        metadata: &ParquetMetaData,
+        metadata: &'a ParquetMetaData,
     ) -> Self {
         let descr = metadata.file_metadata().schema_descr();
         let mut columns = Vec::new();
@@ -91,6 +92,7 @@ impl<'a> FilePruner<'a> {
             });
         }
         Self {
+            metadata,
             predicate,
             schema,
             mode,
@@ -113,9 +115,9 @@ impl<'a> FilePruner<'a> {
 
     /// The row groups whose column-chunk statistics do not rule the
     /// predicate out.
-    pub(crate) fn row_groups(&self, metadata: &ParquetMetaData) -> Vec<usize> {
-        (0..metadata.num_row_groups())
-            .filter(|rg| !self.rules_out(&self.row_group_stats(metadata.row_group(*rg))))
+    pub(crate) fn row_groups(&self) -> Vec<usize> {
+        (0..self.metadata.num_row_groups())
+            .filter(|rg| !self.rules_out(&self.row_group_stats(self.metadata.row_group(*rg))))
             .collect()
     }
 
@@ -143,11 +145,8 @@ impl<'a> FilePruner<'a> {
     /// With the page index loaded: the rows of `row_groups` (in that order,
     /// as the reader counts them) that pages do not rule out, or `None` when
     /// every row must be read.
-    pub(crate) fn row_selection(
-        &self,
-        metadata: &ParquetMetaData,
-        row_groups: &[usize],
-    ) -> Option<RowSelection> {
+    pub(crate) fn row_selection(&self, row_groups: &[usize]) -> Option<RowSelection> {
+        let metadata = self.metadata;
         let (Some(column_index), Some(offset_index)) =
             (metadata.column_index(), metadata.offset_index())
         else {

@@ -193,6 +193,15 @@ mod tests {
         (0..n).map(|i| (i % 253) as u8).collect()
     }
 
+    /// A local table store in a fresh directory (kept alive by the guard).
+    fn local_store() -> (tempfile::TempDir, Arc<dyn LogStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = silt_store::TableBuilder::new(dir.path().to_string_lossy())
+            .build_store()
+            .unwrap();
+        (dir, store)
+    }
+
     /// Writes `data` through a sink in uneven slices, on a blocking thread
     /// (as the encoders do); finishes it when `finish` is set.
     async fn write_through(
@@ -216,10 +225,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn large_files_stream_and_small_ones_are_put_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = silt_store::TableBuilder::new(dir.path().to_string_lossy())
-            .build_store()
-            .unwrap();
+        let (_dir, store) = local_store();
         for (key, n) in [("big.parquet", 3 * PIECE + 17), ("small.parquet", 4096)] {
             let data = bytes(n);
             let size = write_through(store.clone(), key, data.clone(), true).await;
@@ -235,10 +241,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_unfinished_stream_leaves_no_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = silt_store::TableBuilder::new(dir.path().to_string_lossy())
-            .build_store()
-            .unwrap();
+        let (_dir, store) = local_store();
         assert_eq!(
             write_through(store.clone(), "gone.parquet", bytes(2 * PIECE + 1), false).await,
             None

@@ -686,8 +686,8 @@ impl Scan {
         let builder = match prune {
             Some(pred) => {
                 let pruner = FilePruner::new(pred, &self.schema, self.mode, builder.metadata());
-                let keep = pruner.row_groups(builder.metadata());
-                let selection = pruner.row_selection(builder.metadata(), &keep);
+                let keep = pruner.row_groups();
+                let selection = pruner.row_selection(&keep);
                 let builder = if keep.len() < builder.metadata().num_row_groups() {
                     builder.with_row_groups(keep)
                 } else {

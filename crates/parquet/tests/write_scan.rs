@@ -906,7 +906,7 @@ async fn open_row_groups_stay_within_their_budget() {
                 let path = dir
                     .path()
                     .join("t")
-                    .join(f.path.as_str().replace("%3D", "="));
+                    .join(f.path.relative_decoded().unwrap());
                 let file = std::fs::File::open(&path).unwrap();
                 parquet::file::reader::SerializedFileReader::new(file)
                     .map(|r| parquet::file::reader::FileReader::metadata(&r).num_row_groups())
