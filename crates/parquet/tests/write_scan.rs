@@ -920,3 +920,38 @@ async fn open_row_groups_stay_within_their_budget() {
     assert_eq!(row_groups[0], vec![1; 5]);
     assert_eq!(row_groups[1], vec![4; 5]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_file_that_fails_to_land_fails_the_write_and_commits_nothing() {
+    // Files land in the background while later ones are encoded; a failed
+    // put must still surface, name the file, and leave no commit. Small
+    // target files and many partitions exercise both the in-flight limit
+    // and the final wait.
+    for (parts, target) in [(8, 1usize), (3, 64 << 20)] {
+        let store = Arc::new(silt_testkit::MemoryLogStore::default());
+        store.inject_put_fault(silt_testkit::PutFault::FailBeforeWrite);
+        let input: Vec<RecordBatch> = (0..24i64)
+            .map(|i| batch(i * 100..(i + 1) * 100, &format!("p{}", i % parts)))
+            .collect();
+        let opts = WriteOptions {
+            partition_by: vec!["part".into()],
+            threads: 1,
+            target_file_size: target,
+            ..Default::default()
+        };
+        let err = write_batches(store.clone(), None, input, opts)
+            .await
+            .expect_err("the failed put must fail the write");
+        match &err {
+            silt_parquet::ParquetError::Write { file, .. } => {
+                assert!(file.ends_with(".parquet"), "{err}")
+            }
+            other => panic!("expected a write error, got {other}"),
+        }
+        assert!(
+            store.paths().iter().all(|p| !p.starts_with("_delta_log/")),
+            "{:?}",
+            store.paths()
+        );
+    }
+}
