@@ -114,72 +114,26 @@ impl FileSink {
     }
 
     /// Writes what is left and makes the object durable; the file's size.
-    #[cfg(test)]
-    pub(crate) fn finish(self) -> Result<u64, StorageError> {
-        self.seal().wait()
-    }
-
-    /// Hands what is left to the I/O side and returns at once: the file is
-    /// complete and durable when [`SealedFile::wait`] says so. A writer
-    /// seals one file and goes on encoding the next while it lands.
-    pub(crate) fn seal(mut self) -> SealedFile {
-        let key = self.key.clone();
-        let handle = self.handle.clone();
-        let size = self.len;
+    pub(crate) fn finish(mut self) -> Result<u64, StorageError> {
         let Some(Stream { tx, task }) = self.stream.take() else {
             let bytes = Bytes::from(std::mem::take(&mut self.buf));
-            let store = self.store.clone();
-            let put_key = key.clone();
-            let task = handle.spawn(async move { store.put_if_absent(&put_key, bytes).await });
-            return SealedFile {
-                key,
-                handle,
-                size,
-                task,
-                sent: true,
-            };
+            let size = bytes.len() as u64;
+            self.handle
+                .block_on(self.store.put_if_absent(&self.key, bytes))?;
+            return Ok(size);
         };
         let tail = Bytes::from(std::mem::take(&mut self.buf));
         let sent = (tail.is_empty() || tx.blocking_send(Piece::Bytes(tail)).is_ok())
             && tx.blocking_send(Piece::Finish).is_ok();
-        SealedFile {
-            key,
-            handle,
-            size,
-            task,
-            sent,
-        }
-    }
-}
-
-/// A data file whose bytes were all handed over; its upload (or put) may
-/// still be running. Dropped unwaited, it still completes or aborts on its
-/// own, and nothing refers to it.
-pub(crate) struct SealedFile {
-    key: String,
-    handle: tokio::runtime::Handle,
-    size: u64,
-    task: tokio::task::JoinHandle<Result<(), StorageError>>,
-    /// Every piece and the finish marker reached the I/O task.
-    sent: bool,
-}
-
-impl SealedFile {
-    /// Waits until the object is complete and durable; its size.
-    pub(crate) fn wait(self) -> Result<u64, StorageError> {
-        self.handle
-            .block_on(self.task)
-            .map_err(|e| StorageError::Other {
-                path: self.key.clone(),
-                message: format!("upload task failed: {e}"),
-            })??;
-        if !self.sent {
+        drop(tx);
+        self.wait(task)?;
+        if !sent {
             return Err(StorageError::Other {
-                path: self.key,
+                path: self.key.clone(),
                 message: "the upload stopped early".into(),
             });
         }
-        Ok(self.size)
+        Ok(self.len)
     }
 }
 

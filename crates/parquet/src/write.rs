@@ -6,7 +6,7 @@
 //! write leaves no visible change: files not committed are orphans for
 //! vacuum.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
@@ -29,7 +29,7 @@ use silt_log::{CommitOutcome, LogStore, Operation, Snapshot, Transaction};
 use crate::arrow_values::{ColumnMappingMode, logical_arrow_type, physical_name};
 use crate::column_values::{ExpressionEvaluator, RowRules};
 use crate::error::{ParquetError, ParquetResult};
-use crate::file_sink::{FileSink, SealedFile};
+use crate::file_sink::FileSink;
 use crate::stats::StatsCollector;
 
 /// How a write relates to the data already in the table.
@@ -368,18 +368,6 @@ struct OpenFile {
     partition_values: HashMap<String, Option<String>>,
 }
 
-/// A data file whose bytes were handed to the store, with its `add`
-/// (size and time are filled in when it lands).
-struct SealedAdd {
-    file: SealedFile,
-    key: String,
-    add: Add,
-}
-
-/// Sealed files one worker lets land in the background before waiting
-/// for the oldest: each holds at most its upload queue in memory.
-const SEALED_IN_FLIGHT: usize = 4;
-
 struct Job {
     key: Vec<Option<String>>,
     partition_values: HashMap<String, Option<String>>,
@@ -444,9 +432,7 @@ impl Context {
         })
     }
 
-    /// Closes a file's encoder and hands its last bytes to the store
-    /// without waiting for them to land ([`Context::land`] does).
-    fn seal(&self, file: OpenFile) -> Result<SealedAdd, ParquetError> {
+    fn finish(&self, file: OpenFile) -> Result<Add, ParquetError> {
         let OpenFile {
             writer,
             stats,
@@ -457,35 +443,24 @@ impl Context {
             .into_inner()
             .map_err(|e| self.write_err(&dir, e.to_string()))?;
         let key = sink.key().to_string();
-        let path = FilePath::parse(encode_log_path(&key)).map_err(|e| self.write_err(&key, e))?;
-        Ok(SealedAdd {
-            file: sink.seal(),
-            key,
-            add: Add {
-                path,
-                partition_values,
-                size: 0,
-                modification_time: 0,
-                data_change: true,
-                stats: Some(stats.to_json()),
-                tags: None,
-                deletion_vector: None,
-                base_row_id: None,
-                default_row_commit_version: None,
-                clustering_provider: None,
-            },
-        })
-    }
-
-    /// Waits for a sealed file to be complete and durable: its `add`.
-    fn land(&self, sealed: SealedAdd) -> Result<Add, ParquetError> {
-        let SealedAdd { file, key, mut add } = sealed;
-        let size = file
-            .wait()
+        let size = sink
+            .finish()
             .map_err(|e| self.write_err(&key, e.to_string()))?;
-        add.size = i64::try_from(size).map_err(|e| self.write_err(&key, e.to_string()))?;
-        add.modification_time = chrono::Utc::now().timestamp_millis();
-        Ok(add)
+        let size = i64::try_from(size).map_err(|e| self.write_err(&key, e.to_string()))?;
+        let path = FilePath::parse(encode_log_path(&key)).map_err(|e| self.write_err(&key, e))?;
+        Ok(Add {
+            path,
+            partition_values,
+            size,
+            modification_time: chrono::Utc::now().timestamp_millis(),
+            data_change: true,
+            stats: Some(stats.to_json()),
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+            clustering_provider: None,
+        })
     }
 
     fn write_err(&self, file: &str, reason: String) -> ParquetError {
@@ -572,9 +547,6 @@ impl Context {
             .iter()
             .map(|f| f.name().clone())
             .collect();
-        // Files sealed but maybe not landed yet: the next file is encoded
-        // while they are written and synced.
-        let mut sealed: VecDeque<SealedAdd> = VecDeque::new();
         for batch in batches {
             for job in self.prepare(batch)? {
                 let file = match open.entry(job.key.clone()) {
@@ -589,22 +561,14 @@ impl Context {
                     .map_err(|e| self.write_err(&job.dir, e.to_string()))?;
                 if file.writer.bytes_written() + file.writer.in_progress_size() >= self.target {
                     if let Some(done) = open.remove(&job.key) {
-                        sealed.push_back(self.seal(done)?);
-                    }
-                    while sealed.len() > SEALED_IN_FLIGHT {
-                        if let Some(s) = sealed.pop_front() {
-                            adds.push(self.land(s)?);
-                        }
+                        adds.push(self.finish(done)?);
                     }
                 }
                 self.bound_open_row_groups(&mut open)?;
             }
         }
         for (_, f) in open.drain() {
-            sealed.push_back(self.seal(f)?);
-        }
-        for s in sealed {
-            adds.push(self.land(s)?);
+            adds.push(self.finish(f)?);
         }
         Ok(adds)
     }
