@@ -1,10 +1,15 @@
 """Shared by the benchmark drivers: run one engine's process, read its JSON
 result line, and format median/min/max with peak memory."""
-import json, subprocess, sys, time
+import json, os, subprocess, sys, time
 
 
 def run(cmd):
-    """Runs `cmd`; returns the JSON record on its last stdout line (echoed to stderr)."""
+    """Runs `cmd`; returns the JSON record on its last stdout line (echoed to stderr).
+
+    Dirty pages left by the previous engine are written back first, so an
+    engine that syncs its files (silt) does not also pay for the writeback
+    of one that does not (deltalake, pyarrow)."""
+    os.sync()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     rec = json.loads(out.strip().splitlines()[-1])
     print(json.dumps(rec), file=sys.stderr)
