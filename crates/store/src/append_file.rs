@@ -61,7 +61,9 @@ impl Stage {
         } else {
             self.staged / ALIGN * ALIGN
         };
-        self.buf[self.offset + self.staged..self.offset + whole].fill(0);
+        if whole > self.staged {
+            self.buf[self.offset + self.staged..self.offset + whole].fill(0);
+        }
         &self.buf[self.offset..self.offset + whole]
     }
 
@@ -228,6 +230,24 @@ mod tests {
 
     fn bytes(n: usize, seed: usize) -> Vec<u8> {
         (0..n).map(|i| ((i * 7 + seed) % 251) as u8).collect()
+    }
+
+    #[test]
+    fn a_stage_hands_out_whole_blocks_and_pads_only_the_last() {
+        let Some(mut stage) = Stage::new() else {
+            return; // no aligned window on this allocator: nothing to check
+        };
+        let data = bytes(ALIGN + 5, 1);
+        assert_eq!(stage.push(&data), data.len());
+        // Not last: only the whole block, the partial one stays staged.
+        assert_eq!(stage.blocks(false), &data[..ALIGN]);
+        stage.consume(ALIGN);
+        assert_eq!(stage.held(), &data[ALIGN..]);
+        // Last: the partial block, zero-padded to a whole one.
+        let last = stage.blocks(true);
+        assert_eq!(last.len(), ALIGN);
+        assert_eq!(&last[..5], &data[ALIGN..]);
+        assert!(last[5..].iter().all(|b| *b == 0));
     }
 
     #[test]
