@@ -922,11 +922,10 @@ async fn open_row_groups_stay_within_their_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_data_file_that_fails_to_land_fails_the_write_and_commits_nothing() {
-    // Files land in the background while later ones are encoded; a failed
-    // put must still surface, name the file, and leave no commit. Small
-    // target files and many partitions exercise both the in-flight limit
-    // and the final wait.
+async fn a_data_file_whose_put_fails_fails_the_write_and_commits_nothing() {
+    // A failed put of a data file must surface, name the file, and leave no
+    // commit: both for a file rolled at the target size mid-write (tiny
+    // targets, many partitions) and for one finished at the end of input.
     for (parts, target) in [(8, 1usize), (3, 64 << 20)] {
         let store = Arc::new(silt_testkit::MemoryLogStore::default());
         store.inject_put_fault(silt_testkit::PutFault::FailBeforeWrite);
