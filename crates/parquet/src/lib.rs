@@ -24,6 +24,7 @@ pub mod clustering;
 pub mod column_values;
 pub mod delete;
 pub mod deletion_vector;
+mod dictionary_choice;
 mod error;
 mod file_pruning;
 mod file_sink;

@@ -379,7 +379,11 @@ struct Context {
     store: Arc<dyn LogStore>,
     table: String,
     file_schema: SchemaRef,
+    /// Properties before the dictionary choice.
     props: WriterProperties,
+    /// Properties with dictionaries off for the columns the first large
+    /// enough batch showed to be near-unique; every later file uses them.
+    chosen_props: std::sync::OnceLock<WriterProperties>,
     target: usize,
     /// See [`WriteOptions::open_row_groups_bytes`].
     open_row_groups_bytes: usize,
@@ -395,11 +399,42 @@ struct Context {
 }
 
 impl Context {
-    /// Opens a new data file in partition directory `dir`.
+    /// The properties of a new file whose first rows are `first`: the
+    /// write's dictionary choice once made, made now if `first` can decide
+    /// it, the defaults otherwise.
+    fn file_props(&self, first: &RecordBatch) -> WriterProperties {
+        if let Some(p) = self.chosen_props.get() {
+            return p.clone();
+        }
+        let Some(plain) = crate::dictionary_choice::plain_columns(
+            first,
+            self.props.max_row_group_row_count().unwrap_or(usize::MAX),
+            self.props.dictionary_page_size_limit(),
+        ) else {
+            return self.props.clone();
+        };
+        self.chosen_props
+            .get_or_init(|| {
+                plain
+                    .into_iter()
+                    .fold(self.props.clone().into_builder(), |b, column| {
+                        b.set_column_dictionary_enabled(
+                            parquet::schema::types::ColumnPath::new(vec![column]),
+                            false,
+                        )
+                    })
+                    .build()
+            })
+            .clone()
+    }
+
+    /// Opens a new data file in partition directory `dir` for rows that
+    /// start with `first`.
     fn open(
         &self,
         dir: &str,
         partition_values: &HashMap<String, Option<String>>,
+        first: &RecordBatch,
         seq: &mut usize,
     ) -> Result<OpenFile, ParquetError> {
         *seq += 1;
@@ -424,8 +459,12 @@ impl Context {
             .join("/");
         let sink = FileSink::new(self.store.clone(), key, self.handle.clone());
         Ok(OpenFile {
-            writer: ArrowWriter::try_new(sink, self.file_schema.clone(), Some(self.props.clone()))
-                .map_err(|e| self.write_err(dir, e.to_string()))?,
+            writer: ArrowWriter::try_new(
+                sink,
+                self.file_schema.clone(),
+                Some(self.file_props(first)),
+            )
+            .map_err(|e| self.write_err(dir, e.to_string()))?,
             stats: StatsCollector::default(),
             dir: dir.to_string(),
             partition_values: partition_values.clone(),
@@ -551,9 +590,12 @@ impl Context {
             for job in self.prepare(batch)? {
                 let file = match open.entry(job.key.clone()) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(self.open(&job.dir, &job.partition_values, &mut seq)?)
-                    }
+                    std::collections::hash_map::Entry::Vacant(v) => v.insert(self.open(
+                        &job.dir,
+                        &job.partition_values,
+                        &job.batch,
+                        &mut seq,
+                    )?),
                 };
                 file.stats.add(&names, job.batch.columns());
                 file.writer
@@ -920,6 +962,7 @@ where
         table: table.clone(),
         file_schema: file_schema.clone(),
         props,
+        chosen_props: std::sync::OnceLock::new(),
         target: options.target_file_size.max(1),
         open_row_groups_bytes: options.open_row_groups_bytes.max(1),
         handle: tokio::runtime::Handle::current(),

@@ -954,3 +954,71 @@ async fn a_data_file_whose_put_fails_fails_the_write_and_commits_nothing() {
         );
     }
 }
+
+/// For each column of the table's only data file, whether its column chunks
+/// carry a dictionary page.
+async fn dictionary_pages(dir: &std::path::Path, location: &str) -> Vec<(String, bool)> {
+    let snapshot = TableBuilder::new(location).load().await.unwrap();
+    assert_eq!(snapshot.files().len(), 1);
+    let path = dir.join(snapshot.files()[0].path.relative_decoded().unwrap());
+    let reader =
+        parquet::file::reader::SerializedFileReader::new(std::fs::File::open(path).unwrap())
+            .unwrap();
+    let meta = parquet::file::reader::FileReader::metadata(&reader);
+    meta.row_group(0)
+        .columns()
+        .iter()
+        .map(|c| {
+            (
+                c.column_path().string(),
+                c.dictionary_page_offset().is_some(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_unique_columns_are_written_without_a_dictionary() {
+    let expected_ids = |n: i64| (0..n).collect::<Vec<_>>();
+    // A first batch large enough to judge: id, value and ts are unique and
+    // would overflow a row group's dictionary, part has one value.
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let opts = WriteOptions {
+        threads: 1,
+        ..Default::default()
+    };
+    write_batches(store, None, vec![batch(0..50_000, "p")], opts.clone())
+        .await
+        .unwrap();
+    assert_eq!(scan_ids(&location, None).await, expected_ids(50_000));
+    assert_eq!(
+        dictionary_pages(&dir.path().join("t"), &location).await,
+        vec![
+            ("id".to_string(), false),
+            ("part".to_string(), true),
+            ("value".to_string(), false),
+            ("ts".to_string(), false),
+        ]
+    );
+    // A first batch too small to judge leaves every dictionary on.
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    write_batches(
+        store,
+        None,
+        vec![batch(0..100, "p"), batch(100..50_000, "p")],
+        opts,
+    )
+    .await
+    .unwrap();
+    assert_eq!(scan_ids(&location, None).await, expected_ids(50_000));
+    assert!(
+        dictionary_pages(&dir.path().join("t"), &location)
+            .await
+            .iter()
+            .all(|(_, dictionary)| *dictionary)
+    );
+}
