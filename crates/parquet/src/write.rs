@@ -366,7 +366,14 @@ struct OpenFile {
     stats: StatsCollector,
     dir: String,
     partition_values: HashMap<String, Option<String>>,
+    /// The worker's row count when this file last took rows.
+    last_rows: u64,
 }
+
+/// An idle file's unfinished row group smaller than this stays in memory
+/// until the file is finished: flushing it would buy little and could
+/// leave a rarely written partition with many tiny row groups.
+const IDLE_FLUSH_MIN_BYTES: usize = 4 << 20;
 
 struct Job {
     key: Vec<Option<String>>,
@@ -468,6 +475,7 @@ impl Context {
             stats: StatsCollector::default(),
             dir: dir.to_string(),
             partition_values: partition_values.clone(),
+            last_rows: 0,
         })
     }
 
@@ -477,6 +485,7 @@ impl Context {
             stats,
             dir,
             partition_values,
+            last_rows: _,
         } = file;
         let sink = writer
             .into_inner()
@@ -574,6 +583,30 @@ impl Context {
         Ok(())
     }
 
+    /// Writes out the unfinished row group of each open file whose
+    /// partition has gone quiet: no rows for as many rows of input as the
+    /// row group holds (time-ordered input moving on from a day, say). Its
+    /// bytes then reach the store while later partitions are encoded,
+    /// instead of all at the end of the write, and its pages are freed.
+    fn flush_idle(
+        &self,
+        open: &mut HashMap<Vec<Option<String>>, OpenFile>,
+        rows: u64,
+    ) -> Result<(), ParquetError> {
+        for file in open.values_mut() {
+            let pending = file.writer.in_progress_rows() as u64;
+            if pending > 0
+                && rows - file.last_rows >= pending
+                && file.writer.in_progress_size() >= IDLE_FLUSH_MIN_BYTES
+            {
+                file.writer
+                    .flush()
+                    .map_err(|e| self.write_err(&file.dir, e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// A worker: conforms and splits the batches it is given, keeps one open
     /// file per partition, rolls at the target size.
     fn run(&self, batches: Receiver<RecordBatch>) -> Result<Vec<Add>, ParquetError> {
@@ -586,7 +619,9 @@ impl Context {
             .iter()
             .map(|f| f.name().clone())
             .collect();
+        let mut rows = 0u64;
         for batch in batches {
+            rows += batch.num_rows() as u64;
             for job in self.prepare(batch)? {
                 let file = match open.entry(job.key.clone()) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -598,6 +633,7 @@ impl Context {
                     )?),
                 };
                 file.stats.add(&names, job.batch.columns());
+                file.last_rows = rows;
                 file.writer
                     .write(&job.batch)
                     .map_err(|e| self.write_err(&job.dir, e.to_string()))?;
@@ -608,6 +644,7 @@ impl Context {
                 }
                 self.bound_open_row_groups(&mut open)?;
             }
+            self.flush_idle(&mut open, rows)?;
         }
         for (_, f) in open.drain() {
             adds.push(self.finish(f)?);

@@ -1022,3 +1022,84 @@ async fn near_unique_columns_are_written_without_a_dictionary() {
             .all(|(_, dictionary)| *dictionary)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_that_goes_quiet_has_its_row_group_written_out() {
+    // Rows of `part`, each with 64 hex characters of noise so a partition's
+    // unfinished row group grows past the few MiB worth writing out early.
+    fn rows(ids: std::ops::Range<i64>, part: &str) -> RecordBatch {
+        let n = ids.clone().count();
+        let text = StringArray::from_iter_values(ids.clone().map(|i| {
+            let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            (0..4)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    format!("{x:016x}")
+                })
+                .collect::<String>()
+        }));
+        RecordBatch::try_from_iter(vec![
+            (
+                "id",
+                Arc::new(Int64Array::from_iter_values(ids)) as ArrayRef,
+            ),
+            ("part", Arc::new(StringArray::from(vec![part; n]))),
+            ("text", Arc::new(text)),
+        ])
+        .unwrap()
+    }
+    const BATCH: i64 = 20_000;
+    // `a` for 10 batches, then `b` for `quiet` batches, then `a` once more.
+    let row_groups = |quiet: i64| async move {
+        let mut input = Vec::new();
+        let mut next = 0i64;
+        for part in std::iter::repeat_n("a", 10)
+            .chain(std::iter::repeat_n("b", quiet as usize))
+            .chain(["a"])
+        {
+            input.push(rows(next..next + BATCH, part));
+            next += BATCH;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().join("t").to_string_lossy().to_string();
+        let store = TableBuilder::new(&location).build_store().unwrap();
+        let opts = WriteOptions {
+            partition_by: vec!["part".into()],
+            threads: 1,
+            ..Default::default()
+        };
+        write_batches(store, None, input, opts).await.unwrap();
+        assert_eq!(
+            scan_ids(&location, None).await,
+            (0..next).collect::<Vec<_>>()
+        );
+        let snapshot = TableBuilder::new(&location).load().await.unwrap();
+        let mut groups: Vec<(String, usize)> = snapshot
+            .files()
+            .iter()
+            .map(|f| {
+                let path = dir
+                    .path()
+                    .join("t")
+                    .join(f.path.relative_decoded().unwrap());
+                let reader = parquet::file::reader::SerializedFileReader::new(
+                    std::fs::File::open(path).unwrap(),
+                )
+                .unwrap();
+                (
+                    f.partition_values["part"].clone().unwrap(),
+                    parquet::file::reader::FileReader::metadata(&reader).num_row_groups(),
+                )
+            })
+            .collect();
+        groups.sort();
+        groups
+    };
+    // Quiet for fewer rows than its row group holds: `a` is still one row
+    // group. Quiet for more: its row group was written out, and its last
+    // rows start another.
+    assert_eq!(row_groups(5).await, vec![("a".into(), 1), ("b".into(), 1)]);
+    assert_eq!(row_groups(12).await, vec![("a".into(), 2), ("b".into(), 1)]);
+}
