@@ -161,14 +161,40 @@ fn bounds(array: &dyn Array) -> Option<(Bound, Bound)> {
             prim!(TimestampMicrosecondType, |v: i64| Bound::Ts(v, utc))
         }
         ArrowType::Utf8 => {
-            let a = array.as_string::<i32>();
-            Some((
-                Bound::Str(aggregate::min_string(a)?.to_string()),
-                Bound::Str(aggregate::max_string(a)?.to_string()),
-            ))
+            let (lo, hi) = string_bounds(array.as_string::<i32>())?;
+            Some((Bound::Str(lo.to_string()), Bound::Str(hi.to_string())))
         }
         _ => None,
     }
+}
+
+/// The first eight bytes of `s`, zero-padded, as a big-endian number:
+/// when two strings' keys differ, they order the strings (a shorter string
+/// padded with zeros is below any longer one it is a prefix of).
+fn order_key(s: &str) -> u64 {
+    let mut key = [0u8; 8];
+    let n = s.len().min(8);
+    key[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u64::from_be_bytes(key)
+}
+
+/// The least and greatest non-null strings of `a` (byte order, as Delta
+/// and Parquet order UTF-8), in one pass that compares whole strings only
+/// when their first eight bytes tie.
+fn string_bounds(a: &arrow_array::StringArray) -> Option<(&str, &str)> {
+    let mut values = (0..a.len()).filter(|&i| a.is_valid(i)).map(|i| a.value(i));
+    let first = values.next()?;
+    let (mut lo, mut hi) = (first, first);
+    let (mut lo_key, mut hi_key) = (order_key(first), order_key(first));
+    for v in values {
+        let key = order_key(v);
+        if key < lo_key || (key == lo_key && v < lo) {
+            (lo, lo_key) = (v, key);
+        } else if key > hi_key || (key == hi_key && v > hi) {
+            (hi, hi_key) = (v, key);
+        }
+    }
+    Some((lo, hi))
 }
 
 fn has_nan(array: &dyn Array) -> bool {
@@ -283,7 +309,28 @@ fn insert(map: &mut Map<String, Value>, path: &[String], value: Value) {
 mod tests {
     use super::*;
     use arrow_array::{Float64Array, Int64Array, StringArray};
+    use proptest::prelude::*;
     use std::sync::Arc;
+
+    proptest! {
+        /// The one-pass bounds agree with Arrow's min and max kernels,
+        /// over strings that share prefixes, hold NUL bytes and multibyte
+        /// characters, and have nulls.
+        #[test]
+        fn string_bounds_match_arrows_kernels(
+            values in proptest::collection::vec(
+                proptest::option::weighted(0.8, "(ab|a\\x00|é|\\x00|[a-c]){0,12}"),
+                0..40,
+            ),
+            offset in 0usize..4,
+        ) {
+            let array = StringArray::from(values);
+            let offset = offset.min(array.len());
+            let array = array.slice(offset, array.len() - offset);
+            let expected = aggregate::min_string(&array).zip(aggregate::max_string(&array));
+            prop_assert_eq!(string_bounds(&array), expected);
+        }
+    }
 
     #[test]
     fn merges_batches_and_truncates_strings() {
