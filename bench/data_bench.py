@@ -2,14 +2,17 @@
 """Bulk write and scan: silt beside `deltalake` and the plain pyarrow floor.
 
 Input: the 5,000,000-row IoT table from ../shared/bench/peer_bench.py
-(`--dump-input DIR` writes iot_main.parquet). Workloads, median of N, each
-engine in its own process (peak RSS includes the input held in memory):
+(`--dump-input DIR` writes iot_main.parquet). Each engine runs in its own
+process (peak RSS includes the input held in memory), N runs per process;
+the engines take turns, round after round, and each comparison is the
+median of its per-round ratios, so a noisy spell on a shared machine hits
+both sides of it rather than one. Workloads:
   - pyarrow.parquet.write_table (snappy, zstd): the floor for a Parquet writer
   - write, unpartitioned: silt (zstd default, and snappy) vs write_deltalake
   - write, partitioned by day (10 partitions)
   - full scan of the unpartitioned table: silt Scan vs DeltaTable.to_pyarrow_table()
   - selective scan of the partitioned table, one day of ten (90% of files skipped)
-Usage: python3 bench/data_bench.py --input DIR/iot_main.parquet [--silt-bench PATH] [--repeat N]
+Usage: python3 bench/data_bench.py --input DIR/iot_main.parquet [--silt-bench PATH] [--repeat N] [--rounds R]
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile
 
@@ -63,34 +66,71 @@ sys.stdout.flush(); __import__('os')._exit(0)  # deltalake 1.6.6 can abort at in
 '''
 
 
+def summary(recs):
+    """One record for a workload's rounds: median of the round medians,
+    extremes over all runs, the highest peak."""
+    meds = sorted(r["median_s"] for r in recs)
+    out = dict(recs[-1])
+    out.update(median_s=meds[len(meds) // 2], min_s=min(r["min_s"] for r in recs),
+               max_s=max(r["max_s"] for r in recs), peak_kb=max(r["peak_kb"] for r in recs))
+    return out
+
+
+def ratio(peer, ours):
+    """Median over rounds of peer time / silt time, each pair from one round."""
+    rs = sorted(p["median_s"] / o["median_s"] for p, o in zip(peer, ours))
+    return f"{rs[len(rs) // 2]:.1f}× ({rs[0]:.1f}–{rs[-1]:.1f})"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--input", required=True)
     ap.add_argument("--silt-bench", default=os.environ.get("SILT_BENCH", "target/release/silt-bench"))
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per engine process")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds, each running every engine once in turn, so a noisy spell "
+                         "hits both sides of a comparison")
     a = ap.parse_args()
     sb, py, n = a.silt_bench, sys.executable, str(a.repeat)
     work = tempfile.mkdtemp(prefix="silt-data-bench-")
     fmt = fmt_seconds
+    rec = {}
+
+    def add(key, cmd):
+        rec.setdefault(key, []).append(run(cmd))
+
     try:
-        floor_snappy = run([py, "-c", PY, work, a.input, "pyarrow_snappy", n])
-        floor_zstd = run([py, "-c", PY, work, a.input, "pyarrow_zstd", n])
-        s_u = run([sb, "write", os.path.join(work, "silt_u"), a.input, "--repeat", n])
-        s_us = run([sb, "write", os.path.join(work, "silt_us"), a.input, "--snappy", "--repeat", n])
-        d_u = run([py, "-c", PY, work, a.input, "write", n])
-        s_p = run([sb, "write", os.path.join(work, "silt_p"), a.input, "--partition-by-date", "--repeat", n])
-        d_p = run([py, "-c", PY, work, a.input, "write_part", n])
+        for k in range(a.rounds):
+            last = k == a.rounds - 1
+            # The last round's tables stay for the scans.
+            for d in ("silt_u", "silt_us", "silt_p"):
+                shutil.rmtree(os.path.join(work, d), ignore_errors=True)
+            add("floor_snappy", [py, "-c", PY, work, a.input, "pyarrow_snappy", n])
+            add("floor_zstd", [py, "-c", PY, work, a.input, "pyarrow_zstd", n])
+            add("s_u", [sb, "write", os.path.join(work, "silt_u"), a.input, "--repeat", n])
+            add("s_us", [sb, "write", os.path.join(work, "silt_us"), a.input, "--snappy", "--repeat", n])
+            add("d_u", [py, "-c", PY, work, a.input, "write", n])
+            add("s_p", [sb, "write", os.path.join(work, "silt_p"), a.input, "--partition-by-date", "--repeat", n])
+            add("d_p", [py, "-c", PY, work, a.input, "write_part", n])
+            if not last:
+                shutil.rmtree(os.path.join(work, "silt_us"), ignore_errors=True)
+        shutil.rmtree(os.path.join(work, "silt_us"), ignore_errors=True)
+        for k in range(a.rounds):
+            add("sc_s", [sb, "scan", os.path.join(work, "silt_u", "rep0"), "--repeat", n])
+            add("sc_d", [py, "-c", PY_SCAN, os.path.join(work, "write0"), n, "-"])
+            add("sel_s", [sb, "scan", os.path.join(work, "silt_p", "rep0"), "--where", "date = '2024-01-05'", "--repeat", n])
+            add("sel_d", [py, "-c", PY_SCAN, os.path.join(work, "write_part0"), n, "2024-01-05"])
+        S = {key: summary(v) for key, v in rec.items()}
+        print(f"{a.rounds} rounds × {a.repeat} runs; times are medians of the round medians, "
+              "ratios the median (range) of the per-round ratios")
         print("| workload | silt | deltalake | pyarrow floor (snappy / zstd) | silt vs deltalake |")
         print("|---|---|---|---|---|")
-        print(f"| write 5M rows, unpartitioned (silt zstd) | {fmt(s_u)} | {fmt(d_u)} | {floor_snappy['median_s']:.2f} / {floor_zstd['median_s']:.2f} s | {d_u['median_s']/s_u['median_s']:.1f}× |")
-        print(f"| write 5M rows, unpartitioned (silt snappy) | {fmt(s_us)} | {fmt(d_u)} | | {d_u['median_s']/s_us['median_s']:.1f}× |")
-        print(f"| write 5M rows, partitioned by day | {fmt(s_p)} | {fmt(d_p)} | | {d_p['median_s']/s_p['median_s']:.1f}× |")
-        sc_s = run([sb, "scan", os.path.join(work, "silt_u", "rep0"), "--repeat", n])
-        sc_d = run([py, "-c", PY_SCAN, os.path.join(work, "write0"), n, "-"])
-        print(f"| full scan, 5M rows | {fmt(sc_s)} | {fmt(sc_d)} | | {sc_d['median_s']/sc_s['median_s']:.1f}× |")
-        sel_s = run([sb, "scan", os.path.join(work, "silt_p", "rep0"), "--where", "date = '2024-01-05'", "--repeat", n])
-        sel_d = run([py, "-c", PY_SCAN, os.path.join(work, "write_part0"), n, "2024-01-05"])
-        print(f"| selective scan, 1 day of 10 ({sel_s['rows']:,} rows; silt read {sel_s['files_read']} file(s)) | {fmt(sel_s)} | {fmt(sel_d)} | | {sel_d['median_s']/sel_s['median_s']:.1f}× |")
+        print(f"| write 5M rows, unpartitioned (silt zstd) | {fmt(S['s_u'])} | {fmt(S['d_u'])} | {S['floor_snappy']['median_s']:.2f} / {S['floor_zstd']['median_s']:.2f} s | {ratio(rec['d_u'], rec['s_u'])} |")
+        print(f"| write 5M rows, unpartitioned (silt snappy) | {fmt(S['s_us'])} | {fmt(S['d_u'])} | | {ratio(rec['d_u'], rec['s_us'])} |")
+        print(f"| write 5M rows, partitioned by day | {fmt(S['s_p'])} | {fmt(S['d_p'])} | | {ratio(rec['d_p'], rec['s_p'])} |")
+        print(f"| silt zstd vs the pyarrow zstd floor | | | | {ratio(rec['floor_zstd'], rec['s_u'])} |")
+        print(f"| full scan, 5M rows | {fmt(S['sc_s'])} | {fmt(S['sc_d'])} | | {ratio(rec['sc_d'], rec['sc_s'])} |")
+        print(f"| selective scan, 1 day of 10 ({S['sel_s']['rows']:,} rows; silt read {S['sel_s']['files_read']} file(s)) | {fmt(S['sel_s'])} | {fmt(S['sel_d'])} | | {ratio(rec['sel_d'], rec['sel_s'])} |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1124,8 +1124,11 @@ fn split(
             batch: to_file(batch)?,
         }]);
     }
-    // Group rows by the binary row form of their partition values (cheap to
-    // hash), and render each group's Delta partition strings once.
+    // Group rows by the binary row form of their partition values, a run
+    // of equal rows at a time: rows of one partition usually come together
+    // (input sorted or clustered by the partition column), so a batch is
+    // a few runs, each looked up once, and a group of one run is a
+    // zero-copy slice. Groups keep the order they first appear in.
     let converter = arrow_row::RowConverter::new(
         part_idx
             .iter()
@@ -1137,29 +1140,40 @@ fn split(
     let encoded = converter
         .convert_columns(&part_cols)
         .map_err(|e| e.to_string())?;
-    let mut by_row: HashMap<arrow_row::Row<'_>, Vec<u32>> = HashMap::new();
-    for (i, row) in encoded.iter().enumerate() {
-        by_row.entry(row).or_default().push(i as u32);
+    let mut group_of: HashMap<arrow_row::Row<'_>, usize> = HashMap::new();
+    let mut runs: Vec<Vec<std::ops::Range<usize>>> = Vec::new();
+    let n = encoded.num_rows();
+    let mut start = 0;
+    while start < n {
+        let row = encoded.row(start);
+        let mut end = start + 1;
+        while end < n && encoded.row(end) == row {
+            end += 1;
+        }
+        let g = *group_of.entry(row).or_insert_with(|| {
+            runs.push(Vec::new());
+            runs.len() - 1
+        });
+        runs[g].push(start..end);
+        start = end;
     }
-    let mut groups: Vec<(Vec<Option<String>>, Vec<u32>)> = Vec::with_capacity(by_row.len());
-    for (_, rows) in by_row {
-        let first = rows[0] as usize;
+    let mut jobs = Vec::with_capacity(runs.len());
+    for group in runs {
+        let first = group[0].start;
         let key = part_idx
             .iter()
             .map(|i| partition_string(batch.column(*i).as_ref(), first))
             .collect::<Result<Vec<_>, _>>()?;
-        groups.push((key, rows));
-    }
-    let mut jobs = Vec::with_capacity(groups.len());
-    for (key, rows) in groups {
-        // Rows of one partition usually come together (input sorted or
-        // clustered by the partition column): then a zero-copy slice.
-        let (first, last) = (rows[0] as usize, rows[rows.len() - 1] as usize);
-        let taken = if last - first + 1 == rows.len() {
-            batch.slice(first, rows.len())
-        } else {
-            arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))
-                .map_err(|e| e.to_string())?
+        let taken = match group.as_slice() {
+            [only] => batch.slice(only.start, only.len()),
+            _ => {
+                let rows: UInt32Array = group
+                    .iter()
+                    .flat_map(|r| r.clone())
+                    .map(|i| i as u32)
+                    .collect();
+                arrow_select::take::take_record_batch(batch, &rows).map_err(|e| e.to_string())?
+            }
         };
         let mut dir = Vec::new();
         let mut values = HashMap::new();
@@ -1200,5 +1214,63 @@ mod tests {
         );
         let round = FilePath::parse(encode_log_path("p=a%2Fb c/x.parquet")).unwrap();
         assert_eq!(round.relative_decoded().unwrap(), "p=a%2Fb c/x.parquet");
+    }
+
+    #[test]
+    fn split_groups_runs_by_partition_in_first_seen_order() {
+        use silt_log::schema::{DataType as D, PrimitiveType as P, StructField};
+        let schema = StructType::new(vec![
+            StructField::new("id", D::Primitive(P::Long), true),
+            StructField::new("p", D::Primitive(P::String), true),
+        ]);
+        let parts = [
+            Some("b"),
+            Some("b"),
+            Some("a"),
+            Some("b"),
+            None,
+            Some("a"),
+            Some("a"),
+            Some("c"),
+        ];
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "id",
+                Arc::new(arrow_array::Int64Array::from_iter_values(0..8)) as ArrayRef,
+            ),
+            (
+                "p",
+                Arc::new(arrow_array::StringArray::from(parts.to_vec())),
+            ),
+        ])
+        .unwrap();
+        let file_schema = Arc::new(Schema::new(vec![Field::new("id", ArrowType::Int64, true)]));
+        let jobs = split(
+            &batch,
+            &schema,
+            &["p".to_string()],
+            &file_schema,
+            ColumnMappingMode::None,
+        )
+        .unwrap();
+        let got: Vec<(Option<String>, String, Vec<i64>)> = jobs
+            .iter()
+            .map(|j| {
+                let ids = j
+                    .batch
+                    .column(0)
+                    .as_primitive::<arrow_array::types::Int64Type>();
+                (j.key[0].clone(), j.dir.clone(), ids.values().to_vec())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some("b".into()), "p=b".into(), vec![0, 1, 3]),
+                (Some("a".into()), "p=a".into(), vec![2, 5, 6]),
+                (None, "p=__HIVE_DEFAULT_PARTITION__".into(), vec![4]),
+                (Some("c".into()), "p=c".into(), vec![7]),
+            ]
+        );
     }
 }
