@@ -113,23 +113,68 @@ impl FileSink {
             })?
     }
 
-    /// Writes what is left and makes the object durable; the file's size.
-    pub(crate) fn finish(mut self) -> Result<u64, StorageError> {
+    /// Hands what is left to the I/O (the rest of the stream, or the whole
+    /// object as one put) without waiting for it, so several files' last
+    /// writes and syncs overlap; [`SealedSink::wait`] reports the outcome.
+    /// A sealed sink dropped unwaited still completes its object (an orphan
+    /// until committed or vacuumed).
+    pub(crate) fn seal(mut self) -> Result<SealedSink, StorageError> {
+        let key = self.key.clone();
+        let handle = self.handle.clone();
         let Some(Stream { tx, task }) = self.stream.take() else {
             let bytes = Bytes::from(std::mem::take(&mut self.buf));
-            let size = bytes.len() as u64;
-            self.handle
-                .block_on(self.store.put_if_absent(&self.key, bytes))?;
-            return Ok(size);
+            let len = bytes.len() as u64;
+            let store = self.store.clone();
+            let k = key.clone();
+            let task = handle.spawn(async move { store.put_if_absent(&k, bytes).await });
+            return Ok(SealedSink {
+                key,
+                handle,
+                task,
+                sent: true,
+                len,
+            });
         };
         let tail = Bytes::from(std::mem::take(&mut self.buf));
         let sent = (tail.is_empty() || tx.blocking_send(Piece::Bytes(tail)).is_ok())
             && tx.blocking_send(Piece::Finish).is_ok();
-        drop(tx);
-        self.wait(task)?;
-        if !sent {
-            return Err(StorageError::Other {
+        Ok(SealedSink {
+            key,
+            handle,
+            task,
+            sent,
+            len: self.len,
+        })
+    }
+}
+
+/// A file whose bytes were all handed to the I/O, not yet known durable.
+pub(crate) struct SealedSink {
+    key: String,
+    handle: tokio::runtime::Handle,
+    task: tokio::task::JoinHandle<Result<(), StorageError>>,
+    /// Every piece and the `Finish` reached the I/O task.
+    sent: bool,
+    len: u64,
+}
+
+impl SealedSink {
+    /// The object's key.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Waits until the object is durable (or failed); the file's size.
+    pub(crate) fn wait(self) -> Result<u64, StorageError> {
+        self.handle
+            .block_on(self.task)
+            .map_err(|e| StorageError::Other {
                 path: self.key.clone(),
+                message: format!("upload task failed: {e}"),
+            })??;
+        if !self.sent {
+            return Err(StorageError::Other {
+                path: self.key,
                 message: "the upload stopped early".into(),
             });
         }
@@ -217,7 +262,7 @@ mod tests {
             for chunk in data.chunks(1_000_003) {
                 sink.write_all(chunk).unwrap();
             }
-            finish.then(|| sink.finish().unwrap())
+            finish.then(|| sink.seal().unwrap().wait().unwrap())
         })
         .await
         .unwrap()

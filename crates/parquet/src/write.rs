@@ -370,6 +370,17 @@ struct OpenFile {
     last_rows: u64,
 }
 
+/// A data file sealed but not yet known durable.
+struct SealedFile {
+    sink: crate::file_sink::SealedSink,
+    stats: StatsCollector,
+    partition_values: HashMap<String, Option<String>>,
+}
+
+/// Files whose last writes and syncs one encoder has in flight at the end
+/// of a write (each may hold up to a sink's first piece in memory).
+const LANDING_AT_ONCE: usize = 8;
+
 /// An idle file's unfinished row group smaller than this stays in memory
 /// until the file is finished: flushing it would buy little and could
 /// leave a rarely written partition with many tiny row groups.
@@ -479,7 +490,13 @@ impl Context {
         })
     }
 
+    /// Finishes `file` and waits until it is durable.
     fn finish(&self, file: OpenFile) -> Result<Add, ParquetError> {
+        self.land(self.seal(file)?)
+    }
+
+    /// Writes `file`'s footer and hands its last bytes to the I/O.
+    fn seal(&self, file: OpenFile) -> Result<SealedFile, ParquetError> {
         let OpenFile {
             writer,
             stats,
@@ -491,8 +508,26 @@ impl Context {
             .into_inner()
             .map_err(|e| self.write_err(&dir, e.to_string()))?;
         let key = sink.key().to_string();
+        let sink = sink
+            .seal()
+            .map_err(|e| self.write_err(&key, e.to_string()))?;
+        Ok(SealedFile {
+            sink,
+            stats,
+            partition_values,
+        })
+    }
+
+    /// Waits until a sealed file is durable; its `add` action.
+    fn land(&self, file: SealedFile) -> Result<Add, ParquetError> {
+        let SealedFile {
+            sink,
+            stats,
+            partition_values,
+        } = file;
+        let key = sink.key().to_string();
         let size = sink
-            .finish()
+            .wait()
             .map_err(|e| self.write_err(&key, e.to_string()))?;
         let size = i64::try_from(size).map_err(|e| self.write_err(&key, e.to_string()))?;
         let path = FilePath::parse(encode_log_path(&key)).map_err(|e| self.write_err(&key, e))?;
@@ -646,8 +681,20 @@ impl Context {
             }
             self.flush_idle(&mut open, rows)?;
         }
+        // The files still open end together: each is sealed, and landed
+        // only once a few more are in flight, so their last writes and
+        // syncs overlap instead of running one after another.
+        let mut landing = std::collections::VecDeque::new();
         for (_, f) in open.drain() {
-            adds.push(self.finish(f)?);
+            landing.push_back(self.seal(f)?);
+            if landing.len() > LANDING_AT_ONCE
+                && let Some(oldest) = landing.pop_front()
+            {
+                adds.push(self.land(oldest)?);
+            }
+        }
+        for f in landing {
+            adds.push(self.land(f)?);
         }
         Ok(adds)
     }

@@ -925,8 +925,9 @@ async fn open_row_groups_stay_within_their_budget() {
 async fn a_data_file_whose_put_fails_fails_the_write_and_commits_nothing() {
     // A failed put of a data file must surface, name the file, and leave no
     // commit: both for a file rolled at the target size mid-write (tiny
-    // targets, many partitions) and for one finished at the end of input.
-    for (parts, target) in [(8, 1usize), (3, 64 << 20)] {
+    // targets, many partitions) and for one finished at the end of input,
+    // alone or among more files than land at once.
+    for (parts, target) in [(8, 1usize), (3, 64 << 20), (20, 64 << 20)] {
         let store = Arc::new(silt_testkit::MemoryLogStore::default());
         store.inject_put_fault(silt_testkit::PutFault::FailBeforeWrite);
         let input: Vec<RecordBatch> = (0..24i64)
@@ -1102,4 +1103,35 @@ async fn a_partition_that_goes_quiet_has_its_row_group_written_out() {
     // rows start another.
     assert_eq!(row_groups(5).await, vec![("a".into(), 1), ("b".into(), 1)]);
     assert_eq!(row_groups(12).await, vec![("a".into(), 2), ("b".into(), 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_partitions_end_together_and_every_file_lands() {
+    // More partitions than files land at once at the end of a write: every
+    // file is committed, whole, with its rows.
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let input: Vec<RecordBatch> = (0..60i64)
+        .map(|i| batch(i * 100..(i + 1) * 100, &format!("p{}", i % 30)))
+        .collect();
+    let opts = WriteOptions {
+        partition_by: vec!["part".into()],
+        threads: 1,
+        ..Default::default()
+    };
+    write_batches(store, None, input, opts).await.unwrap();
+    let snapshot = TableBuilder::new(&location).load().await.unwrap();
+    assert_eq!(snapshot.files().len(), 30);
+    for f in snapshot.files() {
+        let path = dir
+            .path()
+            .join("t")
+            .join(f.path.relative_decoded().unwrap());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), f.size as u64);
+    }
+    assert_eq!(
+        scan_ids(&location, None).await,
+        (0..6_000).collect::<Vec<_>>()
+    );
 }
