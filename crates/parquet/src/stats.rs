@@ -128,6 +128,26 @@ struct ColumnStats {
     max: Option<Bound>,
     /// False once a value could not be ordered (e.g. NaN): no bounds then.
     unbounded: bool,
+    /// String bounds come from the Parquet footer (see
+    /// [`StatsCollector::with_string_bounds_from_footer`]).
+    deferred: bool,
+}
+
+impl ColumnStats {
+    fn widen(&mut self, lo: Bound, hi: Bound) {
+        if self.min.as_ref().is_none_or(|m| lo < *m) {
+            self.min = Some(lo);
+        }
+        if self.max.as_ref().is_none_or(|m| hi > *m) {
+            self.max = Some(hi);
+        }
+    }
+
+    fn drop_bounds(&mut self) {
+        self.unbounded = true;
+        self.min = None;
+        self.max = None;
+    }
 }
 
 /// Statistics of one file being written, by physical column path.
@@ -135,6 +155,8 @@ struct ColumnStats {
 pub struct StatsCollector {
     records: i64,
     columns: BTreeMap<Vec<String>, ColumnStats>,
+    /// Leave string min/max to [`Self::add_footer_string_bounds`].
+    strings_from_footer: bool,
 }
 
 fn bounds(array: &dyn Array) -> Option<(Bound, Bound)> {
@@ -213,7 +235,77 @@ fn has_nan(array: &dyn Array) -> bool {
     }
 }
 
+/// Bytes of string min/max a Parquet writer must keep (untruncated) in
+/// its footer statistics for [`StatsCollector::add_footer_string_bounds`]
+/// to give the same bounds as collecting them: [`STRING_PREFIX`]
+/// characters of up to four bytes.
+pub const FOOTER_STRING_BOUND_BYTES: usize = STRING_PREFIX * 4;
+
 impl StatsCollector {
+    /// A collector that leaves string min/max to the Parquet writer, which
+    /// computes them anyway for its own statistics: the bounds are read
+    /// from the file's row groups with [`Self::add_footer_string_bounds`]
+    /// once they are written, instead of a second pass over every string.
+    /// The writer must keep [`FOOTER_STRING_BOUND_BYTES`] of each bound.
+    pub fn with_string_bounds_from_footer() -> Self {
+        Self {
+            strings_from_footer: true,
+            ..Self::default()
+        }
+    }
+
+    /// Takes the min/max of the string columns left to the footer from the
+    /// column-chunk statistics of `row_groups` (all of the file's). A chunk
+    /// with values but no usable statistics leaves its column unbounded.
+    pub fn add_footer_string_bounds(
+        &mut self,
+        row_groups: &[parquet::file::metadata::RowGroupMetaData],
+    ) {
+        use parquet::file::statistics::Statistics;
+        for (path, entry) in self.columns.iter_mut() {
+            if !entry.deferred || entry.unbounded {
+                continue;
+            }
+            for rg in row_groups {
+                let Some(chunk) = rg
+                    .columns()
+                    .iter()
+                    .find(|c| c.column_path().parts() == path)
+                else {
+                    entry.drop_bounds();
+                    break;
+                };
+                let bounds = match chunk.statistics() {
+                    Some(Statistics::ByteArray(v)) => match (v.min_opt(), v.max_opt()) {
+                        (Some(lo), Some(hi)) => {
+                            match (
+                                std::str::from_utf8(lo.data()),
+                                std::str::from_utf8(hi.data()),
+                            ) {
+                                (Ok(lo), Ok(hi)) => Some(Some((lo, hi))),
+                                _ => None,
+                            }
+                        }
+                        // No bounds for a chunk of nulls only.
+                        _ if v.null_count_opt() == Some(chunk.num_values() as u64) => Some(None),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                match bounds {
+                    Some(Some((lo, hi))) => {
+                        entry.widen(Bound::Str(lo.to_string()), Bound::Str(hi.to_string()))
+                    }
+                    Some(None) => {}
+                    None => {
+                        entry.drop_bounds();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     /// Adds a batch's columns (already named by physical names).
     pub fn add(&mut self, names: &[String], columns: &[ArrayRef]) {
         if let Some(c) = columns.first() {
@@ -244,19 +336,16 @@ impl StatsCollector {
         if entry.unbounded {
             return;
         }
+        if self.strings_from_footer && array.data_type() == &ArrowType::Utf8 {
+            entry.deferred = true;
+            return;
+        }
         if has_nan(array) {
-            entry.unbounded = true;
-            entry.min = None;
-            entry.max = None;
+            entry.drop_bounds();
             return;
         }
         if let Some((lo, hi)) = bounds(array) {
-            if entry.min.as_ref().is_none_or(|m| lo < *m) {
-                entry.min = Some(lo);
-            }
-            if entry.max.as_ref().is_none_or(|m| hi > *m) {
-                entry.max = Some(hi);
-            }
+            entry.widen(lo, hi);
         }
     }
 

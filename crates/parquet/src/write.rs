@@ -483,7 +483,7 @@ impl Context {
                 Some(self.file_props(first)),
             )
             .map_err(|e| self.write_err(dir, e.to_string()))?,
-            stats: StatsCollector::default(),
+            stats: StatsCollector::with_string_bounds_from_footer(),
             dir: dir.to_string(),
             partition_values: partition_values.clone(),
             last_rows: 0,
@@ -498,12 +498,16 @@ impl Context {
     /// Writes `file`'s footer and hands its last bytes to the I/O.
     fn seal(&self, file: OpenFile) -> Result<SealedFile, ParquetError> {
         let OpenFile {
-            writer,
-            stats,
+            mut writer,
+            mut stats,
             dir,
             partition_values,
             last_rows: _,
         } = file;
+        writer
+            .flush()
+            .map_err(|e| self.write_err(&dir, e.to_string()))?;
+        stats.add_footer_string_bounds(writer.flushed_row_groups());
         let sink = writer
             .into_inner()
             .map_err(|e| self.write_err(&dir, e.to_string()))?;
@@ -1040,6 +1044,8 @@ where
     let props = WriterProperties::builder()
         .set_compression(compression)
         .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
+        // Whole Delta string bounds, which are read from these.
+        .set_statistics_truncate_length(Some(crate::stats::FOOTER_STRING_BOUND_BYTES))
         .build();
     let ctx = Arc::new(Context {
         store,

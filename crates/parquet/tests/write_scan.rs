@@ -1135,3 +1135,80 @@ async fn many_partitions_end_together_and_every_file_lands() {
         (0..6_000).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn string_statistics_from_the_footer_match_collected_ones() {
+    use arrow_array::StructArray;
+    // Strings of 0–70 characters from 1- to 4-byte characters and NUL,
+    // some null, across several row groups; a column of nulls only; a
+    // string inside a struct.
+    let alphabet = ['a', 'b', 'z', 'é', '€', '𝄞', '\0', '~'];
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut strings = |n: usize| -> StringArray {
+        (0..n)
+            .map(|_| {
+                (next() % 10 != 0).then(|| {
+                    let len = (next() % 71) as usize;
+                    (0..len)
+                        .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                        .collect::<String>()
+                })
+            })
+            .collect()
+    };
+    let batches: Vec<RecordBatch> = (0..3i64)
+        .map(|b| {
+            let inner: ArrayRef = Arc::new(strings(1000));
+            let nested = StructArray::from(vec![(
+                Arc::new(Field::new("t", DataType::Utf8, true)),
+                inner,
+            )]);
+            RecordBatch::try_from_iter(vec![
+                (
+                    "id",
+                    Arc::new(Int64Array::from_iter_values(b * 1000..(b + 1) * 1000)) as ArrayRef,
+                ),
+                ("s", Arc::new(strings(1000))),
+                (
+                    "none",
+                    Arc::new(StringArray::from(vec![None::<&str>; 1000])),
+                ),
+                ("st", Arc::new(nested)),
+            ])
+            .unwrap()
+        })
+        .collect();
+    let mut expected = silt_parquet::stats::StatsCollector::default();
+    for b in &batches {
+        let names: Vec<String> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        expected.add(&names, b.columns());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let opts = WriteOptions {
+        threads: 1,
+        row_group_rows: 700,
+        ..Default::default()
+    };
+    write_batches(store, None, batches, opts).await.unwrap();
+    let snapshot = TableBuilder::new(&location).load().await.unwrap();
+    assert_eq!(snapshot.files().len(), 1);
+    let got: serde_json::Value =
+        serde_json::from_str(snapshot.files()[0].stats.as_deref().unwrap()).unwrap();
+    let want: serde_json::Value = serde_json::from_str(&expected.to_json()).unwrap();
+    assert!(got["minValues"]["s"].is_string(), "{got}");
+    assert!(got["minValues"]["st"]["t"].is_string(), "{got}");
+    assert_eq!(got, want);
+}
