@@ -3,7 +3,8 @@
 //! across batches. Strings are truncated to 32 characters with a max bound
 //! that stays above every value; timestamps are kept at millisecond
 //! precision (min rounded down, max rounded up), as other Delta readers
-//! parse them.
+//! parse them. A data write takes string min/max from the Parquet
+//! writer's own column-chunk statistics instead of a second pass.
 
 use std::collections::BTreeMap;
 
