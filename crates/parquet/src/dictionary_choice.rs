@@ -61,71 +61,57 @@ impl Cardinality {
 pub(crate) fn sample_cardinality(array: &dyn Array) -> Option<Cardinality> {
     // Owned here so fixed-width values can be borrowed from its buffer.
     let data = array.to_data();
-    let mut tally = Tally::default();
-    let rows = (0..array.len()).filter(|&i| array.is_valid(i));
-    let fixed_overhead = match array.data_type() {
+    type Value<'a> = Box<dyn Fn(usize) -> Option<&'a [u8]> + 'a>;
+    // Each type's value bytes, and what a plain-encoded dictionary entry
+    // adds to them (the length prefix of variable-width values).
+    let (value, entry_overhead): (Value<'_>, f64) = match array.data_type() {
         DataType::Utf8 => {
             let a = array.as_string::<i32>();
-            for i in rows.take(SAMPLE_VALUES) {
-                tally.note(a.value(i).as_bytes());
-            }
-            4.0
+            (Box::new(move |i| Some(a.value(i).as_bytes())), 4.0)
         }
         DataType::LargeUtf8 => {
             let a = array.as_string::<i64>();
-            for i in rows.take(SAMPLE_VALUES) {
-                tally.note(a.value(i).as_bytes());
-            }
-            4.0
+            (Box::new(move |i| Some(a.value(i).as_bytes())), 4.0)
         }
         DataType::Utf8View => {
             let a = array.as_string_view();
-            for i in rows.take(SAMPLE_VALUES) {
-                tally.note(a.value(i).as_bytes());
-            }
-            4.0
+            (Box::new(move |i| Some(a.value(i).as_bytes())), 4.0)
         }
         DataType::Binary => {
             let a = array.as_binary::<i32>();
-            for i in rows.take(SAMPLE_VALUES) {
-                tally.note(a.value(i));
-            }
-            4.0
+            (Box::new(move |i| Some(a.value(i))), 4.0)
         }
         DataType::LargeBinary => {
             let a = array.as_binary::<i64>();
-            for i in rows.take(SAMPLE_VALUES) {
-                tally.note(a.value(i));
-            }
-            4.0
+            (Box::new(move |i| Some(a.value(i))), 4.0)
         }
         DataType::BinaryView => {
             let a = array.as_binary_view();
-            for i in rows.take(SAMPLE_VALUES) {
-                tally.note(a.value(i));
-            }
-            4.0
+            (Box::new(move |i| Some(a.value(i))), 4.0)
         }
         DataType::FixedSizeBinary(_) => {
             let a = array.as_fixed_size_binary();
-            for i in rows.take(SAMPLE_VALUES) {
-                tally.note(a.value(i));
-            }
-            0.0
+            (Box::new(move |i| Some(a.value(i))), 0.0)
         }
         t if t.is_primitive() => {
             let width = t.primitive_width()?;
             let values = data.buffers().first()?.as_slice();
             let offset = data.offset();
-            for i in rows.take(SAMPLE_VALUES) {
-                let start = (offset + i) * width;
-                tally.note(values.get(start..start + width)?);
-            }
-            0.0
+            (
+                Box::new(move |i| values.get((offset + i) * width..(offset + i + 1) * width)),
+                0.0,
+            )
         }
         _ => return None,
     };
-    Some(tally.cardinality(fixed_overhead))
+    let mut tally = Tally::default();
+    for i in (0..array.len())
+        .filter(|&i| array.is_valid(i))
+        .take(SAMPLE_VALUES)
+    {
+        tally.note(value(i)?);
+    }
+    Some(tally.cardinality(entry_overhead))
 }
 
 /// Occurrence counts of sampled values.

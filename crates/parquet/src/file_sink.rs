@@ -62,11 +62,6 @@ impl FileSink {
         }
     }
 
-    /// The object's key.
-    pub(crate) fn key(&self) -> &str {
-        &self.key
-    }
-
     /// Sends the buffer to the I/O task, starting the upload first.
     fn send_piece(&mut self) -> Result<(), StorageError> {
         if self.stream.is_none() {
@@ -98,19 +93,7 @@ impl FileSink {
             return Ok(());
         };
         drop(tx);
-        self.wait(task)
-    }
-
-    fn wait(
-        &self,
-        task: tokio::task::JoinHandle<Result<(), StorageError>>,
-    ) -> Result<(), StorageError> {
-        self.handle
-            .block_on(task)
-            .map_err(|e| StorageError::Other {
-                path: self.key.clone(),
-                message: format!("upload task failed: {e}"),
-            })?
+        wait_for(&self.handle, &self.key, task)
     }
 
     /// Hands what is left to the I/O (the rest of the stream, or the whole
@@ -118,33 +101,29 @@ impl FileSink {
     /// writes and syncs overlap; [`SealedSink::wait`] reports the outcome.
     /// A sealed sink dropped unwaited still completes its object (an orphan
     /// until committed or vacuumed).
-    pub(crate) fn seal(mut self) -> Result<SealedSink, StorageError> {
-        let key = self.key.clone();
-        let handle = self.handle.clone();
-        let Some(Stream { tx, task }) = self.stream.take() else {
-            let bytes = Bytes::from(std::mem::take(&mut self.buf));
-            let len = bytes.len() as u64;
-            let store = self.store.clone();
-            let k = key.clone();
-            let task = handle.spawn(async move { store.put_if_absent(&k, bytes).await });
-            return Ok(SealedSink {
-                key,
-                handle,
-                task,
-                sent: true,
-                len,
-            });
+    pub(crate) fn seal(mut self) -> SealedSink {
+        let rest = Bytes::from(std::mem::take(&mut self.buf));
+        let (task, sent) = match self.stream.take() {
+            None => {
+                let (store, key) = (self.store.clone(), self.key.clone());
+                let task = self
+                    .handle
+                    .spawn(async move { store.put_if_absent(&key, rest).await });
+                (task, true)
+            }
+            Some(Stream { tx, task }) => {
+                let sent = (rest.is_empty() || tx.blocking_send(Piece::Bytes(rest)).is_ok())
+                    && tx.blocking_send(Piece::Finish).is_ok();
+                (task, sent)
+            }
         };
-        let tail = Bytes::from(std::mem::take(&mut self.buf));
-        let sent = (tail.is_empty() || tx.blocking_send(Piece::Bytes(tail)).is_ok())
-            && tx.blocking_send(Piece::Finish).is_ok();
-        Ok(SealedSink {
-            key,
-            handle,
+        SealedSink {
+            key: self.key.clone(),
+            handle: self.handle.clone(),
             task,
             sent,
             len: self.len,
-        })
+        }
     }
 }
 
@@ -166,12 +145,7 @@ impl SealedSink {
 
     /// Waits until the object is durable (or failed); the file's size.
     pub(crate) fn wait(self) -> Result<u64, StorageError> {
-        self.handle
-            .block_on(self.task)
-            .map_err(|e| StorageError::Other {
-                path: self.key.clone(),
-                message: format!("upload task failed: {e}"),
-            })??;
+        wait_for(&self.handle, &self.key, self.task)?;
         if !self.sent {
             return Err(StorageError::Other {
                 path: self.key,
@@ -205,6 +179,18 @@ impl Drop for FileSink {
             drop(tx);
         }
     }
+}
+
+/// Blocks until the I/O task for `key` ends; its outcome.
+fn wait_for(
+    handle: &tokio::runtime::Handle,
+    key: &str,
+    task: tokio::task::JoinHandle<Result<(), StorageError>>,
+) -> Result<(), StorageError> {
+    handle.block_on(task).map_err(|e| StorageError::Other {
+        path: key.to_string(),
+        message: format!("upload task failed: {e}"),
+    })?
 }
 
 /// The I/O task: writes pieces in order; completes on `Finish`, aborts when
@@ -262,7 +248,7 @@ mod tests {
             for chunk in data.chunks(1_000_003) {
                 sink.write_all(chunk).unwrap();
             }
-            finish.then(|| sink.seal().unwrap().wait().unwrap())
+            finish.then(|| sink.seal().wait().unwrap())
         })
         .await
         .unwrap()

@@ -184,40 +184,14 @@ fn bounds(array: &dyn Array) -> Option<(Bound, Bound)> {
             prim!(TimestampMicrosecondType, |v: i64| Bound::Ts(v, utc))
         }
         ArrowType::Utf8 => {
-            let (lo, hi) = string_bounds(array.as_string::<i32>())?;
-            Some((Bound::Str(lo.to_string()), Bound::Str(hi.to_string())))
+            let a = array.as_string::<i32>();
+            Some((
+                Bound::Str(aggregate::min_string(a)?.to_string()),
+                Bound::Str(aggregate::max_string(a)?.to_string()),
+            ))
         }
         _ => None,
     }
-}
-
-/// The first eight bytes of `s`, zero-padded, as a big-endian number:
-/// when two strings' keys differ, they order the strings (a shorter string
-/// padded with zeros is below any longer one it is a prefix of).
-fn order_key(s: &str) -> u64 {
-    let mut key = [0u8; 8];
-    let n = s.len().min(8);
-    key[..n].copy_from_slice(&s.as_bytes()[..n]);
-    u64::from_be_bytes(key)
-}
-
-/// The least and greatest non-null strings of `a` (byte order, as Delta
-/// and Parquet order UTF-8), in one pass that compares whole strings only
-/// when their first eight bytes tie.
-fn string_bounds(a: &arrow_array::StringArray) -> Option<(&str, &str)> {
-    let mut values = (0..a.len()).filter(|&i| a.is_valid(i)).map(|i| a.value(i));
-    let first = values.next()?;
-    let (mut lo, mut hi) = (first, first);
-    let (mut lo_key, mut hi_key) = (order_key(first), order_key(first));
-    for v in values {
-        let key = order_key(v);
-        if key < lo_key || (key == lo_key && v < lo) {
-            (lo, lo_key) = (v, key);
-        } else if key > hi_key || (key == hi_key && v > hi) {
-            (hi, hi_key) = (v, key);
-        }
-    }
-    Some((lo, hi))
 }
 
 fn has_nan(array: &dyn Array) -> bool {
@@ -242,6 +216,32 @@ fn has_nan(array: &dyn Array) -> bool {
 /// characters of up to four bytes.
 pub const FOOTER_STRING_BOUND_BYTES: usize = STRING_PREFIX * 4;
 
+/// What a column chunk's footer statistics say about its strings.
+enum ChunkBounds<'a> {
+    Bounded(&'a str, &'a str),
+    /// Nulls only: nothing to bound.
+    AllNull,
+    /// Values without usable statistics.
+    Unknown,
+}
+
+fn utf8(b: Option<&parquet::data_type::ByteArray>) -> Option<&str> {
+    b.and_then(|b| b.as_utf8().ok())
+}
+
+fn chunk_string_bounds(chunk: &parquet::file::metadata::ColumnChunkMetaData) -> ChunkBounds<'_> {
+    let Some(parquet::file::statistics::Statistics::ByteArray(v)) = chunk.statistics() else {
+        return ChunkBounds::Unknown;
+    };
+    match (utf8(v.min_opt()), utf8(v.max_opt())) {
+        (Some(lo), Some(hi)) => ChunkBounds::Bounded(lo, hi),
+        _ if v.min_opt().is_none() && v.null_count_opt() == Some(chunk.num_values() as u64) => {
+            ChunkBounds::AllNull
+        }
+        _ => ChunkBounds::Unknown,
+    }
+}
+
 impl StatsCollector {
     /// A collector that leaves string min/max to the Parquet writer, which
     /// computes them anyway for its own statistics: the bounds are read
@@ -262,43 +262,22 @@ impl StatsCollector {
         &mut self,
         row_groups: &[parquet::file::metadata::RowGroupMetaData],
     ) {
-        use parquet::file::statistics::Statistics;
         for (path, entry) in self.columns.iter_mut() {
             if !entry.deferred || entry.unbounded {
                 continue;
             }
-            for rg in row_groups {
-                let Some(chunk) = rg
-                    .columns()
+            let chunks = row_groups.iter().map(|rg| {
+                rg.columns()
                     .iter()
                     .find(|c| c.column_path().parts() == path)
-                else {
-                    entry.drop_bounds();
-                    break;
-                };
-                let bounds = match chunk.statistics() {
-                    Some(Statistics::ByteArray(v)) => match (v.min_opt(), v.max_opt()) {
-                        (Some(lo), Some(hi)) => {
-                            match (
-                                std::str::from_utf8(lo.data()),
-                                std::str::from_utf8(hi.data()),
-                            ) {
-                                (Ok(lo), Ok(hi)) => Some(Some((lo, hi))),
-                                _ => None,
-                            }
-                        }
-                        // No bounds for a chunk of nulls only.
-                        _ if v.null_count_opt() == Some(chunk.num_values() as u64) => Some(None),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                match bounds {
-                    Some(Some((lo, hi))) => {
+            });
+            for chunk in chunks {
+                match chunk.map(chunk_string_bounds) {
+                    Some(ChunkBounds::Bounded(lo, hi)) => {
                         entry.widen(Bound::Str(lo.to_string()), Bound::Str(hi.to_string()))
                     }
-                    Some(None) => {}
-                    None => {
+                    Some(ChunkBounds::AllNull) => {}
+                    Some(ChunkBounds::Unknown) | None => {
                         entry.drop_bounds();
                         break;
                     }
@@ -399,28 +378,7 @@ fn insert(map: &mut Map<String, Value>, path: &[String], value: Value) {
 mod tests {
     use super::*;
     use arrow_array::{Float64Array, Int64Array, StringArray};
-    use proptest::prelude::*;
     use std::sync::Arc;
-
-    proptest! {
-        /// The one-pass bounds agree with Arrow's min and max kernels,
-        /// over strings that share prefixes, hold NUL bytes and multibyte
-        /// characters, and have nulls.
-        #[test]
-        fn string_bounds_match_arrows_kernels(
-            values in proptest::collection::vec(
-                proptest::option::weighted(0.8, "(ab|a\\x00|é|\\x00|[a-c]){0,12}"),
-                0..40,
-            ),
-            offset in 0usize..4,
-        ) {
-            let array = StringArray::from(values);
-            let offset = offset.min(array.len());
-            let array = array.slice(offset, array.len() - offset);
-            let expected = aggregate::min_string(&array).zip(aggregate::max_string(&array));
-            prop_assert_eq!(string_bounds(&array), expected);
-        }
-    }
 
     #[test]
     fn merges_batches_and_truncates_strings() {

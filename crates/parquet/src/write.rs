@@ -511,12 +511,8 @@ impl Context {
         let sink = writer
             .into_inner()
             .map_err(|e| self.write_err(&dir, e.to_string()))?;
-        let key = sink.key().to_string();
-        let sink = sink
-            .seal()
-            .map_err(|e| self.write_err(&key, e.to_string()))?;
         Ok(SealedFile {
-            sink,
+            sink: sink.seal(),
             stats,
             partition_values,
         })

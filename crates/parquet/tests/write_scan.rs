@@ -902,16 +902,7 @@ async fn open_row_groups_stay_within_their_budget() {
         let groups: Vec<usize> = snapshot
             .files()
             .iter()
-            .map(|f| {
-                let path = dir
-                    .path()
-                    .join("t")
-                    .join(f.path.relative_decoded().unwrap());
-                let file = std::fs::File::open(&path).unwrap();
-                parquet::file::reader::SerializedFileReader::new(file)
-                    .map(|r| parquet::file::reader::FileReader::metadata(&r).num_row_groups())
-                    .unwrap()
-            })
+            .map(|f| footer(&dir.path().join("t"), f).num_row_groups())
             .collect();
         row_groups.push(groups);
     }
@@ -956,17 +947,25 @@ async fn a_data_file_whose_put_fails_fails_the_write_and_commits_nothing() {
     }
 }
 
+/// The Parquet footer of data file `add` of the local table at `table_dir`.
+fn footer(
+    table_dir: &std::path::Path,
+    add: &silt_log::actions::Add,
+) -> parquet::file::metadata::ParquetMetaData {
+    let path = table_dir.join(add.path.relative_decoded().unwrap());
+    let reader =
+        parquet::file::reader::SerializedFileReader::new(std::fs::File::open(path).unwrap())
+            .unwrap();
+    parquet::file::reader::FileReader::metadata(&reader).clone()
+}
+
 /// For each column of the table's only data file, whether its column chunks
 /// carry a dictionary page.
 async fn dictionary_pages(dir: &std::path::Path, location: &str) -> Vec<(String, bool)> {
     let snapshot = TableBuilder::new(location).load().await.unwrap();
     assert_eq!(snapshot.files().len(), 1);
-    let path = dir.join(snapshot.files()[0].path.relative_decoded().unwrap());
-    let reader =
-        parquet::file::reader::SerializedFileReader::new(std::fs::File::open(path).unwrap())
-            .unwrap();
-    let meta = parquet::file::reader::FileReader::metadata(&reader);
-    meta.row_group(0)
+    footer(dir, &snapshot.files()[0])
+        .row_group(0)
         .columns()
         .iter()
         .map(|c| {
@@ -1081,17 +1080,9 @@ async fn a_partition_that_goes_quiet_has_its_row_group_written_out() {
             .files()
             .iter()
             .map(|f| {
-                let path = dir
-                    .path()
-                    .join("t")
-                    .join(f.path.relative_decoded().unwrap());
-                let reader = parquet::file::reader::SerializedFileReader::new(
-                    std::fs::File::open(path).unwrap(),
-                )
-                .unwrap();
                 (
                     f.partition_values["part"].clone().unwrap(),
-                    parquet::file::reader::FileReader::metadata(&reader).num_row_groups(),
+                    footer(&dir.path().join("t"), f).num_row_groups(),
                 )
             })
             .collect();
