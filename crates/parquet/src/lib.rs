@@ -32,6 +32,7 @@ pub mod filter;
 pub mod row_changes;
 pub mod row_tracking;
 pub mod scan;
+mod shared_file;
 pub mod stats;
 pub mod vacuum;
 pub mod write;

@@ -329,6 +329,23 @@ impl StatsCollector {
         }
     }
 
+    /// Adds the statistics `other` collected over more rows of the same
+    /// file.
+    pub fn merge(&mut self, other: StatsCollector) {
+        self.records += other.records;
+        self.strings_from_footer |= other.strings_from_footer;
+        for (path, theirs) in other.columns {
+            let ours = self.columns.entry(path).or_default();
+            ours.nulls += theirs.nulls;
+            ours.deferred |= theirs.deferred;
+            if ours.unbounded || theirs.unbounded {
+                ours.drop_bounds();
+            } else if let (Some(lo), Some(hi)) = (theirs.min, theirs.max) {
+                ours.widen(lo, hi);
+            }
+        }
+    }
+
     /// Rows added so far.
     pub fn records(&self) -> i64 {
         self.records
@@ -407,6 +424,52 @@ mod tests {
         let max = v["maxValues"]["s"].as_str().unwrap();
         assert_eq!(max.chars().count(), 32);
         assert!(max > long.as_str(), "max bound stays above the value");
+    }
+
+    #[test]
+    fn merging_collectors_equals_collecting_everything() {
+        let names = ["n".to_string(), "f".to_string(), "e".to_string()];
+        let parts: [[ArrayRef; 3]; 3] = [
+            [
+                Arc::new(Int64Array::from(vec![Some(5), None])),
+                Arc::new(Float64Array::from(vec![1.0, 2.0])),
+                Arc::new(Int64Array::from(vec![None, None])),
+            ],
+            [
+                Arc::new(Int64Array::from(vec![Some(-1), Some(3)])),
+                Arc::new(Float64Array::from(vec![f64::NAN, 0.5])),
+                Arc::new(Int64Array::from(vec![None, Some(7)])),
+            ],
+            [
+                Arc::new(Int64Array::from(vec![None, Some(9)])),
+                Arc::new(Float64Array::from(vec![3.0, 4.0])),
+                Arc::new(Int64Array::from(vec![Some(-2), None])),
+            ],
+        ];
+        let mut whole = StatsCollector::default();
+        let mut merged = StatsCollector::default();
+        for part in &parts {
+            whole.add(&names, part);
+            let mut one = StatsCollector::default();
+            one.add(&names, part);
+            merged.merge(one);
+        }
+        assert_eq!(merged.to_json(), whole.to_json());
+        let v: Value = serde_json::from_str(&merged.to_json()).unwrap();
+        assert_eq!(v["numRecords"], 6);
+        assert_eq!(
+            (&v["minValues"]["n"], &v["maxValues"]["n"]),
+            (&(-1).into(), &9.into())
+        );
+        assert_eq!(
+            (&v["minValues"]["e"], &v["maxValues"]["e"]),
+            (&(-2).into(), &7.into())
+        );
+        assert_eq!(v["nullCount"]["e"], 4);
+        assert!(
+            v["minValues"].get("f").is_none(),
+            "a NaN in one part drops the bounds"
+        );
     }
 
     #[test]

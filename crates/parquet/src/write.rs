@@ -15,7 +15,6 @@ use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch, StructArray, UInt32Array};
 use arrow_schema::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::DateTime;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use silt_log::actions::{Add, Remove};
@@ -30,6 +29,9 @@ use crate::arrow_values::{ColumnMappingMode, logical_arrow_type, physical_name};
 use crate::column_values::{ExpressionEvaluator, RowRules};
 use crate::error::{ParquetError, ParquetResult};
 use crate::file_sink::FileSink;
+use crate::shared_file::{
+    PartitionSlot, PartitionSlots, RowGroupBuilder, RowGroupFactory, SharedFile,
+};
 use crate::stats::StatsCollector;
 
 /// How a write relates to the data already in the table.
@@ -360,16 +362,6 @@ pub(crate) fn conform_input(
     Ok((columns, present))
 }
 
-/// One data file being written.
-struct OpenFile {
-    writer: ArrowWriter<FileSink>,
-    stats: StatsCollector,
-    dir: String,
-    partition_values: HashMap<String, Option<String>>,
-    /// The worker's row count when this file last took rows.
-    last_rows: u64,
-}
-
 /// A data file sealed but not yet known durable.
 struct SealedFile {
     sink: crate::file_sink::SealedSink,
@@ -377,13 +369,13 @@ struct SealedFile {
     partition_values: HashMap<String, Option<String>>,
 }
 
-/// Files whose last writes and syncs one encoder has in flight at the end
-/// of a write (each may hold up to a sink's first piece in memory).
+/// Files whose last writes and syncs are in flight at once at the end of a
+/// write (each may hold up to a sink's first piece in memory).
 const LANDING_AT_ONCE: usize = 8;
 
-/// An idle file's unfinished row group smaller than this stays in memory
-/// until the file is finished: flushing it would buy little and could
-/// leave a rarely written partition with many tiny row groups.
+/// An idle partition's unfinished row group smaller than this stays in
+/// memory until the encoder finishes: writing it out would buy little and
+/// could leave a rarely written partition with many tiny row groups.
 const IDLE_FLUSH_MIN_BYTES: usize = 4 << 20;
 
 struct Job {
@@ -399,9 +391,16 @@ struct Context {
     file_schema: SchemaRef,
     /// Properties before the dictionary choice.
     props: WriterProperties,
+    /// Row groups with `props`.
+    default_row_groups: RowGroupFactory,
     /// Properties with dictionaries off for the columns the first large
-    /// enough batch showed to be near-unique; every later file uses them.
-    chosen_props: std::sync::OnceLock<WriterProperties>,
+    /// enough batch showed to be near-unique, and their row groups; every
+    /// later row group and file uses them.
+    chosen: std::sync::OnceLock<(WriterProperties, RowGroupFactory)>,
+    /// Each partition's open file, which every encoder appends to.
+    slots: PartitionSlots,
+    /// Files opened (numbers the file names).
+    files_opened: std::sync::atomic::AtomicUsize,
     target: usize,
     /// See [`WriteOptions::open_row_groups_bytes`].
     open_row_groups_bytes: usize,
@@ -417,45 +416,47 @@ struct Context {
 }
 
 impl Context {
-    /// The properties of a new file whose first rows are `first`: the
-    /// write's dictionary choice once made, made now if `first` can decide
-    /// it, the defaults otherwise.
-    fn file_props(&self, first: &RecordBatch) -> WriterProperties {
-        if let Some(p) = self.chosen_props.get() {
-            return p.clone();
+    /// The row groups of a partition whose next rows are `first`: made with
+    /// the write's dictionary choice once made, made now if `first` can
+    /// decide it, with the defaults otherwise.
+    fn row_groups(&self, first: &RecordBatch) -> Result<&RowGroupFactory, ParquetError> {
+        if let Some((_, f)) = self.chosen.get() {
+            return Ok(f);
         }
         let Some(plain) = crate::dictionary_choice::plain_columns(
             first,
             self.props.max_row_group_row_count().unwrap_or(usize::MAX),
             self.props.dictionary_page_size_limit(),
         ) else {
-            return self.props.clone();
+            return Ok(&self.default_row_groups);
         };
-        self.chosen_props
-            .get_or_init(|| {
-                plain
-                    .into_iter()
-                    .fold(self.props.clone().into_builder(), |b, column| {
-                        b.set_column_dictionary_enabled(
-                            parquet::schema::types::ColumnPath::new(vec![column]),
-                            false,
-                        )
-                    })
-                    .build()
+        let props = plain
+            .into_iter()
+            .fold(self.props.clone().into_builder(), |b, column| {
+                b.set_column_dictionary_enabled(
+                    parquet::schema::types::ColumnPath::new(vec![column]),
+                    false,
+                )
             })
-            .clone()
+            .build();
+        let factory = RowGroupFactory::new(self.file_schema.clone(), props.clone())
+            .map_err(|e| self.write_err("", e.to_string()))?;
+        Ok(&self.chosen.get_or_init(|| (props, factory)).1)
     }
 
-    /// Opens a new data file in partition directory `dir` for rows that
-    /// start with `first`.
-    fn open(
-        &self,
-        dir: &str,
-        partition_values: &HashMap<String, Option<String>>,
-        first: &RecordBatch,
-        seq: &mut usize,
-    ) -> Result<OpenFile, ParquetError> {
-        *seq += 1;
+    /// The properties of a new file.
+    fn file_props(&self) -> WriterProperties {
+        match self.chosen.get() {
+            Some((p, _)) => p.clone(),
+            None => self.props.clone(),
+        }
+    }
+
+    /// Opens a new data file in `slot`'s partition directory.
+    fn open(&self, slot: &PartitionSlot) -> Result<SharedFile, ParquetError> {
+        let seq = 1 + self
+            .files_opened
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ext = match self
             .props
             .compression(&parquet::schema::types::ColumnPath::new(vec![]))
@@ -464,58 +465,73 @@ impl Context {
             Compression::SNAPPY => "snappy.",
             _ => "",
         };
-        let name = format!(
-            "part-{:05}-{}-c000.{ext}parquet",
-            *seq,
-            uuid::Uuid::new_v4()
-        );
-        let key = [self.directory.as_str(), dir, name.as_str()]
+        let name = format!("part-{seq:05}-{}-c000.{ext}parquet", uuid::Uuid::new_v4());
+        let key = [self.directory.as_str(), slot.dir.as_str(), name.as_str()]
             .iter()
             .filter(|s| !s.is_empty())
             .copied()
             .collect::<Vec<_>>()
             .join("/");
         let sink = FileSink::new(self.store.clone(), key, self.handle.clone());
-        Ok(OpenFile {
-            writer: ArrowWriter::try_new(
-                sink,
-                self.file_schema.clone(),
-                Some(self.file_props(first)),
-            )
-            .map_err(|e| self.write_err(dir, e.to_string()))?,
-            stats: StatsCollector::with_string_bounds_from_footer(),
-            dir: dir.to_string(),
-            partition_values: partition_values.clone(),
-            last_rows: 0,
-        })
+        SharedFile::new(sink, self.file_schema.clone(), self.file_props())
+            .map_err(|e| self.write_err(&slot.dir, e.to_string()))
     }
 
-    /// Finishes `file` and waits until it is durable.
-    fn finish(&self, file: OpenFile) -> Result<Add, ParquetError> {
-        self.land(self.seal(file)?)
+    /// Appends a finished row group to its partition's open file (opening
+    /// one if none is), and lands the file once it reaches the target size.
+    fn append(
+        &self,
+        slot: &PartitionSlot,
+        row_group: RowGroupBuilder,
+    ) -> Result<Option<Add>, ParquetError> {
+        let err = |e: parquet::errors::ParquetError| self.write_err(&slot.dir, e.to_string());
+        let finished = row_group.finish().map_err(err)?;
+        let full = {
+            let mut file = slot.lock();
+            let open = match file.as_mut() {
+                Some(f) => f,
+                None => file.insert(self.open(slot)?),
+            };
+            open.append(finished).map_err(err)?;
+            if open.bytes_written() >= self.target {
+                file.take()
+            } else {
+                None
+            }
+        };
+        full.map(|f| self.land(self.seal(slot, f)?)).transpose()
     }
 
-    /// Writes `file`'s footer and hands its last bytes to the I/O.
-    fn seal(&self, file: OpenFile) -> Result<SealedFile, ParquetError> {
-        let OpenFile {
-            mut writer,
-            mut stats,
-            dir,
-            partition_values,
-            last_rows: _,
-        } = file;
-        writer
-            .flush()
-            .map_err(|e| self.write_err(&dir, e.to_string()))?;
-        stats.add_footer_string_bounds(writer.flushed_row_groups());
-        let sink = writer
-            .into_inner()
-            .map_err(|e| self.write_err(&dir, e.to_string()))?;
+    /// Writes a file's footer and hands its last bytes to the I/O.
+    fn seal(&self, slot: &PartitionSlot, file: SharedFile) -> Result<SealedFile, ParquetError> {
+        let (sink, stats) = file
+            .seal()
+            .map_err(|e| self.write_err(&slot.dir, e.to_string()))?;
         Ok(SealedFile {
-            sink: sink.seal(),
+            sink,
             stats,
-            partition_values,
+            partition_values: slot.partition_values.clone(),
         })
+    }
+
+    /// Seals the files still open once every encoder is done, landing each
+    /// only once a few more are in flight, so their last writes and syncs
+    /// overlap instead of running one after another.
+    fn finish_open_files(&self) -> Result<Vec<Add>, ParquetError> {
+        let mut adds = Vec::new();
+        let mut landing = std::collections::VecDeque::new();
+        for (slot, file) in self.slots.take_open() {
+            landing.push_back(self.seal(&slot, file)?);
+            if landing.len() > LANDING_AT_ONCE
+                && let Some(oldest) = landing.pop_front()
+            {
+                adds.push(self.land(oldest)?);
+            }
+        }
+        for f in landing {
+            adds.push(self.land(f)?);
+        }
+        Ok(adds)
     }
 
     /// Waits until a sealed file is durable; its `add` action.
@@ -596,109 +612,109 @@ impl Context {
         .map_err(invalid)
     }
 
-    /// Keeps the unfinished row groups of a worker's open files within
+    /// Keeps a worker's unfinished row groups within
     /// [`WriteOptions::open_row_groups_bytes`] by writing out the largest.
     fn bound_open_row_groups(
         &self,
-        open: &mut HashMap<Vec<Option<String>>, OpenFile>,
+        building: &mut Building,
+        adds: &mut Vec<Add>,
     ) -> Result<(), ParquetError> {
-        let total: usize = open.values().map(|f| f.writer.in_progress_size()).sum();
+        let total: usize = building.values().map(|(_, rg)| rg.memory_size()).sum();
         if total < self.open_row_groups_bytes {
             return Ok(());
         }
-        if let Some(largest) = open
-            .values_mut()
-            .max_by_key(|f| f.writer.in_progress_size())
-        {
-            largest
-                .writer
-                .flush()
-                .map_err(|e| self.write_err(&largest.dir, e.to_string()))?;
+        let largest = building
+            .iter()
+            .max_by_key(|(_, (_, rg))| rg.memory_size())
+            .map(|(key, _)| key.clone());
+        if let Some((slot, rg)) = largest.and_then(|key| building.remove(&key)) {
+            adds.extend(self.append(&slot, rg)?);
         }
         Ok(())
     }
 
-    /// Writes out the unfinished row group of each open file whose
-    /// partition has gone quiet: no rows for as many rows of input as the
-    /// row group holds (time-ordered input moving on from a day, say). Its
-    /// bytes then reach the store while later partitions are encoded,
-    /// instead of all at the end of the write, and its pages are freed.
+    /// Writes out the unfinished row group of each partition that has gone
+    /// quiet: no rows for as many rows of input as the row group holds
+    /// (time-ordered input moving on from a day, say). Its bytes then reach
+    /// the store while later partitions are encoded, instead of all at the
+    /// end of the write, and its pages are freed.
     fn flush_idle(
         &self,
-        open: &mut HashMap<Vec<Option<String>>, OpenFile>,
+        building: &mut Building,
         rows: u64,
+        adds: &mut Vec<Add>,
     ) -> Result<(), ParquetError> {
-        for file in open.values_mut() {
-            let pending = file.writer.in_progress_rows() as u64;
-            if pending > 0
-                && rows - file.last_rows >= pending
-                && file.writer.in_progress_size() >= IDLE_FLUSH_MIN_BYTES
-            {
-                file.writer
-                    .flush()
-                    .map_err(|e| self.write_err(&file.dir, e.to_string()))?;
+        let idle: Vec<_> = building
+            .iter()
+            .filter(|(_, (_, rg))| {
+                rows - rg.last_rows >= rg.rows() as u64 && rg.memory_size() >= IDLE_FLUSH_MIN_BYTES
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in idle {
+            if let Some((slot, rg)) = building.remove(&key) {
+                adds.extend(self.append(&slot, rg)?);
             }
         }
         Ok(())
     }
 
-    /// A worker: conforms and splits the batches it is given, keeps one open
-    /// file per partition, rolls at the target size.
+    /// A worker: conforms and splits the batches it is given, builds a row
+    /// group per partition and appends each finished one to the
+    /// partition's shared file. The `add`s of the files it filled.
     fn run(&self, batches: Receiver<RecordBatch>) -> Result<Vec<Add>, ParquetError> {
-        let mut open: HashMap<Vec<Option<String>>, OpenFile> = HashMap::new();
+        let mut building = Building::new();
         let mut adds = Vec::new();
-        let mut seq = 0usize;
         let names: Vec<String> = self
             .file_schema
             .fields()
             .iter()
             .map(|f| f.name().clone())
             .collect();
+        let row_group_rows = self.props.max_row_group_row_count().unwrap_or(usize::MAX);
         let mut rows = 0u64;
         for batch in batches {
             rows += batch.num_rows() as u64;
             for job in self.prepare(batch)? {
-                let file = match open.entry(job.key.clone()) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => v.insert(self.open(
-                        &job.dir,
-                        &job.partition_values,
-                        &job.batch,
-                        &mut seq,
-                    )?),
-                };
-                file.stats.add(&names, job.batch.columns());
-                file.last_rows = rows;
-                file.writer
-                    .write(&job.batch)
-                    .map_err(|e| self.write_err(&job.dir, e.to_string()))?;
-                if file.writer.bytes_written() + file.writer.in_progress_size() >= self.target {
-                    if let Some(done) = open.remove(&job.key) {
-                        adds.push(self.finish(done)?);
+                let mut rest = job.batch;
+                while rest.num_rows() > 0 {
+                    let (slot, rg) = match building.entry(job.key.clone()) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            let slot = self.slots.get(&job.key, &job.dir, &job.partition_values);
+                            let rg = self
+                                .row_groups(&rest)?
+                                .row_group()
+                                .map_err(|e| self.write_err(&job.dir, e.to_string()))?;
+                            v.insert((slot, rg))
+                        }
+                    };
+                    let take = rest.num_rows().min(row_group_rows - rg.rows());
+                    let part = rest.slice(0, take);
+                    rest = rest.slice(take, rest.num_rows() - take);
+                    rg.stats.add(&names, part.columns());
+                    rg.last_rows = rows;
+                    rg.write(&part)
+                        .map_err(|e| self.write_err(&slot.dir, e.to_string()))?;
+                    if rg.rows() >= row_group_rows || rg.estimated_bytes() >= self.target {
+                        if let Some((slot, rg)) = building.remove(&job.key) {
+                            adds.extend(self.append(&slot, rg)?);
+                        }
                     }
                 }
-                self.bound_open_row_groups(&mut open)?;
+                self.bound_open_row_groups(&mut building, &mut adds)?;
             }
-            self.flush_idle(&mut open, rows)?;
+            self.flush_idle(&mut building, rows, &mut adds)?;
         }
-        // The files still open end together: each is sealed, and landed
-        // only once a few more are in flight, so their last writes and
-        // syncs overlap instead of running one after another.
-        let mut landing = std::collections::VecDeque::new();
-        for (_, f) in open.drain() {
-            landing.push_back(self.seal(f)?);
-            if landing.len() > LANDING_AT_ONCE
-                && let Some(oldest) = landing.pop_front()
-            {
-                adds.push(self.land(oldest)?);
-            }
-        }
-        for f in landing {
-            adds.push(self.land(f)?);
+        for (_, (slot, rg)) in building.drain() {
+            adds.extend(self.append(&slot, rg)?);
         }
         Ok(adds)
     }
 }
+
+/// A worker's unfinished row groups, by partition key.
+type Building = HashMap<Vec<Option<String>>, (Arc<PartitionSlot>, RowGroupBuilder)>;
 
 /// Writes `batches` to the table at `store` (created when `snapshot` is
 /// `None`), committing one transaction.
@@ -1047,8 +1063,17 @@ where
         store,
         table: table.clone(),
         file_schema: file_schema.clone(),
+        default_row_groups: RowGroupFactory::new(file_schema.clone(), props.clone()).map_err(
+            |e| ParquetError::Write {
+                table: table.clone(),
+                file: String::new(),
+                reason: e.to_string(),
+            },
+        )?,
         props,
-        chosen_props: std::sync::OnceLock::new(),
+        chosen: std::sync::OnceLock::new(),
+        slots: PartitionSlots::default(),
+        files_opened: std::sync::atomic::AtomicUsize::new(0),
         target: options.target_file_size.max(1),
         open_row_groups_bytes: options.open_row_groups_bytes.max(1),
         handle: tokio::runtime::Handle::current(),
@@ -1105,7 +1130,10 @@ where
             }
             match first_err {
                 Some(e) => Err(e),
-                None => Ok((adds, rows)),
+                None => {
+                    adds.extend(ctx.finish_open_files()?);
+                    Ok((adds, rows))
+                }
             }
         })
     })

@@ -1203,3 +1203,60 @@ async fn string_statistics_from_the_footer_match_collected_ones() {
     assert!(got["minValues"]["st"]["t"].is_string(), "{got}");
     assert_eq!(got, want);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encoders_share_one_file_per_partition() {
+    // Batches of three partitions, interleaved and dealt to four encoders:
+    // each partition still gets one file, holding row groups from several
+    // encoders, with statistics over all of its rows.
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let input: Vec<RecordBatch> = (0..48i64)
+        .map(|i| batch(i * 50..(i + 1) * 50, &format!("p{}", i % 3)))
+        .collect();
+    let opts = WriteOptions {
+        partition_by: vec!["part".into()],
+        threads: 4,
+        row_group_rows: 100,
+        ..Default::default()
+    };
+    let r = write_batches(store, None, input, opts).await.unwrap();
+    assert_eq!(r.files_added, 3);
+    let snapshot = TableBuilder::new(&location).load().await.unwrap();
+    for f in snapshot.files() {
+        let part = f.partition_values["part"].as_deref().unwrap();
+        let p: i64 = part[1..].parse().unwrap();
+        let ids: Vec<i64> = (0..48i64)
+            .filter(|i| i % 3 == p)
+            .flat_map(|i| i * 50..(i + 1) * 50)
+            .collect();
+        let meta = footer(&dir.path().join("t"), f);
+        // 16 batches of 50 rows in row groups of at most 100 rows each,
+        // from up to four encoders.
+        assert!(meta.num_row_groups() >= 8, "{}", meta.num_row_groups());
+        assert_eq!(meta.file_metadata().num_rows(), 800);
+        let stats: serde_json::Value = serde_json::from_str(f.stats.as_deref().unwrap()).unwrap();
+        assert_eq!(stats["numRecords"], 800);
+        assert_eq!(stats["minValues"]["id"], ids[0]);
+        assert_eq!(stats["maxValues"]["id"], *ids.last().unwrap());
+        assert_eq!(stats["nullCount"]["value"], 0);
+        let path = dir
+            .path()
+            .join("t")
+            .join(f.path.relative_decoded().unwrap());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), f.size as u64);
+        let s = TableBuilder::new(&location).load().await.unwrap();
+        let scanned = collect_ids(
+            Scan::new(&s)
+                .select(["id"])
+                .filter(parse_predicate(&format!("part = '{part}'")).unwrap()),
+        )
+        .await;
+        assert_eq!(scanned, ids);
+    }
+    assert_eq!(
+        scan_ids(&location, None).await,
+        (0..2_400).collect::<Vec<_>>()
+    );
+}
