@@ -10,7 +10,9 @@ use arrow_schema::{Field, Schema, SchemaRef};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::file::metadata::PageIndexPolicy;
 use parquet::file::reader::{ChunkReader, Length};
 use silt_log::actions::Add;
@@ -35,6 +37,7 @@ const RANGED_READ_MIN: u64 = 4 << 20;
 
 /// A data file read by byte ranges on demand, from a decode thread (which
 /// may block on the runtime, being outside it).
+#[derive(Clone)]
 struct RangedFile {
     store: Arc<dyn LogStore>,
     key: String,
@@ -84,6 +87,7 @@ impl std::io::Read for RangeReader {
 }
 
 /// A data file's bytes for the decoder: fetched by ranges, or whole.
+#[derive(Clone)]
 enum FileBody {
     Ranged(RangedFile),
     Whole(Bytes),
@@ -376,12 +380,16 @@ impl Scan {
         let read_columns = self.read_columns()?;
         let this = Arc::new(self);
         let concurrency = this.concurrency;
+        // Fewer files than cores: each file's row groups are decoded in as
+        // many pieces as leave no core idle.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pieces = (cores / files.len().max(1)).max(1);
         let stream = futures::stream::iter(files)
             .map(move |file| {
                 let this = this.clone();
                 let output = output.clone();
                 let read_columns = read_columns.clone();
-                async move { this.read_file(file, output, read_columns).await }
+                async move { this.read_file(file, output, read_columns, pieces).await }
             })
             .buffered(concurrency)
             .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
@@ -520,6 +528,7 @@ impl Scan {
         add: Add,
         output: SchemaRef,
         read_columns: Vec<String>,
+        pieces: usize,
     ) -> ParquetResult<Vec<RecordBatch>> {
         let deleted = self.deleted_rows(&add).await?;
         let key = self.object_key(&add, add.path.as_str())?;
@@ -531,7 +540,7 @@ impl Scan {
             let (output, read_columns) = (output.clone(), read_columns.clone());
             async {
                 tokio::task::spawn_blocking(move || {
-                    this.decode(&add2, body, deleted, &output, &read_columns)
+                    this.decode_in_pieces(&add2, body, deleted, &output, &read_columns, pieces)
                 })
                 .await
                 .map_err(|e| self.file_error(&add, format!("decode task failed: {e}")))?
@@ -558,6 +567,80 @@ impl Scan {
             files: Vec::new(),
             ..self.clone()
         }
+    }
+
+    /// Decodes a file, its row groups split into up to `pieces` runs
+    /// decoded side by side; whole when it has deleted rows (whose
+    /// positions count from the start of the file) or one row group.
+    fn decode_in_pieces(
+        &self,
+        add: &Add,
+        body: FileBody,
+        deleted: Option<DeletedRows>,
+        output: &SchemaRef,
+        read_columns: &[String],
+        pieces: usize,
+    ) -> ParquetResult<Vec<RecordBatch>> {
+        if pieces < 2 || deleted.is_some() {
+            return self.decode(add, body, deleted, output, read_columns);
+        }
+        let options = self.reader_options(self.predicate.is_some());
+        let meta = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ArrowReaderMetadata::load(&body, options)
+        }))
+        .map_err(|_| self.file_error(add, "the Parquet decoder failed on corrupt input"))?
+        .map_err(|e| self.file_error(add, format!("not a readable Parquet file: {e}")))?;
+        let groups = meta.metadata().num_row_groups();
+        let pieces = pieces.min(groups);
+        if pieces < 2 {
+            return self.decode(add, body, None, output, read_columns);
+        }
+        let runs: Vec<std::ops::Range<usize>> = (0..pieces)
+            .map(|i| i * groups / pieces..(i + 1) * groups / pieces)
+            .collect();
+        std::thread::scope(|scope| {
+            let decoding: Vec<_> = runs
+                .into_iter()
+                .map(|run| {
+                    let (body, meta) = (body.clone(), meta.clone());
+                    scope.spawn(move || {
+                        let mut out = Vec::new();
+                        self.decode_each(
+                            add,
+                            body,
+                            None,
+                            output,
+                            read_columns,
+                            false,
+                            Some((meta, run)),
+                            &mut |b, _| {
+                                out.push(b);
+                                true
+                            },
+                        )
+                        .map(|()| out)
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for piece in decoding {
+                out.extend(
+                    piece
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p))?,
+                );
+            }
+            Ok(out)
+        })
+    }
+
+    /// Reader options: the page index is read only when pruning uses it.
+    fn reader_options(&self, prune: bool) -> ArrowReaderOptions {
+        ArrowReaderOptions::new().with_page_index_policy(if prune {
+            PageIndexPolicy::Optional
+        } else {
+            PageIndexPolicy::Skip
+        })
     }
 
     fn decode<R: ChunkReader + 'static>(
@@ -594,6 +677,7 @@ impl Scan {
             output,
             read_columns,
             positions,
+            None,
             &mut |b, p| {
                 out.push((b, p));
                 true
@@ -602,7 +686,8 @@ impl Scan {
         Ok(out)
     }
 
-    /// Decodes a file, handing each batch (and its rows' positions when
+    /// Decodes a file (with `run`, only that run of row groups, its footer
+    /// already read), handing each batch (and its rows' positions when
     /// asked) to `emit` as it is decoded; `emit` returns false to stop.
     #[allow(clippy::too_many_arguments)] // one private decode path, called three ways
     fn decode_each<R: ChunkReader + 'static>(
@@ -613,12 +698,22 @@ impl Scan {
         output: &SchemaRef,
         read_columns: &[String],
         positions: bool,
+        run: Option<(ArrowReaderMetadata, std::ops::Range<usize>)>,
         emit: &mut dyn FnMut(RecordBatch, Vec<u64>) -> bool,
     ) -> ParquetResult<()> {
         // The Parquet and Arrow decoders can panic on corrupt files; a
         // corrupt data file must be a typed error naming it.
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.decode_unguarded(add, bytes, deleted, output, read_columns, positions, emit)
+            self.decode_unguarded(
+                add,
+                bytes,
+                deleted,
+                output,
+                read_columns,
+                positions,
+                run,
+                emit,
+            )
         }))
         .unwrap_or_else(|_| {
             Err(self.file_error(add, "the Parquet decoder failed on corrupt input"))
@@ -634,6 +729,7 @@ impl Scan {
         output: &SchemaRef,
         read_columns: &[String],
         positions: bool,
+        run: Option<(ArrowReaderMetadata, std::ops::Range<usize>)>,
         emit: &mut dyn FnMut(RecordBatch, Vec<u64>) -> bool,
     ) -> ParquetResult<()> {
         let err = |e: String| self.file_error(add, e);
@@ -644,13 +740,20 @@ impl Scan {
             .predicate
             .as_ref()
             .filter(|_| deleted.is_none() && !positions);
-        let options = ArrowReaderOptions::new().with_page_index_policy(if prune.is_some() {
-            PageIndexPolicy::Optional
-        } else {
-            PageIndexPolicy::Skip
-        });
-        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
-            .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
+        let (builder, run) = match run {
+            Some((meta, run)) => (
+                ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, meta),
+                Some(run),
+            ),
+            None => (
+                ParquetRecordBatchReaderBuilder::try_new_with_options(
+                    bytes,
+                    self.reader_options(prune.is_some()),
+                )
+                .map_err(|e| err(format!("not a readable Parquet file: {e}")))?,
+                None,
+            ),
+        };
         let file_schema = builder.schema().clone();
         // Resolve each column read to a file column (or a partition value).
         let mut sources: Vec<(String, Source)> = Vec::new();
@@ -686,7 +789,10 @@ impl Scan {
         let builder = match prune {
             Some(pred) => {
                 let pruner = FilePruner::new(pred, &self.schema, self.mode, builder.metadata());
-                let keep = pruner.row_groups();
+                let mut keep = pruner.row_groups();
+                if let Some(run) = &run {
+                    keep.retain(|g| run.contains(g));
+                }
                 let selection = pruner.row_selection(&keep);
                 let builder = if keep.len() < builder.metadata().num_row_groups() {
                     builder.with_row_groups(keep)
@@ -698,7 +804,10 @@ impl Scan {
                     None => builder,
                 }
             }
-            None => builder,
+            None => match run {
+                Some(run) => builder.with_row_groups(run.collect()),
+                None => builder,
+            },
         };
         let reader = builder
             .with_projection(mask)
@@ -822,6 +931,7 @@ impl Scan {
                         &output,
                         &cols,
                         true,
+                        None,
                         &mut |b, p| tx2.blocking_send(Ok(Some((b, p)))).is_ok(),
                     )
                 })

@@ -1260,3 +1260,47 @@ async fn encoders_share_one_file_per_partition() {
         (0..2_400).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_file_scans_decode_row_groups_side_by_side_in_order() {
+    // A single file of 20 row groups: a scan of it alone splits the row
+    // groups among the cores, and returns every row once, in file order,
+    // with and without a predicate that prunes row groups.
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let opts = WriteOptions {
+        threads: 1,
+        row_group_rows: 10,
+        ..Default::default()
+    };
+    let input: Vec<RecordBatch> = (0..4i64)
+        .map(|i| batch(i * 50..(i + 1) * 50, "a"))
+        .collect();
+    write_batches(store, None, input, opts).await.unwrap();
+    let snapshot = TableBuilder::new(&location).load().await.unwrap();
+    assert_eq!(snapshot.files().len(), 1);
+    assert_eq!(
+        footer(&dir.path().join("t"), &snapshot.files()[0]).num_row_groups(),
+        20
+    );
+    let in_order = |batches: Vec<RecordBatch>| -> Vec<i64> {
+        batches
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+            .collect()
+    };
+    let all = Scan::new(&snapshot)
+        .select(["id", "value"])
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(in_order(all), (0..200).collect::<Vec<_>>());
+    let some = Scan::new(&snapshot)
+        .select(["id"])
+        .filter(parse_predicate("id >= 55 AND id < 121").unwrap())
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(in_order(some), (55..121).collect::<Vec<_>>());
+}
