@@ -380,15 +380,17 @@ impl Scan {
         let read_columns = self.read_columns()?;
         let this = Arc::new(self);
         let concurrency = this.concurrency;
-        // Fewer files than cores: each file's row groups are decoded in as
-        // many pieces as leave no core idle.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let pieces = (cores / files.len().max(1)).max(1);
+        // Each file's row groups are decoded in runs side by side, as many
+        // as its share of the scan's bytes is of the cores (rounded up), so
+        // one large file, or one of a few unequal ones, leaves no core idle.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u128;
+        let total: u128 = files.iter().map(|f| f.size.max(1) as u128).sum();
         let stream = futures::stream::iter(files)
             .map(move |file| {
                 let this = this.clone();
                 let output = output.clone();
                 let read_columns = read_columns.clone();
+                let pieces = (cores * file.size.max(1) as u128).div_ceil(total.max(1)) as usize;
                 async move { this.read_file(file, output, read_columns, pieces).await }
             })
             .buffered(concurrency)
