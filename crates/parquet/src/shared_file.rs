@@ -116,6 +116,16 @@ pub(crate) struct FinishedRowGroup {
     stats: StatsCollector,
 }
 
+impl FinishedRowGroup {
+    /// Bytes its column chunks take in a file.
+    pub(crate) fn bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| c.close().bytes_written as usize)
+            .sum()
+    }
+}
+
 /// A data file being written, taking row groups from any encoder.
 pub(crate) struct SharedFile {
     writer: SerializedFileWriter<FileSink>,

@@ -477,29 +477,33 @@ impl Context {
             .map_err(|e| self.write_err(&slot.dir, e.to_string()))
     }
 
-    /// Appends a finished row group to its partition's open file (opening
-    /// one if none is), and lands the file once it reaches the target size.
+    /// Appends a finished row group to its partition's open file, and lands
+    /// the files that are full: the open one when the row group would take
+    /// it past the target size (the row group then starts the next file),
+    /// and the one it goes into once that reaches the target.
     fn append(
         &self,
         slot: &PartitionSlot,
         row_group: RowGroupBuilder,
-    ) -> Result<Option<Add>, ParquetError> {
+    ) -> Result<Vec<Add>, ParquetError> {
         let err = |e: parquet::errors::ParquetError| self.write_err(&slot.dir, e.to_string());
         let finished = row_group.finish().map_err(err)?;
-        let full = {
+        let (before, after) = {
             let mut file = slot.lock();
+            // Files are opened for a row group, so an open file has rows.
+            let before = file.take_if(|f| f.bytes_written() + finished.bytes() > self.target);
             let open = match file.as_mut() {
                 Some(f) => f,
                 None => file.insert(self.open(slot)?),
             };
             open.append(finished).map_err(err)?;
-            if open.bytes_written() >= self.target {
-                file.take()
-            } else {
-                None
-            }
+            (before, file.take_if(|f| f.bytes_written() >= self.target))
         };
-        full.map(|f| self.land(self.seal(slot, f)?)).transpose()
+        [before, after]
+            .into_iter()
+            .flatten()
+            .map(|f| self.land(self.seal(slot, f)?))
+            .collect()
     }
 
     /// Writes a file's footer and hands its last bytes to the I/O.

@@ -1304,3 +1304,45 @@ async fn one_file_scans_decode_row_groups_side_by_side_in_order() {
         .unwrap();
     assert_eq!(in_order(some), (55..121).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_files_roll_before_a_row_group_would_pass_the_target() {
+    // Two encoders appending row groups to one file: a row group that would
+    // take a file with rows past the target starts the next file, so only
+    // a file of a single row group can be larger than the target.
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let target = 16 << 10;
+    let opts = WriteOptions {
+        threads: 2,
+        row_group_rows: 200,
+        target_file_size: target,
+        ..Default::default()
+    };
+    let input: Vec<RecordBatch> = (0..60i64)
+        .map(|i| batch(i * 100..(i + 1) * 100, "a"))
+        .collect();
+    let r = write_batches(store, None, input, opts).await.unwrap();
+    assert!(r.files_added >= 3, "{}", r.files_added);
+    let snapshot = TableBuilder::new(&location).load().await.unwrap();
+    let mut several = 0;
+    for f in snapshot.files() {
+        let meta = footer(&dir.path().join("t"), f);
+        if meta.num_row_groups() > 1 {
+            several += 1;
+            // The magic number and the row groups, before the footer.
+            let body: i64 = 4 + meta
+                .row_groups()
+                .iter()
+                .map(|rg| rg.compressed_size())
+                .sum::<i64>();
+            assert!(body <= target as i64, "{body} bytes of row groups");
+        }
+    }
+    assert!(several > 0, "some files hold several row groups");
+    assert_eq!(
+        scan_ids(&location, None).await,
+        (0..6_000).collect::<Vec<_>>()
+    );
+}
