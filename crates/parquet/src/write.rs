@@ -663,10 +663,15 @@ impl Context {
         Ok(())
     }
 
-    /// A worker: conforms and splits the batches it is given, builds a row
-    /// group per partition and appends each finished one to the
-    /// partition's shared file. The `add`s of the files it filled.
-    fn run(&self, batches: Receiver<RecordBatch>) -> Result<Vec<Add>, ParquetError> {
+    /// A worker (number `encoder`): conforms and splits the batches it is
+    /// given, builds a row group per partition and appends each finished
+    /// one to the partition's shared file. The `add`s of the files it
+    /// filled.
+    fn run(
+        &self,
+        encoder: usize,
+        batches: Receiver<RecordBatch>,
+    ) -> Result<Vec<Add>, ParquetError> {
         let mut building = Building::new();
         let mut adds = Vec::new();
         let names: Vec<String> = self
@@ -685,7 +690,16 @@ impl Context {
                     let (slot, rg) = match building.entry(job.key.clone()) {
                         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                         std::collections::hash_map::Entry::Vacant(v) => {
-                            let slot = self.slots.get(&job.key, &job.dir, &job.partition_values);
+                            // Without partitions each encoder keeps files
+                            // of its own: they roll at the target size
+                            // anyway, and their bytes then go out through
+                            // separate streams instead of one.
+                            let lane = if self.partition_columns.is_empty() {
+                                vec![Some(encoder.to_string())]
+                            } else {
+                                job.key.clone()
+                            };
+                            let slot = self.slots.get(&lane, &job.dir, &job.partition_values);
                             let rg = self
                                 .row_groups(&rest)?
                                 .row_group()
@@ -1099,11 +1113,11 @@ where
         std::thread::scope(|scope| {
             let mut senders: Vec<SyncSender<RecordBatch>> = Vec::new();
             let mut handles = Vec::new();
-            for _ in 0..threads {
+            for encoder in 0..threads {
                 let (tx, rx) = sync_channel::<RecordBatch>(2);
                 senders.push(tx);
                 let ctx = ctx.clone();
-                handles.push(scope.spawn(move || ctx.run(rx)));
+                handles.push(scope.spawn(move || ctx.run(encoder, rx)));
             }
             let mut rows = 0u64;
             for (i, batch) in input.enumerate() {

@@ -1307,14 +1307,16 @@ async fn one_file_scans_decode_row_groups_side_by_side_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_files_roll_before_a_row_group_would_pass_the_target() {
-    // Two encoders appending row groups to one file: a row group that would
-    // take a file with rows past the target starts the next file, so only
-    // a file of a single row group can be larger than the target.
+    // Two encoders appending row groups to one partition's file: a row
+    // group that would take a file with rows past the target starts the
+    // next file, so only a file of a single row group can be larger than
+    // the target.
     let dir = tempfile::tempdir().unwrap();
     let location = dir.path().join("t").to_string_lossy().to_string();
     let store = TableBuilder::new(&location).build_store().unwrap();
     let target = 16 << 10;
     let opts = WriteOptions {
+        partition_by: vec!["part".into()],
         threads: 2,
         row_group_rows: 200,
         target_file_size: target,
