@@ -584,43 +584,33 @@ impl Scan {
         pieces: usize,
     ) -> ParquetResult<Vec<RecordBatch>> {
         if pieces < 2 || deleted.is_some() {
-            return self.decode(add, body, deleted, output, read_columns);
+            return self.decode(add, body, deleted.as_ref(), output, read_columns, None);
         }
         let options = self.reader_options(self.predicate.is_some());
         let meta = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             ArrowReaderMetadata::load(&body, options)
         }))
-        .map_err(|_| self.file_error(add, "the Parquet decoder failed on corrupt input"))?
+        .map_err(|_| self.corrupt_input(add))?
         .map_err(|e| self.file_error(add, format!("not a readable Parquet file: {e}")))?;
         let groups = meta.metadata().num_row_groups();
-        let pieces = pieces.min(groups);
-        if pieces < 2 {
-            return self.decode(add, body, None, output, read_columns);
+        let pieces = pieces.clamp(1, groups.max(1));
+        if pieces == 1 {
+            return self.decode(
+                add,
+                body,
+                None,
+                output,
+                read_columns,
+                Some((meta, 0..groups)),
+            );
         }
-        let runs: Vec<std::ops::Range<usize>> = (0..pieces)
-            .map(|i| i * groups / pieces..(i + 1) * groups / pieces)
-            .collect();
         std::thread::scope(|scope| {
-            let decoding: Vec<_> = runs
-                .into_iter()
-                .map(|run| {
+            let decoding: Vec<_> = (0..pieces)
+                .map(|i| {
+                    let run = i * groups / pieces..(i + 1) * groups / pieces;
                     let (body, meta) = (body.clone(), meta.clone());
                     scope.spawn(move || {
-                        let mut out = Vec::new();
-                        self.decode_each(
-                            add,
-                            body,
-                            None,
-                            output,
-                            read_columns,
-                            false,
-                            Some((meta, run)),
-                            &mut |b, _| {
-                                out.push(b);
-                                true
-                            },
-                        )
-                        .map(|()| out)
+                        self.decode(add, body, None, output, read_columns, Some((meta, run)))
                     })
                 })
                 .collect();
@@ -645,32 +635,17 @@ impl Scan {
         })
     }
 
+    /// Decodes a file (with `run`, only that run of row groups) into its
+    /// batches.
     fn decode<R: ChunkReader + 'static>(
-        &self,
-        add: &Add,
-        bytes: R,
-        deleted: Option<DeletedRows>,
-        output: &SchemaRef,
-        read_columns: &[String],
-    ) -> ParquetResult<Vec<RecordBatch>> {
-        Ok(self
-            .decode_with_positions(add, bytes, deleted.as_ref(), output, read_columns, false)?
-            .into_iter()
-            .map(|(b, _)| b)
-            .collect())
-    }
-
-    /// Decodes a file; with `positions`, also returns each kept row's index
-    /// in the file (for deletes).
-    fn decode_with_positions<R: ChunkReader + 'static>(
         &self,
         add: &Add,
         bytes: R,
         deleted: Option<&DeletedRows>,
         output: &SchemaRef,
         read_columns: &[String],
-        positions: bool,
-    ) -> ParquetResult<Vec<(RecordBatch, Vec<u64>)>> {
+        run: Option<(ArrowReaderMetadata, std::ops::Range<usize>)>,
+    ) -> ParquetResult<Vec<RecordBatch>> {
         let mut out = Vec::new();
         self.decode_each(
             add,
@@ -678,14 +653,18 @@ impl Scan {
             deleted,
             output,
             read_columns,
-            positions,
-            None,
-            &mut |b, p| {
-                out.push((b, p));
+            false,
+            run,
+            &mut |b, _| {
+                out.push(b);
                 true
             },
         )?;
         Ok(out)
+    }
+
+    fn corrupt_input(&self, add: &Add) -> ParquetError {
+        self.file_error(add, "the Parquet decoder failed on corrupt input")
     }
 
     /// Decodes a file (with `run`, only that run of row groups, its footer
@@ -717,9 +696,7 @@ impl Scan {
                 emit,
             )
         }))
-        .unwrap_or_else(|_| {
-            Err(self.file_error(add, "the Parquet decoder failed on corrupt input"))
-        })
+        .unwrap_or_else(|_| Err(self.corrupt_input(add)))
     }
 
     #[allow(clippy::too_many_arguments)] // see decode_each
