@@ -1348,3 +1348,25 @@ async fn shared_files_roll_before_a_row_group_would_pass_the_target() {
         (0..6_000).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_partitions_each_encoder_writes_its_own_file() {
+    // Unpartitioned files roll at the target anyway; one per encoder keeps
+    // the encoders' output in separate streams.
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let input: Vec<RecordBatch> = (0..20i64)
+        .map(|i| batch(i * 100..(i + 1) * 100, "a"))
+        .collect();
+    let opts = WriteOptions {
+        threads: 2,
+        ..Default::default()
+    };
+    let r = write_batches(store, None, input, opts).await.unwrap();
+    assert_eq!(r.files_added, 2);
+    assert_eq!(
+        scan_ids(&location, None).await,
+        (0..2_000).collect::<Vec<_>>()
+    );
+}
