@@ -104,7 +104,7 @@ pub(crate) fn sample_cardinality(array: &dyn Array) -> Option<Cardinality> {
         }
         _ => return None,
     };
-    let mut tally = Tally::default();
+    let mut tally = Tally::with_capacity(SAMPLE_VALUES.min(array.len()));
     for i in (0..array.len())
         .filter(|&i| array.is_valid(i))
         .take(SAMPLE_VALUES)
@@ -115,7 +115,6 @@ pub(crate) fn sample_cardinality(array: &dyn Array) -> Option<Cardinality> {
 }
 
 /// Occurrence counts of sampled values.
-#[derive(Default)]
 struct Tally<'a> {
     counts: HashMap<&'a [u8], u32>,
     sampled: usize,
@@ -123,6 +122,16 @@ struct Tally<'a> {
 }
 
 impl<'a> Tally<'a> {
+    /// Room for `values` distinct values, so the table never grows (and
+    /// rehashes every key) while sampling.
+    fn with_capacity(values: usize) -> Self {
+        Self {
+            counts: HashMap::with_capacity(values),
+            sampled: 0,
+            distinct_bytes: 0,
+        }
+    }
+
     fn note(&mut self, value: &'a [u8]) {
         self.sampled += 1;
         let count = self.counts.entry(value).or_insert(0);

@@ -25,6 +25,7 @@ pub mod column_values;
 pub mod delete;
 pub mod deletion_vector;
 mod dictionary_choice;
+mod encoder_queue;
 mod error;
 mod file_pruning;
 mod file_sink;

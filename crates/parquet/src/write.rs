@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
@@ -27,6 +26,7 @@ use silt_log::{CommitOutcome, LogStore, Operation, Snapshot, Transaction};
 
 use crate::arrow_values::{ColumnMappingMode, logical_arrow_type, physical_name};
 use crate::column_values::{ExpressionEvaluator, RowRules};
+use crate::encoder_queue::{EncoderInput, encoder_queue};
 use crate::error::{ParquetError, ParquetResult};
 use crate::file_sink::FileSink;
 use crate::shared_file::{
@@ -397,6 +397,8 @@ struct Context {
     /// enough batch showed to be near-unique, and their row groups; every
     /// later row group and file uses them.
     chosen: std::sync::OnceLock<(WriterProperties, RowGroupFactory)>,
+    /// Held while an encoder makes the dictionary choice.
+    deciding: std::sync::Mutex<()>,
     /// Each partition's open file, which every encoder appends to.
     slots: PartitionSlots,
     /// Files opened (numbers the file names).
@@ -420,6 +422,15 @@ impl Context {
     /// the write's dictionary choice once made, made now if `first` can
     /// decide it, with the defaults otherwise.
     fn row_groups(&self, first: &RecordBatch) -> Result<&RowGroupFactory, ParquetError> {
+        if let Some((_, f)) = self.chosen.get() {
+            return Ok(f);
+        }
+        // One encoder samples at a time: the others wait for its choice
+        // instead of sampling the same columns again.
+        let _deciding = self
+            .deciding
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((_, f)) = self.chosen.get() {
             return Ok(f);
         }
@@ -667,11 +678,7 @@ impl Context {
     /// given, builds a row group per partition and appends each finished
     /// one to the partition's shared file. The `add`s of the files it
     /// filled.
-    fn run(
-        &self,
-        encoder: usize,
-        batches: Receiver<RecordBatch>,
-    ) -> Result<Vec<Add>, ParquetError> {
+    fn run(&self, encoder: usize, batches: EncoderInput) -> Result<Vec<Add>, ParquetError> {
         let mut building = Building::new();
         let mut adds = Vec::new();
         let names: Vec<String> = self
@@ -1090,6 +1097,7 @@ where
         )?,
         props,
         chosen: std::sync::OnceLock::new(),
+        deciding: std::sync::Mutex::new(()),
         slots: PartitionSlots::default(),
         files_opened: std::sync::atomic::AtomicUsize::new(0),
         target: options.target_file_size.max(1),
@@ -1107,20 +1115,21 @@ where
     });
     let threads = options.threads.max(1);
     let progress = options.progress.clone();
-    // CPU work (conforming, splitting, encoding) runs on plain threads; the
-    // input is dealt round-robin, a bounded queue per worker.
+    // CPU work (conforming, splitting, encoding) runs on plain threads,
+    // each taking the next input batch when it is free.
     let (adds, rows) = tokio::task::spawn_blocking(move || -> ParquetResult<(Vec<Add>, u64)> {
         std::thread::scope(|scope| {
-            let mut senders: Vec<SyncSender<RecordBatch>> = Vec::new();
-            let mut handles = Vec::new();
-            for encoder in 0..threads {
-                let (tx, rx) = sync_channel::<RecordBatch>(2);
-                senders.push(tx);
-                let ctx = ctx.clone();
-                handles.push(scope.spawn(move || ctx.run(encoder, rx)));
-            }
+            let (mut dealer, inputs) = encoder_queue(threads, 2 * threads);
+            let handles: Vec<_> = inputs
+                .into_iter()
+                .enumerate()
+                .map(|(encoder, input)| {
+                    let ctx = ctx.clone();
+                    scope.spawn(move || ctx.run(encoder, input))
+                })
+                .collect();
             let mut rows = 0u64;
-            for (i, batch) in input.enumerate() {
+            for batch in input {
                 if batch.num_rows() == 0 {
                     continue;
                 }
@@ -1131,11 +1140,11 @@ where
                         std::sync::atomic::Ordering::Relaxed,
                     );
                 }
-                if senders[i % senders.len()].send(batch).is_err() {
+                if dealer.send(batch).is_err() {
                     break; // a worker failed; its error is reported below
                 }
             }
-            drop(senders);
+            drop(dealer);
             let mut adds = Vec::new();
             let mut first_err = None;
             for h in handles {
@@ -1219,38 +1228,40 @@ fn split(
             batch: to_file(batch)?,
         }]);
     }
-    // Group rows by the binary row form of their partition values, a run
-    // of equal rows at a time: rows of one partition usually come together
-    // (input sorted or clustered by the partition column), so a batch is
-    // a few runs, each looked up once, and a group of one run is a
-    // zero-copy slice. Groups keep the order they first appear in.
+    // Group rows by their partition values a run of equal rows at a time:
+    // rows of one partition usually come together (input sorted or
+    // clustered by the partition column), so a batch is a few runs, each
+    // looked up once by the binary row form of its first row, and a group
+    // of one run is a zero-copy slice. Groups keep the order they first
+    // appear in.
+    let part_cols: Vec<ArrayRef> = part_idx.iter().map(|i| batch.column(*i).clone()).collect();
+    let run_ranges = arrow_ord::partition::partition(&part_cols)
+        .map_err(|e| e.to_string())?
+        .ranges();
+    let starts: UInt32Array = run_ranges.iter().map(|r| r.start as u32).collect();
+    let run_keys: Vec<ArrayRef> = part_cols
+        .iter()
+        .map(|c| arrow_select::take::take(c, &starts, None))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
     let converter = arrow_row::RowConverter::new(
-        part_idx
+        run_keys
             .iter()
-            .map(|i| arrow_row::SortField::new(batch.column(*i).data_type().clone()))
+            .map(|c| arrow_row::SortField::new(c.data_type().clone()))
             .collect(),
     )
     .map_err(|e| e.to_string())?;
-    let part_cols: Vec<ArrayRef> = part_idx.iter().map(|i| batch.column(*i).clone()).collect();
     let encoded = converter
-        .convert_columns(&part_cols)
+        .convert_columns(&run_keys)
         .map_err(|e| e.to_string())?;
     let mut group_of: HashMap<arrow_row::Row<'_>, usize> = HashMap::new();
     let mut runs: Vec<Vec<std::ops::Range<usize>>> = Vec::new();
-    let n = encoded.num_rows();
-    let mut start = 0;
-    while start < n {
-        let row = encoded.row(start);
-        let mut end = start + 1;
-        while end < n && encoded.row(end) == row {
-            end += 1;
-        }
-        let g = *group_of.entry(row).or_insert_with(|| {
+    for (k, range) in run_ranges.into_iter().enumerate() {
+        let g = *group_of.entry(encoded.row(k)).or_insert_with(|| {
             runs.push(Vec::new());
             runs.len() - 1
         });
-        runs[g].push(start..end);
-        start = end;
+        runs[g].push(range);
     }
     let mut jobs = Vec::with_capacity(runs.len());
     for group in runs {
@@ -1367,5 +1378,77 @@ mod tests {
                 (Some("c".into()), "p=c".into(), vec![7]),
             ]
         );
+    }
+
+    proptest::proptest! {
+        /// Over two nullable partition columns (one numeric, one text) in
+        /// any order, runs or not: every row lands once, in the job of its
+        /// own partition values, rows keep their input order within a job,
+        /// and jobs come in the order their partitions first appear.
+        #[test]
+        fn split_puts_each_row_in_its_partition_in_order(
+            rows in proptest::collection::vec(
+                (proptest::option::of(-2i32..3), proptest::option::of(0usize..3)),
+                0..120,
+            )
+        ) {
+            use silt_log::schema::{DataType as D, PrimitiveType as P, StructField};
+            let names = ["x", "", "x y"];
+            let schema = StructType::new(vec![
+                StructField::new("id", D::Primitive(P::Long), true),
+                StructField::new("n", D::Primitive(P::Integer), true),
+                StructField::new("s", D::Primitive(P::String), true),
+            ]);
+            let batch = RecordBatch::try_from_iter(vec![
+                (
+                    "id",
+                    Arc::new(arrow_array::Int64Array::from_iter_values(0..rows.len() as i64))
+                        as ArrayRef,
+                ),
+                (
+                    "n",
+                    Arc::new(arrow_array::Int32Array::from(
+                        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                    )),
+                ),
+                (
+                    "s",
+                    Arc::new(arrow_array::StringArray::from(
+                        rows.iter().map(|r| r.1.map(|i| names[i])).collect::<Vec<_>>(),
+                    )),
+                ),
+            ])
+            .unwrap();
+            let file_schema =
+                Arc::new(Schema::new(vec![Field::new("id", ArrowType::Int64, true)]));
+            let jobs = split(
+                &batch,
+                &schema,
+                &["n".to_string(), "s".to_string()],
+                &file_schema,
+                ColumnMappingMode::None,
+            )
+            .unwrap();
+            // The expected jobs, grouped naively row by row.
+            let mut expected: Vec<(Vec<Option<String>>, Vec<i64>)> = Vec::new();
+            for (i, (n, s)) in rows.iter().enumerate() {
+                let key = vec![n.map(|v| v.to_string()), s.map(|k| names[k].to_string())];
+                match expected.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, ids)) => ids.push(i as i64),
+                    None => expected.push((key, vec![i as i64])),
+                }
+            }
+            let got: Vec<(Vec<Option<String>>, Vec<i64>)> = jobs
+                .iter()
+                .map(|j| {
+                    let ids = j
+                        .batch
+                        .column(0)
+                        .as_primitive::<arrow_array::types::Int64Type>();
+                    (j.key.clone(), ids.values().to_vec())
+                })
+                .collect();
+            proptest::prop_assert_eq!(got, expected);
+        }
     }
 }
