@@ -30,6 +30,7 @@ mod error;
 mod file_pruning;
 mod file_sink;
 pub mod filter;
+mod min_max;
 pub mod row_changes;
 pub mod row_tracking;
 pub mod scan;
