@@ -1361,13 +1361,7 @@ mod tests {
         .unwrap();
         let got: Vec<(Option<String>, String, Vec<i64>)> = jobs
             .iter()
-            .map(|j| {
-                let ids = j
-                    .batch
-                    .column(0)
-                    .as_primitive::<arrow_array::types::Int64Type>();
-                (j.key[0].clone(), j.dir.clone(), ids.values().to_vec())
-            })
+            .map(|j| (j.key[0].clone(), j.dir.clone(), job_ids(j)))
             .collect();
         assert_eq!(
             got,
@@ -1378,6 +1372,15 @@ mod tests {
                 (Some("c".into()), "p=c".into(), vec![7]),
             ]
         );
+    }
+
+    /// The `id` column (the first) of a job's rows.
+    fn job_ids(job: &Job) -> Vec<i64> {
+        job.batch
+            .column(0)
+            .as_primitive::<arrow_array::types::Int64Type>()
+            .values()
+            .to_vec()
     }
 
     proptest::proptest! {
@@ -1438,16 +1441,8 @@ mod tests {
                     None => expected.push((key, vec![i as i64])),
                 }
             }
-            let got: Vec<(Vec<Option<String>>, Vec<i64>)> = jobs
-                .iter()
-                .map(|j| {
-                    let ids = j
-                        .batch
-                        .column(0)
-                        .as_primitive::<arrow_array::types::Int64Type>();
-                    (j.key.clone(), ids.values().to_vec())
-                })
-                .collect();
+            let got: Vec<(Vec<Option<String>>, Vec<i64>)> =
+                jobs.iter().map(|j| (j.key.clone(), job_ids(j))).collect();
             proptest::prop_assert_eq!(got, expected);
         }
     }
