@@ -162,20 +162,44 @@ pub struct StatsCollector {
     strings_from_footer: bool,
 }
 
-fn bounds(array: &dyn Array) -> Option<(Bound, Bound)> {
+/// A column's min and max (`Ok(None)` when it has no values to bound, or
+/// a type without bounds), or [`HasNan`] when a double or float is NaN. A
+/// null-free column takes one pass ([`crate::min_max`]); one with nulls
+/// takes Arrow's kernels, which skip them.
+fn bounds(array: &dyn Array) -> Result<Option<(Bound, Bound)>, HasNan> {
     macro_rules! prim {
         ($t:ty, $wrap:expr) => {{
             let a = array.as_primitive::<$t>();
-            Some(($wrap(aggregate::min(a)?), $wrap(aggregate::max(a)?)))
+            let found = if a.null_count() == 0 {
+                min_max(a.values())
+            } else {
+                aggregate::min(a).zip(aggregate::max(a))
+            };
+            found.map(|(lo, hi)| ($wrap(lo), $wrap(hi)))
         }};
     }
-    match array.data_type() {
+    macro_rules! float {
+        ($t:ty) => {{
+            let a = array.as_primitive::<$t>();
+            if a.iter().flatten().any(|v| v.is_nan()) {
+                return Err(HasNan);
+            }
+            aggregate::min(a)
+                .zip(aggregate::max(a))
+                .map(|(lo, hi)| (Bound::Float(lo as f64), Bound::Float(hi as f64)))
+        }};
+    }
+    Ok(match array.data_type() {
         ArrowType::Int8 => prim!(Int8Type, |v: i8| Bound::Int(v as i64)),
         ArrowType::Int16 => prim!(Int16Type, |v: i16| Bound::Int(v as i64)),
         ArrowType::Int32 => prim!(Int32Type, |v: i32| Bound::Int(v as i64)),
         ArrowType::Int64 => prim!(Int64Type, Bound::Int),
-        ArrowType::Float32 => prim!(Float32Type, |v: f32| Bound::Float(v as f64)),
-        ArrowType::Float64 => prim!(Float64Type, Bound::Float),
+        ArrowType::Float32 => float!(Float32Type),
+        ArrowType::Float64 if array.null_count() == 0 => {
+            min_max_f64(array.as_primitive::<Float64Type>().values())?
+                .map(|(lo, hi)| (Bound::Float(lo), Bound::Float(hi)))
+        }
+        ArrowType::Float64 => float!(Float64Type),
         ArrowType::Date32 => prim!(Date32Type, Bound::Date),
         ArrowType::Decimal128(_, scale) => {
             let scale = *scale;
@@ -187,59 +211,12 @@ fn bounds(array: &dyn Array) -> Option<(Bound, Bound)> {
         }
         ArrowType::Utf8 => {
             let a = array.as_string::<i32>();
-            Some((
-                Bound::Str(aggregate::min_string(a)?.to_string()),
-                Bound::Str(aggregate::max_string(a)?.to_string()),
-            ))
+            aggregate::min_string(a)
+                .zip(aggregate::max_string(a))
+                .map(|(lo, hi)| (Bound::Str(lo.to_string()), Bound::Str(hi.to_string())))
         }
         _ => None,
-    }
-}
-
-/// The bounds of a null-free column of the types writes see most, in one
-/// pass ([`crate::min_max`]); `None` for other types, which take
-/// [`bounds`]. Gives what [`has_nan`] and [`bounds`] give together.
-fn one_pass_bounds(array: &dyn Array) -> Option<Result<Option<(Bound, Bound)>, HasNan>> {
-    fn both<T: Copy + Ord>(values: &[T], wrap: impl Fn(T) -> Bound) -> Option<(Bound, Bound)> {
-        min_max(values).map(|(lo, hi)| (wrap(lo), wrap(hi)))
-    }
-    Some(Ok(match array.data_type() {
-        ArrowType::Int32 => both(array.as_primitive::<Int32Type>().values(), |v| {
-            Bound::Int(v as i64)
-        }),
-        ArrowType::Int64 => both(array.as_primitive::<Int64Type>().values(), Bound::Int),
-        ArrowType::Date32 => both(array.as_primitive::<Date32Type>().values(), Bound::Date),
-        ArrowType::Timestamp(TimeUnit::Microsecond, tz) => {
-            let utc = tz.is_some();
-            both(
-                array.as_primitive::<TimestampMicrosecondType>().values(),
-                |v| Bound::Ts(v, utc),
-            )
-        }
-        ArrowType::Float64 => {
-            return Some(
-                min_max_f64(array.as_primitive::<Float64Type>().values())
-                    .map(|b| b.map(|(lo, hi)| (Bound::Float(lo), Bound::Float(hi)))),
-            );
-        }
-        _ => return None,
-    }))
-}
-
-fn has_nan(array: &dyn Array) -> bool {
-    match array.data_type() {
-        ArrowType::Float32 => array
-            .as_primitive::<Float32Type>()
-            .iter()
-            .flatten()
-            .any(f32::is_nan),
-        ArrowType::Float64 => array
-            .as_primitive::<Float64Type>()
-            .iter()
-            .flatten()
-            .any(f64::is_nan),
-        _ => false,
-    }
+    })
 }
 
 /// Bytes of string min/max a Parquet writer must keep (untruncated) in
@@ -352,22 +329,10 @@ impl StatsCollector {
             entry.deferred = true;
             return;
         }
-        if array.null_count() == 0
-            && let Some(found) = one_pass_bounds(array)
-        {
-            match found {
-                Err(HasNan) => entry.drop_bounds(),
-                Ok(Some((lo, hi))) => entry.widen(lo, hi),
-                Ok(None) => {}
-            }
-            return;
-        }
-        if has_nan(array) {
-            entry.drop_bounds();
-            return;
-        }
-        if let Some((lo, hi)) = bounds(array) {
-            entry.widen(lo, hi);
+        match bounds(array) {
+            Err(HasNan) => entry.drop_bounds(),
+            Ok(Some((lo, hi))) => entry.widen(lo, hi),
+            Ok(None) => {}
         }
     }
 
