@@ -154,9 +154,10 @@ mod tests {
     #[test]
     fn a_stalled_encoder_does_not_hold_up_the_others() {
         // Encoder 0 stalls after its first batch until encoder 1 has taken
-        // 50 more (or 20 s have passed). Dealt in turn with a queue per
-        // encoder, the dealer would wait on encoder 0's full queue, encoder
-        // 1 would run dry after a few batches, and the count would fail.
+        // 50 more, giving up after 10 s. Dealt in turn with a queue per
+        // encoder, the dealer would wait on encoder 0's full queue and
+        // encoder 1 would run dry after a few batches, so encoder 0 would
+        // give up.
         let (mut dealer, inputs) = encoder_queue(2, 2);
         let taken_by_1 = AtomicUsize::new(0);
         std::thread::scope(|s| {
@@ -166,13 +167,16 @@ mod tests {
             let h0 = s.spawn(move || {
                 let mut mine = vec![value(&in0.next().unwrap())];
                 let start = std::time::Instant::now();
-                while taken.load(Ordering::Acquire) < 50
-                    && start.elapsed() < Duration::from_secs(20)
-                {
+                let mut gave_up = false;
+                while taken.load(Ordering::Acquire) < 50 {
+                    if start.elapsed() > Duration::from_secs(10) {
+                        gave_up = true;
+                        break;
+                    }
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 mine.extend(in0.by_ref().map(|b| value(&b)));
-                mine
+                (mine, gave_up)
             });
             let h1 = s.spawn(move || {
                 let mut mine = Vec::new();
@@ -186,8 +190,11 @@ mod tests {
                 dealer.send(batch(i)).unwrap();
             }
             drop(dealer);
-            let (a, b) = (h0.join().unwrap(), h1.join().unwrap());
-            assert!(b.len() >= 50, "encoder 1 took only {} batches", b.len());
+            let ((a, gave_up), b) = (h0.join().unwrap(), h1.join().unwrap());
+            assert!(
+                !gave_up,
+                "encoder 1 ran dry while encoder 0 stalled: encoder 0 waited 10 s"
+            );
             let mut all: Vec<i64> = a.into_iter().chain(b).collect();
             all.sort_unstable();
             assert_eq!(all, (0..100).collect::<Vec<_>>());
