@@ -31,20 +31,22 @@ t = pq.read_table(inp)
 t = t.cast(pa.schema([pa.field(f.name, pa.string() if pa.types.is_string_view(f.type) or pa.types.is_large_string(f.type) else f.type) for f in t.schema]))
 if what.endswith("_part"):
     t = t.append_column("date", pc.cast(pc.cast(t.column("ts"), pa.timestamp("us")), pa.date32()))
-times, rows, extra = [], 0, {}
+times, cpus, rows, extra = [], [], 0, {}
 for i in range(reps):
     d = os.path.join(work, f"{what}{i}")
     shutil.rmtree(d, ignore_errors=True)
     if what.startswith("pyarrow_"):
         os.makedirs(d)
-        s = time.perf_counter(); pq.write_table(t, os.path.join(d, "f.parquet"), compression=what.split("_")[1]); times.append(time.perf_counter() - s)
+        s, c = time.perf_counter(), time.process_time()
+        pq.write_table(t, os.path.join(d, "f.parquet"), compression=what.split("_")[1])
+        times.append(time.perf_counter() - s); cpus.append(time.process_time() - c)
     elif what.startswith("write"):
-        s = time.perf_counter()
+        s, c = time.perf_counter(), time.process_time()
         write_deltalake(d, t, partition_by=["date"] if what.endswith("_part") else None)
-        times.append(time.perf_counter() - s)
+        times.append(time.perf_counter() - s); cpus.append(time.process_time() - c)
     rows = t.num_rows
-times.sort()
-print(json.dumps({"engine": "python", "workload": what, "rows": rows, "median_s": times[len(times)//2], "min_s": times[0], "max_s": times[-1], "peak_kb": peak()}))
+times.sort(); cpus.sort()
+print(json.dumps({"engine": "python", "workload": what, "rows": rows, "median_s": times[len(times)//2], "min_s": times[0], "max_s": times[-1], "cpu_s": cpus[len(cpus)//2], "peak_kb": peak()}))
 sys.stdout.flush(); __import__('os')._exit(0)  # deltalake 1.6.6 can abort at interpreter exit
 '''
 
@@ -55,14 +57,14 @@ def peak():
     for l in open("/proc/self/status"):
         if l.startswith("VmHWM:"): return int(l.split()[1])
 path, reps, day = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-times, rows = [], 0
+times, cpus, rows = [], [], 0
 for i in range(reps):
-    s = time.perf_counter()
+    s, c = time.perf_counter(), time.process_time()
     dt = DeltaTable(path)
     t = dt.to_pyarrow_table(partitions=[("date", "=", day)]) if day != "-" else dt.to_pyarrow_table()
-    times.append(time.perf_counter() - s); rows = t.num_rows
-times.sort()
-print(json.dumps({"engine": "deltalake", "workload": "scan", "rows": rows, "median_s": times[len(times)//2], "min_s": times[0], "max_s": times[-1], "peak_kb": peak()}))
+    times.append(time.perf_counter() - s); cpus.append(time.process_time() - c); rows = t.num_rows
+times.sort(); cpus.sort()
+print(json.dumps({"engine": "deltalake", "workload": "scan", "rows": rows, "median_s": times[len(times)//2], "min_s": times[0], "max_s": times[-1], "cpu_s": cpus[len(cpus)//2], "peak_kb": peak()}))
 sys.stdout.flush(); __import__('os')._exit(0)  # deltalake 1.6.6 can abort at interpreter exit
 '''
 
@@ -72,9 +74,16 @@ def summary(recs):
     extremes over all runs, the highest peak."""
     meds = sorted(r["median_s"] for r in recs)
     out = dict(recs[-1])
+    cpus = sorted(r.get("cpu_s", 0.0) for r in recs)
     out.update(median_s=meds[len(meds) // 2], min_s=min(r["min_s"] for r in recs),
-               max_s=max(r["max_s"] for r in recs), peak_kb=max(r["peak_kb"] for r in recs))
+               max_s=max(r["max_s"] for r in recs), peak_kb=max(r["peak_kb"] for r in recs),
+               cpu_s=cpus[len(cpus) // 2])
     return out
+
+
+def cpu(r):
+    """`CPU s (cores)`: CPU seconds per run and how many cores that kept busy."""
+    return f"{r['cpu_s']:.2f} s ({r['cpu_s'] / r['median_s']:.1f})"
 
 
 def ratio(peer, ours):
@@ -135,6 +144,17 @@ def main():
         print(f"| silt zstd vs the pyarrow zstd floor | | | | {ratio(rec['floor_zstd'], rec['s_u'])} |")
         print(f"| full scan, 5M rows | {fmt(S['sc_s'])} | {fmt(S['sc_d'])} | | {ratio(rec['sc_d'], rec['sc_s'])} |")
         print(f"| selective scan, 1 day of 10 ({S['sel_s']['rows']:,} rows; silt read {S['sel_s']['files_read']} file(s)) | {fmt(S['sel_s'])} | {fmt(S['sel_d'])} | | {ratio(rec['sel_d'], rec['sel_s'])} |")
+        print()
+        print("CPU per run (user + system, every thread; median of the round medians), and the cores it kept busy (CPU / wall):")
+        print("| workload | silt | deltalake | silt CPU / deltalake CPU |")
+        print("|---|---|---|---|")
+        for label, ours, peer in [("write, unpartitioned (silt zstd)", "s_u", "d_u"),
+                                  ("write, unpartitioned (silt snappy)", "s_us", "d_u"),
+                                  ("write, partitioned by day (silt zstd)", "s_p", "d_p"),
+                                  ("write, partitioned by day (silt snappy)", "s_ps", "d_p"),
+                                  ("full scan", "sc_s", "sc_d"),
+                                  ("selective scan", "sel_s", "sel_d")]:
+            print(f"| {label} | {cpu(S[ours])} | {cpu(S[peer])} | {S[ours]['cpu_s'] / max(S[peer]['cpu_s'], 1e-9):.2f} |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -10,6 +10,24 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use silt_parquet::{DataCompression, Scan, WriteOptions, write_batches};
 use silt_store::TableBuilder;
 
+/// CPU seconds (user and system, every thread, those ended included) this
+/// process has used, from `/proc/self/stat` (in Linux's fixed user-visible
+/// tick of 1/100 s); 0 where that file cannot be read.
+pub(crate) fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold
+    // spaces): state is field 3, utime 14 and stime 15.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let field = |n: usize| -> f64 {
+        after
+            .split_whitespace()
+            .nth(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0) as f64
+    };
+    (field(14) + field(15)) / 100.0
+}
+
 pub(crate) fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(|a, b| a.total_cmp(b));
     (v[v.len() / 2], v[0], v[v.len() - 1])
@@ -65,7 +83,7 @@ pub async fn write(
 ) -> Result<String, String> {
     let batches = read_input(input, partitioned)?;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let mut times = Vec::new();
+    let (mut times, mut cpu) = (Vec::new(), Vec::new());
     let mut files = 0;
     for i in 0..repeat.max(1) {
         let location = format!("{dir}/rep{i}");
@@ -86,27 +104,29 @@ pub async fn write(
             ..Default::default()
         };
         let input = batches.clone();
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_seconds());
         let r = write_batches(store, None, input, opts)
             .await
             .map_err(|e| e.to_string())?;
         times.push(t.elapsed().as_secs_f64());
+        cpu.push(cpu_seconds() - c);
         files = r.files_added;
     }
     let (med, lo, hi) = median(times);
+    let (cpu, _, _) = median(cpu);
     let (_, peak) = crate::memory_kb();
     Ok(format!(
-        r#"{{"engine":"silt","workload":"write","partitioned":{partitioned},"rows":{rows},"files":{files},"median_s":{med:.3},"min_s":{lo:.3},"max_s":{hi:.3},"peak_kb":{peak}}}"#
+        r#"{{"engine":"silt","workload":"write","partitioned":{partitioned},"rows":{rows},"files":{files},"median_s":{med:.3},"min_s":{lo:.3},"max_s":{hi:.3},"cpu_s":{cpu:.3},"peak_kb":{peak}}}"#
     ))
 }
 
 /// `silt-bench scan <table> [--where PRED] [--repeat N]`
 pub async fn scan(location: &str, predicate: Option<&str>, repeat: u64) -> Result<String, String> {
-    let mut times = Vec::new();
+    let (mut times, mut cpu) = (Vec::new(), Vec::new());
     let mut rows = 0;
     let mut files = 0;
     for _ in 0..repeat.max(1) {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_seconds());
         let s = TableBuilder::new(location)
             .load()
             .await
@@ -118,11 +138,13 @@ pub async fn scan(location: &str, predicate: Option<&str>, repeat: u64) -> Resul
         files = scan.plan().map_err(|e| e.to_string())?.files;
         let batches = scan.collect().await.map_err(|e| e.to_string())?;
         times.push(t.elapsed().as_secs_f64());
+        cpu.push(cpu_seconds() - c);
         rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
     }
     let (med, lo, hi) = median(times);
+    let (cpu, _, _) = median(cpu);
     let (_, peak) = crate::memory_kb();
     Ok(format!(
-        r#"{{"engine":"silt","workload":"scan","rows":{rows},"files_read":{files},"median_s":{med:.3},"min_s":{lo:.3},"max_s":{hi:.3},"peak_kb":{peak}}}"#
+        r#"{{"engine":"silt","workload":"scan","rows":{rows},"files_read":{files},"median_s":{med:.3},"min_s":{lo:.3},"max_s":{hi:.3},"cpu_s":{cpu:.3},"peak_kb":{peak}}}"#
     ))
 }

@@ -140,7 +140,16 @@ mod tests {
         std::thread::scope(|s| {
             let handles: Vec<_> = inputs
                 .into_iter()
-                .map(|mut input| s.spawn(move || value(&input.next().unwrap())))
+                .map(|mut input| {
+                    s.spawn(move || {
+                        let first = value(&input.next().unwrap());
+                        // Read to the end, as an encoder does: an input
+                        // dropped early means its encoder failed, and the
+                        // dealer would refuse the next batch.
+                        assert_eq!(input.by_ref().count(), 0);
+                        first
+                    })
+                })
                 .collect();
             for i in 0..3 {
                 dealer.send(batch(i)).unwrap();

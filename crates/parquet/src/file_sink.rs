@@ -16,6 +16,9 @@ use tokio::sync::mpsc;
 /// sent after that (also S3's 5 MiB minimum part size, with room).
 const PIECE: usize = 8 << 20;
 
+/// The buffer a file starts with.
+const FIRST_BUFFER: usize = 256 << 10;
+
 /// Pieces queued for the I/O task.
 const QUEUED_PIECES: usize = 2;
 
@@ -157,13 +160,35 @@ impl SealedSink {
 }
 
 impl Write for FileSink {
+    /// Takes at most what fills the current piece (the caller's
+    /// `write_all` hands over the rest), so a piece never outgrows its
+    /// buffer; a store that writes whole objects takes everything.
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(b);
-        self.len += b.len() as u64;
+        let take = if self.whole_only {
+            b.len()
+        } else {
+            b.len().min(PIECE.saturating_sub(self.buf.len()).max(1))
+        };
+        let needed = self.buf.len() + take;
+        if needed > self.buf.capacity() {
+            // A file's first bytes get a small buffer (most files of small
+            // appends stay small); one that outgrows it gets a whole piece
+            // at once instead of doubling its way there, copying each time.
+            let size = if self.buf.capacity() == 0 {
+                FIRST_BUFFER.max(needed)
+            } else if self.whole_only {
+                needed.max(2 * self.buf.capacity())
+            } else {
+                PIECE.max(needed)
+            };
+            self.buf.reserve_exact(size - self.buf.len());
+        }
+        self.buf.extend_from_slice(&b[..take]);
+        self.len += take as u64;
         if !self.whole_only && self.buf.len() >= PIECE {
             self.send_piece().map_err(std::io::Error::other)?;
         }
-        Ok(b.len())
+        Ok(take)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -34,6 +34,7 @@ mod min_max;
 pub mod row_changes;
 pub mod row_tracking;
 pub mod scan;
+mod scan_pieces;
 mod shared_file;
 pub mod stats;
 pub mod vacuum;

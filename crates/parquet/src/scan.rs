@@ -28,6 +28,7 @@ use crate::deletion_vector::{DeletedRows, DvLocation, locate, read_from_file};
 use crate::error::{ParquetError, ParquetResult};
 use crate::file_pruning::FilePruner;
 use crate::filter::filter_batch;
+use crate::scan_pieces::Piece;
 
 /// How many files are read at once.
 const DEFAULT_CONCURRENCY: usize = 8;
@@ -380,7 +381,7 @@ impl Scan {
         let read_columns = self.read_columns()?;
         let this = Arc::new(self);
         let concurrency = this.concurrency;
-        // Each file's row groups are decoded in runs side by side, as many
+        // Each file's rows are decoded in pieces side by side, as many
         // as its share of the scan's bytes is of the cores (rounded up), so
         // one large file, or one of a few unequal ones, leaves no core idle.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u128;
@@ -535,7 +536,16 @@ impl Scan {
         let deleted = self.deleted_rows(&add).await?;
         let key = self.object_key(&add, add.path.as_str())?;
         let size = u64::try_from(add.size).unwrap_or(0);
-        let selective = self.predicate.is_some() || read_columns.len() < self.schema.fields.len();
+        // Byte ranges pay off when part of the file goes unread: columns
+        // left out, or rows a predicate on data columns can prune. A
+        // predicate on partition columns only has already chosen the file,
+        // which is then read whole.
+        let prunes_rows = self.predicate.as_ref().is_some_and(|p| {
+            p.columns()
+                .iter()
+                .any(|c| !self.partition_columns.iter().any(|pc| pc == c))
+        });
+        let selective = prunes_rows || read_columns.len() < self.schema.fields.len();
         let decode = |body: FileBody| {
             let this = self.clone_for_decode();
             let (add2, deleted) = (add.clone(), deleted.clone());
@@ -571,9 +581,9 @@ impl Scan {
         }
     }
 
-    /// Decodes a file, its row groups split into up to `pieces` runs
-    /// decoded side by side; whole when it has deleted rows (whose
-    /// positions count from the start of the file) or one row group.
+    /// Decodes a file in up to `pieces` pieces of about equal rows, decoded
+    /// side by side (see [`crate::scan_pieces`]); whole when it has deleted
+    /// rows (whose positions count from the start of the file).
     fn decode_in_pieces(
         &self,
         add: &Add,
@@ -586,31 +596,40 @@ impl Scan {
         if pieces < 2 || deleted.is_some() {
             return self.decode(add, body, deleted.as_ref(), output, read_columns, None);
         }
-        let options = self.reader_options(self.predicate.is_some());
+        // The offset index lets a piece start inside a row group and skip
+        // the pages before it unread.
+        let options = self.reader_options(true);
         let meta = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             ArrowReaderMetadata::load(&body, options)
         }))
         .map_err(|_| self.corrupt_input(add))?
         .map_err(|e| self.file_error(add, format!("not a readable Parquet file: {e}")))?;
-        let groups = meta.metadata().num_row_groups();
-        let pieces = pieces.clamp(1, groups.max(1));
-        if pieces == 1 {
+        let group_rows: Vec<usize> = meta
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| usize::try_from(g.num_rows()).unwrap_or(0))
+            .collect();
+        let starts = crate::scan_pieces::page_starts(meta.metadata());
+        let mut planned = crate::scan_pieces::plan(&group_rows, starts.as_deref(), pieces);
+        if planned.len() == 1 {
+            let piece = planned.pop();
             return self.decode(
                 add,
                 body,
                 None,
                 output,
                 read_columns,
-                Some((meta, 0..groups)),
+                piece.map(|p| (meta, p)),
             );
         }
         std::thread::scope(|scope| {
-            let decoding: Vec<_> = (0..pieces)
-                .map(|i| {
-                    let run = i * groups / pieces..(i + 1) * groups / pieces;
+            let decoding: Vec<_> = planned
+                .into_iter()
+                .map(|piece| {
                     let (body, meta) = (body.clone(), meta.clone());
                     scope.spawn(move || {
-                        self.decode(add, body, None, output, read_columns, Some((meta, run)))
+                        self.decode(add, body, None, output, read_columns, Some((meta, piece)))
                     })
                 })
                 .collect();
@@ -635,7 +654,7 @@ impl Scan {
         })
     }
 
-    /// Decodes a file (with `run`, only that run of row groups) into its
+    /// Decodes a file (with `piece`, only that piece's rows) into its
     /// batches.
     fn decode<R: ChunkReader + 'static>(
         &self,
@@ -644,7 +663,7 @@ impl Scan {
         deleted: Option<&DeletedRows>,
         output: &SchemaRef,
         read_columns: &[String],
-        run: Option<(ArrowReaderMetadata, std::ops::Range<usize>)>,
+        piece: Option<(ArrowReaderMetadata, Piece)>,
     ) -> ParquetResult<Vec<RecordBatch>> {
         let mut out = Vec::new();
         self.decode_each(
@@ -654,7 +673,7 @@ impl Scan {
             output,
             read_columns,
             false,
-            run,
+            piece,
             &mut |b, _| {
                 out.push(b);
                 true
@@ -667,7 +686,7 @@ impl Scan {
         self.file_error(add, "the Parquet decoder failed on corrupt input")
     }
 
-    /// Decodes a file (with `run`, only that run of row groups, its footer
+    /// Decodes a file (with `piece`, only that piece's rows, its footer
     /// already read), handing each batch (and its rows' positions when
     /// asked) to `emit` as it is decoded; `emit` returns false to stop.
     #[allow(clippy::too_many_arguments)] // one private decode path, called three ways
@@ -679,7 +698,7 @@ impl Scan {
         output: &SchemaRef,
         read_columns: &[String],
         positions: bool,
-        run: Option<(ArrowReaderMetadata, std::ops::Range<usize>)>,
+        piece: Option<(ArrowReaderMetadata, Piece)>,
         emit: &mut dyn FnMut(RecordBatch, Vec<u64>) -> bool,
     ) -> ParquetResult<()> {
         // The Parquet and Arrow decoders can panic on corrupt files; a
@@ -692,7 +711,7 @@ impl Scan {
                 output,
                 read_columns,
                 positions,
-                run,
+                piece,
                 emit,
             )
         }))
@@ -708,7 +727,7 @@ impl Scan {
         output: &SchemaRef,
         read_columns: &[String],
         positions: bool,
-        run: Option<(ArrowReaderMetadata, std::ops::Range<usize>)>,
+        piece: Option<(ArrowReaderMetadata, Piece)>,
         emit: &mut dyn FnMut(RecordBatch, Vec<u64>) -> bool,
     ) -> ParquetResult<()> {
         let err = |e: String| self.file_error(add, e);
@@ -719,10 +738,10 @@ impl Scan {
             .predicate
             .as_ref()
             .filter(|_| deleted.is_none() && !positions);
-        let (builder, run) = match run {
-            Some((meta, run)) => (
+        let (builder, piece) = match piece {
+            Some((meta, piece)) => (
                 ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, meta),
-                Some(run),
+                Some(piece),
             ),
             None => (
                 ParquetRecordBatchReaderBuilder::try_new_with_options(
@@ -769,10 +788,14 @@ impl Scan {
             Some(pred) => {
                 let pruner = FilePruner::new(pred, &self.schema, self.mode, builder.metadata());
                 let mut keep = pruner.row_groups();
-                if let Some(run) = &run {
-                    keep.retain(|g| run.contains(g));
+                if let Some(piece) = &piece {
+                    keep.retain(|g| piece.has_group(*g));
                 }
-                let selection = pruner.row_selection(&keep);
+                let pruned = pruner.row_selection(&keep);
+                let selection = match (pruned, piece.as_ref().and_then(|p| p.selection(&keep))) {
+                    (Some(a), Some(b)) => Some(a.intersection(&b)),
+                    (a, b) => a.or(b),
+                };
                 let builder = if keep.len() < builder.metadata().num_row_groups() {
                     builder.with_row_groups(keep)
                 } else {
@@ -783,8 +806,16 @@ impl Scan {
                     None => builder,
                 }
             }
-            None => match run {
-                Some(run) => builder.with_row_groups(run.collect()),
+            None => match piece {
+                Some(piece) => {
+                    let groups = piece.groups();
+                    let selection = piece.selection(&groups);
+                    let builder = builder.with_row_groups(groups);
+                    match selection {
+                        Some(s) => builder.with_row_selection(s),
+                        None => builder,
+                    }
+                }
                 None => builder,
             },
         };

@@ -1,0 +1,283 @@
+//! How one data file's rows are shared among the threads that decode it.
+//!
+//! A file is cut into pieces of about equal row counts, one per thread.
+//! Cuts fall on row-group boundaries and, where the file has an offset
+//! index, also on the page boundaries of its largest column, so a row
+//! group that holds most of the file (a partition's file written by two
+//! encoders, say: 206,240 and 293,760 rows) is still decoded by every
+//! core, and each piece decompresses only the pages it returns (plus, for
+//! the other columns, the one page it shares with its neighbour).
+//!
+//! Pieces only choose which rows a thread decodes; the reader returns them
+//! in file order, so the concatenated pieces are the file.
+
+use std::ops::Range;
+
+use parquet::arrow::arrow_reader::RowSelection;
+use parquet::file::metadata::ParquetMetaData;
+
+/// Rows `rows` of row group `group`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RowSpan {
+    pub group: usize,
+    pub rows: Range<usize>,
+}
+
+/// The rows one thread decodes: spans in file order, at most one per row
+/// group.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Piece {
+    spans: Vec<RowSpan>,
+    /// Rows in each row group of the file.
+    group_rows: Vec<usize>,
+}
+
+impl Piece {
+    /// The row groups the piece reads from.
+    pub(crate) fn groups(&self) -> Vec<usize> {
+        self.spans.iter().map(|s| s.group).collect()
+    }
+
+    /// Whether the piece reads from row group `group`.
+    pub(crate) fn has_group(&self, group: usize) -> bool {
+        self.spans.iter().any(|s| s.group == group)
+    }
+
+    /// The piece's rows within the rows of `groups` (row groups of this
+    /// piece, in file order, as a reader returns them); `None` when it
+    /// reads them whole.
+    pub(crate) fn selection(&self, groups: &[usize]) -> Option<RowSelection> {
+        let mut ranges = Vec::new();
+        let mut base = 0;
+        let mut partial = false;
+        for &g in groups {
+            let rows = self.group_rows.get(g).copied().unwrap_or(0);
+            if let Some(span) = self.spans.iter().find(|s| s.group == g) {
+                partial |= span.rows != (0..rows);
+                ranges.push(base + span.rows.start..base + span.rows.end);
+            }
+            base += rows;
+        }
+        partial.then(|| RowSelection::from_consecutive_ranges(ranges.into_iter(), base))
+    }
+
+    #[cfg(test)]
+    fn spans(&self) -> &[RowSpan] {
+        &self.spans
+    }
+}
+
+/// Splits a file of row groups with `group_rows` rows into at most
+/// `pieces` pieces of about equal rows. `page_starts[g]`, when given, are
+/// rows of group `g` where a page of the file's largest column begins
+/// (other cut points inside a group); without them pieces are whole row
+/// groups. Empty pieces are left out, so fewer may come back.
+pub(crate) fn plan(
+    group_rows: &[usize],
+    page_starts: Option<&[Vec<usize>]>,
+    pieces: usize,
+) -> Vec<Piece> {
+    let total: usize = group_rows.iter().sum();
+    // Every row where a piece may begin, in file order: each row group's
+    // first row, then its page starts.
+    let mut candidates = Vec::new();
+    let mut base = 0;
+    for (g, &rows) in group_rows.iter().enumerate() {
+        candidates.push(base);
+        if let Some(starts) = page_starts.and_then(|p| p.get(g)) {
+            candidates.extend(
+                starts
+                    .iter()
+                    .filter(|&&s| s > 0 && s < rows)
+                    .map(|s| base + s),
+            );
+        }
+        base += rows;
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut cuts = vec![0];
+    for k in 1..pieces.max(1) {
+        let target = (k as u128 * total as u128 / pieces as u128) as usize;
+        let nearest = nearest(&candidates, target);
+        if let Some(&last) = cuts.last()
+            && nearest > last
+            && nearest < total
+        {
+            cuts.push(nearest);
+        }
+    }
+    cuts.push(total);
+    let make = |range: Range<usize>| {
+        let mut spans = Vec::new();
+        let mut base = 0;
+        for (group, &rows) in group_rows.iter().enumerate() {
+            let (start, end) = (range.start.max(base), range.end.min(base + rows));
+            if start < end || (rows == 0 && range.contains(&base)) {
+                spans.push(RowSpan {
+                    group,
+                    rows: start - base..end.max(start) - base,
+                });
+            }
+            base += rows;
+        }
+        Piece {
+            spans,
+            group_rows: group_rows.to_vec(),
+        }
+    };
+    if total == 0 {
+        return vec![make(0..1)];
+    }
+    cuts.windows(2).map(|w| make(w[0]..w[1])).collect()
+}
+
+/// The candidate closest to `target` (candidates sorted, never empty when
+/// there are rows).
+fn nearest(candidates: &[usize], target: usize) -> usize {
+    let i = candidates.partition_point(|&c| c < target);
+    let after = candidates.get(i).copied();
+    let before = i.checked_sub(1).and_then(|j| candidates.get(j)).copied();
+    match (before, after) {
+        (Some(b), Some(a)) => {
+            if target - b <= a - target {
+                b
+            } else {
+                a
+            }
+        }
+        (Some(b), None) => b,
+        (None, Some(a)) => a,
+        (None, None) => 0,
+    }
+}
+
+/// The rows where pages of the file's largest column (by compressed
+/// bytes, over the whole file) begin, per row group, from the offset index;
+/// `None` when the file has none for that column in every row group.
+pub(crate) fn page_starts(metadata: &ParquetMetaData) -> Option<Vec<Vec<usize>>> {
+    let offsets = metadata.offset_index()?;
+    let groups = metadata.row_groups();
+    let columns = groups.first()?.num_columns();
+    let largest = (0..columns).max_by_key(|&c| {
+        groups
+            .iter()
+            .map(|g| g.column(c).compressed_size().max(0) as u64)
+            .sum::<u64>()
+    })?;
+    groups
+        .iter()
+        .enumerate()
+        .map(|(g, _)| {
+            let index = offsets.get(g)?.get(largest)?;
+            Some(
+                index
+                    .page_locations()
+                    .iter()
+                    .map(|p| usize::try_from(p.first_row_index).unwrap_or(0))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every row of every group, each once, in file order.
+    fn covered(pieces: &[Piece]) -> Vec<(usize, usize)> {
+        pieces
+            .iter()
+            .flat_map(|p| p.spans().iter())
+            .flat_map(|s| s.rows.clone().map(move |r| (s.group, r)))
+            .collect()
+    }
+
+    #[test]
+    fn a_large_row_group_is_split_at_page_starts() {
+        let rows = [206_240, 293_760];
+        let pages = vec![
+            (0..206_240).step_by(25_000).collect::<Vec<_>>(),
+            (0..293_760).step_by(25_000).collect::<Vec<_>>(),
+        ];
+        let pieces = plan(&rows, Some(&pages), 2);
+        assert_eq!(pieces.len(), 2);
+        // 250,000 is a page start of group 1 (row 43,760 is not; 50,000 is
+        // the nearest): the pieces hold 256,240 and 243,760 rows.
+        assert_eq!(
+            pieces[0].spans(),
+            &[
+                RowSpan {
+                    group: 0,
+                    rows: 0..206_240
+                },
+                RowSpan {
+                    group: 1,
+                    rows: 0..50_000
+                }
+            ]
+        );
+        assert_eq!(
+            pieces[1].spans(),
+            &[RowSpan {
+                group: 1,
+                rows: 50_000..293_760
+            }]
+        );
+        // Piece 1 reads the tail of group 1 only.
+        let sel = pieces[1].selection(&[1]).unwrap();
+        assert_eq!(sel.row_count(), 243_760);
+        // Piece 0 reads group 0 whole and the head of group 1.
+        let sel = pieces[0].selection(&[0, 1]).unwrap();
+        assert_eq!(sel.row_count(), 256_240);
+        // Without page starts the cut stays on the row-group boundary.
+        let whole = plan(&rows, None, 2);
+        assert_eq!(whole.len(), 2);
+        assert_eq!(whole[0].groups(), vec![0]);
+        assert_eq!(whole[1].groups(), vec![1]);
+        assert!(whole[0].selection(&[0]).is_none());
+    }
+
+    #[test]
+    fn an_empty_file_is_one_piece() {
+        let pieces = plan(&[0], None, 4);
+        assert_eq!(pieces.len(), 1);
+        assert_eq!(pieces[0].groups(), vec![0]);
+        assert!(plan(&[], None, 2).len() == 1);
+    }
+
+    proptest! {
+        #[test]
+        fn pieces_cover_every_row_once_in_order(
+            rows in prop::collection::vec(1usize..5_000, 1..6),
+            page in 1usize..2_000,
+            pieces in 1usize..6,
+            with_pages in any::<bool>(),
+        ) {
+            let pages: Vec<Vec<usize>> = rows.iter().map(|&r| (0..r).step_by(page).collect()).collect();
+            let planned = plan(&rows, with_pages.then_some(pages.as_slice()), pieces);
+            prop_assert!(!planned.is_empty() && planned.len() <= pieces);
+            let expected: Vec<(usize, usize)> = rows
+                .iter()
+                .enumerate()
+                .flat_map(|(g, &r)| (0..r).map(move |i| (g, i)))
+                .collect();
+            prop_assert_eq!(covered(&planned), expected);
+            let total: usize = rows.iter().sum();
+            for p in &planned {
+                let groups = p.groups();
+                let n: usize = match p.selection(&groups) {
+                    Some(s) => s.row_count(),
+                    None => groups.iter().map(|&g| rows[g]).sum(),
+                };
+                let spanned: usize = p.spans().iter().map(|s| s.rows.len()).sum();
+                prop_assert_eq!(n, spanned);
+                // No piece is more than one cut unit past its fair share.
+                let unit = if with_pages { page } else { *rows.iter().max().unwrap_or(&0) };
+                prop_assert!(spanned <= total / pieces + unit + 1);
+            }
+        }
+    }
+}
