@@ -116,7 +116,9 @@ pub(crate) fn sample_cardinality(array: &dyn Array) -> Option<Cardinality> {
 
 /// Occurrence counts of sampled values.
 struct Tally<'a> {
-    counts: HashMap<&'a [u8], u32>,
+    /// Keyed by a fast hash: SipHash, std's default, took most of the
+    /// sampling's time, and the sampling holds up every encoder.
+    counts: HashMap<&'a [u8], u32, ahash::RandomState>,
     sampled: usize,
     distinct_bytes: usize,
 }
@@ -126,7 +128,7 @@ impl<'a> Tally<'a> {
     /// rehashes every key) while sampling.
     fn with_capacity(values: usize) -> Self {
         Self {
-            counts: HashMap::with_capacity(values),
+            counts: HashMap::with_capacity_and_hasher(values, ahash::RandomState::new()),
             sampled: 0,
             distinct_bytes: 0,
         }
