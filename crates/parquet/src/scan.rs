@@ -597,13 +597,22 @@ impl Scan {
             return self.decode(add, body, deleted.as_ref(), output, read_columns, None);
         }
         // The offset index lets a piece start inside a row group and skip
-        // the pages before it unread.
-        let options = self.reader_options(true);
-        let meta = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            ArrowReaderMetadata::load(&body, options)
-        }))
-        .map_err(|_| self.corrupt_input(add))?
-        .map_err(|e| self.file_error(add, format!("not a readable Parquet file: {e}")))?;
+        // the pages before it unread. A file whose page index does not
+        // parse, or does not fit its footer, is read without it.
+        let load = |policy| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                ArrowReaderMetadata::load(
+                    &body,
+                    ArrowReaderOptions::new().with_page_index_policy(policy),
+                )
+            }))
+            .map_err(|_| self.corrupt_input(add))?
+            .map_err(|e| self.file_error(add, format!("not a readable Parquet file: {e}")))
+        };
+        let meta = match load(PageIndexPolicy::Optional) {
+            Ok(meta) if crate::scan_pieces::offset_index_is_sound(meta.metadata()) => meta,
+            _ => load(PageIndexPolicy::Skip)?,
+        };
         let group_rows: Vec<usize> = meta
             .metadata()
             .row_groups()

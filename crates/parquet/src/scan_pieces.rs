@@ -181,6 +181,43 @@ pub(crate) fn page_starts(metadata: &ParquetMetaData) -> Option<Vec<Vec<usize>>>
         .collect()
 }
 
+/// Whether the file's offset index is whole and consistent with its
+/// footer: for every row group and column, pages that start at row 0 and
+/// at strictly increasing rows below the group's row count, and lie inside
+/// the column chunk's bytes in increasing order. The reader trusts the
+/// index to find and skip pages, so an index that fails this is not used.
+pub(crate) fn offset_index_is_sound(metadata: &ParquetMetaData) -> bool {
+    let Some(offsets) = metadata.offset_index() else {
+        return true;
+    };
+    let groups = metadata.row_groups();
+    offsets.len() == groups.len()
+        && groups.iter().zip(offsets).all(|(group, columns)| {
+            let rows = group.num_rows();
+            columns.len() == group.num_columns()
+                && group.columns().iter().zip(columns).all(|(chunk, index)| {
+                    let (start, len) = chunk.byte_range();
+                    let end = start.saturating_add(len);
+                    let pages = index.page_locations();
+                    pages.first().is_some_and(|p| p.first_row_index == 0)
+                        && pages.windows(2).all(|w| {
+                            w[0].first_row_index < w[1].first_row_index && w[0].offset < w[1].offset
+                        })
+                        && pages.iter().all(|p| {
+                            let (Ok(at), Ok(size)) = (
+                                u64::try_from(p.offset),
+                                u64::try_from(p.compressed_page_size),
+                            ) else {
+                                return false;
+                            };
+                            (p.first_row_index < rows || rows == 0)
+                                && at >= start
+                                && at.saturating_add(size) <= end
+                        })
+                })
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +275,57 @@ mod tests {
         assert_eq!(whole[0].groups(), vec![0]);
         assert_eq!(whole[1].groups(), vec![1]);
         assert!(whole[0].selection(&[0]).is_none());
+    }
+
+    /// A one-column file of 10,000 rows in pages of 1,000.
+    fn file_with_pages() -> bytes::Bytes {
+        use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+        let column: ArrayRef = std::sync::Arc::new(Int64Array::from_iter_values(0..10_000));
+        let batch = RecordBatch::try_from_iter([("v", column)]).unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_data_page_row_count_limit(1_000)
+            .set_write_batch_size(1_000)
+            .build();
+        let mut buf = Vec::new();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        bytes::Bytes::from(buf)
+    }
+
+    #[test]
+    fn an_offset_index_that_does_not_fit_the_footer_is_not_sound() {
+        use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+        use parquet::file::metadata::PageIndexPolicy;
+        use parquet::file::page_index::offset_index::PageLocation;
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        let meta = ArrowReaderMetadata::load(&file_with_pages(), options).unwrap();
+        let meta = meta.metadata().as_ref().clone();
+        assert!(offset_index_is_sound(&meta));
+        let starts = page_starts(&meta).unwrap();
+        assert_eq!(starts, vec![(0..10_000).step_by(1_000).collect::<Vec<_>>()]);
+        type Change<'a> = &'a dyn Fn(&mut Vec<PageLocation>);
+        let tampered = |change: Change<'_>| {
+            let mut index = meta.offset_index().unwrap().clone();
+            change(&mut index[0][0].page_locations);
+            meta.clone()
+                .into_builder()
+                .set_offset_index(Some(index))
+                .build()
+        };
+        let cases: [(&str, Change<'_>); 5] = [
+            ("a page past its chunk", &|p| p[1].offset += 1 << 20),
+            ("pages out of order", &|p| p.swap(1, 2)),
+            ("a first page not at row 0", &|p| p[0].first_row_index = 5),
+            ("a page past the last row", &|p| {
+                p[9].first_row_index = 10_000
+            }),
+            ("no pages", &|p| p.clear()),
+        ];
+        for (what, change) in cases {
+            assert!(!offset_index_is_sound(&tampered(change)), "{what}");
+        }
     }
 
     #[test]
