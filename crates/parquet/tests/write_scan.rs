@@ -56,15 +56,19 @@ async fn scan_ids(location: &str, predicate: Option<&str>) -> Vec<i64> {
     collect_ids(scan).await
 }
 
-/// The sorted `id` values a scan (projected to `id` first) returns.
-async fn collect_ids(scan: Scan) -> Vec<i64> {
-    let mut ids: Vec<i64> = scan
-        .collect()
+/// The `id` values a scan (projected to `id` first) returns, in its order.
+async fn ids_in_scan_order(scan: Scan) -> Vec<i64> {
+    scan.collect()
         .await
         .unwrap()
         .iter()
         .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
-        .collect();
+        .collect()
+}
+
+/// The sorted `id` values a scan (projected to `id` first) returns.
+async fn collect_ids(scan: Scan) -> Vec<i64> {
+    let mut ids = ids_in_scan_order(scan).await;
     ids.sort();
     ids
 }
@@ -821,14 +825,7 @@ async fn page_pruning_reads_only_matching_pages_and_keeps_results_exact() {
     // Without a predicate the one row group is still decoded in pieces, one
     // per core, cut at `note` page starts: every row comes back once, in
     // file order.
-    let in_order: Vec<i64> = Scan::new(&snapshot)
-        .select(["id"])
-        .collect()
-        .await
-        .unwrap()
-        .iter()
-        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
-        .collect();
+    let in_order = ids_in_scan_order(Scan::new(&snapshot).select(["id"])).await;
     assert_eq!(in_order, (0..n).collect::<Vec<_>>());
     // parquet-rs checks its 20,000-row page limit after each 1,024-row
     // write batch, so an `id` page holds 20,480 rows.
