@@ -28,7 +28,7 @@ use crate::deletion_vector::{DeletedRows, DvLocation, locate, read_from_file};
 use crate::error::{ParquetError, ParquetResult};
 use crate::file_pruning::FilePruner;
 use crate::filter::filter_batch;
-use crate::scan_pieces::Piece;
+use crate::scan_pieces::{FileRows, Piece};
 
 /// How many files are read at once.
 const DEFAULT_CONCURRENCY: usize = 8;
@@ -582,8 +582,8 @@ impl Scan {
     }
 
     /// Decodes a file in up to `pieces` pieces of about equal rows, decoded
-    /// side by side (see [`crate::scan_pieces`]); whole when it has deleted
-    /// rows (whose positions count from the start of the file).
+    /// side by side (see [`crate::scan_pieces`]), each removing the deleted
+    /// rows among its own.
     fn decode_in_pieces(
         &self,
         add: &Add,
@@ -593,7 +593,7 @@ impl Scan {
         read_columns: &[String],
         pieces: usize,
     ) -> ParquetResult<Vec<RecordBatch>> {
-        if pieces < 2 || deleted.is_some() {
+        if pieces < 2 {
             return self.decode(add, body, deleted.as_ref(), output, read_columns, None);
         }
         // The offset index lets a piece start inside a row group and skip
@@ -626,7 +626,7 @@ impl Scan {
             return self.decode(
                 add,
                 body,
-                None,
+                deleted.as_ref(),
                 output,
                 read_columns,
                 piece.map(|p| (meta, p)),
@@ -636,9 +636,16 @@ impl Scan {
             let decoding: Vec<_> = planned
                 .into_iter()
                 .map(|piece| {
-                    let (body, meta) = (body.clone(), meta.clone());
+                    let (body, meta, deleted) = (body.clone(), meta.clone(), deleted.as_ref());
                     scope.spawn(move || {
-                        self.decode(add, body, None, output, read_columns, Some((meta, piece)))
+                        self.decode(
+                            add,
+                            body,
+                            deleted,
+                            output,
+                            read_columns,
+                            Some((meta, piece)),
+                        )
                     })
                 })
                 .collect();
@@ -747,6 +754,11 @@ impl Scan {
             .predicate
             .as_ref()
             .filter(|_| deleted.is_none() && !positions);
+        // Where each row returned sits in the file (pruning is off whenever
+        // positions matter, so a piece returns exactly its spans' rows).
+        let mut file_rows = piece
+            .as_ref()
+            .map_or_else(FileRows::whole_file, |(_, p)| p.file_rows());
         let (builder, piece) = match piece {
             Some((meta, piece)) => (
                 ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, meta),
@@ -833,7 +845,6 @@ impl Scan {
             .with_batch_size(8192)
             .build()
             .map_err(|e| err(format!("cannot read Parquet: {e}")))?;
-        let mut row_base = 0u64;
         for batch in reader {
             let batch = batch.map_err(|e| err(format!("cannot decode Parquet: {e}")))?;
             let n = batch.num_rows();
@@ -863,22 +874,20 @@ impl Scan {
                 &RecordBatchOptions::new().with_row_count(Some(n)),
             )
             .map_err(|e| err(e.to_string()))?;
-            let mut pos: Vec<u64> = if positions {
-                (row_base..row_base + n as u64).collect()
+            let mut pos: Vec<u64> = if positions || deleted.is_some() {
+                file_rows.next_rows(n)
             } else {
                 Vec::new()
             };
             if let Some(d) = deleted {
-                let keep: BooleanArray = (0..n as u64)
-                    .map(|i| Some(!d.contains(row_base + i)))
-                    .collect();
+                let keep: BooleanArray = pos.iter().map(|p| Some(!d.contains(*p))).collect();
                 rb = arrow_select::filter::filter_record_batch(&rb, &keep)
                     .map_err(|e| err(e.to_string()))?;
-                if positions {
-                    pos.retain(|p| !d.contains(*p));
-                }
+                pos.retain(|p| !d.contains(*p));
             }
-            row_base += n as u64;
+            if !positions {
+                pos.clear();
+            }
             if let Some(p) = &self.predicate {
                 rb = filter_batch(p, &self.schema, &rb).map_err(&err)?;
             }

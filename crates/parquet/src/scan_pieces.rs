@@ -9,7 +9,8 @@
 //! the other columns, the one page it shares with its neighbour).
 //!
 //! Pieces only choose which rows a thread decodes; the reader returns them
-//! in file order, so the concatenated pieces are the file.
+//! in file order, so the concatenated pieces are the file, and each piece
+//! knows the file positions of its rows (for deletion vectors).
 
 use std::ops::Range;
 
@@ -61,9 +62,66 @@ impl Piece {
         partial.then(|| RowSelection::from_consecutive_ranges(ranges.into_iter(), base))
     }
 
+    /// The positions in the file (counted from its first row) of the rows
+    /// the piece returns, in order, when nothing else prunes them.
+    pub(crate) fn file_rows(&self) -> FileRows {
+        let mut starts = Vec::with_capacity(self.group_rows.len());
+        let mut base = 0u64;
+        for &rows in &self.group_rows {
+            starts.push(base);
+            base += rows as u64;
+        }
+        FileRows {
+            ranges: self
+                .spans
+                .iter()
+                .map(|s| {
+                    let start = starts.get(s.group).copied().unwrap_or(0);
+                    start + s.rows.start as u64..start + s.rows.end as u64
+                })
+                .collect(),
+            at: 0,
+        }
+    }
+
     #[cfg(test)]
     fn spans(&self) -> &[RowSpan] {
         &self.spans
+    }
+}
+
+/// A cursor over the file positions of the rows a decode returns, batch
+/// by batch.
+#[derive(Debug, Clone)]
+pub(crate) struct FileRows {
+    ranges: Vec<Range<u64>>,
+    at: usize,
+}
+
+impl FileRows {
+    /// Every row of the file, from the first.
+    pub(crate) fn whole_file() -> Self {
+        Self {
+            ranges: std::iter::once(0..u64::MAX).collect(),
+            at: 0,
+        }
+    }
+
+    /// The positions of the next `n` rows.
+    pub(crate) fn next_rows(&mut self, n: usize) -> Vec<u64> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let Some(range) = self.ranges.get_mut(self.at) else {
+                break;
+            };
+            let take = (n - out.len()).min((range.end - range.start) as usize);
+            out.extend(range.start..range.start + take as u64);
+            range.start += take as u64;
+            if range.start == range.end {
+                self.at += 1;
+            }
+        }
+        out
     }
 }
 
@@ -326,6 +384,27 @@ mod tests {
         for (what, change) in cases {
             assert!(!offset_index_is_sound(&tampered(change)), "{what}");
         }
+    }
+
+    #[test]
+    fn file_rows_follow_the_pieces_spans() {
+        let rows = [100, 50, 80];
+        let pages: Vec<Vec<usize>> = rows.iter().map(|&r| (0..r).step_by(10).collect()).collect();
+        let pieces = plan(&rows, Some(&pages), 3);
+        let mut all = Vec::new();
+        for p in &pieces {
+            let mut cursor = p.file_rows();
+            let spanned: usize = p.spans().iter().map(|s| s.rows.len()).sum();
+            // Handed out in uneven batches, then nothing once used up.
+            let mut got = cursor.next_rows(7);
+            while got.len() < spanned {
+                got.extend(cursor.next_rows(33));
+            }
+            assert!(cursor.next_rows(5).is_empty());
+            all.extend(got);
+        }
+        assert_eq!(all, (0..230).collect::<Vec<u64>>());
+        assert_eq!(FileRows::whole_file().next_rows(3), vec![0, 1, 2]);
     }
 
     #[test]

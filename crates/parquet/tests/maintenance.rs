@@ -33,16 +33,21 @@ fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
     .unwrap()
 }
 
-async fn ids(location: &str) -> Vec<i64> {
+/// The table's `id` values in scan order.
+async fn ids_in_scan_order(location: &str) -> Vec<i64> {
     let s = TableBuilder::new(location).load().await.unwrap();
-    let mut v: Vec<i64> = Scan::new(&s)
+    Scan::new(&s)
         .select(["id"])
         .collect()
         .await
         .unwrap()
         .iter()
         .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
-        .collect();
+        .collect()
+}
+
+async fn ids(location: &str) -> Vec<i64> {
+    let mut v = ids_in_scan_order(location).await;
     v.sort();
     v
 }
@@ -145,6 +150,44 @@ async fn delete_writes_deletion_vectors_when_enabled() {
     );
     assert_eq!(ids(&location).await, want);
     assert_eq!(deltalake_ids(&location), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_with_a_deletion_vector_is_scanned_in_pieces() {
+    // One file of 200,000 rows in row groups of 30,000 (the last 20,000),
+    // scanned in one piece per core, cut at row-group boundaries: deleted
+    // rows on either side of the cuts, in the first and the last row.
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let opts = WriteOptions {
+        threads: 1,
+        row_group_rows: 30_000,
+        properties: HashMap::from([("delta.enableDeletionVectors".into(), "true".into())]),
+        ..Default::default()
+    };
+    write_batches(store, None, vec![batch(0..200_000)], opts)
+        .await
+        .unwrap();
+    let deleted = "id < 3 OR (id >= 89990 AND id < 90010) OR (id >= 119995 AND id < 120005) \
+                   OR id IN (29999, 30000, 150001, 199999)";
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    assert_eq!(s.files().len(), 1);
+    let r = delete_where(&s, Some(parse_predicate(deleted).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!((r.rows_deleted, r.deletion_vectors), (37, 1));
+    let gone = |i: i64| {
+        i < 3
+            || (89_990..90_010).contains(&i)
+            || (119_995..120_005).contains(&i)
+            || [29_999, 30_000, 150_001, 199_999].contains(&i)
+    };
+    // In scan order, not sorted: the pieces come back in file order.
+    assert_eq!(
+        ids_in_scan_order(&location).await,
+        (0..200_000).filter(|i| !gone(*i)).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
