@@ -164,10 +164,13 @@ impl Write for FileSink {
     /// `write_all` hands over the rest), so a piece never outgrows its
     /// buffer; a store that writes whole objects takes everything.
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        // Outside whole-object mode a full buffer has been sent by the write
+        // that filled it; only after that send failed is there no room, and
+        // taking nothing then makes `write_all` fail too.
         let take = if self.whole_only {
             b.len()
         } else {
-            b.len().min(PIECE.saturating_sub(self.buf.len()).max(1))
+            b.len().min(PIECE.saturating_sub(self.buf.len()))
         };
         let needed = self.buf.len() + take;
         if needed > self.buf.capacity() {

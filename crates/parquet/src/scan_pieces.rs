@@ -223,10 +223,8 @@ pub(crate) fn page_starts(metadata: &ParquetMetaData) -> Option<Vec<Vec<usize>>>
             .map(|g| g.column(c).compressed_size().max(0) as u64)
             .sum::<u64>()
     })?;
-    groups
-        .iter()
-        .enumerate()
-        .map(|(g, _)| {
+    (0..groups.len())
+        .map(|g| {
             let index = offsets.get(g)?.get(largest)?;
             Some(
                 index
@@ -299,8 +297,9 @@ mod tests {
         ];
         let pieces = plan(&rows, Some(&pages), 2);
         assert_eq!(pieces.len(), 2);
-        // 250,000 is a page start of group 1 (row 43,760 is not; 50,000 is
-        // the nearest): the pieces hold 256,240 and 243,760 rows.
+        // The fair cut is file row 250,000 (group 1's row 43,760, not a page
+        // start); the nearest page start is group 1's row 50,000 (file row
+        // 256,240), so the pieces hold 256,240 and 243,760 rows.
         assert_eq!(
             pieces[0].spans(),
             &[
