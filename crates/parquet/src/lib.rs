@@ -31,12 +31,14 @@ mod file_pruning;
 mod file_sink;
 pub mod filter;
 mod min_max;
+mod page_bytes;
 pub mod row_changes;
 pub mod row_tracking;
 pub mod scan;
 mod scan_pieces;
 mod shared_file;
 pub mod stats;
+mod string_dictionary;
 pub mod vacuum;
 pub mod write;
 

@@ -1379,3 +1379,118 @@ async fn without_partitions_each_encoder_writes_its_own_file() {
         (0..2_000).collect::<Vec<_>>()
     );
 }
+
+/// String columns of every shape silt's own dictionary writer meets: few
+/// values with nulls and non-ASCII text, bounds longer than the footer
+/// keeps, and a column whose dictionary outgrows its page so the rest of
+/// each chunk is written plain.
+fn string_rows(ids: std::ops::Range<i64>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("tag", DataType::Utf8, true),
+        Field::new("long", DataType::Utf8, true),
+        Field::new("pair", DataType::Utf8, false),
+    ]));
+    let tag = |i: i64| match i % 11 {
+        0 => None,
+        k => Some(["ok", "wärm", "кот", "🙂", "z"][(k % 5) as usize].to_string()),
+    };
+    let long = |i: i64| (i % 3 != 0).then(|| format!("{}{}", "é".repeat(80), i % 4));
+    // Each value twice in a row: too repetitive to be written plain from
+    // the start, too many distinct values for one dictionary page.
+    let pair = |i: i64| format!("pair-{:024}", i / 2);
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(ids.clone())) as ArrayRef,
+            Arc::new(StringArray::from_iter(ids.clone().map(tag))),
+            Arc::new(StringArray::from_iter(ids.clone().map(long))),
+            Arc::new(StringArray::from_iter_values(ids.map(pair))),
+        ],
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn string_columns_read_back_alike_in_silt_pyarrow_and_deltalake() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let rows = 200_000;
+    let input: Vec<RecordBatch> = (0..rows)
+        .step_by(10_000)
+        .map(|s| string_rows(s..s + 10_000))
+        .collect();
+    write_batches(store, None, input.clone(), WriteOptions::default())
+        .await
+        .unwrap();
+
+    // silt reads every value back.
+    let s = TableBuilder::new(&location).load().await.unwrap();
+    let mut got = Scan::new(&s).collect().await.unwrap();
+    got.sort_by_key(|b| b.column(0).as_primitive::<Int64Type>().value(0));
+    let want = arrow_select::concat::concat_batches(&input[0].schema(), &input).unwrap();
+    let got = arrow_select::concat::concat_batches(&got[0].schema(), &got).unwrap();
+    let sorted = arrow_select::take::take_record_batch(
+        &got,
+        &arrow_ord::sort::sort_to_indices(got.column(0), None, None).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sorted.columns(), want.columns());
+
+    // The `pair` chunks hold both dictionary and plain pages.
+    let footer = footer(&dir.path().join("t"), &s.files()[0]);
+    let pair = footer.row_group(0).column(3);
+    assert!(pair.dictionary_page_offset().is_some());
+    assert!(
+        pair.encodings().any(|e| e == parquet::basic::Encoding::PLAIN),
+        "{:?}",
+        pair.encodings().collect::<Vec<_>>()
+    );
+
+    // pyarrow reads each data file, its statistics bound its values, and
+    // deltalake reads the table; both agree with the input.
+    let text = silt_testkit::peer::run_peer_script(
+        r#"
+import sys, glob, pyarrow as pa, pyarrow.parquet as pq
+from deltalake import DeltaTable
+files = glob.glob(sys.argv[1] + "/**/*.parquet", recursive=True)
+parts = []
+for f in files:
+    pf = pq.ParquetFile(f)
+    t = pf.read()
+    for g in range(pf.metadata.num_row_groups):
+        rg = pf.metadata.row_group(g)
+        part = t.slice(sum(pf.metadata.row_group(k).num_rows for k in range(g)), rg.num_rows)
+        for c in range(1, rg.num_columns):
+            st = rg.column(c).statistics
+            vals = [v for v in part.column(c).to_pylist() if v is not None]
+            assert st.null_count == rg.num_rows - len(vals), (f, c)
+            if vals:
+                assert st.min <= min(vals) and max(vals) <= st.max, (f, c, st.min, min(vals))
+    parts.append(t)
+a = pa.concat_tables(parts).sort_by("id")
+b = DeltaTable(sys.argv[1]).to_pyarrow_table().sort_by("id")
+assert a.equals(b.select(a.column_names))
+for name in ("tag", "long", "pair"):
+    col = a.column(name).to_pylist()
+    print(name, a.column(name).null_count, len(set(col)), col[0], col[7777], col[-1])
+"#,
+        &[&location],
+    );
+    let mut expected = String::new();
+    for (c, name) in [(1, "tag"), (2, "long"), (3, "pair")] {
+        let col = want.column(c).as_string::<i32>();
+        let distinct: std::collections::HashSet<Option<&str>> = col.iter().collect();
+        let show = |i: usize| col.is_valid(i).then(|| col.value(i)).unwrap_or("None").to_string();
+        expected += &format!(
+            "{name} {} {} {} {} {}\n",
+            col.null_count(),
+            distinct.len(),
+            show(0),
+            show(7777),
+            show(col.len() - 1)
+        );
+    }
+    assert_eq!(text, expected);
+}

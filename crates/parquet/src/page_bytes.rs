@@ -1,0 +1,255 @@
+//! The bytes of one Parquet page as silt's own column writers make them:
+//! the Thrift page header (compact protocol), definition levels and
+//! dictionary indices in the RLE/bit-packing hybrid, and the page body's
+//! compression. Pure byte layout, no I/O.
+
+use parquet::basic::Compression;
+
+/// Parquet's `Encoding` values used here.
+pub(crate) mod encoding {
+    pub const PLAIN: i32 = 0;
+    pub const RLE: i32 = 3;
+    pub const RLE_DICTIONARY: i32 = 8;
+}
+
+/// Parquet's `PageType` values used here.
+const DATA_PAGE: i32 = 0;
+const DICTIONARY_PAGE: i32 = 2;
+
+/// Thrift compact protocol field types.
+const T_BOOL_FALSE: u8 = 2;
+const T_I32: u8 = 5;
+const T_STRUCT: u8 = 12;
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A Thrift struct being written in the compact protocol.
+struct ThriftStruct<'a> {
+    out: &'a mut Vec<u8>,
+    last_id: i16,
+}
+
+impl<'a> ThriftStruct<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        Self { out, last_id: 0 }
+    }
+
+    fn field(&mut self, id: i16, kind: u8) {
+        // Ids here ascend by at most 15, so the short form always applies.
+        debug_assert!(id > self.last_id && id - self.last_id <= 15);
+        self.out.push((((id - self.last_id) as u8) << 4) | kind);
+        self.last_id = id;
+    }
+
+    fn i32(&mut self, id: i16, v: i32) {
+        self.field(id, T_I32);
+        // Zigzag, then a varint.
+        varint(self.out, ((v << 1) ^ (v >> 31)) as u32 as u64);
+    }
+
+    fn bool_false(&mut self, id: i16) {
+        self.field(id, T_BOOL_FALSE);
+    }
+
+    /// Starts a nested struct field; write its fields, then `end` it.
+    fn nested(&mut self, id: i16) -> ThriftStruct<'_> {
+        self.field(id, T_STRUCT);
+        ThriftStruct::new(self.out)
+    }
+
+    fn end(self) {
+        self.out.push(0);
+    }
+}
+
+fn size_i32(n: usize) -> Result<i32, String> {
+    i32::try_from(n).map_err(|_| format!("a page of {n} bytes is too large for Parquet"))
+}
+
+/// The header of a data page (version 1) holding `values` values.
+pub(crate) fn data_page_header(
+    uncompressed: usize,
+    compressed: usize,
+    values: usize,
+    value_encoding: i32,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(32);
+    let mut h = ThriftStruct::new(&mut out);
+    h.i32(1, DATA_PAGE);
+    h.i32(2, size_i32(uncompressed)?);
+    h.i32(3, size_i32(compressed)?);
+    let mut d = h.nested(5);
+    d.i32(1, size_i32(values)?);
+    d.i32(2, value_encoding);
+    d.i32(3, encoding::RLE);
+    d.i32(4, encoding::RLE);
+    d.end();
+    h.end();
+    Ok(out)
+}
+
+/// The header of a dictionary page of `entries` plain-encoded values.
+pub(crate) fn dictionary_page_header(
+    uncompressed: usize,
+    compressed: usize,
+    entries: usize,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(32);
+    let mut h = ThriftStruct::new(&mut out);
+    h.i32(1, DICTIONARY_PAGE);
+    h.i32(2, size_i32(uncompressed)?);
+    h.i32(3, size_i32(compressed)?);
+    let mut d = h.nested(7);
+    d.i32(1, size_i32(entries)?);
+    d.i32(2, encoding::PLAIN);
+    d.bool_false(3);
+    d.end();
+    h.end();
+    Ok(out)
+}
+
+/// Bits needed to store values up to `max`.
+pub(crate) fn bit_width(max: u64) -> u8 {
+    (64 - max.leading_zeros()) as u8
+}
+
+/// Appends `values` (each below `1 << width`) as one bit-packed run of the
+/// RLE/bit-packing hybrid, padded with zeros to a multiple of eight.
+pub(crate) fn bit_packed_run(out: &mut Vec<u8>, values: &[u32], width: u8) {
+    let groups = values.len().div_ceil(8);
+    varint(out, ((groups as u64) << 1) | 1);
+    out.reserve(groups * width as usize);
+    let width = u32::from(width);
+    let mut acc: u64 = 0;
+    let mut bits: u32 = 0;
+    for &v in values {
+        acc |= u64::from(v) << bits;
+        bits += width;
+        while bits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    // The padding values are zeros: flush the partial byte, then whole
+    // zero bytes up to the group boundary.
+    let padded_bits = (groups * 8) as u64 * u64::from(width);
+    let written_bits = values.len() as u64 * u64::from(width);
+    if bits > 0 {
+        out.push(acc as u8);
+    }
+    let total_bytes = padded_bits / 8;
+    let done = written_bits.div_ceil(8);
+    out.extend(std::iter::repeat_n(0u8, (total_bytes - done) as usize));
+}
+
+/// Appends one RLE run: `count` copies of `value` (below `1 << width`).
+pub(crate) fn rle_run(out: &mut Vec<u8>, count: usize, value: u32, width: u8) {
+    varint(out, (count as u64) << 1);
+    let bytes = usize::from(width).div_ceil(8);
+    out.extend_from_slice(&value.to_le_bytes()[..bytes]);
+}
+
+/// Appends the definition levels of a page of a nullable top-level column
+/// (0 null, 1 present), length-prefixed as data page v1 stores them.
+/// `present` holds one bit per value, LSB first; `nulls` counts the zeros.
+pub(crate) fn definition_levels(out: &mut Vec<u8>, present: &[u8], values: usize, nulls: usize) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    if nulls == 0 {
+        rle_run(out, values, 1, 1);
+    } else {
+        let groups = values.div_ceil(8);
+        varint(out, ((groups as u64) << 1) | 1);
+        out.extend_from_slice(&present[..groups]);
+    }
+    let len = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Compresses page bodies with one column's codec, reusing its context.
+pub(crate) enum PageCompressor {
+    Uncompressed,
+    Snappy(Box<snap::raw::Encoder>),
+    Zstd(zstd::bulk::Compressor<'static>),
+}
+
+impl PageCompressor {
+    /// The compressor for `codec`; `None` for codecs silt does not write.
+    pub(crate) fn new(codec: Compression) -> Option<Self> {
+        Some(match codec {
+            Compression::UNCOMPRESSED => Self::Uncompressed,
+            Compression::SNAPPY => Self::Snappy(Box::new(snap::raw::Encoder::new())),
+            Compression::ZSTD(level) => {
+                Self::Zstd(zstd::bulk::Compressor::new(level.compression_level()).ok()?)
+            }
+            _ => return None,
+        })
+    }
+
+    /// Appends `body` compressed to `out`; the compressed length.
+    pub(crate) fn compress(&mut self, body: &[u8], out: &mut Vec<u8>) -> Result<usize, String> {
+        let start = out.len();
+        match self {
+            Self::Uncompressed => out.extend_from_slice(body),
+            Self::Snappy(encoder) => {
+                out.resize(start + snap::raw::max_compress_len(body.len()), 0);
+                let n = encoder
+                    .compress(body, &mut out[start..])
+                    .map_err(|e| e.to_string())?;
+                out.truncate(start + n);
+            }
+            Self::Zstd(compressor) => {
+                out.reserve(zstd::zstd_safe::compress_bound(body.len()));
+                let mut cursor = std::io::Cursor::new(&mut *out);
+                cursor.set_position(start as u64);
+                compressor
+                    .compress_to_buffer(body, &mut cursor)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(out.len() - start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_packing_matches_the_spec_example() {
+        // The Parquet spec's example: 0..=7 at width 3.
+        let mut out = Vec::new();
+        bit_packed_run(&mut out, &[0, 1, 2, 3, 4, 5, 6, 7], 3);
+        assert_eq!(out, vec![0b11, 0b1000_1000, 0b1100_0110, 0b1111_1010]);
+    }
+
+    #[test]
+    fn bit_packed_runs_pad_to_whole_groups() {
+        let mut out = Vec::new();
+        bit_packed_run(&mut out, &[1, 1, 1], 1);
+        // One group of eight one-bit values: header, one byte.
+        assert_eq!(out, vec![0b11, 0b0000_0111]);
+        let mut out = Vec::new();
+        bit_packed_run(&mut out, &[5; 9], 3);
+        // Two groups: 2 × 3 bytes after the header.
+        assert_eq!(out.len(), 1 + 6);
+    }
+
+    #[test]
+    fn zigzag_varints_of_the_compact_protocol() {
+        let mut out = Vec::new();
+        let mut s = ThriftStruct::new(&mut out);
+        s.i32(1, 0);
+        s.i32(2, -1);
+        s.i32(3, 300);
+        s.end();
+        assert_eq!(out, vec![0x15, 0, 0x15, 1, 0x15, 0xd8, 0x04, 0]);
+    }
+}
