@@ -119,34 +119,34 @@ pub(crate) fn bit_width(max: u64) -> u8 {
     (64 - max.leading_zeros()) as u8
 }
 
-/// Appends `values` (each below `1 << width`) as one bit-packed run of the
-/// RLE/bit-packing hybrid, padded with zeros to a multiple of eight.
+/// Appends `values` (each below `1 << width`, `width` at most 32) as one
+/// bit-packed run of the RLE/bit-packing hybrid, padded with zeros to a
+/// multiple of eight values.
 pub(crate) fn bit_packed_run(out: &mut Vec<u8>, values: &[u32], width: u8) {
     let groups = values.len().div_ceil(8);
     varint(out, ((groups as u64) << 1) | 1);
-    out.reserve(groups * width as usize);
+    let start = out.len();
+    out.resize(start + groups * usize::from(width), 0);
+    let dst = &mut out[start..];
     let width = u32::from(width);
     let mut acc: u64 = 0;
     let mut bits: u32 = 0;
+    let mut at = 0;
     for &v in values {
+        // Under 32 bits held plus at most 32 added: the word never overflows.
         acc |= u64::from(v) << bits;
         bits += width;
-        while bits >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            bits -= 8;
+        if bits >= 32 {
+            dst[at..at + 4].copy_from_slice(&(acc as u32).to_le_bytes());
+            at += 4;
+            acc >>= 32;
+            bits -= 32;
         }
     }
-    // The padding values are zeros: flush the partial byte, then whole
-    // zero bytes up to the group boundary.
-    let padded_bits = (groups * 8) as u64 * u64::from(width);
-    let written_bits = values.len() as u64 * u64::from(width);
-    if bits > 0 {
-        out.push(acc as u8);
+    for b in dst[at..].iter_mut().take(bits.div_ceil(8) as usize) {
+        *b = acc as u8;
+        acc >>= 8;
     }
-    let total_bytes = padded_bits / 8;
-    let done = written_bits.div_ceil(8);
-    out.extend(std::iter::repeat_n(0u8, (total_bytes - done) as usize));
 }
 
 /// Appends one RLE run: `count` copies of `value` (below `1 << width`).
@@ -240,6 +240,42 @@ mod tests {
         bit_packed_run(&mut out, &[5; 9], 3);
         // Two groups: 2 × 3 bytes after the header.
         assert_eq!(out.len(), 1 + 6);
+    }
+
+    /// Bit `i` of the packed bytes, LSB first.
+    fn bit(bytes: &[u8], i: usize) -> u32 {
+        u32::from(bytes[i / 8] >> (i % 8)) & 1
+    }
+
+    #[test]
+    fn bit_packing_agrees_with_bit_by_bit_packing() {
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        for width in 1..=32u8 {
+            for n in [0usize, 1, 7, 8, 9, 31, 100] {
+                let values: Vec<u32> = (0..n)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x as u32) & (((1u64 << width) - 1) as u32)
+                    })
+                    .collect();
+                let mut out = Vec::new();
+                bit_packed_run(&mut out, &values, width);
+                let header = 1 + usize::from(n.div_ceil(8) >= 64);
+                let body = &out[header..];
+                assert_eq!(body.len(), n.div_ceil(8) * usize::from(width));
+                for (k, v) in values.iter().enumerate() {
+                    let got = (0..usize::from(width))
+                        .map(|b| bit(body, k * usize::from(width) + b) << b)
+                        .sum::<u32>();
+                    assert_eq!(got, *v, "width {width}, value {k}");
+                }
+                // The padding is zeros.
+                let used = n * usize::from(width);
+                assert!((used..body.len() * 8).all(|i| bit(body, i) == 0));
+            }
+        }
     }
 
     #[test]

@@ -32,7 +32,11 @@ use crate::page_bytes::{self, PageCompressor, encoding};
 
 /// Whether [`StringDictionaryWriter`] can write the leaf `descr` of an
 /// Arrow column of type `data_type` under `props`.
-pub(crate) fn can_write(descr: &ColumnDescPtr, data_type: &DataType, props: &WriterProperties) -> bool {
+pub(crate) fn can_write(
+    descr: &ColumnDescPtr,
+    data_type: &DataType,
+    props: &WriterProperties,
+) -> bool {
     let path = descr.path();
     matches!(data_type, DataType::Utf8 | DataType::LargeUtf8)
         && path.parts().len() == 1
@@ -49,22 +53,54 @@ struct Dictionary {
     bytes: Vec<u8>,
     /// Entry `i` is `bytes[starts[i]..starts[i + 1]]`.
     starts: Vec<usize>,
+    /// Per entry: its first eight bytes ([`head`]) and its length, so a
+    /// lookup of a short value compares two words and no bytes.
+    heads: Vec<(u64, usize)>,
     hashes: Vec<u64>,
     /// `(hash >> 32) << 32 | (entry + 1)`; 0 is an empty slot.
     slots: Vec<u64>,
+    /// Hashes values longer than eight bytes.
     hasher: ahash::RandomState,
+    /// Odd multiplier hashing the values of eight bytes or fewer, drawn
+    /// per dictionary so crafted values cannot aim at one slot.
+    seed: u64,
     /// Bytes of the plain-encoded dictionary page.
     plain_bytes: usize,
 }
 
+/// The first eight bytes of `data[start..end]`, little-endian, zero past
+/// its end.
+#[inline]
+fn head(data: &[u8], start: usize, end: usize) -> u64 {
+    let len = end - start;
+    let word = match data.get(start..start + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        Some(w) => u64::from_le_bytes(w),
+        None => {
+            let mut w = [0u8; 8];
+            let n = len.min(8);
+            w[..n].copy_from_slice(&data[start..start + n]);
+            u64::from_le_bytes(w)
+        }
+    };
+    if len >= 8 {
+        word
+    } else {
+        word & ((1u64 << (len * 8)) - 1)
+    }
+}
+
 impl Dictionary {
     fn new() -> Self {
+        let hasher = ahash::RandomState::new();
+        let seed = hasher.hash_one(0x5157_u64) | 1;
         Self {
             bytes: Vec::new(),
             starts: vec![0],
+            heads: Vec::new(),
             hashes: Vec::new(),
             slots: vec![0; 1024],
-            hasher: ahash::RandomState::new(),
+            hasher,
+            seed,
             plain_bytes: 0,
         }
     }
@@ -77,10 +113,18 @@ impl Dictionary {
         &self.bytes[self.starts[i]..self.starts[i + 1]]
     }
 
-    /// The entry of `value`, added if new.
+    /// The entry of `data[start..end]`, added if new.
     #[inline]
-    fn intern(&mut self, value: &[u8]) -> u32 {
-        let hash = self.hasher.hash_one(value);
+    fn intern(&mut self, data: &[u8], start: usize, end: usize) -> u32 {
+        let len = end - start;
+        let head = head(data, start, end);
+        let hash = if len <= 8 {
+            // A folded multiply of the whole value (it fits the word).
+            let m = u128::from(head ^ ((len as u64) << 59)) * u128::from(self.seed);
+            (m >> 64) as u64 ^ m as u64
+        } else {
+            self.hasher.hash_one(&data[start..end])
+        };
         let tag = hash >> 32;
         let mask = self.slots.len() - 1;
         let mut at = hash as usize & mask;
@@ -91,7 +135,9 @@ impl Dictionary {
             }
             if slot >> 32 == tag {
                 let entry = (slot as u32 - 1) as usize;
-                if self.get(entry) == value {
+                if self.heads[entry] == (head, len)
+                    && (len <= 8 || self.get(entry)[8..] == data[start + 8..end])
+                {
                     return entry as u32;
                 }
             }
@@ -100,9 +146,10 @@ impl Dictionary {
         let entry = self.len();
         self.slots[at] = (tag << 32) | (entry as u64 + 1);
         self.hashes.push(hash);
-        self.bytes.extend_from_slice(value);
+        self.heads.push((head, len));
+        self.bytes.extend_from_slice(&data[start..end]);
         self.starts.push(self.bytes.len());
-        self.plain_bytes += 4 + value.len();
+        self.plain_bytes += 4 + len;
         if self.len() * 2 > self.slots.len() {
             self.grow();
         }
@@ -123,7 +170,9 @@ impl Dictionary {
     }
 
     fn memory_size(&self) -> usize {
-        self.bytes.capacity() + self.starts.capacity() * 8 + self.hashes.capacity() * 8
+        self.bytes.capacity()
+            + self.starts.capacity() * 8
+            + self.hashes.capacity() * 8
             + self.slots.capacity() * 8
     }
 }
@@ -303,28 +352,18 @@ impl StringDictionaryWriter {
             )));
         }
         for i in 0..array.len() {
-            let present = nulls.is_none_or(|n| n.is_valid(i));
-            if self.nullable {
-                let bit = self.page_values % 8;
-                if bit == 0 {
-                    self.present.push(0);
-                }
-                if present {
-                    // The vector gained a byte at bit 0 of this one.
-                    if let Some(b) = self.present.last_mut() {
-                        *b |= 1 << bit;
-                    }
-                }
-            }
-            self.page_values += 1;
-            if !present {
-                self.page_nulls += 1;
+            if nulls.is_some_and(|n| n.is_null(i)) {
+                self.push_null();
             } else {
-                let value = &bytes[offsets[i].as_usize()..offsets[i + 1].as_usize()];
+                if self.page_nulls > 0 {
+                    self.push_present();
+                }
+                self.page_values += 1;
+                let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
                 if self.plain_mode {
-                    self.add_plain(value);
+                    self.add_plain(&bytes[start..end]);
                 } else {
-                    let entry = self.dictionary.intern(value);
+                    let entry = self.dictionary.intern(bytes, start, end);
                     self.indices.push(entry);
                     if self.dictionary.plain_bytes > self.dictionary_limit {
                         // Like parquet-rs: close the dictionary with this
@@ -335,12 +374,40 @@ impl StringDictionaryWriter {
                     }
                 }
             }
-            if self.page_values >= self.page_row_limit || self.plain.len() >= self.page_byte_limit
-            {
+            if self.page_values >= self.page_row_limit || self.plain.len() >= self.page_byte_limit {
                 self.flush_page()?;
             }
         }
         Ok(())
+    }
+
+    /// Notes a null as the page's next value. A page's presence bits are
+    /// only kept once it has a null: the first one fills them in for the
+    /// values before it.
+    fn push_null(&mut self) {
+        if self.page_nulls == 0 {
+            self.present.clear();
+            self.present.resize(self.page_values / 8, 0xFF);
+            let rest = self.page_values % 8;
+            if rest > 0 {
+                self.present.push((1u8 << rest) - 1);
+            }
+        }
+        if self.page_values % 8 == 0 {
+            self.present.push(0);
+        }
+        self.page_nulls += 1;
+        self.page_values += 1;
+    }
+
+    /// Sets the presence bit of the page's next value (pages with nulls).
+    fn push_present(&mut self) {
+        let bit = self.page_values % 8;
+        if bit == 0 {
+            self.present.push(1);
+        } else if let Some(b) = self.present.last_mut() {
+            *b |= 1 << bit;
+        }
     }
 
     fn add_plain(&mut self, value: &[u8]) {
@@ -666,7 +733,11 @@ mod tests {
     /// Writes `batches` of one string column through the writer into a
     /// whole Parquet file (as `SharedFile` appends it).
     fn write_file(batches: &[Vec<Option<String>>], l: &Limits) -> (Bytes, Arc<Schema>) {
-        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, l.nullable)]));
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "s",
+            DataType::Utf8,
+            l.nullable,
+        )]));
         let props = WriterProperties::builder()
             .set_compression(l.compression)
             .set_data_page_row_count_limit(l.page_rows)
@@ -731,13 +802,19 @@ mod tests {
         let Some(Statistics::ByteArray(stats)) = chunk.statistics() else {
             panic!("no statistics")
         };
-        assert_eq!(stats.null_count_opt(), Some((values.len() - present.len()) as u64));
+        assert_eq!(
+            stats.null_count_opt(),
+            Some((values.len() - present.len()) as u64)
+        );
         match bounds(present.iter().copied()) {
             None => assert!(stats.min_opt().is_none() && stats.max_opt().is_none()),
             Some((lo, hi)) => {
                 let min = stats.min_opt().unwrap().data();
                 let max = stats.max_opt().unwrap().data();
-                assert!(min <= lo && hi <= max, "{min:?} {max:?} around {lo:?} {hi:?}");
+                assert!(
+                    min <= lo && hi <= max,
+                    "{min:?} {max:?} around {lo:?} {hi:?}"
+                );
                 assert!(min.len() <= l.bound_bytes || min == lo);
                 assert_eq!(stats.min_is_exact(), min == lo);
                 assert_eq!(stats.max_is_exact(), max == hi);
@@ -792,8 +869,11 @@ mod tests {
         let chunk = meta.row_group(0).column(0);
         assert!(chunk.dictionary_page_offset().is_some());
         let stats = chunk.page_encoding_stats().unwrap();
-        assert!(stats.iter().all(|s| s.encoding != Encoding::PLAIN
-            || s.page_type == PageType::DICTIONARY_PAGE));
+        assert!(
+            stats
+                .iter()
+                .all(|s| s.encoding != Encoding::PLAIN || s.page_type == PageType::DICTIONARY_PAGE)
+        );
     }
 
     #[test]
@@ -807,10 +887,15 @@ mod tests {
             page_rows: 1_000,
             ..limits()
         };
-        let (file, _) = write_file(&[values.clone()], &l);
+        let (file, _) = write_file(std::slice::from_ref(&values), &l);
         check(&values, &file, &l);
         let meta = full_metadata(&file);
-        let stats = meta.row_group(0).column(0).page_encoding_stats().unwrap().clone();
+        let stats = meta
+            .row_group(0)
+            .column(0)
+            .page_encoding_stats()
+            .unwrap()
+            .clone();
         let count = |e| {
             stats
                 .iter()
@@ -831,15 +916,40 @@ mod tests {
             Some("ü".repeat(40)),
         ];
         let l = limits();
-        let (file, _) = write_file(&[values.clone()], &l);
+        let (file, _) = write_file(std::slice::from_ref(&values), &l);
         check(&values, &file, &l);
+    }
+
+    #[test]
+    fn values_alike_in_their_first_bytes_or_zeros_stay_distinct() {
+        let mut values: Vec<String> = (0..3000).map(|i| format!("dev-0000{i:06}")).collect();
+        values.extend(["", "\0", "\0\0", "a", "a\0", "dev-0000", "dev-000"].map(String::from));
+        let data: Vec<u8> = values.iter().flat_map(|v| v.bytes()).collect();
+        let mut d = Dictionary::new();
+        let mut at = 0;
+        let mut entries = Vec::new();
+        for v in values.iter().chain(values.iter()) {
+            let start = at % data.len();
+            entries.push(d.intern(&data, start, start + v.len()));
+            at += v.len();
+        }
+        assert_eq!(d.len(), values.len());
+        let (first, again) = entries.split_at(values.len());
+        assert_eq!(first, again);
+        for (e, v) in first.iter().zip(&values) {
+            assert_eq!(d.get(*e as usize), v.as_bytes());
+        }
+        let l = limits();
+        let column: Vec<Option<String>> = values.into_iter().map(Some).collect();
+        let (file, _) = write_file(std::slice::from_ref(&column), &l);
+        check(&column, &file, &l);
     }
 
     #[test]
     fn all_null_and_empty_chunks_are_valid() {
         let l = limits();
         let nulls = vec![None; 100];
-        let (file, _) = write_file(&[nulls.clone()], &l);
+        let (file, _) = write_file(std::slice::from_ref(&nulls), &l);
         check(&nulls, &file, &l);
         let (file, _) = write_file(&[], &l);
         assert!(read_back(&file).is_empty());
@@ -853,7 +963,7 @@ mod tests {
             ..limits()
         };
         let values: Vec<Option<String>> = (0..5_000).map(|i| Some(format!("{}", i % 17))).collect();
-        let (file, _) = write_file(&[values.clone()], &l);
+        let (file, _) = write_file(std::slice::from_ref(&values), &l);
         check(&values, &file, &l);
     }
 

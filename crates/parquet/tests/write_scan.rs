@@ -1443,7 +1443,8 @@ async fn string_columns_read_back_alike_in_silt_pyarrow_and_deltalake() {
     let pair = footer.row_group(0).column(3);
     assert!(pair.dictionary_page_offset().is_some());
     assert!(
-        pair.encodings().any(|e| e == parquet::basic::Encoding::PLAIN),
+        pair.encodings()
+            .any(|e| e == parquet::basic::Encoding::PLAIN),
         "{:?}",
         pair.encodings().collect::<Vec<_>>()
     );
@@ -1482,7 +1483,14 @@ for name in ("tag", "long", "pair"):
     for (c, name) in [(1, "tag"), (2, "long"), (3, "pair")] {
         let col = want.column(c).as_string::<i32>();
         let distinct: std::collections::HashSet<Option<&str>> = col.iter().collect();
-        let show = |i: usize| col.is_valid(i).then(|| col.value(i)).unwrap_or("None").to_string();
+        let show = |i: usize| {
+            if col.is_valid(i) {
+                col.value(i)
+            } else {
+                "None"
+            }
+            .to_string()
+        };
         expected += &format!(
             "{name} {} {} {} {} {}\n",
             col.null_count(),
