@@ -25,6 +25,7 @@ pub mod column_values;
 pub mod delete;
 pub mod deletion_vector;
 mod dictionary_choice;
+mod dictionary_column;
 mod encoder_queue;
 mod error;
 mod file_pruning;
@@ -38,7 +39,6 @@ pub mod scan;
 mod scan_pieces;
 mod shared_file;
 pub mod stats;
-mod string_dictionary;
 pub mod vacuum;
 pub mod write;
 

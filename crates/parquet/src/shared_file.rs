@@ -21,9 +21,9 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
 use parquet::schema::types::ColumnDescPtr;
 
+use crate::dictionary_column::{self, OwnColumnWriter};
 use crate::file_sink::{FileSink, SealedSink};
 use crate::stats::StatsCollector;
-use crate::string_dictionary::{self, StringDictionaryWriter};
 
 /// Makes the column writers of new row groups with one set of writer
 /// properties (shared by the encoders).
@@ -31,9 +31,9 @@ pub(crate) struct RowGroupFactory {
     inner: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
     props: WriterProperties,
-    /// Per top-level field: the leaf silt's own string writer takes, if
-    /// it takes the field.
-    own_strings: Vec<Option<ColumnDescPtr>>,
+    /// Per top-level field: the leaf silt's own dictionary writer takes,
+    /// if it takes the field.
+    own_columns: Vec<Option<ColumnDescPtr>>,
     /// Per top-level field: its Parquet leaves.
     field_leaves: Vec<usize>,
 }
@@ -49,7 +49,7 @@ impl RowGroupFactory {
         let leaves = ArrowSchemaConverter::new()
             .with_coerce_types(props.coerce_types())
             .convert(&schema)?;
-        let mut own_strings = vec![None; schema.fields().len()];
+        let mut own_columns = vec![None; schema.fields().len()];
         let mut field_leaves = vec![0; schema.fields().len()];
         for (leaf, descr) in leaves.columns().iter().enumerate() {
             let root = leaves.get_column_root_idx(leaf);
@@ -57,16 +57,16 @@ impl RowGroupFactory {
                 *n += 1;
             }
             if let Some(field) = schema.fields().get(root)
-                && string_dictionary::can_write(descr, field.data_type(), &props)
+                && dictionary_column::writer_for(descr, field.data_type(), &props).is_some()
             {
-                own_strings[root] = Some(descr.clone());
+                own_columns[root] = Some(descr.clone());
             }
         }
         Ok(Self {
             inner,
             schema,
             props,
-            own_strings,
+            own_columns,
             field_leaves,
         })
     }
@@ -75,22 +75,27 @@ impl RowGroupFactory {
     pub(crate) fn row_group(&self) -> EncodeResult<RowGroupBuilder> {
         let mut arrow = self.inner.create_column_writers(0)?.into_iter();
         let mut writers = Vec::new();
-        for (own, leaves) in self.own_strings.iter().zip(&self.field_leaves) {
+        let fields = self.schema.fields().iter();
+        for ((own, leaves), field) in self.own_columns.iter().zip(&self.field_leaves).zip(fields) {
             // Each field's leaves in order; a field silt writes itself has
             // exactly one, whose parquet-rs writer is dropped.
             let taken = arrow.by_ref().take(*leaves);
             match own {
                 Some(descr) => {
                     taken.for_each(drop);
-                    let writer = StringDictionaryWriter::new(descr.clone(), &self.props)?;
-                    writers.push(ColumnWriter::Strings(Box::new(writer)))
+                    let writer =
+                        dictionary_column::writer_for(descr, field.data_type(), &self.props)
+                            .ok_or_else(|| {
+                                EncodeError::General(format!("no writer for {}", field.name()))
+                            })??;
+                    writers.push(ColumnWriter::Own(writer))
                 }
                 None => writers.extend(taken.map(|w| ColumnWriter::Arrow(Box::new(w)))),
             }
         }
         Ok(RowGroupBuilder {
             writers,
-            own_strings: self.own_strings.iter().map(Option::is_some).collect(),
+            own_columns: self.own_columns.iter().map(Option::is_some).collect(),
             schema: self.schema.clone(),
             stats: StatsCollector::with_string_bounds_from_footer(),
             rows: 0,
@@ -99,32 +104,32 @@ impl RowGroupFactory {
     }
 }
 
-/// One column chunk's writer: parquet-rs's, or silt's own for strings
+/// One column chunk's writer: parquet-rs's, or silt's own for columns
 /// that keep their dictionary.
 enum ColumnWriter {
     Arrow(Box<ArrowColumnWriter>),
-    Strings(Box<StringDictionaryWriter>),
+    Own(Box<dyn OwnColumnWriter>),
 }
 
 impl ColumnWriter {
     fn memory_size(&self) -> usize {
         match self {
             Self::Arrow(w) => w.memory_size(),
-            Self::Strings(w) => w.memory_size(),
+            Self::Own(w) => w.memory_size(),
         }
     }
 
     fn estimated_bytes(&self) -> usize {
         match self {
             Self::Arrow(w) => w.get_estimated_total_bytes(),
-            Self::Strings(w) => w.estimated_total_bytes(),
+            Self::Own(w) => w.estimated_total_bytes(),
         }
     }
 
     fn close(self) -> EncodeResult<FinishedChunk> {
         Ok(match self {
             Self::Arrow(w) => FinishedChunk::Arrow(w.close()?),
-            Self::Strings(w) => {
+            Self::Own(w) => {
                 let (bytes, close) = w.close()?;
                 FinishedChunk::Own(bytes, close)
             }
@@ -161,8 +166,8 @@ impl FinishedChunk {
 /// held in memory until the row group is appended to a file.
 pub(crate) struct RowGroupBuilder {
     writers: Vec<ColumnWriter>,
-    /// Per top-level field: whether silt's own string writer takes it.
-    own_strings: Vec<bool>,
+    /// Per top-level field: whether silt's own dictionary writer takes it.
+    own_columns: Vec<bool>,
     schema: SchemaRef,
     /// Delta statistics of the rows added.
     pub(crate) stats: StatsCollector,
@@ -175,13 +180,13 @@ impl RowGroupBuilder {
     /// Encodes `batch` (of the file schema) into the row group.
     pub(crate) fn write(&mut self, batch: &RecordBatch) -> EncodeResult<()> {
         let mut writers = self.writers.iter_mut();
-        let fields = self.schema.fields().iter().zip(&self.own_strings);
+        let fields = self.schema.fields().iter().zip(&self.own_columns);
         for ((field, own), column) in fields.zip(batch.columns()) {
             let missing =
                 || EncodeError::General(format!("no column writer for a leaf of {field}"));
             if *own {
                 match writers.next().ok_or_else(missing)? {
-                    ColumnWriter::Strings(w) => w.write(column.as_ref())?,
+                    ColumnWriter::Own(w) => w.write(column.as_ref())?,
                     ColumnWriter::Arrow(_) => return Err(missing()),
                 }
                 continue;
@@ -189,7 +194,7 @@ impl RowGroupBuilder {
             for leaf in compute_leaves(field, column)? {
                 match writers.next().ok_or_else(missing)? {
                     ColumnWriter::Arrow(w) => w.write(&leaf)?,
-                    ColumnWriter::Strings(_) => return Err(missing()),
+                    ColumnWriter::Own(_) => return Err(missing()),
                 }
             }
         }
