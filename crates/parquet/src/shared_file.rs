@@ -21,7 +21,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
 use parquet::schema::types::ColumnDescPtr;
 
-use crate::dictionary_column::{self, OwnColumnWriter};
+use crate::column_writer::{self, OwnColumnWriter};
 use crate::file_sink::{FileSink, SealedSink};
 use crate::stats::StatsCollector;
 
@@ -57,7 +57,7 @@ impl RowGroupFactory {
                 *n += 1;
             }
             if let Some(field) = schema.fields().get(root)
-                && dictionary_column::writer_for(descr, field.data_type(), &props).is_some()
+                && column_writer::writer_for(descr, field.data_type(), &props).is_some()
             {
                 own_columns[root] = Some(descr.clone());
             }
@@ -83,11 +83,10 @@ impl RowGroupFactory {
             match own {
                 Some(descr) => {
                     taken.for_each(drop);
-                    let writer =
-                        dictionary_column::writer_for(descr, field.data_type(), &self.props)
-                            .ok_or_else(|| {
-                                EncodeError::General(format!("no writer for {}", field.name()))
-                            })??;
+                    let writer = column_writer::writer_for(descr, field.data_type(), &self.props)
+                        .ok_or_else(|| {
+                            EncodeError::General(format!("no writer for {}", field.name()))
+                        })??;
                     writers.push(ColumnWriter::Own(writer))
                 }
                 None => writers.extend(taken.map(|w| ColumnWriter::Arrow(Box::new(w)))),

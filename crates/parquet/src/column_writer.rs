@@ -1,10 +1,13 @@
-//! silt's own column writer for top-level columns that keep their
-//! dictionary (strings, and 32- and 64-bit integers and floats): one hash
+//! silt's own column writer for top-level strings and 32- and 64-bit
+//! integers and floats. For a column that keeps its dictionary: one hash
 //! lookup per value into the column chunk's dictionary, page and chunk
 //! bounds taken over the distinct entries a page uses instead of comparing
 //! every value, and indices bit-packed a word at a time. parquet-rs's
 //! writer interns each value, compares it against the running min/max,
-//! then re-encodes every index one by one at page end.
+//! then re-encodes every index one by one at page end. A column written
+//! plain (the dictionary choice turned its dictionary off) takes the same
+//! path as the values after an outgrown dictionary; strings are ordered
+//! by their first eight bytes as one word before their bytes are compared.
 //!
 //! A chunk is laid out as parquet-rs lays it out (data page v1, a plain
 //! dictionary page first, `RLE_DICTIONARY` data pages, the same page size
@@ -58,7 +61,6 @@ pub(crate) fn writer_for(
     let path = descr.path();
     let eligible = path.parts().len() == 1
         && descr.max_rep_level() == 0
-        && props.dictionary_enabled(path)
         && props.bloom_filter_properties(path).is_none()
         && PageCompressor::new(props.compression(path)).is_some();
     if !eligible {
@@ -68,7 +70,7 @@ pub(crate) fn writer_for(
         d: &ColumnDescPtr,
         p: &WriterProperties,
     ) -> EncodeResult<Box<dyn OwnColumnWriter>> {
-        Ok(Box::new(DictionaryWriter::<K>::new(d.clone(), p)?))
+        Ok(Box::new(ChunkWriter::<K>::new(d.clone(), p)?))
     }
     let physical = descr.physical_type();
     Some(match data_type {
@@ -108,8 +110,9 @@ trait Kind: Send {
     fn encode_plain(v: Self::Ref<'_>, out: &mut Vec<u8>);
     /// `v`'s raw bytes (as statistics hold them, untruncated).
     fn raw(v: Self::Ref<'_>) -> Vec<u8>;
+    /// The value whose raw bytes are `raw` (see [`Kind::raw`]).
+    fn from_raw(raw: &[u8]) -> Self::Ref<'_>;
     /// Whether `a` sorts before `b` in the column's statistics order.
-    fn less_raw(a: &[u8], b: &[u8]) -> bool;
     fn less(a: Self::Ref<'_>, b: Self::Ref<'_>) -> bool;
     /// Whether `v` counts towards bounds (a NaN does not).
     fn bounded(v: Self::Ref<'_>) -> bool;
@@ -256,12 +259,20 @@ impl Kind for Strings {
         v.bytes().to_vec()
     }
 
-    fn less_raw(a: &[u8], b: &[u8]) -> bool {
-        a < b
+    fn from_raw(raw: &[u8]) -> StrRef<'_> {
+        StrRef {
+            tail: raw,
+            len: raw.len(),
+        }
     }
 
+    #[inline]
     fn less(a: StrRef<'_>, b: StrRef<'_>) -> bool {
-        a.bytes() < b.bytes()
+        // The first eight bytes read big-endian order as the bytes do (a
+        // value that ends early pads with zeros, and is then a prefix of
+        // the other); equal words leave it to the bytes.
+        let (x, y) = (a.head().swap_bytes(), b.head().swap_bytes());
+        if x != y { x < y } else { a.bytes() < b.bytes() }
     }
 
     fn bounded(_: StrRef<'_>) -> bool {
@@ -360,7 +371,7 @@ trait Number: Send {
     fn statistics(bounds: Option<(u64, u64)>, nulls: u64) -> Statistics;
 }
 
-fn from_raw(raw: &[u8]) -> u64 {
+fn bits_of_raw(raw: &[u8]) -> u64 {
     let mut w = [0u8; 8];
     let n = raw.len().min(8);
     w[..n].copy_from_slice(&raw[..n]);
@@ -546,8 +557,8 @@ impl<N: Number> Kind for N {
         v.to_le_bytes()[..N::WIDTH].to_vec()
     }
 
-    fn less_raw(a: &[u8], b: &[u8]) -> bool {
-        N::less(from_raw(a), from_raw(b))
+    fn from_raw(raw: &[u8]) -> u64 {
+        bits_of_raw(raw)
     }
 
     fn less(a: u64, b: u64) -> bool {
@@ -559,7 +570,7 @@ impl<N: Number> Kind for N {
     }
 
     fn index_bounds(lo: &[u8], hi: &[u8], _: Option<usize>) -> (Vec<u8>, Vec<u8>) {
-        let (lo, hi) = N::outward(from_raw(lo), from_raw(hi));
+        let (lo, hi) = N::outward(bits_of_raw(lo), bits_of_raw(hi));
         (
             lo.to_le_bytes()[..N::WIDTH].to_vec(),
             hi.to_le_bytes()[..N::WIDTH].to_vec(),
@@ -568,7 +579,7 @@ impl<N: Number> Kind for N {
 
     fn statistics(bounds: Option<(&[u8], &[u8])>, nulls: u64, _: Option<usize>) -> Statistics {
         N::statistics(
-            bounds.map(|(lo, hi)| N::outward(from_raw(lo), from_raw(hi))),
+            bounds.map(|(lo, hi)| N::outward(bits_of_raw(lo), bits_of_raw(hi))),
             nulls,
         )
     }
@@ -663,10 +674,10 @@ fn widen<K: Kind>(acc: &mut Option<(Vec<u8>, Vec<u8>)>, lo: &[u8], hi: &[u8]) {
     match acc {
         None => *acc = Some((lo.to_vec(), hi.to_vec())),
         Some((alo, ahi)) => {
-            if K::less_raw(lo, alo) {
+            if K::less(K::from_raw(lo), K::from_raw(alo)) {
                 *alo = lo.to_vec();
             }
-            if K::less_raw(ahi, hi) {
+            if K::less(K::from_raw(ahi), K::from_raw(hi)) {
                 *ahi = hi.to_vec();
             }
         }
@@ -708,7 +719,7 @@ fn encode_err(e: String) -> EncodeError {
 }
 
 /// Writes one top-level column chunk of kind `K`; see the module docs.
-struct DictionaryWriter<K: Kind> {
+struct ChunkWriter<K: Kind> {
     descr: ColumnDescPtr,
     nullable: bool,
     codec: Compression,
@@ -748,7 +759,7 @@ struct DictionaryWriter<K: Kind> {
     nulls: usize,
 }
 
-impl<K: Kind> ValueSink<K> for DictionaryWriter<K> {
+impl<K: Kind> ValueSink<K> for ChunkWriter<K> {
     fn take<'a>(
         &mut self,
         len: usize,
@@ -792,12 +803,13 @@ impl<K: Kind> ValueSink<K> for DictionaryWriter<K> {
     }
 }
 
-impl<K: Kind> DictionaryWriter<K> {
+impl<K: Kind> ChunkWriter<K> {
     fn new(descr: ColumnDescPtr, props: &WriterProperties) -> EncodeResult<Self> {
         let path = descr.path();
         let codec = props.compression(path);
         let compressor = PageCompressor::new(codec)
             .ok_or_else(|| EncodeError::General(format!("no page compressor for {codec}")))?;
+        let plain_mode = !props.dictionary_enabled(path);
         Ok(Self {
             nullable: descr.max_def_level() > 0,
             codec,
@@ -810,7 +822,7 @@ impl<K: Kind> DictionaryWriter<K> {
             index_bound_bytes: props.column_index_truncate_length(),
             descr,
             dictionary: Dictionary::new(),
-            plain_mode: false,
+            plain_mode,
             page_values: 0,
             page_nulls: 0,
             present: Vec::new(),
@@ -869,9 +881,9 @@ impl<K: Kind> DictionaryWriter<K> {
         match &mut self.plain_bounds {
             None => self.plain_bounds = Some((K::raw(v), K::raw(v))),
             Some((lo, hi)) => {
-                if K::less_raw(&K::raw(v), lo) {
+                if K::less(v, K::from_raw(lo)) {
                     *lo = K::raw(v);
-                } else if K::less_raw(hi, &K::raw(v)) {
+                } else if K::less(K::from_raw(hi), v) {
                     *hi = K::raw(v);
                 }
             }
@@ -991,7 +1003,7 @@ impl<K: Kind> DictionaryWriter<K> {
     }
 }
 
-impl<K: Kind> OwnColumnWriter for DictionaryWriter<K> {
+impl<K: Kind> OwnColumnWriter for ChunkWriter<K> {
     fn write(&mut self, array: &dyn Array) -> EncodeResult<()> {
         K::write_array(self, array)
     }
@@ -1142,7 +1154,7 @@ impl<K: Kind> OwnColumnWriter for DictionaryWriter<K> {
     }
 }
 
-impl<K: Kind> DictionaryWriter<K> {
+impl<K: Kind> ChunkWriter<K> {
     fn chunk_statistics(&self) -> Statistics {
         let entries = &self.dictionary.entries;
         let mut bounds = bounds_of::<K>((0..self.dictionary.len()).map(|e| K::get(entries, e)))
@@ -1178,11 +1190,13 @@ mod tests {
         bound_bytes: usize,
         compression: Compression,
         nullable: bool,
+        dictionary: bool,
     }
 
     fn props(l: &Limits) -> WriterProperties {
         WriterProperties::builder()
             .set_compression(l.compression)
+            .set_dictionary_enabled(l.dictionary)
             .set_data_page_row_count_limit(l.page_rows)
             .set_dictionary_page_size_limit(l.dictionary_bytes)
             .set_statistics_truncate_length(Some(l.bound_bytes))
@@ -1326,11 +1340,12 @@ mod tests {
             bound_bytes: 64,
             compression: Compression::ZSTD(ZstdLevel::try_new(1).unwrap()),
             nullable: true,
+            dictionary: true,
         }
     }
 
     #[test]
-    fn a_dictionary_column_round_trips_with_its_statistics() {
+    fn a_column_writer_round_trips_with_its_statistics() {
         let values: Vec<Option<String>> = (0..50_000)
             .map(|i| (i % 7 != 3).then(|| format!("dev-{:04}", (i * 7919) % 1000)))
             .collect();
@@ -1463,6 +1478,7 @@ mod tests {
             dictionary_bytes in 1usize..400,
             bound_bytes in 1usize..12,
             uncompressed in any::<bool>(),
+            dictionary in any::<bool>(),
         ) {
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(values.len())).collect();
             cuts.push(0);
@@ -1476,6 +1492,7 @@ mod tests {
                 bound_bytes,
                 compression: if uncompressed { Compression::UNCOMPRESSED } else { limits().compression },
                 nullable: true,
+                dictionary,
             };
             let (file, _) = write_file(&batches, &l);
             check(&values, &file, &l);
@@ -1655,15 +1672,33 @@ mod tests {
             cut in 0usize..500,
             page_rows in 1usize..40,
             dictionary_bytes in 1usize..300,
+            dictionary in any::<bool>(),
         ) {
             let cut = cut.min(values.len());
             let arrays: Vec<ArrayRef> = [&values[..cut], &values[cut..]]
                 .iter()
                 .map(|b| Arc::new(arrow_array::Float64Array::from(b.to_vec())) as ArrayRef)
                 .collect();
-            let l = Limits { page_rows, dictionary_bytes, ..limits() };
+            let l = Limits { page_rows, dictionary_bytes, dictionary, ..limits() };
             let file = write_arrays(&arrays, DataType::Float64, &l);
             check_f64(&values, &file);
+        }
+
+        /// Strings order by their first word as by their bytes, whatever
+        /// their lengths and zero bytes.
+        #[test]
+        fn string_order_by_first_word_is_byte_order(
+            a in proptest::collection::vec(prop_oneof![Just(0u8), Just(1u8), any::<u8>()], 0..12),
+            b in proptest::collection::vec(prop_oneof![Just(0u8), Just(1u8), any::<u8>()], 0..12),
+            pad in 0usize..9,
+        ) {
+            // Each value sits in a buffer with bytes after it, as in Arrow.
+            let mut ab = a.clone();
+            ab.extend(std::iter::repeat_n(0xAB, pad));
+            let x = StrRef { tail: &ab, len: a.len() };
+            let y = Strings::from_raw(&b);
+            prop_assert_eq!(Strings::less(x, y), a < b);
+            prop_assert_eq!(Strings::less(y, x), b < a);
         }
 
         /// Integers and floats of 32 bits, and 64-bit integers, read back.
