@@ -46,9 +46,75 @@ pub(crate) trait OwnColumnWriter: Send {
     fn memory_size(&self) -> usize;
     /// Bytes the chunk is expected to take in the file.
     fn estimated_total_bytes(&self) -> usize;
-    /// The chunk's bytes (dictionary page first) and what the file writer
+    /// The chunk's pages (dictionary page first) and what the file writer
     /// needs to append them.
-    fn close(self: Box<Self>) -> EncodeResult<(Bytes, ColumnCloseResult)>;
+    fn close(self: Box<Self>) -> EncodeResult<(ChunkPages, ColumnCloseResult)>;
+}
+
+/// A finished column chunk as its pages (each its header and body), read
+/// back in order by the file writer without first joining them.
+#[derive(Clone, Default)]
+pub(crate) struct ChunkPages(Vec<Bytes>);
+
+impl ChunkPages {
+    fn push(&mut self, header: &[u8], body: &[u8]) {
+        let mut page = Vec::with_capacity(header.len() + body.len());
+        page.extend_from_slice(header);
+        page.extend_from_slice(body);
+        self.0.push(Bytes::from(page));
+    }
+}
+
+impl parquet::file::reader::Length for ChunkPages {
+    fn len(&self) -> u64 {
+        self.0.iter().map(|p| p.len() as u64).sum()
+    }
+}
+
+impl parquet::file::reader::ChunkReader for ChunkPages {
+    type T = PagesRead;
+
+    fn get_read(&self, start: u64) -> EncodeResult<PagesRead> {
+        let mut read = PagesRead(self.0.iter().cloned().collect());
+        let mut skip = start as usize;
+        while skip > 0 {
+            let Some(page) = read.0.front_mut() else {
+                break;
+            };
+            let n = skip.min(page.len());
+            *page = page.slice(n..);
+            skip -= n;
+            if page.is_empty() {
+                read.0.pop_front();
+            }
+        }
+        Ok(read)
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> EncodeResult<Bytes> {
+        let mut out = vec![0; length];
+        std::io::Read::read_exact(&mut self.get_read(start)?, &mut out)?;
+        Ok(out.into())
+    }
+}
+
+/// Reads [`ChunkPages`] from some offset on.
+pub(crate) struct PagesRead(std::collections::VecDeque<Bytes>);
+
+impl std::io::Read for PagesRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some(page) = self.0.front_mut() {
+            if page.is_empty() {
+                self.0.pop_front();
+                continue;
+            }
+            let n = buf.len().min(page.len());
+            buf[..n].copy_from_slice(&page[..n]);
+            *page = page.slice(n..);
+            return Ok(n);
+        }
+        Ok(0)
+    }
 }
 
 /// silt's own writer for leaf `descr` of an Arrow column of type
@@ -745,7 +811,9 @@ struct ChunkWriter<K: Kind> {
     /// Which entries the page uses, one bit each (its bounds).
     seen: Vec<u64>,
     // The chunk so far.
-    data: Vec<u8>,
+    data: ChunkPages,
+    /// Bytes of the data pages so far.
+    data_bytes: usize,
     body: Vec<u8>,
     compressed: Vec<u8>,
     uncompressed_bytes: usize,
@@ -830,7 +898,8 @@ impl<K: Kind> ChunkWriter<K> {
             plain: Vec::new(),
             plain_bounds: None,
             seen: Vec::new(),
-            data: Vec::new(),
+            data: ChunkPages::default(),
+            data_bytes: 0,
             body: Vec::new(),
             compressed: Vec::new(),
             uncompressed_bytes: 0,
@@ -959,12 +1028,12 @@ impl<K: Kind> ChunkWriter<K> {
         )
         .map_err(encode_err)?;
         self.pages.push(PageLocation {
-            offset: self.data.len(),
+            offset: self.data_bytes,
             size: header.len() + compressed,
             rows: self.page_values,
         });
-        self.data.extend_from_slice(&header);
-        self.data.extend_from_slice(&self.compressed);
+        self.data.push(&header, &self.compressed);
+        self.data_bytes += header.len() + compressed;
         self.uncompressed_bytes += header.len() + self.body.len();
         self.page_bounds.push(PageBounds {
             bounds,
@@ -1009,7 +1078,7 @@ impl<K: Kind> OwnColumnWriter for ChunkWriter<K> {
     }
 
     fn memory_size(&self) -> usize {
-        self.data.capacity()
+        self.data_bytes
             + self.dictionary.memory_size()
             + self.indices.capacity() * 4
             + self.plain.capacity()
@@ -1020,7 +1089,7 @@ impl<K: Kind> OwnColumnWriter for ChunkWriter<K> {
 
     fn estimated_total_bytes(&self) -> usize {
         let width = page_bytes::bit_width(self.dictionary.len() as u64) as usize;
-        self.data.len()
+        self.data_bytes
             + if self.plain_mode {
                 0
             } else {
@@ -1030,7 +1099,7 @@ impl<K: Kind> OwnColumnWriter for ChunkWriter<K> {
             + self.plain.len()
     }
 
-    fn close(mut self: Box<Self>) -> EncodeResult<(Bytes, ColumnCloseResult)> {
+    fn close(mut self: Box<Self>) -> EncodeResult<(ChunkPages, ColumnCloseResult)> {
         self.flush_page()?;
         if self.pages.is_empty() {
             // A chunk of no values still has one (empty) data page.
@@ -1050,8 +1119,8 @@ impl<K: Kind> OwnColumnWriter for ChunkWriter<K> {
                 size: header.len() + n,
                 rows: 0,
             });
-            self.data.extend_from_slice(&header);
-            self.data.extend_from_slice(&self.compressed);
+            self.data.push(&header, &self.compressed);
+            self.data_bytes += header.len() + n;
             self.uncompressed_bytes += header.len() + self.body.len();
             self.page_bounds.push(PageBounds {
                 bounds: None,
@@ -1063,7 +1132,7 @@ impl<K: Kind> OwnColumnWriter for ChunkWriter<K> {
 
         let mut uncompressed = self.uncompressed_bytes;
         let with_dictionary = self.dictionary_pages > 0;
-        let mut chunk = Vec::new();
+        let mut chunk = ChunkPages::default();
         if with_dictionary {
             self.body.clear();
             self.body.reserve(self.dictionary.plain_bytes);
@@ -1079,16 +1148,11 @@ impl<K: Kind> OwnColumnWriter for ChunkWriter<K> {
                 page_bytes::dictionary_page_header(self.body.len(), n, self.dictionary.len())
                     .map_err(encode_err)?;
             uncompressed += header.len() + self.body.len();
-            chunk.reserve(header.len() + n + self.data.len());
-            chunk.extend_from_slice(&header);
-            chunk.extend_from_slice(&self.compressed);
+            chunk.push(&header, &self.compressed);
         }
-        let data_offset = chunk.len();
-        if with_dictionary {
-            chunk.extend_from_slice(&self.data);
-        } else {
-            chunk = std::mem::take(&mut self.data);
-        }
+        let data_offset = chunk.0.first().map_or(0, Bytes::len);
+        chunk.0.append(&mut self.data.0);
+        let chunk_bytes = data_offset + self.data_bytes;
 
         let mut encodings = vec![Encoding::RLE];
         let mut encoding_stats = Vec::new();
@@ -1121,7 +1185,7 @@ impl<K: Kind> OwnColumnWriter for ChunkWriter<K> {
             .set_compression(self.codec)
             .set_encodings(encodings)
             .set_page_encoding_stats(encoding_stats)
-            .set_total_compressed_size(chunk.len() as i64)
+            .set_total_compressed_size(chunk_bytes as i64)
             .set_total_uncompressed_size(uncompressed as i64)
             .set_num_values(self.values as i64)
             .set_data_page_offset(data_offset as i64)
@@ -1141,16 +1205,15 @@ impl<K: Kind> OwnColumnWriter for ChunkWriter<K> {
             offsets.append_offset_and_size((data_offset + page.offset) as i64, page.size as i32);
             offsets.append_row_count(page.rows as i64);
         }
-        let bytes = Bytes::from(chunk);
         let close = ColumnCloseResult {
-            bytes_written: bytes.len() as u64,
+            bytes_written: chunk_bytes as u64,
             rows_written: self.values as u64,
             metadata,
             bloom_filter: None,
             column_index,
             offset_index: Some(offsets.build()),
         };
-        Ok((bytes, close))
+        Ok((chunk, close))
     }
 }
 
@@ -1221,7 +1284,10 @@ mod tests {
             w.write(b.as_ref()).unwrap();
         }
         let (bytes, close) = w.close().unwrap();
-        assert_eq!(close.bytes_written as usize, bytes.len());
+        assert_eq!(
+            close.bytes_written,
+            parquet::file::reader::Length::len(&bytes)
+        );
         let (mut file, _) = ArrowWriter::try_new(Vec::new(), schema, Some(props))
             .unwrap()
             .into_serialized_writer()
@@ -1329,6 +1395,26 @@ mod tests {
                     assert!(min <= lo && hi <= max);
                     assert!(min == lo || min.len() <= l.bound_bytes);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn chunk_pages_read_across_page_boundaries_from_any_offset() {
+        use parquet::file::reader::ChunkReader;
+        let mut pages = ChunkPages::default();
+        pages.push(b"ab", b"cde");
+        pages.push(b"", b"");
+        pages.push(b"f", b"ghij");
+        let all = b"abcdefghij";
+        assert_eq!(parquet::file::reader::Length::len(&pages), 10);
+        for start in 0..=10 {
+            let mut got = Vec::new();
+            std::io::Read::read_to_end(&mut pages.get_read(start).unwrap(), &mut got).unwrap();
+            assert_eq!(got, all[start as usize..]);
+            for len in 0..=(10 - start as usize) {
+                let b = pages.get_bytes(start, len).unwrap();
+                assert_eq!(b, all[start as usize..start as usize + len]);
             }
         }
     }

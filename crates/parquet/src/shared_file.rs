@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use bytes::Bytes;
 use parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
 };
@@ -21,7 +20,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
 use parquet::schema::types::ColumnDescPtr;
 
-use crate::column_writer::{self, OwnColumnWriter};
+use crate::column_writer::{self, ChunkPages, OwnColumnWriter};
 use crate::file_sink::{FileSink, SealedSink};
 use crate::stats::StatsCollector;
 
@@ -139,7 +138,7 @@ impl ColumnWriter {
 /// A finished column chunk, in memory until appended to a file.
 pub(crate) enum FinishedChunk {
     Arrow(ArrowColumnChunk),
-    Own(Bytes, ColumnCloseResult),
+    Own(ChunkPages, ColumnCloseResult),
 }
 
 impl FinishedChunk {
@@ -156,7 +155,7 @@ impl FinishedChunk {
     ) -> EncodeResult<()> {
         match self {
             Self::Arrow(c) => c.append_to_row_group(row_group),
-            Self::Own(bytes, close) => row_group.append_column(&bytes, close),
+            Self::Own(pages, close) => row_group.append_column(&pages, close),
         }
     }
 }
