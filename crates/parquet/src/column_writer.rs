@@ -1532,6 +1532,29 @@ mod tests {
     }
 
     #[test]
+    fn large_strings_are_written_alike() {
+        let values: Vec<Option<&str>> = (0..3000)
+            .map(|i| (i % 4 != 0).then_some(["x", "yy", "zzz"][i % 3]))
+            .collect();
+        let l = limits();
+        let large: ArrayRef = Arc::new(arrow_array::LargeStringArray::from(values.clone()));
+        let file = write_arrays(&[large], DataType::LargeUtf8, &l);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        let got: Vec<Option<String>> = reader
+            .flat_map(|b| {
+                let b = b.unwrap();
+                let a = b.column(0).as_string::<i64>();
+                a.iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>()
+            })
+            .collect();
+        let want: Vec<Option<String>> = values.iter().map(|v| v.map(str::to_string)).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
     fn required_columns_have_no_definition_levels() {
         let l = Limits {
             nullable: false,
