@@ -1,5 +1,5 @@
-//! silt's own column writer for top-level strings, 32- and 64-bit
-//! integers and floats, dates and timestamps. For a column that keeps its dictionary: one hash
+//! silt's own column writer for top-level strings and 32- and 64-bit
+//! integers and floats. For a column that keeps its dictionary: one hash
 //! lookup per value into the column chunk's dictionary, page and chunk
 //! bounds taken over the distinct entries a page uses instead of comparing
 //! every value, and indices bit-packed a word at a time. parquet-rs's
@@ -21,13 +21,10 @@
 //! levels and metadata are shared.
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Date32Type, Float32Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType,
-};
+use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, OffsetSizeTrait};
 use arrow_buffer::NullBuffer;
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::DataType;
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, PageType, Type as PhysicalType};
 use parquet::column::writer::ColumnCloseResult;
@@ -155,20 +152,6 @@ pub(crate) fn writer_for(
         }
         DataType::Int32 if physical == PhysicalType::INT32 => boxed::<Int32s>(descr, props),
         DataType::Int64 if physical == PhysicalType::INT64 => boxed::<Int64s>(descr, props),
-        // (With `coerce_types`, parquet-rs may convert date and time values.)
-        DataType::Date32 if physical == PhysicalType::INT32 && !props.coerce_types() => {
-            boxed::<Dates>(descr, props)
-        }
-        DataType::Timestamp(unit, _)
-            if physical == PhysicalType::INT64 && !props.coerce_types() =>
-        {
-            match unit {
-                TimeUnit::Millisecond => boxed::<TimestampsMs>(descr, props),
-                TimeUnit::Microsecond => boxed::<TimestampsUs>(descr, props),
-                TimeUnit::Nanosecond => boxed::<TimestampsNs>(descr, props),
-                TimeUnit::Second => return None,
-            }
-        }
         DataType::Float32 if physical == PhysicalType::FLOAT => boxed::<Float32s>(descr, props),
         DataType::Float64 if physical == PhysicalType::DOUBLE => boxed::<Float64s>(descr, props),
         _ => return None,
@@ -510,61 +493,40 @@ fn f32_of(bits: u64) -> f32 {
     f32::from_bits(bits as u32)
 }
 
-/// A kind of 32-bit signed integers (Arrow type `$arrow`, stored as-is).
-macro_rules! int32_kind {
-    ($name:ident, $arrow:ty) => {
-        number_kind!(
-            $name,
-            $arrow,
-            PhysicalType::INT32,
-            4,
-            |v: i32| v as u32 as u64,
-            |a: u64, b: u64| (a as u32 as i32) < (b as u32 as i32),
-            |_: u64| true,
-            |lo: u64, hi: u64| (lo, hi),
-            |b: Option<(u64, u64)>, n| Statistics::int32(
-                b.map(|(lo, _)| lo as u32 as i32),
-                b.map(|(_, hi)| hi as u32 as i32),
-                None,
-                Some(n),
-                false
-            )
-        );
-    };
-}
-
-/// A kind of 64-bit signed integers (Arrow type `$arrow`, stored as-is).
-macro_rules! int64_kind {
-    ($name:ident, $arrow:ty) => {
-        number_kind!(
-            $name,
-            $arrow,
-            PhysicalType::INT64,
-            8,
-            |v: i64| v as u64,
-            |a: u64, b: u64| (a as i64) < (b as i64),
-            |_: u64| true,
-            |lo: u64, hi: u64| (lo, hi),
-            |b: Option<(u64, u64)>, n| Statistics::int64(
-                b.map(|(lo, _)| lo as i64),
-                b.map(|(_, hi)| hi as i64),
-                None,
-                Some(n),
-                false
-            )
-        );
-    };
-}
-
-int32_kind!(Int32s, Int32Type);
-// Days since the epoch, written as Parquet DATE without conversion.
-int32_kind!(Dates, Date32Type);
-int64_kind!(Int64s, Int64Type);
-// Timestamps whose unit Parquet has (seconds are converted by parquet-rs,
-// so they stay with it), written without conversion.
-int64_kind!(TimestampsMs, TimestampMillisecondType);
-int64_kind!(TimestampsUs, TimestampMicrosecondType);
-int64_kind!(TimestampsNs, TimestampNanosecondType);
+number_kind!(
+    Int32s,
+    Int32Type,
+    PhysicalType::INT32,
+    4,
+    |v: i32| v as u32 as u64,
+    |a: u64, b: u64| (a as u32 as i32) < (b as u32 as i32),
+    |_: u64| true,
+    |lo: u64, hi: u64| (lo, hi),
+    |b: Option<(u64, u64)>, n| Statistics::int32(
+        b.map(|(lo, _)| lo as u32 as i32),
+        b.map(|(_, hi)| hi as u32 as i32),
+        None,
+        Some(n),
+        false
+    )
+);
+number_kind!(
+    Int64s,
+    Int64Type,
+    PhysicalType::INT64,
+    8,
+    |v: i64| v as u64,
+    |a: u64, b: u64| (a as i64) < (b as i64),
+    |_: u64| true,
+    |lo: u64, hi: u64| (lo, hi),
+    |b: Option<(u64, u64)>, n| Statistics::int64(
+        b.map(|(lo, _)| lo as i64),
+        b.map(|(_, hi)| hi as i64),
+        None,
+        Some(n),
+        false
+    )
+);
 // Floats as the Parquet spec orders them for statistics: NaN left out, a
 // zero minimum written as -0.0 and a zero maximum as +0.0.
 number_kind!(
@@ -1749,16 +1711,6 @@ mod tests {
                     .iter()
                     .map(|v| v.map(|v| u64::from(v as u32)))
                     .collect(),
-                DataType::Date32 => a
-                    .as_primitive::<Date32Type>()
-                    .iter()
-                    .map(|v| v.map(|v| u64::from(v as u32)))
-                    .collect(),
-                DataType::Timestamp(TimeUnit::Microsecond, _) => a
-                    .as_primitive::<TimestampMicrosecondType>()
-                    .iter()
-                    .map(|v| v.map(|v| v as u64))
-                    .collect(),
                 t => panic!("{t}"),
             };
             out.extend(bits);
@@ -1908,19 +1860,6 @@ mod tests {
                     Arc::new(arrow_array::Int64Array::from(
                         values.iter().map(|v| v.map(|v| i64::from(v) << 33)).collect::<Vec<_>>(),
                     )),
-                    values.iter().map(|v| v.map(|v| (i64::from(v) << 33) as u64)).collect(),
-                ),
-                (
-                    Arc::new(arrow_array::Date32Array::from(values.clone())),
-                    values.iter().map(|v| v.map(|v| u64::from(v as u32))).collect(),
-                ),
-                (
-                    Arc::new(
-                        arrow_array::TimestampMicrosecondArray::from(
-                            values.iter().map(|v| v.map(|v| i64::from(v) << 33)).collect::<Vec<_>>(),
-                        )
-                        .with_timezone("UTC"),
-                    ),
                     values.iter().map(|v| v.map(|v| (i64::from(v) << 33) as u64)).collect(),
                 ),
                 (
