@@ -211,8 +211,10 @@ impl LogStore for ObjectLogStore {
     async fn read(&self, path: &str) -> Result<Bytes, StorageError> {
         if let Some(root) = &self.local_dir {
             let file = local_file(root, path)?;
-            let p = path.to_string();
-            return spawn_io(path, move || read_local(&file, &p)).await;
+            return match tokio::fs::read(&file).await {
+                Ok(b) => Ok(Bytes::from(b)),
+                Err(e) => Err(io_error(path, e)),
+            };
         }
         let full = self.full_path(path);
         let result = self
@@ -429,45 +431,6 @@ pub(crate) fn io_error(path: &str, e: std::io::Error) -> StorageError {
     }
 }
 
-/// Local files this large are read by two threads, a half each, into one
-/// buffer: a scan that reads one such file whole waits for it before it
-/// decodes anything, and copying it out of the page cache (and faulting in
-/// the buffer) is work both cores can share.
-const PARALLEL_READ_BYTES: u64 = 8 << 20;
-
-/// A whole local file.
-fn read_local(file: &std::path::Path, path: &str) -> Result<Bytes, StorageError> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(file).map_err(|e| io_error(path, e))?;
-    let len = f.metadata().map_err(|e| io_error(path, e))?.len();
-    #[cfg(unix)]
-    if len >= PARALLEL_READ_BYTES {
-        use std::os::unix::fs::FileExt;
-        let n = usize::try_from(len).map_err(|_| StorageError::Other {
-            path: path.into(),
-            message: format!("a file of {len} bytes does not fit in memory"),
-        })?;
-        let mut buf = vec![0u8; n];
-        let (first, second) = buf.split_at_mut(n / 2);
-        let f = &f;
-        // A file shorter than its length at open is an error (`read_exact_at`);
-        // bytes added since are not read (data files never change).
-        std::thread::scope(|s| {
-            let tail = s.spawn(move || f.read_exact_at(second, (n / 2) as u64));
-            let head = f.read_exact_at(first, 0);
-            let tail = tail
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("the reading thread panicked")));
-            head.and(tail)
-        })
-        .map_err(|e| io_error(path, e))?;
-        return Ok(Bytes::from(buf));
-    }
-    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    f.read_to_end(&mut buf).map_err(|e| io_error(path, e))?;
-    Ok(Bytes::from(buf))
-}
-
 /// Bytes `range` of a local file (a short file is an error, not a short read).
 fn read_local_range(
     file: &std::path::Path,
@@ -588,33 +551,5 @@ fn file_meta(path: String, meta: &std::fs::Metadata) -> FileMeta {
         path,
         size: meta.len(),
         last_modified,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
-    use super::*;
-
-    #[test]
-    fn whole_local_reads_match_the_file_at_every_size() {
-        let dir = tempfile::tempdir().unwrap();
-        for len in [
-            0,
-            1,
-            4096,
-            PARALLEL_READ_BYTES as usize - 1,
-            PARALLEL_READ_BYTES as usize + 3,
-        ] {
-            let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
-            let file = dir.path().join(format!("f{len}"));
-            std::fs::write(&file, &data).unwrap();
-            let got = read_local(&file, "f").unwrap();
-            assert!(got == data, "a file of {len} bytes read back differently");
-        }
-        assert!(matches!(
-            read_local(&dir.path().join("missing"), "missing"),
-            Err(StorageError::NotFound { .. })
-        ));
     }
 }
