@@ -485,105 +485,79 @@ macro_rules! number_kind {
     };
 }
 
-fn f64_of(bits: u64) -> f64 {
-    f64::from_bits(bits)
+/// A kind of signed integers stored as-is: `$name` for Arrow's `$arrow`
+/// (native `$int`, via `$unsigned` to its bits), written as `$physical`.
+macro_rules! int_kind {
+    ($name:ident, $arrow:ty, $int:ty, $unsigned:ty, $physical:expr, $stats:ident) => {
+        number_kind!(
+            $name,
+            $arrow,
+            $physical,
+            std::mem::size_of::<$int>(),
+            |v: $int| v as $unsigned as u64,
+            |a: u64, b: u64| (a as $unsigned as $int) < (b as $unsigned as $int),
+            |_: u64| true,
+            |lo: u64, hi: u64| (lo, hi),
+            |b: Option<(u64, u64)>, n| Statistics::$stats(
+                b.map(|(lo, _)| lo as $unsigned as $int),
+                b.map(|(_, hi)| hi as $unsigned as $int),
+                None,
+                Some(n),
+                false
+            )
+        );
+    };
 }
 
-fn f32_of(bits: u64) -> f32 {
-    f32::from_bits(bits as u32)
+/// A kind of floats as the Parquet spec orders them for statistics: NaN
+/// left out, a zero minimum written as -0.0 and a zero maximum as +0.0.
+macro_rules! float_kind {
+    ($name:ident, $arrow:ty, $float:ty, $unsigned:ty, $physical:expr, $stats:ident) => {
+        number_kind!(
+            $name,
+            $arrow,
+            $physical,
+            std::mem::size_of::<$float>(),
+            |v: $float| v.to_bits() as u64,
+            |a: u64, b: u64| <$float>::from_bits(a as $unsigned)
+                < <$float>::from_bits(b as $unsigned),
+            |v: u64| !<$float>::from_bits(v as $unsigned).is_nan(),
+            |lo: u64, hi: u64| {
+                let zero = |v: u64| <$float>::from_bits(v as $unsigned) == 0.0;
+                (
+                    if zero(lo) {
+                        (-0.0 as $float).to_bits() as u64
+                    } else {
+                        lo
+                    },
+                    if zero(hi) {
+                        (0.0 as $float).to_bits() as u64
+                    } else {
+                        hi
+                    },
+                )
+            },
+            |b: Option<(u64, u64)>, n| Statistics::$stats(
+                b.map(|(lo, _)| <$float>::from_bits(lo as $unsigned)),
+                b.map(|(_, hi)| <$float>::from_bits(hi as $unsigned)),
+                None,
+                Some(n),
+                false
+            )
+        );
+    };
 }
 
-number_kind!(
-    Int32s,
-    Int32Type,
-    PhysicalType::INT32,
-    4,
-    |v: i32| v as u32 as u64,
-    |a: u64, b: u64| (a as u32 as i32) < (b as u32 as i32),
-    |_: u64| true,
-    |lo: u64, hi: u64| (lo, hi),
-    |b: Option<(u64, u64)>, n| Statistics::int32(
-        b.map(|(lo, _)| lo as u32 as i32),
-        b.map(|(_, hi)| hi as u32 as i32),
-        None,
-        Some(n),
-        false
-    )
-);
-number_kind!(
-    Int64s,
-    Int64Type,
-    PhysicalType::INT64,
-    8,
-    |v: i64| v as u64,
-    |a: u64, b: u64| (a as i64) < (b as i64),
-    |_: u64| true,
-    |lo: u64, hi: u64| (lo, hi),
-    |b: Option<(u64, u64)>, n| Statistics::int64(
-        b.map(|(lo, _)| lo as i64),
-        b.map(|(_, hi)| hi as i64),
-        None,
-        Some(n),
-        false
-    )
-);
-// Floats as the Parquet spec orders them for statistics: NaN left out, a
-// zero minimum written as -0.0 and a zero maximum as +0.0.
-number_kind!(
-    Float32s,
-    Float32Type,
-    PhysicalType::FLOAT,
-    4,
-    |v: f32| v.to_bits() as u64,
-    |a: u64, b: u64| f32_of(a) < f32_of(b),
-    |v: u64| !f32_of(v).is_nan(),
-    |lo: u64, hi: u64| (
-        if f32_of(lo) == 0.0 {
-            (-0.0f32).to_bits() as u64
-        } else {
-            lo
-        },
-        if f32_of(hi) == 0.0 {
-            0.0f32.to_bits() as u64
-        } else {
-            hi
-        }
-    ),
-    |b: Option<(u64, u64)>, n| Statistics::float(
-        b.map(|(lo, _)| f32_of(lo)),
-        b.map(|(_, hi)| f32_of(hi)),
-        None,
-        Some(n),
-        false
-    )
-);
-number_kind!(
+int_kind!(Int32s, Int32Type, i32, u32, PhysicalType::INT32, int32);
+int_kind!(Int64s, Int64Type, i64, u64, PhysicalType::INT64, int64);
+float_kind!(Float32s, Float32Type, f32, u32, PhysicalType::FLOAT, float);
+float_kind!(
     Float64s,
     Float64Type,
+    f64,
+    u64,
     PhysicalType::DOUBLE,
-    8,
-    |v: f64| v.to_bits(),
-    |a: u64, b: u64| f64_of(a) < f64_of(b),
-    |v: u64| !f64_of(v).is_nan(),
-    |lo: u64, hi: u64| (
-        if f64_of(lo) == 0.0 {
-            (-0.0f64).to_bits()
-        } else {
-            lo
-        },
-        if f64_of(hi) == 0.0 {
-            0.0f64.to_bits()
-        } else {
-            hi
-        }
-    ),
-    |b: Option<(u64, u64)>, n| Statistics::double(
-        b.map(|(lo, _)| f64_of(lo)),
-        b.map(|(_, hi)| f64_of(hi)),
-        None,
-        Some(n),
-        false
-    )
+    double
 );
 
 impl<N: Number> Kind for N {
@@ -1342,18 +1316,22 @@ mod tests {
             .unwrap()
     }
 
-    fn read_back(file: &Bytes) -> Vec<Option<String>> {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file.clone())
-            .unwrap()
-            .build()
-            .unwrap();
-        let mut out = Vec::new();
-        for b in reader {
-            let b = b.unwrap();
-            let a = b.column(0).as_string::<i32>();
-            out.extend(a.iter().map(|v| v.map(str::to_string)));
+    /// The file's one column, its batches joined.
+    fn read_column(file: &Bytes) -> ArrayRef {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file.clone()).unwrap();
+        let data_type = builder.schema().field(0).data_type().clone();
+        let batches: Vec<RecordBatch> = builder.build().unwrap().collect::<Result<_, _>>().unwrap();
+        let columns: Vec<&dyn Array> = batches.iter().map(|b| b.column(0).as_ref()).collect();
+        if columns.is_empty() {
+            return arrow_array::new_empty_array(&data_type);
         }
-        out
+        arrow_select::concat::concat(&columns).unwrap()
+    }
+
+    fn read_back(file: &Bytes) -> Vec<Option<String>> {
+        let a = read_column(file);
+        let a = a.as_string::<i32>();
+        a.iter().map(|v| v.map(str::to_string)).collect()
     }
 
     /// Checks values, chunk statistics and the page index of `file`
@@ -1572,16 +1550,11 @@ mod tests {
         let l = limits();
         let large: ArrayRef = Arc::new(arrow_array::LargeStringArray::from(values.clone()));
         let file = write_arrays(&[large], DataType::LargeUtf8, &l);
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .unwrap()
-            .build()
-            .unwrap();
-        let got: Vec<Option<String>> = reader
-            .flat_map(|b| {
-                let b = b.unwrap();
-                let a = b.column(0).as_string::<i64>();
-                a.iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>()
-            })
+        let column = read_column(&file);
+        let got: Vec<Option<String>> = column
+            .as_string::<i64>()
+            .iter()
+            .map(|v| v.map(str::to_string))
             .collect();
         let want: Vec<Option<String>> = values.iter().map(|v| v.map(str::to_string)).collect();
         assert_eq!(got, want);
@@ -1683,39 +1656,30 @@ mod tests {
 
     /// Reads one numeric column back as bits (NaN compares by bits).
     fn read_bits(file: &Bytes) -> Vec<Option<u64>> {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file.clone())
-            .unwrap()
-            .build()
-            .unwrap();
-        let mut out = Vec::new();
-        for b in reader {
-            let a = b.unwrap().column(0).clone();
-            let bits: Vec<Option<u64>> = match a.data_type() {
-                DataType::Float64 => a
-                    .as_primitive::<Float64Type>()
-                    .iter()
-                    .map(|v| v.map(f64::to_bits))
-                    .collect(),
-                DataType::Float32 => a
-                    .as_primitive::<Float32Type>()
-                    .iter()
-                    .map(|v| v.map(|v| u64::from(v.to_bits())))
-                    .collect(),
-                DataType::Int64 => a
-                    .as_primitive::<Int64Type>()
-                    .iter()
-                    .map(|v| v.map(|v| v as u64))
-                    .collect(),
-                DataType::Int32 => a
-                    .as_primitive::<Int32Type>()
-                    .iter()
-                    .map(|v| v.map(|v| u64::from(v as u32)))
-                    .collect(),
-                t => panic!("{t}"),
-            };
-            out.extend(bits);
+        let a = read_column(file);
+        match a.data_type() {
+            DataType::Float64 => a
+                .as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| v.map(f64::to_bits))
+                .collect(),
+            DataType::Float32 => a
+                .as_primitive::<Float32Type>()
+                .iter()
+                .map(|v| v.map(|v| u64::from(v.to_bits())))
+                .collect(),
+            DataType::Int64 => a
+                .as_primitive::<Int64Type>()
+                .iter()
+                .map(|v| v.map(|v| v as u64))
+                .collect(),
+            DataType::Int32 => a
+                .as_primitive::<Int32Type>()
+                .iter()
+                .map(|v| v.map(|v| u64::from(v as u32)))
+                .collect(),
+            t => panic!("{t}"),
         }
-        out
     }
 
     /// Checks a float64 file: values, chunk bounds (NaN left out, zeros
