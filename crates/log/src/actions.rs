@@ -669,6 +669,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn numbers_past_every_integer_type_survive_a_round_trip() {
+        // Found by the `action_lines` fuzz target: a field of a
+        // `commitInfo` holding an integer too large for 64 bits is kept as
+        // the nearest float; written back in its shortest form, it must
+        // parse to that same float (serde_json's exact float parsing).
+        for n in [
+            "156452429967777777777777777777777777777777777777777777777748",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "1e400",
+            "123456789012345678901234567890.5e-3",
+        ] {
+            let line = format!(r#"{{"commitInfo":{{"timestamp":1,"x":{n}}}}}"#);
+            let Ok(Some(a)) = parse_action_line(line.as_bytes()) else {
+                continue; // refused cleanly (out of range) is fine too
+            };
+            let text = action_to_json_line(&a);
+            let back = parse_action_line(text.as_bytes()).unwrap().unwrap();
+            assert_eq!(back, a, "{n} came back as {text}");
+        }
+    }
+
+    #[test]
     fn parses_each_action_kind() {
         let lines = [
             r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#,
