@@ -118,42 +118,44 @@ impl std::io::Read for PagesRead {
     }
 }
 
-/// silt's own writer for leaf `descr` of an Arrow column of type
-/// `data_type` under `props`, where it takes that column.
-pub(crate) fn writer_for(
+/// Makes silt's own writer for one column (see [`own_writer`]).
+pub(crate) type MakeWriter =
+    fn(ColumnDescPtr, &WriterProperties) -> EncodeResult<Box<dyn OwnColumnWriter>>;
+
+fn make<K: Kind + 'static>(
+    descr: ColumnDescPtr,
+    props: &WriterProperties,
+) -> EncodeResult<Box<dyn OwnColumnWriter>> {
+    Ok(Box::new(ChunkWriter::<K>::new(descr, props)?))
+}
+
+/// How to make silt's own writer for leaf `descr` of an Arrow column of
+/// type `data_type` under `props`, where it takes that column.
+pub(crate) fn own_writer(
     descr: &ColumnDescPtr,
     data_type: &DataType,
     props: &WriterProperties,
-) -> Option<EncodeResult<Box<dyn OwnColumnWriter>>> {
+) -> Option<MakeWriter> {
     let path = descr.path();
     let eligible = path.parts().len() == 1
         && descr.max_rep_level() == 0
         && props.bloom_filter_properties(path).is_none()
-        && PageCompressor::new(props.compression(path)).is_some();
-    if !eligible {
+        && PageCompressor::supports(props.compression(path));
+    let strings = matches!(data_type, DataType::Utf8 | DataType::LargeUtf8);
+    // Numbers written plain stay with parquet-rs, whose loops over a whole
+    // slice of them beat this writer's value-at-a-time path.
+    if !eligible || (!strings && !props.dictionary_enabled(path)) {
         return None;
-    }
-    fn boxed<K: Kind + 'static>(
-        d: &ColumnDescPtr,
-        p: &WriterProperties,
-    ) -> EncodeResult<Box<dyn OwnColumnWriter>> {
-        Ok(Box::new(ChunkWriter::<K>::new(d.clone(), p)?))
     }
     let physical = descr.physical_type();
-    let strings = matches!(data_type, DataType::Utf8 | DataType::LargeUtf8);
-    if !strings && !props.dictionary_enabled(path) {
-        // Numbers written plain stay with parquet-rs, whose loops over a
-        // whole slice of them beat this writer's value-at-a-time path.
-        return None;
-    }
     Some(match data_type {
         DataType::Utf8 | DataType::LargeUtf8 if physical == PhysicalType::BYTE_ARRAY => {
-            boxed::<Strings>(descr, props)
+            make::<Strings>
         }
-        DataType::Int32 if physical == PhysicalType::INT32 => boxed::<Int32s>(descr, props),
-        DataType::Int64 if physical == PhysicalType::INT64 => boxed::<Int64s>(descr, props),
-        DataType::Float32 if physical == PhysicalType::FLOAT => boxed::<Float32s>(descr, props),
-        DataType::Float64 if physical == PhysicalType::DOUBLE => boxed::<Float64s>(descr, props),
+        DataType::Int32 if physical == PhysicalType::INT32 => make::<Int32s>,
+        DataType::Int64 if physical == PhysicalType::INT64 => make::<Int64s>,
+        DataType::Float32 if physical == PhysicalType::FLOAT => make::<Float32s>,
+        DataType::Float64 if physical == PhysicalType::DOUBLE => make::<Float64s>,
         _ => return None,
     })
 }
@@ -168,8 +170,8 @@ trait Kind: Send {
     type Store: Default + Send;
     const PHYSICAL: PhysicalType;
 
-    /// Feeds `array`'s values (by index) to `write`.
-    fn write_array<W: ValueSink<Self>>(sink: &mut W, array: &dyn Array) -> EncodeResult<()>
+    /// Feeds `array`'s values (by index) to `writer`.
+    fn write_array(writer: &mut ChunkWriter<Self>, array: &dyn Array) -> EncodeResult<()>
     where
         Self: Sized;
     fn push(store: &mut Self::Store, v: Self::Ref<'_>);
@@ -199,16 +201,6 @@ trait Kind: Send {
     fn index_bounds(lo: &[u8], hi: &[u8], limit: Option<usize>) -> (Vec<u8>, Vec<u8>);
     /// Chunk statistics from raw bounds.
     fn statistics(bounds: Option<(&[u8], &[u8])>, nulls: u64, limit: Option<usize>) -> Statistics;
-}
-
-/// Where a [`Kind`] feeds an array's values.
-trait ValueSink<K: Kind> {
-    fn take<'a>(
-        &mut self,
-        len: usize,
-        nulls: Option<&NullBuffer>,
-        value: impl Fn(usize) -> K::Ref<'a>,
-    ) -> EncodeResult<()>;
 }
 
 fn nulls_of(array: &dyn Array) -> Option<&NullBuffer> {
@@ -268,14 +260,14 @@ impl Kind for Strings {
     type Store = StringStore;
     const PHYSICAL: PhysicalType = PhysicalType::BYTE_ARRAY;
 
-    fn write_array<W: ValueSink<Self>>(sink: &mut W, array: &dyn Array) -> EncodeResult<()> {
-        fn strings<O: OffsetSizeTrait, W: ValueSink<Strings>>(
-            sink: &mut W,
+    fn write_array(writer: &mut ChunkWriter<Self>, array: &dyn Array) -> EncodeResult<()> {
+        fn strings<O: OffsetSizeTrait>(
+            writer: &mut ChunkWriter<Strings>,
             a: &arrow_array::GenericStringArray<O>,
         ) -> EncodeResult<()> {
             let offsets = a.value_offsets();
             let data = a.value_data();
-            sink.take(a.len(), nulls_of(a), |i| {
+            writer.take(a.len(), nulls_of(a), |i| {
                 let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
                 StrRef {
                     tail: &data[start..],
@@ -284,8 +276,8 @@ impl Kind for Strings {
             })
         }
         match array.data_type() {
-            DataType::Utf8 => strings(sink, array.as_string::<i32>()),
-            DataType::LargeUtf8 => strings(sink, array.as_string::<i64>()),
+            DataType::Utf8 => strings(writer, array.as_string::<i32>()),
+            DataType::LargeUtf8 => strings(writer, array.as_string::<i64>()),
             other => Err(EncodeError::General(format!(
                 "a string column was given {other}"
             ))),
@@ -441,13 +433,9 @@ trait Number: Send {
     const WIDTH: usize;
     fn bits(v: <Self::Arrow as arrow_array::types::ArrowPrimitiveType>::Native) -> u64;
     fn less(a: u64, b: u64) -> bool;
-    fn bounded(_: u64) -> bool {
-        true
-    }
+    fn bounded(v: u64) -> bool;
     /// Min and max bits as statistics and the column index write them.
-    fn outward(lo: u64, hi: u64) -> (u64, u64) {
-        (lo, hi)
-    }
+    fn outward(lo: u64, hi: u64) -> (u64, u64);
     fn statistics(bounds: Option<(u64, u64)>, nulls: u64) -> Statistics;
 }
 
@@ -565,7 +553,7 @@ impl<N: Number> Kind for N {
     type Store = Vec<u64>;
     const PHYSICAL: PhysicalType = N::PHYSICAL;
 
-    fn write_array<W: ValueSink<Self>>(sink: &mut W, array: &dyn Array) -> EncodeResult<()> {
+    fn write_array(writer: &mut ChunkWriter<Self>, array: &dyn Array) -> EncodeResult<()> {
         let Some(a) = array.as_primitive_opt::<N::Arrow>() else {
             return Err(EncodeError::General(format!(
                 "a {:?} column was given {}",
@@ -574,7 +562,7 @@ impl<N: Number> Kind for N {
             )));
         };
         let values = a.values();
-        sink.take(a.len(), nulls_of(a), |i| N::bits(values[i]))
+        writer.take(a.len(), nulls_of(a), |i| N::bits(values[i]))
     }
 
     fn push(store: &mut Vec<u64>, v: u64) {
@@ -816,7 +804,8 @@ struct ChunkWriter<K: Kind> {
     nulls: usize,
 }
 
-impl<K: Kind> ValueSink<K> for ChunkWriter<K> {
+impl<K: Kind> ChunkWriter<K> {
+    /// Encodes `len` values, `value(i)` the `i`th (where not null).
     fn take<'a>(
         &mut self,
         len: usize,
@@ -971,10 +960,17 @@ impl<K: Kind> ChunkWriter<K> {
         bounds_of::<K>(used.map(|e| K::get(entries, e))).map(|(lo, hi)| (K::raw(lo), K::raw(hi)))
     }
 
+    /// Writes out the page being filled, if it has values.
     fn flush_page(&mut self) -> EncodeResult<()> {
         if self.page_values == 0 {
             return Ok(());
         }
+        self.write_page()
+    }
+
+    /// Writes out the page being filled (of no values, a plain page holding
+    /// nothing).
+    fn write_page(&mut self) -> EncodeResult<()> {
         let non_null = self.page_values - self.page_nulls;
         self.body.clear();
         if self.nullable {
@@ -1093,31 +1089,7 @@ impl<K: Kind> OwnColumnWriter for ChunkWriter<K> {
         self.flush_page()?;
         if self.pages.is_empty() {
             // A chunk of no values still has one (empty) data page.
-            self.body.clear();
-            if self.nullable {
-                page_bytes::definition_levels(&mut self.body, &[], 0, 0);
-            }
-            self.compressed.clear();
-            let n = self
-                .compressor
-                .compress(&self.body, &mut self.compressed)
-                .map_err(encode_err)?;
-            let header = page_bytes::data_page_header(self.body.len(), n, 0, encoding::PLAIN)
-                .map_err(encode_err)?;
-            self.pages.push(PageLocation {
-                offset: 0,
-                size: header.len() + n,
-                rows: 0,
-            });
-            self.data.push(&header, &self.compressed);
-            self.data_bytes += header.len() + n;
-            self.uncompressed_bytes += header.len() + self.body.len();
-            self.page_bounds.push(PageBounds {
-                bounds: None,
-                values: 0,
-                nulls: 0,
-            });
-            self.plain_pages += 1;
+            self.write_page()?;
         }
 
         let mut uncompressed = self.uncompressed_bytes;
@@ -1267,9 +1239,9 @@ mod tests {
         )]));
         let props = props(l);
         let leaves = ArrowSchemaConverter::new().convert(&schema).unwrap();
-        let mut w = writer_for(&leaves.column(0), &data_type, &props)
-            .expect("silt writes this column")
-            .unwrap();
+        let make =
+            own_writer(&leaves.column(0), &data_type, &props).expect("silt writes this column");
+        let mut w = make(leaves.column(0), &props).unwrap();
         for b in batches {
             w.write(b.as_ref()).unwrap();
         }
@@ -1289,12 +1261,12 @@ mod tests {
     }
 
     /// [`write_arrays`] for strings.
-    fn write_file(batches: &[Vec<Option<String>>], l: &Limits) -> (Bytes, ()) {
+    fn write_file(batches: &[Vec<Option<String>>], l: &Limits) -> Bytes {
         let arrays: Vec<ArrayRef> = batches
             .iter()
             .map(|b| Arc::new(StringArray::from(b.clone())) as ArrayRef)
             .collect();
-        (write_arrays(&arrays, DataType::Utf8, l), ())
+        write_arrays(&arrays, DataType::Utf8, l)
     }
 
     /// Smallest and largest of byte strings.
@@ -1430,7 +1402,7 @@ mod tests {
             .map(|i| (i % 7 != 3).then(|| format!("dev-{:04}", (i * 7919) % 1000)))
             .collect();
         let l = limits();
-        let (file, _) = write_file(&[values[..12_345].to_vec(), values[12_345..].to_vec()], &l);
+        let file = write_file(&[values[..12_345].to_vec(), values[12_345..].to_vec()], &l);
         check(&values, &file, &l);
         let meta = full_metadata(&file);
         let chunk = meta.row_group(0).column(0);
@@ -1454,7 +1426,7 @@ mod tests {
             page_rows: 1_000,
             ..limits()
         };
-        let (file, _) = write_file(std::slice::from_ref(&values), &l);
+        let file = write_file(std::slice::from_ref(&values), &l);
         check(&values, &file, &l);
         let meta = full_metadata(&file);
         let stats = meta
@@ -1483,7 +1455,7 @@ mod tests {
             Some("ü".repeat(40)),
         ];
         let l = limits();
-        let (file, _) = write_file(std::slice::from_ref(&values), &l);
+        let file = write_file(std::slice::from_ref(&values), &l);
         check(&values, &file, &l);
     }
 
@@ -1511,7 +1483,7 @@ mod tests {
         }
         let l = limits();
         let column: Vec<Option<String>> = values.into_iter().map(Some).collect();
-        let (file, _) = write_file(std::slice::from_ref(&column), &l);
+        let file = write_file(std::slice::from_ref(&column), &l);
         check(&column, &file, &l);
     }
 
@@ -1519,9 +1491,9 @@ mod tests {
     fn all_null_and_empty_chunks_are_valid() {
         let l = limits();
         let nulls = vec![None; 100];
-        let (file, _) = write_file(std::slice::from_ref(&nulls), &l);
+        let file = write_file(std::slice::from_ref(&nulls), &l);
         check(&nulls, &file, &l);
-        let (file, _) = write_file(&[], &l);
+        let file = write_file(&[], &l);
         assert!(read_back(&file).is_empty());
     }
 
@@ -1537,9 +1509,9 @@ mod tests {
             ..limits()
         });
         let with_dictionary = props(&limits());
-        assert!(writer_for(&leaves.column(0), &DataType::Float64, &plain).is_none());
-        assert!(writer_for(&leaves.column(0), &DataType::Float64, &with_dictionary).is_some());
-        assert!(writer_for(&leaves.column(1), &DataType::Utf8, &plain).is_some());
+        assert!(own_writer(&leaves.column(0), &DataType::Float64, &plain).is_none());
+        assert!(own_writer(&leaves.column(0), &DataType::Float64, &with_dictionary).is_some());
+        assert!(own_writer(&leaves.column(1), &DataType::Utf8, &plain).is_some());
     }
 
     #[test]
@@ -1568,7 +1540,7 @@ mod tests {
             ..limits()
         };
         let values: Vec<Option<String>> = (0..5_000).map(|i| Some(format!("{}", i % 17))).collect();
-        let (file, _) = write_file(std::slice::from_ref(&values), &l);
+        let file = write_file(std::slice::from_ref(&values), &l);
         check(&values, &file, &l);
     }
 
@@ -1609,7 +1581,7 @@ mod tests {
                 nullable: true,
                 dictionary,
             };
-            let (file, _) = write_file(&batches, &l);
+            let file = write_file(&batches, &l);
             check(&values, &file, &l);
         }
     }

@@ -181,6 +181,14 @@ pub(crate) enum PageCompressor {
 }
 
 impl PageCompressor {
+    /// Whether silt writes pages with `codec`.
+    pub(crate) fn supports(codec: Compression) -> bool {
+        matches!(
+            codec,
+            Compression::UNCOMPRESSED | Compression::SNAPPY | Compression::ZSTD(_)
+        )
+    }
+
     /// The compressor for `codec`; `None` for codecs silt does not write.
     pub(crate) fn new(codec: Compression) -> Option<Self> {
         Some(match codec {
@@ -275,6 +283,23 @@ mod tests {
                 let used = n * usize::from(width);
                 assert!((used..body.len() * 8).all(|i| bit(body, i) == 0));
             }
+        }
+    }
+
+    #[test]
+    fn the_codecs_supported_are_the_ones_a_compressor_is_made_for() {
+        use parquet::basic::{GzipLevel, ZstdLevel};
+        for codec in [
+            Compression::UNCOMPRESSED,
+            Compression::SNAPPY,
+            Compression::ZSTD(ZstdLevel::default()),
+            Compression::LZ4,
+            Compression::GZIP(GzipLevel::default()),
+        ] {
+            assert_eq!(
+                PageCompressor::supports(codec),
+                PageCompressor::new(codec).is_some()
+            );
         }
     }
 

@@ -20,7 +20,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
 use parquet::schema::types::ColumnDescPtr;
 
-use crate::column_writer::{self, ChunkPages, OwnColumnWriter};
+use crate::column_writer::{self, ChunkPages, MakeWriter, OwnColumnWriter};
 use crate::file_sink::{FileSink, SealedSink};
 use crate::stats::StatsCollector;
 
@@ -32,7 +32,7 @@ pub(crate) struct RowGroupFactory {
     props: WriterProperties,
     /// Per top-level field: the leaf silt's own dictionary writer takes,
     /// if it takes the field.
-    own_columns: Vec<Option<ColumnDescPtr>>,
+    own_columns: Vec<Option<(ColumnDescPtr, MakeWriter)>>,
     /// Per top-level field: its Parquet leaves.
     field_leaves: Vec<usize>,
 }
@@ -55,10 +55,12 @@ impl RowGroupFactory {
             if let Some(n) = field_leaves.get_mut(root) {
                 *n += 1;
             }
-            if let Some(field) = schema.fields().get(root)
-                && column_writer::writer_for(descr, field.data_type(), &props).is_some()
+            if let Some(make) = schema
+                .fields()
+                .get(root)
+                .and_then(|field| column_writer::own_writer(descr, field.data_type(), &props))
             {
-                own_columns[root] = Some(descr.clone());
+                own_columns[root] = Some((descr.clone(), make));
             }
         }
         Ok(Self {
@@ -74,19 +76,14 @@ impl RowGroupFactory {
     pub(crate) fn row_group(&self) -> EncodeResult<RowGroupBuilder> {
         let mut arrow = self.inner.create_column_writers(0)?.into_iter();
         let mut writers = Vec::new();
-        let fields = self.schema.fields().iter();
-        for ((own, leaves), field) in self.own_columns.iter().zip(&self.field_leaves).zip(fields) {
+        for (own, leaves) in self.own_columns.iter().zip(&self.field_leaves) {
             // Each field's leaves in order; a field silt writes itself has
             // exactly one, whose parquet-rs writer is dropped.
             let taken = arrow.by_ref().take(*leaves);
             match own {
-                Some(descr) => {
+                Some((descr, make)) => {
                     taken.for_each(drop);
-                    let writer = column_writer::writer_for(descr, field.data_type(), &self.props)
-                        .ok_or_else(|| {
-                            EncodeError::General(format!("no writer for {}", field.name()))
-                        })??;
-                    writers.push(ColumnWriter::Own(writer))
+                    writers.push(ColumnWriter::Own(make(descr.clone(), &self.props)?))
                 }
                 None => writers.extend(taken.map(|w| ColumnWriter::Arrow(Box::new(w)))),
             }
