@@ -77,7 +77,7 @@ fn unqualified(name: &str) -> Expr {
 
 /// `e` with every column reference unqualified (the target is scanned
 /// under its own name, whatever the statement called it).
-fn strip_qualifiers(e: Expr) -> Result<Expr> {
+pub(crate) fn strip_qualifiers(e: Expr) -> Result<Expr> {
     e.transform(|e| {
         Ok(match e {
             Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
@@ -234,20 +234,87 @@ impl TableProvider for PositionedTable {
 // ---------------------------------------------------------------------------
 // A statement's work, run when the plan executes (not when it is planned).
 
-type CountFuture = BoxFuture<'static, Result<u64>>;
-
-struct DeferredCount {
-    work: Mutex<Option<CountFuture>>,
-    schema: SchemaRef,
+/// What a DELETE, UPDATE or MERGE did, as delta-rs and Spark report it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct DmlMetrics {
+    /// Rows inserted (MERGE's NOT MATCHED inserts).
+    pub inserted: u64,
+    /// Target rows updated.
+    pub updated: u64,
+    /// Target rows deleted.
+    pub deleted: u64,
+    /// Unchanged rows rewritten with changed ones (0 with deletion vectors).
+    pub copied: u64,
+    /// Data files the commit added.
+    pub files_added: u64,
+    /// Data files the commit removed (a file given a deletion vector counts).
+    pub files_removed: u64,
 }
 
-impl fmt::Debug for DeferredCount {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DeferredCount")
+/// The result columns of a DML statement, affected rows first.
+pub(crate) const METRIC_COLUMNS: [&str; 7] = [
+    "num_affected_rows",
+    "num_inserted_rows",
+    "num_updated_rows",
+    "num_deleted_rows",
+    "num_copied_rows",
+    "num_files_added",
+    "num_files_removed",
+];
+
+impl DmlMetrics {
+    /// Rows inserted, updated or deleted.
+    pub fn affected(&self) -> u64 {
+        self.inserted + self.updated + self.deleted
+    }
+
+    /// The schema of [`DmlMetrics::batch`].
+    pub fn schema() -> SchemaRef {
+        Arc::new(Schema::new(
+            METRIC_COLUMNS
+                .iter()
+                .map(|n| Field::new(*n, DataType::UInt64, false))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    /// One row of the metrics.
+    pub fn batch(&self) -> Result<RecordBatch> {
+        let values = [
+            self.affected(),
+            self.inserted,
+            self.updated,
+            self.deleted,
+            self.copied,
+            self.files_added,
+            self.files_removed,
+        ];
+        let cols: Vec<ArrayRef> = values
+            .iter()
+            .map(|v| Arc::new(UInt64Array::from(vec![*v])) as ArrayRef)
+            .collect();
+        Ok(RecordBatch::try_new(Self::schema(), cols)?)
     }
 }
 
-impl PartitionStream for DeferredCount {
+/// A statement's planned work; it reads and commits when awaited.
+pub(crate) type MetricsFuture = BoxFuture<'static, Result<DmlMetrics>>;
+
+/// One partition that runs a statement's work once and yields its metrics.
+pub(crate) struct DeferredWork {
+    work: Mutex<Option<MetricsFuture>>,
+    schema: SchemaRef,
+    /// The metric columns wanted (all when `None`).
+    projection: Option<Vec<usize>>,
+}
+
+impl fmt::Debug for DeferredWork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeferredWork")
+    }
+}
+
+impl PartitionStream for DeferredWork {
     fn schema(&self) -> &SchemaRef {
         &self.schema
     }
@@ -255,32 +322,42 @@ impl PartitionStream for DeferredCount {
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let work = self.work.lock().unwrap_or_else(|p| p.into_inner()).take();
         let schema = self.schema.clone();
-        let s = schema.clone();
+        let projection = self.projection.clone();
         let stream = futures::stream::once(async move {
             let Some(work) = work else {
                 return Err(DataFusionError::Execution(
                     "a DML statement's plan runs once".into(),
                 ));
             };
-            let n = work.await?;
-            Ok(RecordBatch::try_new(
-                s,
-                vec![Arc::new(UInt64Array::from(vec![n]))],
-            )?)
+            let batch = work.await?.batch()?;
+            Ok(match &projection {
+                Some(p) => batch.project(p)?,
+                None => batch,
+            })
         });
         Box::pin(RecordBatchStreamAdapter::new(schema, stream))
     }
 }
 
-fn deferred(work: CountFuture) -> Result<Arc<dyn ExecutionPlan>> {
-    let schema = Arc::new(Schema::new(vec![Field::new(
-        "count",
-        DataType::UInt64,
-        false,
-    )]));
-    let part = DeferredCount {
+/// A plan that runs `work` when executed and returns its metrics.
+pub(crate) fn deferred(work: MetricsFuture) -> Result<Arc<dyn ExecutionPlan>> {
+    deferred_columns(work, None)
+}
+
+/// [`deferred`], returning only the metric columns in `projection`.
+pub(crate) fn deferred_columns(
+    work: MetricsFuture,
+    projection: Option<&Vec<usize>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let all = DmlMetrics::schema();
+    let schema = match projection {
+        Some(p) => Arc::new(all.project(p)?),
+        None => all,
+    };
+    let part = DeferredWork {
         work: Mutex::new(Some(work)),
         schema: schema.clone(),
+        projection: projection.cloned(),
     };
     streaming_plan(schema, vec![Arc::new(part)], None)
 }
@@ -313,6 +390,8 @@ struct Collector {
     inserted: u64,
     updated: u64,
     deleted: u64,
+    /// The statement's name, for errors.
+    statement: &'static str,
 }
 
 impl Collector {
@@ -321,6 +400,7 @@ impl Collector {
         files: Vec<Add>,
         table_schema: SchemaRef,
         actions: Vec<Action>,
+        statement: &'static str,
     ) -> Self {
         let record_changes = silt_parquet::cdf::enabled(&snapshot);
         Self {
@@ -339,6 +419,7 @@ impl Collector {
             inserted: 0,
             updated: 0,
             deleted: 0,
+            statement,
         }
     }
 
@@ -392,9 +473,10 @@ impl Collector {
                 if let Some(prev) = self.touched.insert(key, is_update) {
                     if prev || is_update {
                         return Err(DataFusionError::Execution(format!(
-                            "table {}: MERGE: more than one source row matched the same target row \
+                            "table {}: {}: more than one source row matched the same target row \
                              (file {}, row {}) and tried to modify it; make the source unique on the join key",
                             self.snapshot.location(),
+                            self.statement,
                             self.files
                                 .get(key.0 as usize)
                                 .map_or("?", |f| f.path.as_str()),
@@ -460,8 +542,8 @@ impl Collector {
         Ok(())
     }
 
-    /// Commits the gathered changes; returns (inserted, updated, deleted).
-    async fn commit(mut self, operation: Operation) -> Result<(u64, u64, u64)> {
+    /// Commits the gathered changes.
+    async fn commit(mut self, operation: Operation) -> Result<DmlMetrics> {
         let mut removed = Vec::new();
         for (index, positions) in std::mem::take(&mut self.positions) {
             let file = self.files.get(index as usize).cloned().ok_or_else(|| {
@@ -487,7 +569,14 @@ impl Collector {
         if let Some(o) = &r.outcome {
             committed(o, self.snapshot.location())?;
         }
-        Ok(counts)
+        Ok(DmlMetrics {
+            inserted: counts.0,
+            updated: counts.1,
+            deleted: counts.2,
+            copied: r.rows_copied,
+            files_added: r.files_added as u64,
+            files_removed: r.files_removed as u64,
+        })
     }
 }
 
@@ -617,79 +706,152 @@ fn conjunction_expr(filters: Vec<Expr>) -> Result<Option<Expr>> {
     Ok(parts.into_iter().reduce(Expr::and))
 }
 
+/// DELETE without a condition: every file removed in one commit.
+pub(crate) async fn delete_all(snapshot: Arc<Snapshot>) -> Result<DmlMetrics> {
+    let r = silt_parquet::delete_where(&snapshot, None)
+        .await
+        .map_err(external)?;
+    if let Some(o) = &r.outcome {
+        committed(o, snapshot.location())?;
+    }
+    Ok(DmlMetrics {
+        deleted: r.rows_deleted,
+        files_added: r.files_added as u64,
+        files_removed: r.files_removed as u64,
+        ..DmlMetrics::default()
+    })
+}
+
+/// The rows an UPDATE or DELETE changes, over the target's positioned scan:
+/// the plan whose rows are the changed target rows, the qualifier of the
+/// target's columns in it, and (UPDATE) each table column's new value
+/// (`None`: unchanged).
+pub(crate) struct ChangedRows {
+    pub plan: LogicalPlan,
+    pub target: TableReference,
+    pub new_values: Option<Vec<Option<Expr>>>,
+}
+
+/// Plans an UPDATE or DELETE: `pruning` picks the candidate files, `build`
+/// puts the statement over their positioned scan (named `scan_name`). The
+/// returned future reads, changes and commits.
+pub(crate) async fn row_work(
+    table: &DeltaTable,
+    state: SessionState,
+    scan_name: TableReference,
+    pruning: Option<Pred>,
+    build: impl FnOnce(LogicalPlan) -> Result<ChangedRows>,
+) -> Result<MetricsFuture> {
+    let snapshot = table.writable().await?;
+    let table_schema = table.schema_ref();
+    let files = candidate_files(&snapshot, pruning.clone())?;
+    let record_changes = silt_parquet::cdf::enabled(&snapshot);
+    let positioned = PositionedTable::new(snapshot.clone(), files.clone(), &table_schema);
+    let scan = LogicalPlanBuilder::scan(scan_name, provider_as_source(Arc::new(positioned)), None)?
+        .build()?;
+    let ChangedRows {
+        plan,
+        target,
+        new_values,
+    } = build(scan)?;
+    let is_update = new_values.is_some();
+    let new_values = new_values.unwrap_or_default();
+    let assigned: Vec<&String> = table_schema
+        .fields()
+        .iter()
+        .zip(&new_values)
+        .filter(|(_, v)| v.is_some())
+        .map(|(f, _)| f.name())
+        .collect();
+    refuse_identity_assignment(&snapshot, assigned.into_iter())?;
+    let generated = generated_columns(&snapshot);
+    let column = |name: &str| Expr::Column(Column::new(Some(target.clone()), name));
+    let mut exprs = value_columns(
+        &table_schema,
+        record_changes,
+        |i, f, current| {
+            Ok(match new_values.get(i).cloned().flatten() {
+                Some(v) => v,
+                // Recomputed by the writer from the updated row.
+                None if is_update && generated.contains(f.name()) => lit(ScalarValue::Null),
+                None => current,
+            })
+        },
+        column,
+    )?;
+    exprs.push(lit(0i32).alias(CLAUSE_COL));
+    exprs.push(column(FILE_COL));
+    exprs.push(column(ROW_COL));
+    if RowTracking::of(&snapshot).is_some() {
+        exprs.push(column(ROW_ID_COL));
+    }
+    let plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
+    let (action, name) = if is_update {
+        (Action::Update, "UPDATE")
+    } else {
+        (Action::Delete, "DELETE")
+    };
+    let work = async move {
+        let mut collector =
+            Collector::new(snapshot.clone(), files, table_schema, vec![action], name);
+        run_collect(&state, plan, &mut collector).await?;
+        let mut op = Operation::new(name);
+        if let Some(p) = &pruning {
+            op = op.with_parameter("predicate", p.to_string());
+        }
+        collector.commit(op).await
+    };
+    Ok(Box::pin(work))
+}
+
+/// UPDATE or DELETE from DataFusion's pushed-down form (filters on the
+/// target alone, unqualified assignments), for plans DataFusion runs itself.
 async fn row_statement(
     table: &DeltaTable,
     state: &dyn Session,
     assignments: Option<Vec<(String, Expr)>>,
     filters: Vec<Expr>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    let snapshot = table.writable().await?;
     let state = session_state(state)?;
-    let table_schema = table.schema_ref();
-    let work = async move {
-        let is_update = assignments.is_some();
-        if !is_update && filters.is_empty() {
-            let r = silt_parquet::delete_where(&snapshot, None)
-                .await
-                .map_err(external)?;
-            if let Some(o) = &r.outcome {
-                committed(o, snapshot.location())?;
+    if assignments.is_none() && filters.is_empty() {
+        let snapshot = table.writable().await?;
+        return deferred(Box::pin(delete_all(snapshot)));
+    }
+    let pruning = filters::conjunction(&filters, &table.snapshot().metadata().schema);
+    let condition = conjunction_expr(filters)?;
+    let names: Vec<String> = table
+        .schema_ref()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let target = TableReference::bare("__silt_target");
+    let work = row_work(table, state, target.clone(), pruning, move |scan| {
+        let mut plan = LogicalPlanBuilder::from(scan);
+        if let Some(c) = condition {
+            plan = plan.filter(c)?;
+        }
+        let new_values = match assignments {
+            Some(sets) => {
+                let mut values = vec![None; names.len()];
+                for (name, e) in sets {
+                    let i = names.iter().position(|n| *n == name).ok_or_else(|| {
+                        DataFusionError::Plan(format!("UPDATE: no column {name:?}"))
+                    })?;
+                    values[i] = Some(strip_qualifiers(e)?);
+                }
+                Some(values)
             }
-            return Ok(r.rows_deleted);
-        }
-        let pruning = filters::conjunction(&filters, &snapshot.metadata().schema);
-        let files = candidate_files(&snapshot, pruning.clone())?;
-        let record_changes = silt_parquet::cdf::enabled(&snapshot);
-        let positioned = PositionedTable::new(snapshot.clone(), files.clone(), &table_schema);
-        let mut plan = LogicalPlanBuilder::scan(
-            TableReference::bare("__silt_target"),
-            provider_as_source(Arc::new(positioned)),
-            None,
-        )?;
-        if let Some(p) = conjunction_expr(filters)? {
-            plan = plan.filter(p)?;
-        }
-        let mut assigned: HashMap<String, Expr> = HashMap::new();
-        for (name, e) in assignments.unwrap_or_default() {
-            assigned.insert(name, strip_qualifiers(e)?);
-        }
-        refuse_identity_assignment(&snapshot, assigned.keys())?;
-        let generated = generated_columns(&snapshot);
-        let mut exprs = value_columns(
-            &table_schema,
-            record_changes,
-            |_, f, current| {
-                Ok(match assigned.get(f.name()) {
-                    Some(v) => v.clone(),
-                    // Recomputed by the writer from the updated row.
-                    None if generated.contains(f.name()) => lit(ScalarValue::Null),
-                    None => current,
-                })
-            },
-            unqualified,
-        )?;
-        exprs.push(lit(0i32).alias(CLAUSE_COL));
-        exprs.push(unqualified(FILE_COL));
-        exprs.push(unqualified(ROW_COL));
-        if RowTracking::of(&snapshot).is_some() {
-            exprs.push(unqualified(ROW_ID_COL));
-        }
-        let plan = plan.project(exprs)?.build()?;
-        let action = if is_update {
-            Action::Update
-        } else {
-            Action::Delete
+            None => None,
         };
-        let mut collector = Collector::new(snapshot.clone(), files, table_schema, vec![action]);
-        run_collect(&state, plan, &mut collector).await?;
-        let mut op = Operation::new(if is_update { "UPDATE" } else { "DELETE" });
-        if let Some(p) = &pruning {
-            op = op.with_parameter("predicate", p.to_string());
-        }
-        let (_, updated, deleted) = collector.commit(op).await?;
-        Ok(updated + deleted)
-    };
-    deferred(Box::pin(work))
+        Ok(ChangedRows {
+            plan: plan.build()?,
+            target,
+            new_values,
+        })
+    })
+    .await?;
+    deferred(work)
 }
 
 /// DELETE FROM … WHERE … (all rows without filters).
@@ -818,7 +980,40 @@ async fn merge_pruning(
     })
 }
 
-/// MERGE INTO target USING source ON … WHEN ….
+/// A MERGE source: a logical plan (silt plans the statement) or a physical
+/// plan DataFusion made without its physical optimizer passes.
+pub(crate) enum MergeSource {
+    Logical(LogicalPlan),
+    Physical(Arc<dyn ExecutionPlan>),
+}
+
+impl MergeSource {
+    /// Every row of the source, read once, whatever its partitioning.
+    async fn rows(self, state: &SessionState) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let plan = match self {
+            MergeSource::Logical(plan) => {
+                DataFrame::new(state.clone(), plan)
+                    .create_physical_plan()
+                    .await?
+            }
+            MergeSource::Physical(plan) => {
+                // DataFusion hands `merge_into` its initial plan: without the
+                // distribution passes, a final aggregate sees one partition's
+                // partial groups and a join has no mode.
+                let mut plan = plan;
+                for rule in state.physical_optimizers() {
+                    plan = rule.optimize(plan, state.config_options())?;
+                }
+                plan
+            }
+        };
+        let schema = plan.schema();
+        let batches = datafusion::physical_plan::collect(plan, state.task_ctx()).await?;
+        Ok((schema, batches))
+    }
+}
+
+/// MERGE INTO target USING source ON … WHEN …, for plans DataFusion runs.
 pub(crate) async fn merge_plan(
     table: &DeltaTable,
     state: &dyn Session,
@@ -827,9 +1022,31 @@ pub(crate) async fn merge_plan(
     on: Expr,
     clauses: Vec<MergeIntoClause>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
+    let state = session_state(state)?;
+    let work = merge_work(
+        table,
+        state,
+        MergeSource::Physical(source),
+        merge_schema,
+        on,
+        clauses,
+    )
+    .await?;
+    deferred(work)
+}
+
+/// Plans a MERGE; the returned future reads the source and the target,
+/// changes rows and commits.
+pub(crate) async fn merge_work(
+    table: &DeltaTable,
+    state: SessionState,
+    source: MergeSource,
+    merge_schema: DFSchemaRef,
+    on: Expr,
+    clauses: Vec<MergeIntoClause>,
+) -> Result<MetricsFuture> {
     let snapshot = table.writable().await?;
     let defaults: HashMap<String, Expr> = table_schema_defaults(table);
-    let state = session_state(state)?;
     let table_schema = table.schema_ref();
     let work = async move {
         let n = table_schema.fields().len();
@@ -852,9 +1069,9 @@ pub(crate) async fn merge_plan(
             }
         }
         let source_ref = source_ref.unwrap_or_else(|| TableReference::bare("__silt_source"));
-        let batches = datafusion::physical_plan::collect(source.clone(), state.task_ctx()).await?;
+        let (source_schema, batches) = source.rows(&state).await?;
         let source_rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let mem = MemTable::try_new(source.schema(), vec![batches.clone()])?;
+        let mem = MemTable::try_new(source_schema.clone(), vec![batches.clone()])?;
 
         let by_source = clauses
             .iter()
@@ -867,7 +1084,7 @@ pub(crate) async fn merge_plan(
                 &state,
                 &on,
                 &target_ref,
-                (source.schema(), batches),
+                (source_schema.clone(), batches),
                 &source_ref,
                 &snapshot,
             )
@@ -887,7 +1104,7 @@ pub(crate) async fn merge_plan(
         )?
         .build()?;
         let mut source_cols: Vec<Expr> = Vec::new();
-        for f in source.schema().fields() {
+        for f in source_schema.fields() {
             source_cols.push(Expr::Column(Column::new(
                 Some(source_ref.clone()),
                 f.name(),
@@ -1037,7 +1254,7 @@ pub(crate) async fn merge_plan(
             .filter(unqualified(CLAUSE_COL).gt_eq(lit(0i32)))?
             .project(values)?
             .build()?;
-        let mut collector = Collector::new(snapshot.clone(), files, table_schema, actions);
+        let mut collector = Collector::new(snapshot.clone(), files, table_schema, actions, "MERGE");
         run_collect(&state, plan, &mut collector).await?;
         // Recorded with the target called `target`, whatever its path.
         let shown = on
@@ -1057,8 +1274,7 @@ pub(crate) async fn merge_plan(
         let op = Operation::new("MERGE")
             .with_parameter("predicate", shown.to_string())
             .with_metric("numSourceRows", source_rows);
-        let (inserted, updated, deleted) = collector.commit(op).await?;
-        Ok(inserted + updated + deleted)
+        collector.commit(op).await
     };
-    deferred(Box::pin(work))
+    Ok(Box::pin(work))
 }

@@ -29,6 +29,7 @@
 pub mod builders;
 mod ddl;
 mod dml;
+mod dml_statement;
 mod error;
 pub mod evaluator;
 pub mod filters;

@@ -156,6 +156,7 @@ impl SiltSession {
     pub fn with_storage_options(options: HashMap<String, String>) -> Self {
         let config = SessionConfig::new().with_information_schema(true);
         let ctx = SessionContext::new_with_config(config);
+        ctx.add_analyzer_rule(Arc::new(crate::dml_statement::DmlGuard));
         let catalog_name = ctx
             .state()
             .config()
@@ -283,6 +284,9 @@ impl SiltSession {
         }
         let state = self.ctx.state();
         let plan = state.statement_to_plan(statement).await?;
+        if let Some(df) = crate::dml_statement::plan_dml(&self.ctx, &state, &plan).await? {
+            return Ok(df);
+        }
         Ok(self.ctx.execute_logical_plan(plan).await?)
     }
 

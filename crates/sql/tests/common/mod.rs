@@ -33,3 +33,12 @@ pub fn lines(t: &str) -> Vec<String> {
 pub async fn rows(s: &SiltSession, sql: &str) -> Vec<String> {
     lines(&text(s, sql).await)
 }
+
+/// A DML statement's affected-row count (its first metric column).
+pub async fn affected(s: &SiltSession, sql: &str) -> Vec<String> {
+    rows(s, sql)
+        .await
+        .into_iter()
+        .map(|r| r.split(',').next().unwrap_or_default().to_string())
+        .collect()
+}
