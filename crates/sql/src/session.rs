@@ -310,12 +310,14 @@ impl SiltSession {
         // Columns of the new table are nullable, as Delta's CREATE TABLE AS
         // makes them (a VALUES list or literal would otherwise make them
         // NOT NULL for every later write).
-        let batches = self
-            .ctx
-            .sql(query)
-            .await?
-            .collect()
-            .await?
+        let frame = self.ctx.sql(query).await?;
+        let query_schema: Arc<Schema> = Arc::new(frame.schema().as_arrow().clone());
+        let mut batches = frame.collect().await?;
+        if batches.is_empty() {
+            // No rows: the table still takes the query's columns.
+            batches.push(RecordBatch::new_empty(query_schema));
+        }
+        let batches = batches
             .into_iter()
             .map(|b| {
                 let fields: Vec<Field> = b
