@@ -9,6 +9,8 @@
 #   DELTA_VECTORS_DIR  the public test tables (default: ../shared/delta-vectors, beside
 #                      this clone or beside the repository it was cloned from)
 #   SILT_FUZZ_SECONDS  seconds per fuzz target (default 20; 0 skips fuzzing)
+#   SILT_DIFF_STATEMENTS  statements of the differential SQL test against DuckDB
+#                      (default 2000; its seed is fresh each run and printed)
 #   SILT_AZURITE_PORT  loopback port for Azurite (default 10010)
 #   SILT_MOTO_PORT     loopback port for the S3 server (default 5010)
 set -euo pipefail
@@ -25,15 +27,16 @@ step "toolchain"
 cargo --version
 rustup component list --installed 2>/dev/null | grep -qE '^(rustfmt|clippy)' || rustup component add rustfmt clippy
 
-step "python peers (deltalake, pyarrow) for the interoperability tests"
+step "python peers (deltalake, pyarrow; duckdb, the differential SQL oracle)"
 VENV="${SILT_VENV:-$HOME/.cache/silt-venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/python" -c 'import deltalake, pyarrow' 2>/dev/null \
-  || "$VENV/bin/pip" install --quiet --disable-pip-version-check 'deltalake==1.6.6' 'pyarrow>=17' numpy
+"$VENV/bin/python" -c 'import deltalake, pyarrow, duckdb' 2>/dev/null \
+  || "$VENV/bin/pip" install --quiet --disable-pip-version-check 'deltalake==1.6.6' 'pyarrow>=17' numpy 'duckdb==2.0.1'
+export SILT_DIFF_STATEMENTS="${SILT_DIFF_STATEMENTS:-2000}"
 export SILT_PYTHON="$VENV/bin/python"
-"$SILT_PYTHON" -c 'import deltalake; print("deltalake", deltalake.__version__)'
+"$SILT_PYTHON" -c 'import deltalake, duckdb; print("deltalake", deltalake.__version__, "duckdb", duckdb.__version__)'
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -51,7 +54,10 @@ eval "$(scripts/azurite.sh start)"
 eval "$(scripts/moto.sh start)"
 
 step "cargo test (unit, integration, property, doc, conformance)"
-cargo test --workspace
+cargo test --workspace -- --skip silt_agrees_with_duckdb
+
+step "differential SQL test against DuckDB ($SILT_DIFF_STATEMENTS statements, fresh seed)"
+cargo test -p silt-sql --test differential -- --nocapture
 
 step "silt on Azure Blob (Azurite) and S3 (moto): storage contract, racing writers, checkpoints, the CLI"
 cargo test -p silt-store --features azure,s3 --test azurite --test s3_moto

@@ -150,11 +150,16 @@ struct Tally {
 
 fn unsupported_error(e: &str) -> bool {
     let e = e.to_lowercase();
-    e.contains("not implemented") || e.contains("not supported") || e.contains("unsupported")
+    e.contains("not implemented")
+        || e.contains("not supported")
+        || e.contains("unsupported")
+        || e.contains("parsererror")
 }
 
-/// The first 160 characters of an error, without the statement's own text.
+/// An error without what varies between statements (the parser's line and
+/// column), cut to 160 characters.
 fn error_kind(e: &str) -> String {
+    let e = e.split(" at Line: ").next().unwrap_or(e);
     e.chars().take(160).collect()
 }
 
@@ -394,7 +399,7 @@ async fn run_case(seed: u64, length: usize, oracle: &mut Oracle, tally: &mut Tal
                         }
                         if kind != "insert" {
                             let got = metrics(&m, &METRICS);
-                            let field = if kind == "update" {
+                            let field = if kind.starts_with("update") {
                                 "num_updated_rows"
                             } else {
                                 "num_deleted_rows"

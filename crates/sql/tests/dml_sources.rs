@@ -253,3 +253,51 @@ async fn datafusions_own_dml_path_is_right_or_refuses() {
         .unwrap();
     assert_eq!(rows(&s, "SELECT count(*) FROM p").await, vec!["4"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_and_create_as_from_split_plans_take_every_row_once() {
+    let (d, s) = setup("", false).await;
+    // INSERT … SELECT from an aggregate over eight partitions.
+    rows(
+        &s,
+        "INSERT INTO g SELECT city, count(*) FROM (SELECT city FROM p UNION ALL SELECT city FROM p) AS u GROUP BY city",
+    )
+    .await;
+    assert_eq!(
+        rows(&s, "SELECT city, n FROM g ORDER BY city").await,
+        vec!["Basel,4", "Bern,8", "Geneva,4", "Nowhere,1"]
+    );
+    // CREATE TABLE AS from a join and an aggregate, and from no rows at all.
+    let c = d.path().join("c").to_string_lossy().to_string();
+    rows(
+        &s,
+        &format!(
+            "CREATE TABLE delta.'{c}' AS SELECT p.city, sum(p.n) AS total FROM p JOIN g ON p.city = g.city GROUP BY p.city"
+        ),
+    )
+    .await;
+    assert_eq!(
+        rows(
+            &s,
+            &format!("SELECT city, total FROM delta.'{c}' ORDER BY city")
+        )
+        .await,
+        vec!["Basel,6", "Bern,6", "Geneva,8"]
+    );
+    let e = d.path().join("e").to_string_lossy().to_string();
+    rows(
+        &s,
+        &format!("CREATE TABLE delta.'{e}' AS SELECT city, n FROM p WHERE n > 100"),
+    )
+    .await;
+    assert_eq!(
+        rows(&s, &format!("SELECT count(*) FROM delta.'{e}'")).await,
+        vec!["0"]
+    );
+    // The empty table kept the query's columns.
+    rows(&s, &format!("INSERT INTO delta.'{e}' VALUES ('Chur', 7)")).await;
+    assert_eq!(
+        rows(&s, &format!("SELECT city, n FROM delta.'{e}'")).await,
+        vec!["Chur,7"]
+    );
+}

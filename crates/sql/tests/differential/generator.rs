@@ -406,6 +406,12 @@ pub fn merge(r: &mut Rng) -> MergeStatement {
                 .map(|c| format!(" AND {c}"))
                 .unwrap_or_default();
             let clause = match kind {
+                // The star forms, rarely.
+                0 if r.chance(4) => {
+                    matched.push((cond.clone().unwrap_or_else(|| "TRUE".into()), true));
+                    format!("WHEN MATCHED{and} THEN UPDATE SET *")
+                }
+                1 if r.chance(4) => format!("WHEN NOT MATCHED{and} THEN INSERT *"),
                 0 => {
                     let update = r.chance(65);
                     matched.push((cond.clone().unwrap_or_else(|| "TRUE".into()), update));
@@ -539,7 +545,21 @@ pub fn statement(r: &mut Rng, next_id: &mut i64) -> Statement {
                 target_condition(r)
             ),
         },
-        47..=58 => Statement::Write {
+        47..=49 => Statement::Write {
+            kind: "update_from",
+            sql: format!(
+                "UPDATE t SET txt = u.txt, k = u.k FROM (SELECT id, max(txt) AS txt, max(k) AS k FROM s GROUP BY id) AS u \
+                 WHERE t.id = u.id AND {}",
+                predicate(r, "t", 1)
+            ),
+        },
+        50 => Statement::Write {
+            kind: "update",
+            // A correlation that is not an equality.
+            sql: "UPDATE t SET k = 0 WHERE t.id > (SELECT avg(s.id) FROM s WHERE s.grp <> t.grp)"
+                .into(),
+        },
+        51..=58 => Statement::Write {
             kind: "delete",
             sql: format!("DELETE FROM t WHERE {}", target_condition(r)),
         },
