@@ -35,6 +35,11 @@
 //!   `finish` returns `Ok` every byte is durable and readable; an aborted or
 //!   crashed upload leaves nothing or an unreferenced orphan (vacuum's
 //!   business), never a referenced partial file.
+//! * **Durability:** once `put_if_absent`, `put` or an upload's `finish`
+//!   returns `Ok`, the object survives a crash or power loss of the writer's
+//!   machine (object stores promise it; silt-store's local backend syncs the
+//!   data, then the directory entries that publish it and any directory it
+//!   created).
 //! * Errors never carry credentials.
 
 use std::fmt;

@@ -98,7 +98,7 @@ impl AppendFile {
     /// [`AppendFile::create_new`], trying direct I/O only when `direct`.
     fn create(path: &Path, direct: bool) -> io::Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::durable::create_dirs(dir)?;
         }
         let direct = if direct { open_direct(path)? } else { None };
         let (file, stage) = match direct {

@@ -28,6 +28,7 @@
 //! ```
 
 mod append_file;
+mod durable;
 mod error;
 mod location;
 mod object_log_store;

@@ -465,13 +465,15 @@ async fn spawn_io<T: Send + 'static>(
 /// Writes `data` to a temporary file beside `file`, then publishes it
 /// atomically: a hard link when the file must not exist yet (fails with
 /// `AlreadyExists` if it does), a rename otherwise. Readers never see a
-/// partial file.
+/// partial file. The data is synced before it is published, and the
+/// directory (and any directory created for it) after: once this returns,
+/// the file survives a power loss.
 fn local_put(file: &std::path::Path, data: &[u8], if_absent: bool) -> std::io::Result<()> {
     use std::io::Write;
     let dir = file
         .parent()
         .ok_or_else(|| std::io::Error::other("no parent directory"))?;
-    std::fs::create_dir_all(dir)?;
+    crate::durable::create_dirs(dir)?;
     let name = file
         .file_name()
         .and_then(|n| n.to_str())
@@ -490,7 +492,8 @@ fn local_put(file: &std::path::Path, data: &[u8], if_absent: bool) -> std::io::R
     if if_absent || result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result
+    result?;
+    crate::durable::sync_dir(dir)
 }
 
 /// A unique-enough suffix for temporary files (process id + counter + time).

@@ -122,7 +122,16 @@ impl ObjectUpload for LocalUpload {
 
     async fn finish(mut self: Box<Self>) -> Result<(), StorageError> {
         self.wait_for_sync().await?;
-        self.with_file(AppendFile::finish).await
+        self.with_file(AppendFile::finish).await?;
+        // The file's entry in its directory must survive a power loss too.
+        let Some(dir) = self.file_path.parent().map(std::path::Path::to_path_buf) else {
+            return Ok(());
+        };
+        let p = self.path.clone();
+        tokio::task::spawn_blocking(move || crate::durable::sync_dir(&dir))
+            .await
+            .map_err(|e| other(&p, format!("I/O task failed: {e}")))?
+            .map_err(|e| crate::object_log_store::io_error(&p, e))
     }
 
     async fn abort(mut self: Box<Self>) {

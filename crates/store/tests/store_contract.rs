@@ -31,10 +31,31 @@ fn backends(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn LogStore>)> {
         Path::from("tables/t"),
         "memory",
     )) as Arc<dyn LogStore>;
+    // The test doubles the rest of the workspace relies on keep the same
+    // contract: silt-testkit's in-memory store, and its fault-injecting
+    // store with every fault off (faults are the simulations' business).
+    let testkit_memory =
+        Arc::new(silt_testkit::MemoryLogStore::new("testkit")) as Arc<dyn LogStore>;
+    let quiet = silt_testkit::sim::FaultRates {
+        put_fails_before_write: 0.0,
+        put_fails_after_write: 0.0,
+        read_fails: 0.0,
+        put_reports_conflict: 0.0,
+        list_fails: 0.0,
+        list_truncated: 0.0,
+        yields: 0.5,
+    };
+    let testkit_faulty = Arc::new(silt_testkit::sim::FaultyStore::new(
+        Arc::new(silt_testkit::MemoryLogStore::new("faulty")),
+        7,
+        quiet,
+    )) as Arc<dyn LogStore>;
     vec![
         ("local", local),
         ("local-object-store", via_object_store),
         ("memory", memory),
+        ("testkit-memory", testkit_memory),
+        ("testkit-faulty-quiet", testkit_faulty),
     ]
 }
 
