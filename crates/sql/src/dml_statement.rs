@@ -30,10 +30,49 @@ use datafusion::logical_expr::{Expr, LogicalPlan, TableSource};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{Statement, UpdateTableFromKind};
 
 use crate::dml::{self, ChangedRows, DmlMetrics, MergeSource, MetricsFuture};
 use crate::filters;
 use crate::table::DeltaTable;
+
+/// `UPDATE t SET … FROM s WHERE c` as `MERGE INTO t USING s ON c WHEN
+/// MATCHED THEN UPDATE SET …` (`ON TRUE` without WHERE): the same rows
+/// change, and a target row that two source rows match is refused, as in
+/// MERGE. `None` for other statements and for forms MERGE cannot express
+/// (several FROM tables, joins in FROM, RETURNING, LIMIT, ORDER BY).
+pub(crate) fn update_from_as_merge(statement: &Statement) -> Option<String> {
+    let Statement::Update(u) = statement else {
+        return None;
+    };
+    let from = match u.from.as_ref()? {
+        UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f) => f,
+    };
+    let [source] = from.as_slice() else {
+        return None;
+    };
+    if !source.joins.is_empty()
+        || !u.table.joins.is_empty()
+        || u.returning.is_some()
+        || u.output.is_some()
+        || u.limit.is_some()
+        || !u.order_by.is_empty()
+        || u.or.is_some()
+    {
+        return None;
+    }
+    let on = u
+        .selection
+        .as_ref()
+        .map_or_else(|| "TRUE".to_string(), |e| e.to_string());
+    let sets: Vec<String> = u.assignments.iter().map(|a| a.to_string()).collect();
+    Some(format!(
+        "MERGE INTO {} USING {} ON {on} WHEN MATCHED THEN UPDATE SET {}",
+        u.table.relation,
+        source.relation,
+        sets.join(", ")
+    ))
+}
 
 /// The silt table a DML statement writes, if it writes one.
 fn delta_target(target: &Arc<dyn TableSource>) -> Option<Arc<dyn TableProvider>> {
@@ -360,5 +399,46 @@ impl AnalyzerRule for DmlGuard {
 
     fn name(&self) -> &str {
         "silt_dml_guard"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    use super::*;
+
+    fn rewrite(sql: &str) -> Option<String> {
+        let statements = Parser::parse_sql(&GenericDialect {}, sql).unwrap();
+        update_from_as_merge(&statements[0])
+    }
+
+    #[test]
+    fn update_from_reads_as_a_merge() {
+        assert_eq!(
+            rewrite("UPDATE t AS x SET v = u.v, n = x.n + 1 FROM (SELECT id, max(v) AS v FROM s GROUP BY id) AS u WHERE x.id = u.id AND x.n > 2")
+                .as_deref(),
+            Some(
+                "MERGE INTO t AS x USING (SELECT id, max(v) AS v FROM s GROUP BY id) AS u ON x.id = u.id AND x.n > 2 \
+                 WHEN MATCHED THEN UPDATE SET v = u.v, n = x.n + 1"
+            )
+        );
+        assert_eq!(
+            rewrite("UPDATE t SET v = s.v FROM s").as_deref(),
+            Some("MERGE INTO t USING s ON TRUE WHEN MATCHED THEN UPDATE SET v = s.v")
+        );
+        // Plain UPDATE, several FROM tables, joins: not rewritten.
+        assert_eq!(rewrite("UPDATE t SET v = 1 WHERE id = 2"), None);
+        assert_eq!(
+            rewrite("UPDATE t SET v = a.v FROM a, b WHERE a.id = t.id"),
+            None
+        );
+        assert_eq!(
+            rewrite("UPDATE t SET v = a.v FROM a JOIN b ON a.id = b.id WHERE a.id = t.id"),
+            None
+        );
     }
 }

@@ -255,10 +255,20 @@ impl SiltSession {
         let rewritten = with_path_identifiers(text).map_err(&bad)?;
         let rewritten = crate::ddl::identity_options_in_parser_order(&rewritten).map_err(&bad)?;
         let mut parsed = DFParser::parse_sql(&rewritten)?;
-        let statement = match (parsed.pop_front(), parsed.is_empty()) {
+        let mut statement = match (parsed.pop_front(), parsed.is_empty()) {
             (Some(s), true) => s,
             _ => return Err(bad("expected exactly one statement".into())),
         };
+        if let DFStatement::Statement(s) = &statement
+            && let Some(merge) = crate::dml_statement::update_from_as_merge(s)
+        {
+            // DataFusion's SQL planner refuses UPDATE … FROM; it is a MERGE.
+            let mut parsed = DFParser::parse_sql(&merge)?;
+            statement = match (parsed.pop_front(), parsed.is_empty()) {
+                (Some(s), true) => s,
+                _ => return Err(bad("UPDATE … FROM did not read back as one MERGE".into())),
+            };
+        }
         if let DFStatement::Statement(s) = &statement
             && let Statement::CreateTable(ct) = s.as_ref()
             && let Some(path) = path_of(&ct.name.0)

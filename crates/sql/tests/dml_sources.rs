@@ -301,3 +301,38 @@ async fn insert_and_create_as_from_split_plans_take_every_row_once() {
         vec!["Chur,7"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_from_runs_as_a_merge() {
+    for (props, partitioned) in LAYOUTS {
+        let (_d, s) = setup(props, partitioned).await;
+        let m = rows(
+            &s,
+            "UPDATE p SET n = a.c FROM (SELECT city, count(*) AS c FROM p GROUP BY city) AS a \
+             WHERE p.city = a.city AND p.temp > 0",
+        )
+        .await;
+        assert!(m[0].starts_with("6,0,6,0,"), "{props}: {m:?}");
+        assert_eq!(
+            rows(&s, "SELECT device, n FROM p ORDER BY device, n").await,
+            vec![
+                "d1,4", "d1,4", "d2,2", "d2,2", "d3,2", "d3,2", "d4,2", "d4,2"
+            ],
+            "{props}"
+        );
+        // Several source rows for one target row: refused, nothing written.
+        let err = s
+            .run("UPDATE p SET n = 0 FROM p AS q WHERE p.city = q.city")
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("more than one source row"),
+            "{err}"
+        );
+        assert_eq!(
+            rows(&s, "SELECT sum(n) FROM p").await,
+            vec!["20"],
+            "{props}"
+        );
+    }
+}
