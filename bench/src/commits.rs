@@ -82,7 +82,7 @@ pub async fn prepare(dir: &str, files: u64) -> Result<String, String> {
     let schema = StructType::from_json(SCHEMA)?;
     let props = Default::default();
     let protocol = protocol_for(&props, &[], &schema);
-    let meta = new_metadata(schema, vec![], props, None, 0)?;
+    let meta = new_metadata(schema, vec![], props, None, &silt_log::SystemEnvironment)?;
     Transaction::create_table(store.clone(), protocol, meta)
         .commit()
         .await

@@ -28,8 +28,13 @@ pub async fn create(
 ) -> Result<u64, String> {
     let schema = read_schema(schema)?;
     let protocol = protocol_for(&properties, &[], &schema);
-    let now = chrono::Utc::now().timestamp_millis();
-    let metadata = new_metadata(schema, partition_by, properties, name, now)?;
+    let metadata = new_metadata(
+        schema,
+        partition_by,
+        properties,
+        name,
+        &silt_log::SystemEnvironment,
+    )?;
     match Transaction::create_table(store, protocol, metadata)
         .commit()
         .await

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::actions::{DomainMetadata, Metadata, Protocol};
 use crate::column_rules::{CURRENT_DEFAULT, GENERATION_EXPRESSION};
 use crate::create::{features_for_property, protocol_for};
+use crate::environment::Environment;
 use crate::features::TableFeature;
 use crate::schema::{
     COLUMN_MAPPING_ID_KEY, COLUMN_MAPPING_PHYSICAL_NAME_KEY, DataType, PrimitiveType, StructField,
@@ -236,9 +237,9 @@ pub fn assign_column_mapping(
     max_id
 }
 
-/// A fresh physical name for a new column.
-pub fn random_physical_name(_: &StructField) -> String {
-    format!("col-{}", uuid::Uuid::new_v4())
+/// A fresh physical name for a new column (`col-<uuid>`, as Spark names them).
+pub fn physical_name(env: &dyn Environment) -> String {
+    format!("col-{}", env.new_id())
 }
 
 fn mapping_mode(m: &Metadata) -> &str {
@@ -404,13 +405,15 @@ pub fn is_widening(from: &DataType, to: &DataType) -> bool {
 
 /// Computes the commit for `change` on a table at `protocol` / `metadata`.
 /// `domains` are the table's current domain metadata (name → configuration);
-/// `has_files` says whether the table holds data.
+/// `has_files` says whether the table holds data; new columns of a
+/// column-mapped table get physical names from `env`.
 pub fn alter_table(
     protocol: &Protocol,
     metadata: &Metadata,
     domains: &BTreeMap<String, String>,
     has_files: bool,
     change: &AlterTable,
+    env: &dyn Environment,
 ) -> Result<TableChange, String> {
     let mut meta = metadata.clone();
     let mut schema = metadata.schema.clone();
@@ -456,7 +459,7 @@ pub fn alter_table(
                     .property(COLUMN_MAPPING_MAX_ID)
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
-                let max = assign_column_mapping(&mut schema, max, &random_physical_name);
+                let max = assign_column_mapping(&mut schema, max, &|_| physical_name(env));
                 meta.configuration
                     .insert(COLUMN_MAPPING_MAX_ID.into(), max.to_string());
             }
@@ -965,12 +968,19 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let p = protocol_for(&props, &[], &schema);
-        let m = new_metadata(schema, vec!["p".into()], props, None, 0).expect("metadata");
+        let m = new_metadata(
+            schema,
+            vec!["p".into()],
+            props,
+            None,
+            &crate::SystemEnvironment,
+        )
+        .expect("metadata");
         (p, m)
     }
 
     fn alter(p: &Protocol, m: &Metadata, c: AlterTable) -> Result<TableChange, String> {
-        alter_table(p, m, &BTreeMap::new(), true, &c)
+        alter_table(p, m, &BTreeMap::new(), true, &c, &crate::SystemEnvironment)
     }
 
     fn set(kv: &[(&str, &str)]) -> AlterTable {
@@ -1210,7 +1220,14 @@ mod tests {
     fn clustering_writes_the_domain_with_physical_names() {
         let schema = StructType::new(vec![long("id"), long("ts")]);
         let p = protocol_for(&Default::default(), &[], &schema);
-        let m = new_metadata(schema, vec![], Default::default(), None, 0).expect("m");
+        let m = new_metadata(
+            schema,
+            vec![],
+            Default::default(),
+            None,
+            &crate::SystemEnvironment,
+        )
+        .expect("m");
         let c = alter(&p, &m, AlterTable::ClusterBy(vec![vec!["ts".into()]])).expect("cluster");
         assert_eq!(c.domains[0].domain, CLUSTERING_DOMAIN);
         assert_eq!(

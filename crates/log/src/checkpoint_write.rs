@@ -18,6 +18,7 @@ use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 
 use crate::actions::{Action, Add, CheckpointMetadata, Sidecar, action_to_json_line};
+use crate::environment::Environment;
 use crate::error::{LogError, LogResult};
 use crate::features::TableFeature;
 use crate::log_path::{LAST_CHECKPOINT, LOG_DIR, SIDECAR_DIR, checksum_path};
@@ -39,13 +40,17 @@ pub struct CheckpointOptions {
     pub actions_per_file: usize,
     /// "Now", for tombstone expiry (ms since epoch).
     pub now_ms: i64,
+    /// Where checkpoint and sidecar file names get their ids.
+    pub env: Arc<dyn Environment>,
 }
 
 impl Default for CheckpointOptions {
     fn default() -> Self {
+        let env = crate::environment::system_environment();
         Self {
             actions_per_file: DEFAULT_ACTIONS_PER_FILE,
-            now_ms: chrono::Utc::now().timestamp_millis(),
+            now_ms: env.now_ms(),
+            env,
         }
     }
 }
@@ -433,7 +438,7 @@ impl Snapshot {
             let mut sidecars = Vec::new();
             for bytes in encoded {
                 let bytes = bytes.map_err(encode_err)?;
-                let name = format!("{}.parquet", uuid::Uuid::new_v4());
+                let name = format!("{}.parquet", options.env.new_id());
                 let path = format!("{SIDECAR_DIR}{name}");
                 total_bytes += bytes.len();
                 let size = bytes.len() as i64;
@@ -462,7 +467,7 @@ impl Snapshot {
             total_bytes += bytes.len();
             let path = format!(
                 "{LOG_DIR}{version:020}.checkpoint.{}.parquet",
-                uuid::Uuid::new_v4()
+                options.env.new_id()
             );
             store.put_if_absent(&path, bytes).await.map_err(storage)?;
             written.insert(0, path);

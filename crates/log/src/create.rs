@@ -6,9 +6,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::actions::{Format, Metadata, Protocol};
 use crate::alter::{
-    COLUMN_MAPPING_MAX_ID, COLUMN_MAPPING_MODE, assign_column_mapping, random_physical_name,
+    COLUMN_MAPPING_MAX_ID, COLUMN_MAPPING_MODE, assign_column_mapping, physical_name,
 };
 use crate::column_rules::{CURRENT_DEFAULT, GENERATION_EXPRESSION};
+use crate::environment::Environment;
 use crate::features::{TableFeature, legacy_writer_features};
 use crate::schema::StructType;
 
@@ -163,26 +164,27 @@ fn schema_uses_timestamp_ntz(schema: &StructType) -> bool {
     schema.to_json().contains("\"timestamp_ntz\"")
 }
 
-/// Metadata for a new table. With `delta.columnMapping.mode` `name` or
-/// `id`, every field gets a column-mapping id and a fresh physical name.
+/// Metadata for a new table, created now by `env`'s clock, with a table
+/// id from `env`. With `delta.columnMapping.mode` `name` or `id`, every
+/// field gets a column-mapping id and a fresh physical name.
 pub fn new_metadata(
     mut schema: StructType,
     partition_columns: Vec<String>,
     mut properties: HashMap<String, String>,
     name: Option<String>,
-    created_ms: i64,
+    env: &dyn Environment,
 ) -> Result<Metadata, String> {
     for c in &partition_columns {
         if schema.field(c).is_none() {
             return Err(format!("partition column {c:?} is not in the schema"));
         }
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = env.new_id().to_string();
     name_row_tracking_columns(&mut properties, &id);
     if let Some(mode) = properties.get(COLUMN_MAPPING_MODE) {
         match mode.as_str() {
             "name" | "id" => {
-                let max = assign_column_mapping(&mut schema, 0, &random_physical_name);
+                let max = assign_column_mapping(&mut schema, 0, &|_| physical_name(env));
                 properties.insert(COLUMN_MAPPING_MAX_ID.into(), max.to_string());
             }
             "none" => {}
@@ -196,7 +198,7 @@ pub fn new_metadata(
         format: Format::default(),
         schema_string: schema.to_json(),
         partition_columns,
-        created_time: Some(created_ms),
+        created_time: Some(env.now_ms()),
         // `delta.feature.*` only requests a feature; it is not a property.
         configuration: properties
             .into_iter()

@@ -28,6 +28,7 @@ pub mod conflict;
 pub mod constraints;
 pub mod create;
 pub mod deletion_vector;
+pub mod environment;
 pub mod error;
 pub mod expr;
 pub mod features;
@@ -47,6 +48,7 @@ pub mod timetravel;
 pub mod transaction;
 
 pub use actions::{Action, Add, CommitInfo, Metadata, Protocol, Remove};
+pub use environment::{Environment, SeededEnvironment, SystemEnvironment, system_environment};
 pub use error::{LogError, LogResult};
 pub use features::TableFeature;
 pub use history::{CommitRecord, read_history};

@@ -241,16 +241,27 @@ impl Snapshot {
                 Err(source) => return Err(LogError::Storage { table, source }),
             };
             let actions = parse_log_file(&table, v, &path, &bytes)?;
+            // Only the newest commit's time matters; it is asked below.
             let meta = FileMeta {
                 path,
                 size: bytes.len() as u64,
-                last_modified: chrono::Utc::now().timestamp_millis(),
+                last_modified: 0,
             };
             new_commits.push((v, actions, meta));
         }
-        let Some((last_version, _, last_meta)) = new_commits.last().cloned() else {
+        let Some((last_version, _, mut last_meta)) = new_commits.last().cloned() else {
             return Ok(self);
         };
+        // The commit's time is its file's modification time, as `load`
+        // lists it: the same version has one timestamp however it is reached.
+        last_meta.last_modified = s
+            .head(&last_meta.path)
+            .await
+            .map_err(|source| LogError::Storage {
+                table: table.clone(),
+                source,
+            })?
+            .last_modified;
         // The file index is only needed when files may be replaced: removes,
         // or re-adds (dataChange=false rewrites, DV updates).
         let has_removes = new_commits.iter().any(|(_, a, _)| {

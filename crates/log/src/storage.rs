@@ -131,6 +131,18 @@ pub trait LogStore: Send + Sync + fmt::Debug {
     /// table), sorted by path. Used by vacuum only.
     async fn list_recursive(&self, dir: &str) -> Result<Vec<FileMeta>, StorageError>;
 
+    /// The size and modification time of one object, or
+    /// [`StorageError::NotFound`]. The default lists the object's
+    /// directory; stores that can ask about one object override it.
+    async fn head(&self, path: &str) -> Result<FileMeta, StorageError> {
+        let dir = path.rfind('/').map_or("", |i| &path[..=i]);
+        self.list(dir, None)
+            .await?
+            .into_iter()
+            .find(|f| f.path == path)
+            .ok_or_else(|| StorageError::NotFound { path: path.into() })
+    }
+
     /// Writes or replaces an object (atomic replace).
     async fn put(&self, path: &str, data: Bytes) -> Result<(), StorageError>;
 

@@ -22,6 +22,7 @@ use crate::conflict::{
     Conflict, IsolationLevel, ROW_TRACKING_DOMAIN, TxnFootprint, WinnerSummary, check_winner,
     row_id_high_water_mark,
 };
+use crate::environment::Environment;
 use crate::error::{LogError, LogResult};
 use crate::features::TableFeature;
 use crate::log_path::commit_path;
@@ -30,14 +31,6 @@ use crate::storage::{LogStore, StorageError};
 
 /// The engine string written into `commitInfo.engineInfo`.
 pub const ENGINE_INFO: &str = concat!("silt/", env!("CARGO_PKG_VERSION"));
-
-/// A clock giving milliseconds since the epoch (injectable for simulation).
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The wall clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| chrono::Utc::now().timestamp_millis())
-}
 
 /// What a commit does, for `commitInfo.operation` and its parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,8 +97,9 @@ pub struct CommitOptions {
     /// Isolation level (default: the table's `delta.isolationLevel`, else
     /// WriteSerializable).
     pub isolation: Option<IsolationLevel>,
-    /// The clock for commit and in-commit timestamps.
-    pub clock: Clock,
+    /// The clock for commit and in-commit timestamps, and the source of
+    /// transaction and checkpoint ids.
+    pub env: Arc<dyn Environment>,
     /// `commitInfo.engineInfo`.
     pub engine_info: String,
     /// Whether to write a checkpoint every `delta.checkpointInterval`
@@ -128,7 +122,7 @@ impl Default for CommitOptions {
         Self {
             max_retries: 1000,
             isolation: None,
-            clock: system_clock(),
+            env: crate::environment::system_environment(),
             engine_info: ENGINE_INFO.to_string(),
             auto_checkpoint: true,
         }
@@ -818,7 +812,7 @@ impl Transaction {
             }
         }
         let footprint = self.footprint(&metadata);
-        let txn_id = uuid::Uuid::new_v4().to_string();
+        let txn_id = self.options.env.new_id().to_string();
         let mut version = self.read_version.map_or(0, |v| v + 1);
         let mut retries = 0usize;
         // The bytes tried at a version are kept while the version is tried
@@ -828,7 +822,7 @@ impl Transaction {
             let (bytes, ict) = match &rendered {
                 Some((v, b, i)) if *v == version => (b.clone(), *i),
                 _ => {
-                    let now = (self.options.clock)();
+                    let now = self.options.env.now_ms();
                     let (b, i) = self.render(version, &state, &txn_id, now)?;
                     rendered = Some((version, b.clone(), i));
                     (b, i)
@@ -969,7 +963,8 @@ impl Transaction {
                     .load()
                     .await?;
                 let options = crate::checkpoint_write::CheckpointOptions {
-                    now_ms: (self.options.clock)(),
+                    now_ms: self.options.env.now_ms(),
+                    env: self.options.env.clone(),
                     ..Default::default()
                 };
                 snapshot.write_checkpoint(&options).await

@@ -188,3 +188,34 @@ async fn history_dates_commits_like_time_travel() {
     assert_eq!(limited.len(), 1);
     assert_eq!(limited[0].timestamp_ms, 20_001);
 }
+
+#[tokio::test]
+async fn refresh_and_load_give_a_version_one_timestamp() {
+    // No in-commit timestamps: a version's time is its commit file's
+    // modification time, whether the snapshot was loaded or refreshed to it.
+    let store = Arc::new(MemoryLogStore::default());
+    RawLog::new(&store).commit_at(
+        0,
+        &[
+            PROTOCOL_1_2.into(),
+            metadata_line("t", "{}"),
+            add_line("a", 10, 1),
+        ],
+        10_000,
+    );
+    let first = Snapshot::builder(store.clone()).load().await.unwrap();
+    assert_eq!(first.timestamp_ms(), 10_000);
+    RawLog::new(&store)
+        .commit_at(1, &[add_line("b", 20, 2)], 20_000)
+        .commit_at(2, &[add_line("c", 30, 3)], 30_000);
+    let refreshed = first.refresh().await.unwrap();
+    let loaded = Snapshot::builder(store.clone()).load().await.unwrap();
+    assert_eq!(refreshed.version(), 2);
+    assert_eq!(loaded.version(), 2);
+    assert_eq!(refreshed.timestamp_ms(), 30_000);
+    assert_eq!(refreshed.timestamp_ms(), loaded.timestamp_ms());
+    assert_eq!(
+        refreshed.segment().last_commit,
+        loaded.segment().last_commit
+    );
+}

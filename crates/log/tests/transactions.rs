@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use silt_log::actions::{Add, Metadata, Protocol, Remove, parse_action_line};
 use silt_log::conflict::ConflictRule;
@@ -243,13 +242,10 @@ async fn in_commit_timestamps_are_monotonic() {
     let p = protocol(
         r#"{"minReaderVersion":1,"minWriterVersion":7,"writerFeatures":["inCommitTimestamp","appendOnly","invariants"]}"#,
     );
-    let now = Arc::new(AtomicI64::new(4_000));
-    let clock = {
-        let now = now.clone();
-        Arc::new(move || now.load(Ordering::SeqCst))
-    };
+    // A clock that stands still until the test moves it.
+    let now = Arc::new(silt_log::SeededEnvironment::new(1, 4_000, 0));
     let opts = CommitOptions {
-        clock,
+        env: now.clone(),
         ..Default::default()
     };
     let created = Transaction::create_table(
@@ -262,7 +258,7 @@ async fn in_commit_timestamps_are_monotonic() {
     .await
     .unwrap();
     assert_eq!(created.version(), Some(0));
-    now.store(5_000, Ordering::SeqCst);
+    now.set_now(5_000);
     let s0 = Snapshot::builder(store.clone()).load().await.unwrap();
     assert_eq!(s0.in_commit_timestamp(), Some(4_000));
     let t1 = s0
@@ -278,7 +274,7 @@ async fn in_commit_timestamps_are_monotonic() {
         Some(5_000)
     );
     // The clock goes backwards; the rebased commit still gets a later time.
-    now.store(1_000, Ordering::SeqCst);
+    now.set_now(1_000);
     let c2 = committed(t2.commit().await.unwrap());
     assert_eq!((c2.version, c2.in_commit_timestamp), (2, Some(5_001)));
     let s = Snapshot::builder(store.clone()).load().await.unwrap();

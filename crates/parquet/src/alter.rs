@@ -39,6 +39,7 @@ pub async fn alter_table(
         &domains,
         !snapshot.files().is_empty(),
         change,
+        &silt_log::SystemEnvironment,
     )
     .map_err(&invalid)?;
     let mut txn = snapshot.transaction(planned.operation);

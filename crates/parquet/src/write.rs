@@ -820,6 +820,7 @@ where
                         &Default::default(),
                         !s.files().is_empty(),
                         change,
+                        &silt_log::SystemEnvironment,
                     )
                     .map_err(|e| invalid(format!("merge_schema: {e}")))?;
                     meta = planned.metadata;
@@ -848,7 +849,7 @@ where
                 options.partition_by.clone(),
                 options.properties.clone(),
                 None,
-                chrono::Utc::now().timestamp_millis(),
+                &silt_log::SystemEnvironment,
             )
             .map_err(&invalid)?;
             // Column mapping, when asked for, was set up by new_metadata:

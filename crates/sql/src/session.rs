@@ -397,7 +397,7 @@ impl SiltSession {
             partition_by,
             properties,
             None,
-            chrono::Utc::now().timestamp_millis(),
+            &silt_log::SystemEnvironment,
         )
         .map_err(&bad)?;
         let store = builder.build_store()?;

@@ -208,6 +208,27 @@ impl LogStore for ObjectLogStore {
         Ok(out)
     }
 
+    async fn head(&self, path: &str) -> Result<FileMeta, StorageError> {
+        if let Some(root) = &self.local_dir {
+            let file = local_file(root, path)?;
+            let meta = tokio::fs::metadata(&file)
+                .await
+                .map_err(|e| io_error(path, e))?;
+            return Ok(file_meta(path.to_string(), &meta));
+        }
+        let full = self.full_path(path);
+        let meta = self
+            .store
+            .head(&full)
+            .await
+            .map_err(|e| self.error(path, e))?;
+        Ok(FileMeta {
+            path: path.to_string(),
+            size: meta.size,
+            last_modified: meta.last_modified.timestamp_millis(),
+        })
+    }
+
     async fn read(&self, path: &str) -> Result<Bytes, StorageError> {
         if let Some(root) = &self.local_dir {
             let file = local_file(root, path)?;
