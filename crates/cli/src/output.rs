@@ -73,6 +73,11 @@ fn describe_json(s: &Snapshot) -> Value {
             "createdTime": m.created_time,
         },
         "lastCheckpoint": s.checkpoint_version(),
+        // A `.crc` that disagrees with replay (the log wins); null when none.
+        "checksumDiscrepancy": s.checksum_discrepancy().map(|d| json!({
+            "file": d.file,
+            "message": d.message,
+        })),
     })
 }
 
@@ -118,6 +123,12 @@ pub fn describe(s: &Snapshot, as_json: bool) -> Result<(), String> {
     }
     if let Some(t) = m.created_time {
         line("created", iso(t));
+    }
+    if let Some(d) = s.checksum_discrepancy() {
+        line(
+            "checksum",
+            format!("disagrees with the log, which is used: {d}"),
+        );
     }
     line(
         "partitioned by",

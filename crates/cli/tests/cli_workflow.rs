@@ -310,3 +310,35 @@ fn alter_evolves_a_table_and_appends_fill_identity_and_generated_columns() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the expression of column \"f\""), "{err}");
 }
+
+#[test]
+fn a_wrong_checksum_file_is_shown_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(&dir.path().join("r.csv"), "device,temp\nd1,3.5\nd2,4.0\n");
+    let table = dir.path().join("t");
+    let table = table.to_str().unwrap();
+    ok(&["append", table, &csv, "--create"]);
+    // A `.crc` that claims ten files where the log has one.
+    std::fs::write(
+        dir.path().join("t/_delta_log/00000000000000000000.crc"),
+        r#"{"tableSizeBytes":1,"numFiles":10,"numMetadata":1,"numProtocol":1}"#,
+    )
+    .unwrap();
+    let text = ok(&["describe", table]);
+    assert!(
+        text.contains("checksum") && text.contains("numFiles is 10 but replay found 1"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["describe", table, "--json"])).unwrap();
+    assert_eq!(json["numFiles"], 1);
+    assert!(
+        json["checksumDiscrepancy"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("numFiles is 10")),
+        "{json}"
+    );
+    // The table is still read and written.
+    assert_eq!(jsonl(&ok(&["scan", table, "--format", "jsonl"])).len(), 2);
+    ok(&["append", table, &csv]);
+}

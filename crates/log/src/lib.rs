@@ -53,6 +53,6 @@ pub use error::{LogError, LogResult};
 pub use features::TableFeature;
 pub use history::{CommitRecord, read_history};
 pub use schema::{DataType, StructField, StructType};
-pub use snapshot::{Snapshot, SnapshotBuilder, VersionSpec};
+pub use snapshot::{ChecksumDiscrepancy, Snapshot, SnapshotBuilder, VersionSpec};
 pub use storage::{FileMeta, LogStore, ObjectUpload, StorageError};
 pub use transaction::{CommitOptions, CommitOutcome, Committed, Operation, Transaction};

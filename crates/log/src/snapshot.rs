@@ -64,6 +64,7 @@ pub enum VersionSpec {
 pub struct SnapshotBuilder {
     store: Arc<dyn LogStore>,
     spec: VersionSpec,
+    strict_checksum: bool,
 }
 
 impl SnapshotBuilder {
@@ -85,18 +86,28 @@ impl SnapshotBuilder {
         self
     }
 
+    /// Refuses a version whose `.crc` checksum file disagrees with log
+    /// replay ([`LogError::ChecksumMismatch`]). By default the log is the
+    /// source of truth: the snapshot loads and carries the discrepancy
+    /// ([`Snapshot::checksum_discrepancy`]), and a warning is logged.
+    pub fn strict_checksum(mut self, strict: bool) -> Self {
+        self.strict_checksum = strict;
+        self
+    }
+
     /// Reads the log and builds the snapshot.
     pub async fn load(self) -> LogResult<Snapshot> {
+        let strict = self.strict_checksum;
         match self.spec {
-            VersionSpec::Latest => load_version(self.store, None).await,
-            VersionSpec::Version(v) => load_version(self.store, Some(v)).await,
+            VersionSpec::Latest => load_version(self.store, None, strict).await,
+            VersionSpec::Version(v) => load_version(self.store, Some(v), strict).await,
             VersionSpec::Timestamp(ts) => {
-                let latest = load_version(self.store.clone(), None).await?;
+                let latest = load_version(self.store.clone(), None, strict).await?;
                 let version = version_at_timestamp(&latest, ts).await?;
                 if version == latest.version {
                     Ok(latest)
                 } else {
-                    load_version(self.store, Some(version)).await
+                    load_version(self.store, Some(version), strict).await
                 }
             }
         }
@@ -117,6 +128,23 @@ pub struct Snapshot {
     timestamp_ms: i64,
     in_commit_timestamp: Option<i64>,
     segment: LogSegment,
+    checksum_discrepancy: Option<ChecksumDiscrepancy>,
+}
+
+/// A version checksum (`.crc`) that disagrees with log replay. The log is
+/// the source of truth; the protocol asks readers to surface this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecksumDiscrepancy {
+    /// The checksum file.
+    pub file: String,
+    /// What disagrees (`numFiles is 10 but replay found 0`).
+    pub message: String,
+}
+
+impl std::fmt::Display for ChecksumDiscrepancy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file, self.message)
+    }
 }
 
 impl Snapshot {
@@ -125,7 +153,14 @@ impl Snapshot {
         SnapshotBuilder {
             store,
             spec: VersionSpec::Latest,
+            strict_checksum: false,
         }
+    }
+
+    /// The disagreement between this version's `.crc` file and log replay,
+    /// if there is one (the snapshot is replay's).
+    pub fn checksum_discrepancy(&self) -> Option<&ChecksumDiscrepancy> {
+        self.checksum_discrepancy.as_ref()
     }
 
     /// The store the table lives in.
@@ -364,6 +399,7 @@ impl Snapshot {
         self.segment.version = last_version;
         self.segment.last_commit = Some(last_meta);
         self.segment.checksum = None;
+        self.checksum_discrepancy = None;
         Ok(self)
     }
 }
@@ -453,7 +489,11 @@ fn parse_commits(table: &str, files: &[(u64, String, Bytes)]) -> LogResult<Vec<V
     })
 }
 
-async fn load_version(store: Arc<dyn LogStore>, target: Option<u64>) -> LogResult<Snapshot> {
+async fn load_version(
+    store: Arc<dyn LogStore>,
+    target: Option<u64>,
+    strict_checksum: bool,
+) -> LogResult<Snapshot> {
     let s: &dyn LogStore = store.as_ref();
     let table = s.location().to_string();
     let segment = find_segment(s, target).await?;
@@ -564,16 +604,31 @@ async fn load_version(store: Arc<dyn LogStore>, target: Option<u64>) -> LogResul
     // checkpoint load; callers that show files sort them.
     let ReplayedFiles { files, tombstones } = state.take_files();
 
+    let mut checksum_discrepancy = None;
     if let Some((path, bytes)) = checksum {
         let size: i64 = files.iter().map(|f| f.size).sum();
-        VersionChecksum::parse(&bytes)
+        if let Err(message) = VersionChecksum::parse(&bytes)
             .and_then(|c| c.verify(files.len(), size, &protocol, &metadata))
-            .map_err(|message| LogError::ChecksumMismatch {
-                table: table.clone(),
+        {
+            if strict_checksum {
+                return Err(LogError::ChecksumMismatch {
+                    table: table.clone(),
+                    version,
+                    file: path,
+                    message,
+                });
+            }
+            tracing::warn!(
+                table = %table,
                 version,
+                file = %path,
+                "version checksum disagrees with log replay (the log is used): {message}"
+            );
+            checksum_discrepancy = Some(ChecksumDiscrepancy {
                 file: path,
                 message,
-            })?;
+            });
+        }
     }
 
     let in_commit_timestamp = if metadata.flag(ENABLE_ICT) {
@@ -598,5 +653,6 @@ async fn load_version(store: Arc<dyn LogStore>, target: Option<u64>) -> LogResul
         in_commit_timestamp,
         segment,
         store,
+        checksum_discrepancy,
     })
 }

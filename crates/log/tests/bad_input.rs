@@ -164,26 +164,53 @@ async fn unknown_reader_feature_is_named() {
 
 #[tokio::test]
 async fn malformed_checksum_at_the_snapshot_version_is_reported() {
-    let store = MemoryLogStore::default();
+    let store = Arc::new(MemoryLogStore::default());
     RawLog::new(&store)
         .create_table()
         .file("00000000000000000000.crc", "malformed");
+    let s = Snapshot::builder(store.clone()).load().await.unwrap();
+    assert!(
+        s.checksum_discrepancy()
+            .is_some_and(|d| d.message.contains("does not parse")),
+        "{:?}",
+        s.checksum_discrepancy()
+    );
     assert!(matches!(
-        load(store).await.unwrap_err(),
+        Snapshot::builder(store)
+            .strict_checksum(true)
+            .load()
+            .await
+            .unwrap_err(),
         LogError::ChecksumMismatch { version: 0, .. }
     ));
 }
 
 #[tokio::test]
 async fn checksum_disagreeing_with_replay_is_reported() {
-    let store = MemoryLogStore::default();
+    let store = Arc::new(MemoryLogStore::default());
     RawLog::new(&store).create_table().file(
         "00000000000000000000.crc",
         r#"{"tableSizeBytes":10,"numFiles":2,"numMetadata":1,"numProtocol":1}"#,
     );
-    let err = load(store).await.unwrap_err();
+    // The log is the source of truth: the table opens, carrying the
+    // discrepancy, as delta-rs and delta-kernel-rs open it.
+    let s = Snapshot::builder(store.clone()).load().await.unwrap();
+    assert_eq!(s.files().len(), 1);
+    let d = s.checksum_discrepancy().expect("the discrepancy is kept");
+    assert_eq!(d.file, "_delta_log/00000000000000000000.crc");
     assert!(
-        err.to_string().contains("numFiles is 2 but replay found 1"),
+        d.message.contains("numFiles is 2 but replay found 1"),
+        "{d}"
+    );
+    // Strict readers refuse it.
+    let err = Snapshot::builder(store)
+        .strict_checksum(true)
+        .load()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LogError::ChecksumMismatch { .. })
+            && err.to_string().contains("numFiles is 2 but replay found 1"),
         "{err}"
     );
 }
