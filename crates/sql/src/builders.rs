@@ -4,10 +4,10 @@
 //! `SiltSession::sql`, so both ways behave identically. A MERGE source is a
 //! DataFusion `DataFrame`, registered for the statement under a private name.
 
-use arrow_array::UInt64Array;
 use datafusion::dataframe::DataFrame;
 
 use crate::error::{SqlError, SqlResult};
+use crate::metrics::DmlMetrics;
 use crate::session::{PATH_SCHEMA, SiltSession};
 
 /// `name` as a table reference: a registered name as is, a path or URI as
@@ -31,16 +31,15 @@ fn condition(pred: Option<&str>) -> String {
     pred.map(|p| format!(" AND ({p})")).unwrap_or_default()
 }
 
-async fn run_count(session: &SiltSession, sql: &str) -> SqlResult<u64> {
+async fn run_count(session: &SiltSession, sql: &str) -> SqlResult<DmlMetrics> {
     let out = session.run(sql).await?;
-    out.first()
-        .and_then(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
-        .filter(|c| !c.is_empty())
-        .map(|c| c.value(0))
-        .ok_or_else(|| SqlError::Statement {
+    let Some(batch) = out.first() else {
+        return Err(SqlError::Statement {
             statement: sql.to_string(),
-            reason: "the statement returned no row count".into(),
-        })
+            reason: "the statement returned no metrics".into(),
+        });
+    };
+    Ok(DmlMetrics::from_batch(batch)?)
 }
 
 /// `DELETE FROM target [WHERE predicate]`.
@@ -66,8 +65,8 @@ impl<'a> DeleteBuilder<'a> {
         self
     }
 
-    /// Runs the delete; returns the rows deleted.
-    pub async fn execute(self) -> SqlResult<u64> {
+    /// Runs the delete; returns what it did.
+    pub async fn execute(self) -> SqlResult<DmlMetrics> {
         let mut sql = format!("DELETE FROM {}", self.target);
         if let Some(p) = &self.predicate {
             sql.push_str(&format!(" WHERE {p}"));
@@ -107,8 +106,8 @@ impl<'a> UpdateBuilder<'a> {
         self
     }
 
-    /// Runs the update; returns the rows updated.
-    pub async fn execute(self) -> SqlResult<u64> {
+    /// Runs the update; returns what it did.
+    pub async fn execute(self) -> SqlResult<DmlMetrics> {
         let sets: Vec<(&str, &str)> = self
             .sets
             .iter()
@@ -178,6 +177,14 @@ impl<'a> MergeBuilder<'a> {
         self
     }
 
+    /// `WHEN MATCHED [AND pred] THEN UPDATE SET *`: every target column
+    /// from the source column of the same name.
+    pub fn when_matched_update_all(mut self, pred: Option<&str>) -> Self {
+        self.clauses
+            .push(format!("WHEN MATCHED{} THEN UPDATE SET *", condition(pred)));
+        self
+    }
+
     /// `WHEN MATCHED [AND pred] THEN DELETE`.
     pub fn when_matched_delete(mut self, pred: Option<&str>) -> Self {
         self.clauses
@@ -198,6 +205,14 @@ impl<'a> MergeBuilder<'a> {
             cols.join(", "),
             vals.join(", ")
         ));
+        self
+    }
+
+    /// `WHEN NOT MATCHED [AND pred] THEN INSERT *`: every target column
+    /// from the source column of the same name.
+    pub fn when_not_matched_insert_all(mut self, pred: Option<&str>) -> Self {
+        self.clauses
+            .push(format!("WHEN NOT MATCHED{} THEN INSERT *", condition(pred)));
         self
     }
 
@@ -224,8 +239,8 @@ impl<'a> MergeBuilder<'a> {
         self
     }
 
-    /// Runs the merge; returns the rows inserted, updated and deleted.
-    pub async fn execute(self) -> SqlResult<u64> {
+    /// Runs the merge; returns what it did.
+    pub async fn execute(self) -> SqlResult<DmlMetrics> {
         let Some(on) = &self.on else {
             return Err(SqlError::Statement {
                 statement: format!("MERGE INTO {}", self.target),

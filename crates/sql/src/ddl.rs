@@ -13,6 +13,8 @@ use datafusion::sql::sqlparser::ast::{
     TableConstraint, WrappedCollection,
 };
 use datafusion::sql::sqlparser::tokenizer::Token;
+
+use crate::sql_text::sql_text;
 use serde_json::Value;
 use silt_log::alter::{AlterTable, CLUSTERING_DOMAIN};
 use silt_log::column_rules::{
@@ -206,7 +208,7 @@ pub(crate) fn parse_type(tokens: &[Token], i: &mut usize) -> Result<DataType, St
 
 /// Parses a whole type string (`DECIMAL(12, 2)`, `ARRAY<STRUCT<a: INT>>`).
 pub(crate) fn parse_type_text(text: &str) -> Result<DataType, String> {
-    let tokens = split_shifts(&crate::session::significant_tokens(text)?);
+    let tokens = split_shifts(&crate::sql_text::significant_tokens(text)?);
     let mut i = 0;
     let t = parse_type(&tokens, &mut i)?;
     if i != tokens.len() {
@@ -408,7 +410,7 @@ pub(crate) fn clustering_domain(
 /// `IDENTITY (INCREMENT BY i START WITH s)`, the order the SQL parser
 /// accepts.
 pub(crate) fn identity_options_in_parser_order(text: &str) -> Result<String, String> {
-    let tokens = crate::session::tokenize(text)?;
+    let tokens = crate::sql_text::tokenize(text)?;
     let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
     let mut i = 0;
     while i < tokens.len() {
@@ -440,7 +442,7 @@ pub(crate) fn identity_options_in_parser_order(text: &str) -> Result<String, Str
                         datafusion::sql::sqlparser::tokenizer::Whitespace::Space,
                     ));
                     out.push(Token::LParen);
-                    for piece in crate::session::tokenize(&text.join(" "))? {
+                    for piece in crate::sql_text::tokenize(&text.join(" "))? {
                         out.push(piece);
                     }
                     out.push(Token::RParen);
@@ -486,15 +488,6 @@ fn path(tokens: &[Token], i: &mut usize) -> Result<Vec<String>, String> {
 
 fn text_of(tokens: &[Token]) -> String {
     tokens.iter().map(sql_text).collect::<Vec<_>>().join(" ")
-}
-
-/// A token as SQL text again (quotes inside string literals doubled, as
-/// the tokenizer undoubled them).
-pub(crate) fn sql_text(t: &Token) -> String {
-    match t {
-        Token::SingleQuotedString(s) => format!("'{}'", s.replace('\'', "''")),
-        other => other.to_string(),
-    }
 }
 
 /// The tokens inside the parenthesised group starting at `tokens[*i]`.
@@ -817,7 +810,7 @@ mod tests {
     #[test]
     fn alter_clauses() {
         let p = |s: &str| {
-            let toks = crate::session::significant_tokens(&format!("ALTER TABLE t {s}")).unwrap();
+            let toks = crate::sql_text::significant_tokens(&format!("ALTER TABLE t {s}")).unwrap();
             let (name, rest) = split_alter(&toks)?;
             assert_eq!(name.len(), 1);
             parse_alter(rest)

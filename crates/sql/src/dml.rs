@@ -43,6 +43,7 @@ use silt_parquet::row_tracking::RowTracking;
 use silt_parquet::{ChangeType, RemovedRows, RowChanges, Scan, commit_row_changes};
 
 use crate::filters;
+pub(crate) use crate::metrics::DmlMetrics;
 use crate::table::{DeltaTable, external, file_groups, streaming_plan};
 
 const FILE_COL: &str = "__silt_file";
@@ -233,69 +234,6 @@ impl TableProvider for PositionedTable {
 
 // ---------------------------------------------------------------------------
 // A statement's work, run when the plan executes (not when it is planned).
-
-/// What a DELETE, UPDATE or MERGE did, as delta-rs and Spark report it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct DmlMetrics {
-    /// Rows inserted (MERGE's NOT MATCHED inserts).
-    pub inserted: u64,
-    /// Target rows updated.
-    pub updated: u64,
-    /// Target rows deleted.
-    pub deleted: u64,
-    /// Unchanged rows rewritten with changed ones (0 with deletion vectors).
-    pub copied: u64,
-    /// Data files the commit added.
-    pub files_added: u64,
-    /// Data files the commit removed (a file given a deletion vector counts).
-    pub files_removed: u64,
-}
-
-/// The result columns of a DML statement, affected rows first.
-pub(crate) const METRIC_COLUMNS: [&str; 7] = [
-    "num_affected_rows",
-    "num_inserted_rows",
-    "num_updated_rows",
-    "num_deleted_rows",
-    "num_copied_rows",
-    "num_files_added",
-    "num_files_removed",
-];
-
-impl DmlMetrics {
-    /// Rows inserted, updated or deleted.
-    pub fn affected(&self) -> u64 {
-        self.inserted + self.updated + self.deleted
-    }
-
-    /// The schema of [`DmlMetrics::batch`].
-    pub fn schema() -> SchemaRef {
-        Arc::new(Schema::new(
-            METRIC_COLUMNS
-                .iter()
-                .map(|n| Field::new(*n, DataType::UInt64, false))
-                .collect::<Vec<_>>(),
-        ))
-    }
-
-    /// One row of the metrics.
-    pub fn batch(&self) -> Result<RecordBatch> {
-        let values = [
-            self.affected(),
-            self.inserted,
-            self.updated,
-            self.deleted,
-            self.copied,
-            self.files_added,
-            self.files_removed,
-        ];
-        let cols: Vec<ArrayRef> = values
-            .iter()
-            .map(|v| Arc::new(UInt64Array::from(vec![*v])) as ArrayRef)
-            .collect();
-        Ok(RecordBatch::try_new(Self::schema(), cols)?)
-    }
-}
 
 /// A statement's planned work; it reads and commits when awaited.
 pub(crate) type MetricsFuture = BoxFuture<'static, Result<DmlMetrics>>;

@@ -75,11 +75,8 @@ impl DataFusionEvaluator {
 /// `hour`, `minute`, `second`), common in generation expressions, as
 /// DataFusion `date_part` calls returning INT.
 fn with_spark_date_parts(sql: &str) -> Result<String, String> {
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    let tokens = Tokenizer::new(&GenericDialect {}, sql)
-        .tokenize()
-        .map_err(|e| e.to_string())?;
+    use datafusion::sql::sqlparser::tokenizer::Token;
+    let tokens = crate::sql_text::tokenize(sql)?;
     let part = |t: &Token| match t {
         Token::Word(w) if w.quote_style.is_none() => match w.value.to_ascii_lowercase().as_str() {
             "year" => Some("year"),
@@ -120,7 +117,7 @@ fn with_spark_date_parts(sql: &str) -> Result<String, String> {
             }
             _ => {}
         }
-        out.push_str(&crate::ddl::sql_text(t));
+        out.push_str(&crate::sql_text::sql_text(t));
         i += 1;
     }
     Ok(out)

@@ -33,14 +33,18 @@ mod dml_statement;
 mod error;
 pub mod evaluator;
 pub mod filters;
+mod merge_star;
+mod metrics;
 pub mod restore;
 mod session;
+mod sql_text;
 mod table;
 
 pub use builders::{DeleteBuilder, MergeBuilder, UpdateBuilder};
 pub use datafusion;
 pub use error::{SqlError, SqlResult};
 pub use evaluator::DataFusionEvaluator;
+pub use metrics::{DmlMetrics, METRIC_COLUMNS};
 pub use restore::{RestoreResult, restore};
 pub use session::{PATH_SCHEMA, SiltSession};
 pub use table::DeltaTable;

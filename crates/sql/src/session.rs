@@ -20,15 +20,15 @@ use datafusion::sql::sqlparser::ast::{
     CreateTable, CreateTableOptions, Expr as SqlExpr, HiveDistributionStyle, ObjectNamePart,
     SqlOption, Statement,
 };
-use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Word};
+use datafusion::sql::sqlparser::tokenizer::{Token, Word};
 use silt_log::snapshot::VersionSpec;
 use silt_parquet::{WriteMode, WriteOptions};
 use silt_store::TableBuilder;
 
 use crate::error::{SqlError, SqlResult};
 use crate::restore::restore;
+use crate::sql_text::{significant_tokens, tokenize};
 use crate::table::{DeltaTable, external};
 
 /// The schema under which tables are named by path.
@@ -254,6 +254,16 @@ impl SiltSession {
         }
         let rewritten = with_path_identifiers(text).map_err(&bad)?;
         let rewritten = crate::ddl::identity_options_in_parser_order(&rewritten).map_err(&bad)?;
+        let rewritten = match crate::merge_star::mark_stars(&rewritten).map_err(&bad)? {
+            Some(marked) => self
+                .expand_merge_stars(&marked)
+                .await
+                .map_err(|e| match e {
+                    SqlError::Statement { reason, .. } => bad(reason),
+                    other => other,
+                })?,
+            None => rewritten,
+        };
         let mut parsed = DFParser::parse_sql(&rewritten)?;
         let mut statement = match (parsed.pop_front(), parsed.is_empty()) {
             (Some(s), true) => s,
@@ -298,6 +308,29 @@ impl SiltSession {
             return Ok(df);
         }
         Ok(self.ctx.execute_logical_plan(plan).await?)
+    }
+
+    /// A MERGE with `UPDATE SET *` / `INSERT *` marked (see `merge_star`),
+    /// with the target's columns written out.
+    async fn expand_merge_stars(&self, marked: &str) -> SqlResult<String> {
+        let bad = |reason: String| SqlError::Statement {
+            statement: marked.to_string(),
+            reason,
+        };
+        let parsed = DFParser::parse_sql(marked)?;
+        let Some(DFStatement::Statement(statement)) = parsed.front() else {
+            return Err(bad("expected one MERGE statement".into()));
+        };
+        let (target, source) = crate::merge_star::merge_names(statement).map_err(&bad)?;
+        let reference = datafusion::sql::planner::object_name_to_table_reference(target, true)?;
+        let provider = self.ctx.table_provider(reference).await?;
+        let columns: Vec<String> = provider
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        Ok(crate::merge_star::expand_stars(marked, &columns, &source))
     }
 
     async fn create_as_select(
@@ -594,19 +627,6 @@ fn path_of(parts: &[ObjectNamePart]) -> Option<String> {
     }
 }
 
-pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, String> {
-    Tokenizer::new(&GenericDialect {}, text)
-        .tokenize()
-        .map_err(|e| e.to_string())
-}
-
-pub(crate) fn significant_tokens(text: &str) -> Result<Vec<Token>, String> {
-    Ok(tokenize(text)?
-        .into_iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_)))
-        .collect())
-}
-
 /// Splits a script at top-level `;` (not inside strings or quotes).
 fn split_statements(text: &str) -> SqlResult<Vec<String>> {
     let tokens = tokenize(text).map_err(|reason| SqlError::Statement {
@@ -622,7 +642,7 @@ fn split_statements(text: &str) -> SqlResult<Vec<String>> {
             }
             current.clear();
         } else {
-            current.push_str(&crate::ddl::sql_text(&t));
+            current.push_str(&crate::sql_text::sql_text(&t));
         }
     }
     if !current.trim().is_empty() {
@@ -652,7 +672,7 @@ fn with_path_identifiers(text: &str) -> Result<String, String> {
             });
         }
     }
-    Ok(tokens.iter().map(crate::ddl::sql_text).collect())
+    Ok(tokens.iter().map(crate::sql_text::sql_text).collect())
 }
 
 #[cfg(test)]

@@ -336,3 +336,44 @@ async fn update_from_runs_as_a_merge() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_update_set_star_and_insert_star() {
+    for (props, partitioned) in LAYOUTS {
+        let (_d, s) = setup(props, partitioned).await;
+        // Every column by name, the source's columns in another order.
+        let m = rows(
+            &s,
+            "MERGE INTO p USING (SELECT DISTINCT n + 100 AS n, temp, city, device FROM p \
+               WHERE device IN ('d1', 'd3') UNION ALL SELECT 9, 0.5, 'Chur', 'd9') AS src \
+             ON p.device = src.device AND p.n = src.n - 100 \
+             WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
+        )
+        .await;
+        assert!(m[0].starts_with("5,1,4,0,"), "{props}: {m:?}");
+        assert_eq!(
+            rows(
+                &s,
+                "SELECT device, city, temp, n FROM p WHERE n >= 9 ORDER BY device, n"
+            )
+            .await,
+            vec![
+                "d1,Bern,3.5,101",
+                "d1,Bern,3.5,101",
+                "d3,Basel,10.0,103",
+                "d3,Basel,10.0,103",
+                "d9,Chur,0.5,9"
+            ],
+            "{props}"
+        );
+        // A source lacking a target column: a clear error, nothing written.
+        let err = s
+            .run(
+                "MERGE INTO p USING (SELECT 'd1' AS device) AS src ON p.device = src.device \
+                  WHEN MATCHED THEN UPDATE SET *",
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("src.city"), "{err}");
+    }
+}

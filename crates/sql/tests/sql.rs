@@ -682,14 +682,16 @@ async fn builders_run_the_same_dml() {
         .execute()
         .await
         .unwrap();
-    assert_eq!(n, 3);
+    assert_eq!((n.inserted, n.updated, n.deleted), (1, 2, 0));
+    assert_eq!(n.affected(), 3);
     assert_eq!(
         s.update(&p)
             .set("v", "upper(v)")
             .predicate("id = 1")
             .execute()
             .await
-            .unwrap(),
+            .unwrap()
+            .updated,
         1
     );
     assert_eq!(
@@ -697,9 +699,38 @@ async fn builders_run_the_same_dml() {
             .predicate("v = 'orphan'")
             .execute()
             .await
-            .unwrap(),
+            .unwrap()
+            .deleted,
         1
     );
+    // The star forms: every column by name.
+    let source = s
+        .context()
+        .read_batch(batch(&[Some(2), Some(7)], &["two", "seven"]))
+        .unwrap();
+    let n = s
+        .merge(&p, source)
+        .aliases("t", "s")
+        .on("t.id = s.id")
+        .when_matched_update_all(None)
+        .when_not_matched_insert_all(Some("s.id > 5"))
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!((n.inserted, n.updated, n.deleted), (1, 1, 0));
+    s.run(
+        "DELETE FROM delta.'PATH' WHERE id = 7"
+            .replace("PATH", &p)
+            .as_str(),
+    )
+    .await
+    .unwrap();
+    s.update(&p)
+        .set("v", "'B'")
+        .predicate("id = 2")
+        .execute()
+        .await
+        .unwrap();
     s.register("t", &p).await.unwrap();
     assert_eq!(
         rows(&s, "SELECT id, v FROM t ORDER BY id").await,
