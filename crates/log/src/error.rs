@@ -192,7 +192,92 @@ pub enum LogError {
     /// A caller passed an invalid argument.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A concurrent commit conflicts with this transaction by Delta's
+    /// rules; nothing was written. Redo the work on the new version.
+    #[error("table {table}: conflict with a concurrent commit: {conflict}")]
+    Conflict {
+        /// Table location.
+        table: String,
+        /// The rule, the winning version and what collided.
+        conflict: crate::conflict::Conflict,
+    },
+}
+
+impl LogError {
+    /// Whether redoing the operation (for a write: reading the table again
+    /// and recomputing the commit) can succeed.
+    ///
+    /// Retryable: a conflict with a concurrent commit, a commit that lost
+    /// the race too many times, and storage failures that may be transient.
+    /// Not retryable: bad or unsupported tables, versions or arguments, and
+    /// [`LogError::CommitUncertain`] (check whether the commit landed first;
+    /// an idempotent app transaction makes a blind retry safe).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Conflict { .. } | Self::CommitRetriesExhausted { .. } => true,
+            Self::Storage { source, .. } => source.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// The conflict, when this is one.
+    pub fn conflict(&self) -> Option<&crate::conflict::Conflict> {
+        match self {
+            Self::Conflict { conflict, .. } => Some(conflict),
+            _ => None,
+        }
+    }
 }
 
 /// silt-log's result type.
 pub type LogResult<T> = Result<T, LogError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conflict::{Conflict, ConflictRule};
+
+    #[test]
+    fn retryable_errors_are_the_transient_ones() {
+        let table = || "t".to_string();
+        let conflict = LogError::Conflict {
+            table: table(),
+            conflict: Conflict {
+                rule: ConflictRule::ConcurrentAppend,
+                winning_version: 3,
+                detail: "f".into(),
+            },
+        };
+        assert!(conflict.is_retryable());
+        assert_eq!(conflict.conflict().map(|c| c.winning_version), Some(3));
+        let storage = |source| LogError::Storage {
+            table: table(),
+            source,
+        };
+        assert!(
+            storage(StorageError::Other {
+                path: "p".into(),
+                message: "timeout".into()
+            })
+            .is_retryable()
+        );
+        assert!(!storage(StorageError::NotFound { path: "p".into() }).is_retryable());
+        assert!(
+            !LogError::CommitUncertain {
+                table: table(),
+                version: 1,
+                message: "m".into()
+            }
+            .is_retryable()
+        );
+        assert!(!LogError::TableAlreadyExists { table: table() }.is_retryable());
+        assert!(
+            LogError::CommitRetriesExhausted {
+                table: table(),
+                retries: 3,
+                last_version: 9
+            }
+            .is_retryable()
+        );
+    }
+}

@@ -83,6 +83,15 @@ pub enum StorageError {
     },
 }
 
+impl StorageError {
+    /// Whether trying the same operation again can succeed: `Other` (a
+    /// network or I/O failure may be transient) is retryable; `NotFound`
+    /// and `AlreadyExists` are answers, not failures, and are not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Other { .. })
+    }
+}
+
 /// Storage for one table, as seen by the log protocol. See the module docs
 /// for the contract every implementation keeps.
 #[async_trait]

@@ -48,5 +48,19 @@ pub enum ParquetError {
     Log(#[from] silt_log::LogError),
 }
 
+impl ParquetError {
+    /// Whether redoing the operation can succeed: a storage failure while
+    /// writing (possibly transient) or a retryable log error (a conflict, a
+    /// lost race, a transient storage failure). Invalid data, scans and
+    /// damaged files are not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Write { .. } => true,
+            Self::Log(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
 /// silt-parquet's result type.
 pub type ParquetResult<T> = Result<T, ParquetError>;

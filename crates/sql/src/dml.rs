@@ -54,13 +54,15 @@ const CLAUSE_COL: &str = "__silt_clause";
 const SOURCE_COL: &str = "__silt_src";
 const OLD_PREFIX: &str = "__silt_old_";
 
-/// Maps a commit outcome to success or a DataFusion error.
+/// Maps a commit outcome to success, or a conflict carried as the typed
+/// `LogError::Conflict` (which `SqlError` takes out of DataFusion again).
 pub(crate) fn committed(outcome: &CommitOutcome, table: &str) -> Result<()> {
     match outcome {
         CommitOutcome::Committed(_) | CommitOutcome::AlreadyApplied { .. } => Ok(()),
-        other => Err(DataFusionError::Execution(format!(
-            "table {table}: the statement did not commit: {other:?}"
-        ))),
+        CommitOutcome::Conflict(conflict) => Err(external(silt_log::LogError::Conflict {
+            table: table.to_string(),
+            conflict: conflict.clone(),
+        })),
     }
 }
 

@@ -1,13 +1,16 @@
-//! silt-sql's error type.
+//! silt-sql's error type. DataFusion carries silt's errors raised inside a
+//! plan as external errors; converting into [`SqlError`] takes them out
+//! again, so a caller matches a conflict or a log error by type.
+
+use datafusion::error::DataFusionError;
 
 /// Errors of SQL over Delta tables.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SqlError {
-    /// DataFusion refused or failed the statement (planning, execution,
-    /// or a silt error raised inside a plan).
+    /// DataFusion refused or failed the statement (planning or execution).
     #[error(transparent)]
-    DataFusion(#[from] datafusion::error::DataFusionError),
+    DataFusion(DataFusionError),
     /// The statement cannot be run as written.
     #[error("{reason} (in: {statement})")]
     Statement {
@@ -16,15 +19,101 @@ pub enum SqlError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A concurrent commit conflicts with the statement's commit; nothing
+    /// was written. Running the statement again plans it on the new version.
+    #[error("table {table}: conflict with a concurrent commit: {conflict}")]
+    Conflict {
+        /// Table location.
+        table: String,
+        /// The rule, the winning version and what collided.
+        conflict: silt_log::conflict::Conflict,
+    },
     /// Opening the table failed.
     #[error(transparent)]
     Store(#[from] silt_store::StoreError),
     /// Reading or writing data files failed.
     #[error(transparent)]
-    Parquet(#[from] silt_parquet::ParquetError),
+    Parquet(silt_parquet::ParquetError),
     /// The log layer failed.
     #[error(transparent)]
-    Log(#[from] silt_log::LogError),
+    Log(silt_log::LogError),
+}
+
+impl SqlError {
+    /// Whether running the statement again can succeed: a conflict (it is
+    /// planned again on the new version), a lost commit race, or a storage
+    /// failure that may be transient. Statement, planning and data errors
+    /// are not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Conflict { .. } => true,
+            Self::Store(e) => e.is_retryable(),
+            Self::Parquet(e) => e.is_retryable(),
+            Self::Log(e) => e.is_retryable(),
+            Self::DataFusion(DataFusionError::IoError(_)) => true,
+            _ => false,
+        }
+    }
+
+    /// The conflict, when this is one.
+    pub fn conflict(&self) -> Option<&silt_log::conflict::Conflict> {
+        match self {
+            Self::Conflict { conflict, .. } => Some(conflict),
+            _ => None,
+        }
+    }
+}
+
+impl From<silt_log::LogError> for SqlError {
+    fn from(e: silt_log::LogError) -> Self {
+        match e {
+            silt_log::LogError::Conflict { table, conflict } => Self::Conflict { table, conflict },
+            other => Self::Log(other),
+        }
+    }
+}
+
+impl From<silt_parquet::ParquetError> for SqlError {
+    fn from(e: silt_parquet::ParquetError) -> Self {
+        match e {
+            silt_parquet::ParquetError::Log(log) => log.into(),
+            other => Self::Parquet(other),
+        }
+    }
+}
+
+impl From<DataFusionError> for SqlError {
+    /// Takes a silt error out of DataFusion's wrappers (external errors,
+    /// context, shared errors); anything else stays a DataFusion error.
+    fn from(e: DataFusionError) -> Self {
+        match e {
+            DataFusionError::External(inner) => {
+                let inner = match inner.downcast::<silt_log::LogError>() {
+                    Ok(log) => return (*log).into(),
+                    Err(other) => other,
+                };
+                let inner = match inner.downcast::<silt_parquet::ParquetError>() {
+                    Ok(p) => return (*p).into(),
+                    Err(other) => other,
+                };
+                match inner.downcast::<silt_store::StoreError>() {
+                    Ok(s) => Self::Store(*s),
+                    Err(other) => Self::DataFusion(DataFusionError::External(other)),
+                }
+            }
+            DataFusionError::Context(context, inner) => match Self::from(*inner) {
+                Self::DataFusion(d) => {
+                    Self::DataFusion(DataFusionError::Context(context, Box::new(d)))
+                }
+                silt => silt,
+            },
+            DataFusionError::Shared(shared) => match std::sync::Arc::try_unwrap(shared) {
+                Ok(inner) => Self::from(inner),
+                Err(shared) => Self::DataFusion(DataFusionError::Shared(shared)),
+            },
+            other => Self::DataFusion(other),
+        }
+    }
 }
 
 /// silt-sql's result type.

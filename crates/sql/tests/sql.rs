@@ -511,6 +511,20 @@ async fn concurrent_writers_conflict_by_the_rules() {
         .unwrap();
     let err = collect(plan, s.context().task_ctx()).await.unwrap_err();
     assert!(err.to_string().to_lowercase().contains("conflict"), "{err}");
+    // The conflict is typed: a caller matches the rule and retries.
+    let err = silt_sql::SqlError::from(err);
+    let conflict = err.conflict().expect("a typed conflict");
+    // The DELETE rewrote the file the UPDATE read: its new file lands in
+    // the data read (checked first), its remove on the file read.
+    assert!(
+        matches!(
+            conflict.rule,
+            silt_log::conflict::ConflictRule::ConcurrentAppend
+                | silt_log::conflict::ConflictRule::ConcurrentDeleteRead
+        ),
+        "{err}"
+    );
+    assert!(err.is_retryable());
     assert_eq!(
         rows(&s, "SELECT count(*) FROM t WHERE v = 'u'").await,
         vec!["0"]

@@ -34,3 +34,14 @@ pub enum StoreError {
     #[error(transparent)]
     Log(#[from] silt_log::LogError),
 }
+
+impl StoreError {
+    /// Whether trying again can succeed: only a retryable log error (a
+    /// transient storage failure). Locations and configuration are not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Log(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
