@@ -151,6 +151,18 @@ struct Tally {
     unsupported: BTreeMap<String, BTreeMap<String, usize>>,
 }
 
+impl Tally {
+    /// Counts a statement silt refused as unsupported, by kind and error.
+    fn unsupported(&mut self, kind: &str, error: &str) {
+        *self
+            .unsupported
+            .entry(kind.to_string())
+            .or_default()
+            .entry(error_kind(error))
+            .or_default() += 1;
+    }
+}
+
 fn unsupported_error(e: &str) -> bool {
     let e = e.to_lowercase();
     e.contains("not implemented")
@@ -234,15 +246,7 @@ fn metrics(rows: &[Vec<String>], names: &[&str]) -> BTreeMap<String, String> {
     out
 }
 
-const METRICS: [&str; 7] = [
-    "num_affected_rows",
-    "num_inserted_rows",
-    "num_updated_rows",
-    "num_deleted_rows",
-    "num_copied_rows",
-    "num_files_added",
-    "num_files_removed",
-];
+const METRICS: [&str; 7] = silt_sql::METRIC_COLUMNS;
 
 async fn run_case(seed: u64, length: usize, oracle: &mut Oracle, tally: &mut Tally) {
     let mut r = Rng::new(seed);
@@ -322,12 +326,7 @@ async fn run_case(seed: u64, length: usize, oracle: &mut Oracle, tally: &mut Tal
                         sorted(t)
                     )),
                     (Err(e), Answer::Rows(_)) if unsupported_error(&e) => {
-                        *tally
-                            .unsupported
-                            .entry("select".into())
-                            .or_default()
-                            .entry(error_kind(&e))
-                            .or_default() += 1;
+                        tally.unsupported("select", &e);
                     }
                     (Err(e), Answer::Rows(_)) => case.fail(&format!("silt failed: {e}")),
                     (Ok(_), Answer::Error(e)) => case.fail(&format!("only DuckDB refused: {e}")),
@@ -365,12 +364,7 @@ async fn run_case(seed: u64, length: usize, oracle: &mut Oracle, tally: &mut Tal
                         if !unsupported_error(&e.to_string()) {
                             case.fail(&format!("silt failed: {e}"));
                         }
-                        *tally
-                            .unsupported
-                            .entry("create_as".into())
-                            .or_default()
-                            .entry(error_kind(&e.to_string()))
-                            .or_default() += 1;
+                        tally.unsupported("create_as", &e.to_string());
                     }
                     (Ok(_), Answer::Error(e)) => case.fail(&format!("only DuckDB refused: {e}")),
                     (Err(_), Answer::Error(_)) => tally.both_refused += 1,
@@ -415,12 +409,7 @@ async fn run_case(seed: u64, length: usize, oracle: &mut Oracle, tally: &mut Tal
                     }
                     (Err(e), Answer::Rows(_)) if unsupported_error(&e) => {
                         case.oracle.finish(false);
-                        *tally
-                            .unsupported
-                            .entry(kind.into())
-                            .or_default()
-                            .entry(error_kind(&e))
-                            .or_default() += 1;
+                        tally.unsupported(kind, &e);
                     }
                     (Err(e), Answer::Rows(_)) => {
                         case.oracle.finish(false);
@@ -506,12 +495,7 @@ async fn run_case(seed: u64, length: usize, oracle: &mut Oracle, tally: &mut Tal
                     }
                     (Err(e), Answer::Rows(_)) if unsupported_error(&e) => {
                         case.oracle.finish(false);
-                        *tally
-                            .unsupported
-                            .entry(format!("merge_{}", merge.shape))
-                            .or_default()
-                            .entry(error_kind(&e))
-                            .or_default() += 1;
+                        tally.unsupported(&format!("merge_{}", merge.shape), &e);
                     }
                     (Err(e), Answer::Rows(_)) => {
                         case.oracle.finish(false);
