@@ -373,7 +373,7 @@ impl Snapshot {
         let store = self.store().clone();
         let table = self.location().to_string();
         let version = self.version();
-        crate::transaction::check_writable(&table, version, self.protocol())?;
+        crate::writable::check_writable(&table, version, self.protocol())?;
         let storage = |source| LogError::Storage {
             table: table.clone(),
             source,

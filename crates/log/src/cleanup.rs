@@ -6,8 +6,9 @@
 use crate::error::{LogError, LogResult};
 use crate::features::TableFeature;
 use crate::interval::parse_interval_ms;
+use crate::segment::list_log;
 use crate::segment::{LogListing, complete_checkpoint};
-use crate::snapshot::{Snapshot, list_log};
+use crate::snapshot::Snapshot;
 
 /// Default `delta.logRetentionDuration`: 30 days.
 pub const DEFAULT_LOG_RETENTION_MS: i64 = 30 * 86_400_000;
@@ -92,7 +93,7 @@ impl Snapshot {
     /// Removes expired log files behind the newest eligible checkpoint.
     pub async fn cleanup_log(&self, now_ms: i64, dry_run: bool) -> LogResult<CleanupReport> {
         let store = self.store().as_ref();
-        crate::transaction::check_writable(self.location(), self.version(), self.protocol())?;
+        crate::writable::check_writable(self.location(), self.version(), self.protocol())?;
         let retention = self
             .metadata()
             .property("delta.logRetentionDuration")

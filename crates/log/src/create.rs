@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::actions::{Format, Metadata, Protocol};
-use crate::alter::{
+use crate::column_mapping::{
     COLUMN_MAPPING_MAX_ID, COLUMN_MAPPING_MODE, assign_column_mapping, physical_name,
 };
 use crate::column_rules::{CURRENT_DEFAULT, GENERATION_EXPRESSION};

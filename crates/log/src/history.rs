@@ -5,7 +5,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::actions::{Action, CommitInfo, parse_log_file};
 use crate::error::{LogError, LogResult};
-use crate::snapshot::list_log;
+use crate::segment::list_log;
 use crate::storage::LogStore;
 use crate::timetravel::monotonize;
 

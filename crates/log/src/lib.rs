@@ -23,6 +23,7 @@ pub mod checkpoint_read;
 pub mod checkpoint_write;
 pub mod checksum;
 pub mod cleanup;
+pub mod column_mapping;
 pub mod column_rules;
 pub mod conflict;
 pub mod constraints;
@@ -46,6 +47,7 @@ pub mod stats;
 pub mod storage;
 pub mod timetravel;
 pub mod transaction;
+pub mod writable;
 
 pub use actions::{Action, Add, CommitInfo, Metadata, Protocol, Remove};
 pub use environment::{Environment, SeededEnvironment, SystemEnvironment, system_environment};

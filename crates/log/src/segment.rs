@@ -1,12 +1,15 @@
 //! Choosing the files that make up a snapshot: the newest complete checkpoint
 //! at or below the target version, then every commit after it (or log
-//! compactions standing in for runs of them). Pure: works on a listing.
+//! compactions standing in for runs of them), from a listing of the log
+//! (`list_log`, the one place the log directory is listed).
 
 use std::collections::BTreeMap;
 
-use crate::error::LogError;
+use crate::error::{LogError, LogResult};
+use crate::log_path::LOG_DIR;
 use crate::log_path::{LogFileKind, LogFileName};
 use crate::storage::FileMeta;
+use crate::storage::LogStore;
 
 /// A checkpoint chosen for a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,6 +263,24 @@ pub fn build_segment(
         last_commit: listing.commits.get(&version).cloned(),
         checksum: listing.checksums.get(&version).cloned(),
     })
+}
+
+/// Lists `_delta_log/` from `from_version` (all of it when `None`). The
+/// offset is the bare 20-digit version, which sorts before every file of that
+/// version.
+pub(crate) async fn list_log(
+    store: &dyn LogStore,
+    from_version: Option<u64>,
+) -> LogResult<LogListing> {
+    let from = from_version.map(|v| format!("{LOG_DIR}{v:020}"));
+    let files = store
+        .list(LOG_DIR, from.as_deref())
+        .await
+        .map_err(|source| LogError::Storage {
+            table: store.location().to_string(),
+            source,
+        })?;
+    Ok(LogListing::from_files(files))
 }
 
 #[cfg(test)]

@@ -17,11 +17,12 @@ use crate::checksum::VersionChecksum;
 use crate::error::{LogError, LogResult};
 use crate::features::{ReadRefusal, check_readable};
 use crate::last_checkpoint::LastCheckpointHint;
-use crate::log_path::{LAST_CHECKPOINT, LOG_DIR, LogFileKind};
+use crate::log_path::{LAST_CHECKPOINT, LogFileKind};
 use crate::replay::{ReplayState, ReplayedFiles};
-use crate::segment::{LogListing, LogSegment, build_segment};
+use crate::segment::list_log;
+use crate::segment::{LogSegment, build_segment};
 use crate::storage::{FileMeta, LogStore, StorageError};
-use crate::timetravel::version_at_timestamp;
+use crate::timetravel::{TimeTravelBase, version_at_timestamp};
 
 /// How many log files are fetched at once.
 const READ_CONCURRENCY: usize = 64;
@@ -103,7 +104,7 @@ impl SnapshotBuilder {
             VersionSpec::Version(v) => load_version(self.store, Some(v), strict).await,
             VersionSpec::Timestamp(ts) => {
                 let latest = load_version(self.store.clone(), None, strict).await?;
-                let version = version_at_timestamp(&latest, ts).await?;
+                let version = version_at_timestamp(&latest.time_travel_base(), ts).await?;
                 if version == latest.version {
                     Ok(latest)
                 } else {
@@ -154,6 +155,21 @@ impl Snapshot {
             store,
             spec: VersionSpec::Latest,
             strict_checksum: false,
+        }
+    }
+
+    /// What time travel from this version needs.
+    fn time_travel_base(&self) -> TimeTravelBase<'_> {
+        TimeTravelBase {
+            store: self.store.as_ref(),
+            version: self.version,
+            timestamp_ms: self.timestamp_ms,
+            ict_enablement_version: self.in_commit_timestamps_enabled().then(|| {
+                self.metadata
+                    .property(ICT_ENABLEMENT_VERSION)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            }),
         }
     }
 
@@ -414,24 +430,6 @@ async fn read_hint(store: &dyn LogStore) -> LogResult<Option<LastCheckpointHint>
             source,
         }),
     }
-}
-
-/// Lists `_delta_log/` from `from_version` (all of it when `None`). The
-/// offset is the bare 20-digit version, which sorts before every file of that
-/// version.
-pub(crate) async fn list_log(
-    store: &dyn LogStore,
-    from_version: Option<u64>,
-) -> LogResult<LogListing> {
-    let from = from_version.map(|v| format!("{LOG_DIR}{v:020}"));
-    let files = store
-        .list(LOG_DIR, from.as_deref())
-        .await
-        .map_err(|source| LogError::Storage {
-            table: store.location().to_string(),
-            source,
-        })?;
-    Ok(LogListing::from_files(files))
 }
 
 async fn find_segment(store: &dyn LogStore, target: Option<u64>) -> LogResult<LogSegment> {

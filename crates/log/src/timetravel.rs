@@ -9,7 +9,7 @@
 use crate::actions::{Action, parse_action_lines};
 use crate::error::{LogError, LogResult};
 use crate::log_path::commit_path;
-use crate::snapshot::{ICT_ENABLEMENT_VERSION, Snapshot, list_log};
+use crate::segment::list_log;
 use crate::storage::LogStore;
 
 /// Makes file times strictly increasing, as Delta's commit timestamps are.
@@ -58,30 +58,35 @@ pub async fn read_in_commit_timestamp(store: &dyn LogStore, version: u64) -> Log
         })
 }
 
+/// What time travel needs to know of the newest version.
+pub(crate) struct TimeTravelBase<'a> {
+    /// The table's storage.
+    pub store: &'a dyn LogStore,
+    /// The newest version.
+    pub version: u64,
+    /// Its commit time.
+    pub timestamp_ms: i64,
+    /// The version from which commits carry in-commit timestamps, when
+    /// the newest version has them enabled.
+    pub ict_enablement_version: Option<u64>,
+}
+
 /// The newest version whose commit time is at or before `timestamp_ms`.
-pub(crate) async fn version_at_timestamp(latest: &Snapshot, timestamp_ms: i64) -> LogResult<u64> {
-    let store = latest.store().as_ref();
+pub(crate) async fn version_at_timestamp(
+    latest: &TimeTravelBase<'_>,
+    timestamp_ms: i64,
+) -> LogResult<u64> {
+    let store = latest.store;
     let table = store.location().to_string();
     let listing = list_log(store, None).await?;
-    let earliest = listing.earliest_version().unwrap_or(latest.version());
-    let ict_start = if latest.in_commit_timestamps_enabled() {
-        Some(
-            latest
-                .metadata()
-                .property(ICT_ENABLEMENT_VERSION)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-                .max(earliest),
-        )
-    } else {
-        None
-    };
+    let earliest = listing.earliest_version().unwrap_or(latest.version);
+    let ict_start = latest.ict_enablement_version.map(|v| v.max(earliest));
 
-    if let Some(start) = ict_start.filter(|s| *s <= latest.version()) {
+    if let Some(start) = ict_start.filter(|s| *s <= latest.version) {
         let first = read_in_commit_timestamp(store, start).await?;
         if timestamp_ms >= first {
             // Binary search over [start, latest]: invariant ict(lo) <= ts.
-            let (mut lo, mut hi) = (start, latest.version());
+            let (mut lo, mut hi) = (start, latest.version);
             while lo < hi {
                 let mid = lo + (hi - lo).div_ceil(2);
                 if read_in_commit_timestamp(store, mid).await? <= timestamp_ms {
@@ -94,7 +99,7 @@ pub(crate) async fn version_at_timestamp(latest: &Snapshot, timestamp_ms: i64) -
         }
     }
 
-    let end = ict_start.unwrap_or(u64::MAX).min(latest.version() + 1);
+    let end = ict_start.unwrap_or(u64::MAX).min(latest.version + 1);
     let versions: Vec<(u64, i64)> = listing
         .commits
         .range(earliest..end)
@@ -107,7 +112,7 @@ pub(crate) async fn version_at_timestamp(latest: &Snapshot, timestamp_ms: i64) -
         None => Err(LogError::TimestampTooEarly {
             table,
             requested_ms: timestamp_ms,
-            earliest_ms: times.first().copied().unwrap_or(latest.timestamp_ms()),
+            earliest_ms: times.first().copied().unwrap_or(latest.timestamp_ms),
             earliest_version: earliest,
         }),
     }

@@ -82,7 +82,7 @@ fn hidden(path: &str) -> bool {
 /// Runs VACUUM on the table at `snapshot`.
 pub async fn vacuum(snapshot: &Snapshot, options: &VacuumOptions) -> ParquetResult<VacuumReport> {
     let table = snapshot.location().to_string();
-    silt_log::transaction::check_writable(&table, snapshot.version(), snapshot.protocol())?;
+    silt_log::writable::check_writable(&table, snapshot.version(), snapshot.protocol())?;
     let table_retention = snapshot
         .metadata()
         .property("delta.deletedFileRetentionDuration")

@@ -1,4 +1,4 @@
-//! DELETE, UPDATE and MERGE on a [`DeltaTable`], planned by DataFusion and
+//! DELETE, UPDATE and MERGE on a Delta table ([`DmlTarget`]), planned by DataFusion and
 //! committed by silt-parquet's [`commit_row_changes`].
 //!
 //! Each statement reads the target files it cannot rule out through a
@@ -38,13 +38,14 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use silt_log::actions::Add;
 use silt_log::expr::{CmpOp, Expr as Pred};
-use silt_log::{CommitOutcome, Operation, Snapshot};
+use silt_log::{Operation, Snapshot};
 use silt_parquet::row_tracking::RowTracking;
 use silt_parquet::{ChangeType, RemovedRows, RowChanges, Scan, commit_row_changes};
 
+pub(crate) use crate::exec::committed;
+use crate::exec::{external, file_groups, streaming_plan};
 use crate::filters;
 pub(crate) use crate::metrics::DmlMetrics;
-use crate::table::{DeltaTable, external, file_groups, streaming_plan};
 
 const FILE_COL: &str = "__silt_file";
 const ROW_COL: &str = "__silt_row";
@@ -53,18 +54,6 @@ const ROW_ID_COL: &str = "__silt_row_id";
 const CLAUSE_COL: &str = "__silt_clause";
 const SOURCE_COL: &str = "__silt_src";
 const OLD_PREFIX: &str = "__silt_old_";
-
-/// Maps a commit outcome to success, or a conflict carried as the typed
-/// `LogError::Conflict` (which `SqlError` takes out of DataFusion again).
-pub(crate) fn committed(outcome: &CommitOutcome, table: &str) -> Result<()> {
-    match outcome {
-        CommitOutcome::Committed(_) | CommitOutcome::AlreadyApplied { .. } => Ok(()),
-        CommitOutcome::Conflict(conflict) => Err(external(silt_log::LogError::Conflict {
-            table: table.to_string(),
-            conflict: conflict.clone(),
-        })),
-    }
-}
 
 fn session_state(state: &dyn Session) -> Result<SessionState> {
     state
@@ -236,6 +225,15 @@ impl TableProvider for PositionedTable {
 
 // ---------------------------------------------------------------------------
 // A statement's work, run when the plan executes (not when it is planned).
+
+/// The table a DML statement writes, as it was when the statement was
+/// planned: its newest snapshot, Arrow schema and column defaults.
+pub(crate) struct DmlTarget {
+    pub snapshot: Arc<Snapshot>,
+    pub schema: SchemaRef,
+    /// Column defaults (`CURRENT_DEFAULT`) for MERGE inserts that omit columns.
+    pub defaults: HashMap<String, Expr>,
+}
 
 /// A statement's planned work; it reads and commits when awaited.
 pub(crate) type MetricsFuture = BoxFuture<'static, Result<DmlMetrics>>;
@@ -541,23 +539,6 @@ fn candidate_files(snapshot: &Snapshot, predicate: Option<Pred>) -> Result<Vec<A
     scan.candidates().map_err(external)
 }
 
-/// The target's columns (new values cast to the table types) followed by
-/// their old values when the table records changes.
-/// Column defaults of the table (for MERGE inserts that omit columns).
-fn table_schema_defaults(table: &DeltaTable) -> HashMap<String, Expr> {
-    table
-        .schema_ref()
-        .fields()
-        .iter()
-        .filter_map(|f| {
-            Some((
-                f.name().clone(),
-                table.get_column_default(f.name())?.clone(),
-            ))
-        })
-        .collect()
-}
-
 /// Refuses a MERGE insert that gives a `GENERATED ALWAYS` identity column
 /// a value: an insert listing the column, or one without a column list.
 fn refuse_identity_insert(snapshot: &Snapshot, columns: &[String]) -> Result<()> {
@@ -646,6 +627,11 @@ fn conjunction_expr(filters: Vec<Expr>) -> Result<Option<Expr>> {
     Ok(parts.into_iter().reduce(Expr::and))
 }
 
+/// The names of a schema's columns, in order.
+pub(crate) fn column_names(schema: &Schema) -> Vec<String> {
+    schema.fields().iter().map(|f| f.name().clone()).collect()
+}
+
 /// DELETE without a condition: every file removed in one commit.
 pub(crate) async fn delete_all(snapshot: Arc<Snapshot>) -> Result<DmlMetrics> {
     let r = silt_parquet::delete_where(&snapshot, None)
@@ -676,14 +662,17 @@ pub(crate) struct ChangedRows {
 /// puts the statement over their positioned scan (named `scan_name`). The
 /// returned future reads, changes and commits.
 pub(crate) async fn row_work(
-    table: &DeltaTable,
+    target_table: DmlTarget,
     state: SessionState,
     scan_name: TableReference,
     pruning: Option<Pred>,
     build: impl FnOnce(LogicalPlan) -> Result<ChangedRows>,
 ) -> Result<MetricsFuture> {
-    let snapshot = table.writable().await?;
-    let table_schema = table.schema_ref();
+    let DmlTarget {
+        snapshot,
+        schema: table_schema,
+        ..
+    } = target_table;
     let files = candidate_files(&snapshot, pruning.clone())?;
     let record_changes = silt_parquet::cdf::enabled(&snapshot);
     let positioned = PositionedTable::new(snapshot.clone(), files.clone(), &table_schema);
@@ -747,24 +736,18 @@ pub(crate) async fn row_work(
 /// UPDATE or DELETE from DataFusion's pushed-down form (filters on the
 /// target alone, unqualified assignments), for plans DataFusion runs itself.
 async fn row_statement(
-    table: &DeltaTable,
+    table: DmlTarget,
     state: &dyn Session,
     assignments: Option<Vec<(String, Expr)>>,
     filters: Vec<Expr>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let state = session_state(state)?;
     if assignments.is_none() && filters.is_empty() {
-        let snapshot = table.writable().await?;
-        return deferred(Box::pin(delete_all(snapshot)));
+        return deferred(Box::pin(delete_all(table.snapshot)));
     }
-    let pruning = filters::conjunction(&filters, &table.snapshot().metadata().schema);
+    let pruning = filters::conjunction(&filters, &table.snapshot.metadata().schema);
     let condition = conjunction_expr(filters)?;
-    let names: Vec<String> = table
-        .schema_ref()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
+    let names = column_names(&table.schema);
     let target = TableReference::bare("__silt_target");
     let work = row_work(table, state, target.clone(), pruning, move |scan| {
         let mut plan = LogicalPlanBuilder::from(scan);
@@ -796,7 +779,7 @@ async fn row_statement(
 
 /// DELETE FROM … WHERE … (all rows without filters).
 pub(crate) async fn delete_plan(
-    table: &DeltaTable,
+    table: DmlTarget,
     state: &dyn Session,
     filters: Vec<Expr>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
@@ -805,7 +788,7 @@ pub(crate) async fn delete_plan(
 
 /// UPDATE … SET … WHERE ….
 pub(crate) async fn update_plan(
-    table: &DeltaTable,
+    table: DmlTarget,
     state: &dyn Session,
     assignments: Vec<(String, Expr)>,
     filters: Vec<Expr>,
@@ -955,7 +938,7 @@ impl MergeSource {
 
 /// MERGE INTO target USING source ON … WHEN …, for plans DataFusion runs.
 pub(crate) async fn merge_plan(
-    table: &DeltaTable,
+    table: DmlTarget,
     state: &dyn Session,
     source: Arc<dyn ExecutionPlan>,
     merge_schema: DFSchemaRef,
@@ -978,16 +961,18 @@ pub(crate) async fn merge_plan(
 /// Plans a MERGE; the returned future reads the source and the target,
 /// changes rows and commits.
 pub(crate) async fn merge_work(
-    table: &DeltaTable,
+    table: DmlTarget,
     state: SessionState,
     source: MergeSource,
     merge_schema: DFSchemaRef,
     on: Expr,
     clauses: Vec<MergeIntoClause>,
 ) -> Result<MetricsFuture> {
-    let snapshot = table.writable().await?;
-    let defaults: HashMap<String, Expr> = table_schema_defaults(table);
-    let table_schema = table.schema_ref();
+    let DmlTarget {
+        snapshot,
+        schema: table_schema,
+        defaults,
+    } = table;
     let work = async move {
         let n = table_schema.fields().len();
         let target_ref = merge_schema

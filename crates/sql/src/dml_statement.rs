@@ -32,7 +32,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{Statement, UpdateTableFromKind};
 
-use crate::dml::{self, ChangedRows, DmlMetrics, MergeSource, MetricsFuture};
+use crate::dml::{self, ChangedRows, DmlMetrics, DmlTarget, MergeSource, MetricsFuture};
 use crate::filters;
 use crate::table::DeltaTable;
 
@@ -161,7 +161,7 @@ fn where_condition(body: &LogicalPlan) -> Option<&Expr> {
 fn pruning_predicate(
     condition: Option<&Expr>,
     target: &TableReference,
-    table: &DeltaTable,
+    table: &DmlTarget,
 ) -> Result<Option<silt_log::expr::Expr>> {
     let Some(condition) = condition else {
         return Ok(None);
@@ -181,13 +181,13 @@ fn pruning_predicate(
     }
     Ok(filters::conjunction(
         &on_target,
-        &table.snapshot().metadata().schema,
+        &table.snapshot.metadata().schema,
     ))
 }
 
 /// Plans a DELETE or UPDATE from its unoptimized input.
 async fn row_statement(
-    table: &DeltaTable,
+    table: DmlTarget,
     state: SessionState,
     table_name: &TableReference,
     input: LogicalPlan,
@@ -214,16 +214,10 @@ async fn row_statement(
             _ => false,
         };
     if unconditional_delete {
-        let snapshot = table.writable().await?;
-        return Ok(Box::pin(dml::delete_all(snapshot)));
+        return Ok(Box::pin(dml::delete_all(table.snapshot)));
     }
-    let pruning = pruning_predicate(where_condition(&body), &target, table)?;
-    let names: Vec<String> = table
-        .schema_ref()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
+    let pruning = pruning_predicate(where_condition(&body), &target, &table)?;
+    let names = dml::column_names(&table.schema);
     let table_name = table_name.clone();
     dml::row_work(table, state, table_name.clone(), pruning, move |scan| {
         let plan = replace_target_scan(body, &table_name, scan)?;
@@ -294,6 +288,7 @@ pub(crate) async fn plan_dml(
         return Ok(None);
     };
     let input = input.as_ref().clone();
+    let table = table.dml_target().await?;
     let work = match op {
         WriteOp::MergeInto(merge) => {
             let target_schema =

@@ -32,6 +32,7 @@ mod dml;
 mod dml_statement;
 mod error;
 pub mod evaluator;
+mod exec;
 pub mod filters;
 mod merge_star;
 mod metrics;

@@ -126,7 +126,7 @@ pub async fn restore(current: &Snapshot, target: &Snapshot) -> SqlResult<Restore
     }
     // The restored files satisfied the table's checks when first written.
     let outcome = txn.with_checks_enforced().commit().await?;
-    crate::dml::committed(&outcome, &table)?;
+    crate::exec::committed(&outcome, &table)?;
     Ok(RestoreResult {
         outcome: Some(outcome),
         files_restored,

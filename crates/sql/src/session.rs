@@ -27,9 +27,10 @@ use silt_parquet::{WriteMode, WriteOptions};
 use silt_store::TableBuilder;
 
 use crate::error::{SqlError, SqlResult};
+use crate::exec::external;
 use crate::restore::restore;
 use crate::sql_text::{significant_tokens, tokenize};
-use crate::table::{DeltaTable, external};
+use crate::table::DeltaTable;
 
 /// The schema under which tables are named by path.
 pub const PATH_SCHEMA: &str = "delta";
@@ -387,7 +388,7 @@ impl SiltSession {
             },
         )
         .await?;
-        crate::dml::committed(&r.outcome, &path)?;
+        crate::exec::committed(&r.outcome, &path)?;
         count_frame(&self.ctx, r.rows)
     }
 
@@ -441,7 +442,7 @@ impl SiltSession {
             );
         }
         let outcome = txn.commit().await?;
-        crate::dml::committed(&outcome, &path)?;
+        crate::exec::committed(&outcome, &path)?;
         count_frame(&self.ctx, 0)
     }
 
@@ -461,7 +462,7 @@ impl SiltSession {
             Some(crate::evaluator::DataFusionEvaluator::shared()),
         )
         .await?;
-        crate::dml::committed(&outcome, snapshot.location())?;
+        crate::exec::committed(&outcome, snapshot.location())?;
         table.latest().await?;
         count_frame(&self.ctx, 0)
     }

@@ -23,18 +23,14 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, MergeIntoClause, TableProviderFilterPushDown};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::{StreamExt, TryStreamExt};
 use silt_log::Snapshot;
 use silt_parquet::{Scan, WriteMode, WriteOptions};
 
+use crate::exec::{external, file_groups, streaming_plan};
 use crate::filters;
-
-/// A DataFusion error carrying a silt error.
-pub(crate) fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
 
 /// A silt table registered in DataFusion.
 #[derive(Debug)]
@@ -184,6 +180,23 @@ impl DeltaTable {
         self.state().1.clone()
     }
 
+    /// What a DELETE, UPDATE or MERGE on this table needs: the newest
+    /// snapshot (refusing time travel), the schema and column defaults.
+    pub(crate) async fn dml_target(&self) -> Result<crate::dml::DmlTarget> {
+        let snapshot = self.writable().await?;
+        let schema = self.schema_ref();
+        let defaults = schema
+            .fields()
+            .iter()
+            .filter_map(|f| Some((f.name().clone(), self.defaults.get(f.name())?.clone())))
+            .collect();
+        Ok(crate::dml::DmlTarget {
+            snapshot,
+            schema,
+            defaults,
+        })
+    }
+
     /// Whether the table is opened at a fixed version.
     pub fn is_pinned(&self) -> bool {
         self.pinned
@@ -233,62 +246,6 @@ impl PartitionStream for FileGroup {
         };
         Box::pin(RecordBatchStreamAdapter::new(schema, stream))
     }
-}
-
-/// Splits `items` (files, by `size` bytes) into at most `n` groups of
-/// similar total size: the lightest group takes the next largest item.
-pub(crate) fn file_groups<T>(mut items: Vec<T>, n: usize, size: impl Fn(&T) -> i64) -> Vec<Vec<T>> {
-    let n = n.clamp(1, items.len().max(1));
-    items.sort_by_key(|f| std::cmp::Reverse(size(f)));
-    let mut groups: Vec<(i64, Vec<T>)> = (0..n).map(|_| (0, Vec::new())).collect();
-    for f in items {
-        // `groups` has n >= 1 entries, so a minimum exists.
-        if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
-            g.0 += size(&f);
-            g.1.push(f);
-        }
-    }
-    groups
-        .into_iter()
-        .map(|g| g.1)
-        .filter(|g| !g.is_empty())
-        .collect()
-}
-
-/// A partition without rows: a plan over no files still has one partition.
-#[derive(Debug)]
-struct NoRows(SchemaRef);
-
-impl PartitionStream for NoRows {
-    fn schema(&self) -> &SchemaRef {
-        &self.0
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        Box::pin(RecordBatchStreamAdapter::new(
-            self.0.clone(),
-            futures::stream::empty(),
-        ))
-    }
-}
-
-/// A plan reading `partitions` (one empty partition when there are none).
-pub(crate) fn streaming_plan(
-    schema: SchemaRef,
-    mut partitions: Vec<Arc<dyn PartitionStream>>,
-    limit: Option<usize>,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    if partitions.is_empty() {
-        partitions.push(Arc::new(NoRows(schema.clone())));
-    }
-    Ok(Arc::new(StreamingTableExec::try_new(
-        schema,
-        partitions,
-        None,
-        Vec::new(),
-        false,
-        limit,
-    )?))
 }
 
 #[async_trait]
@@ -435,7 +392,7 @@ impl TableProvider for DeltaTable {
         state: &dyn Session,
         filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::dml::delete_plan(self, state, filters).await
+        crate::dml::delete_plan(self.dml_target().await?, state, filters).await
     }
 
     async fn update(
@@ -444,11 +401,11 @@ impl TableProvider for DeltaTable {
         assignments: Vec<(String, Expr)>,
         filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::dml::update_plan(self, state, assignments, filters).await
+        crate::dml::update_plan(self.dml_target().await?, state, assignments, filters).await
     }
 
     async fn truncate(&self, state: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::dml::delete_plan(self, state, Vec::new()).await
+        crate::dml::delete_plan(self.dml_target().await?, state, Vec::new()).await
     }
 
     async fn merge_into(
@@ -459,7 +416,15 @@ impl TableProvider for DeltaTable {
         on: Expr,
         clauses: Vec<MergeIntoClause>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::dml::merge_plan(self, state, source, merge_schema, on, clauses).await
+        crate::dml::merge_plan(
+            self.dml_target().await?,
+            state,
+            source,
+            merge_schema,
+            on,
+            clauses,
+        )
+        .await
     }
 }
 
@@ -520,7 +485,7 @@ impl DataSink for DeltaSink {
         )
         .await
         .map_err(external)?;
-        crate::dml::committed(&r.outcome, self.snapshot.location())?;
+        crate::exec::committed(&r.outcome, self.snapshot.location())?;
         Ok(r.rows)
     }
 }

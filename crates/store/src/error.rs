@@ -45,3 +45,17 @@ impl StoreError {
         }
     }
 }
+
+/// A local file-system error as the log's storage error (`NotFound` and
+/// `AlreadyExists` kept as such; the rest described without secrets).
+pub(crate) fn io_error(path: &str, e: std::io::Error) -> silt_log::StorageError {
+    use silt_log::StorageError;
+    match e.kind() {
+        std::io::ErrorKind::NotFound => StorageError::NotFound { path: path.into() },
+        std::io::ErrorKind::AlreadyExists => StorageError::AlreadyExists { path: path.into() },
+        _ => StorageError::Other {
+            path: path.into(),
+            message: e.to_string(),
+        },
+    }
+}

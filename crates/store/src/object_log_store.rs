@@ -11,6 +11,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use silt_log::{FileMeta, LogStore, ObjectUpload, StorageError};
 
+use crate::error::io_error;
 use crate::upload::{LocalUpload, MultipartUpload};
 
 /// A table root inside an object store.
@@ -439,17 +440,6 @@ fn local_file(root: &std::path::Path, path: &str) -> Result<std::path::PathBuf, 
         });
     }
     Ok(root.join(path))
-}
-
-pub(crate) fn io_error(path: &str, e: std::io::Error) -> StorageError {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => StorageError::NotFound { path: path.into() },
-        std::io::ErrorKind::AlreadyExists => StorageError::AlreadyExists { path: path.into() },
-        _ => StorageError::Other {
-            path: path.into(),
-            message: e.to_string(),
-        },
-    }
 }
 
 /// Bytes `range` of a local file (a short file is an error, not a short read).

@@ -47,7 +47,7 @@ impl LocalUpload {
         let file = tokio::task::spawn_blocking(move || AppendFile::create_new(&fp))
             .await
             .map_err(|e| other(&p, format!("I/O task failed: {e}")))?
-            .map_err(|e| crate::object_log_store::io_error(&p, e))?;
+            .map_err(|e| crate::error::io_error(&p, e))?;
         Ok(Self {
             path: path.to_string(),
             file_path,
@@ -64,7 +64,7 @@ impl LocalUpload {
         };
         task.await
             .map_err(|e| other(&self.path, format!("I/O task failed: {e}")))?
-            .map_err(|e| crate::object_log_store::io_error(&self.path, e))
+            .map_err(|e| crate::error::io_error(&self.path, e))
     }
 
     /// Starts flushing what was written so far without waiting for it,
@@ -79,7 +79,7 @@ impl LocalUpload {
             .as_ref()
             .ok_or_else(|| other(&self.path, "the upload failed earlier"))?
             .sync_handle()
-            .map_err(|e| crate::object_log_store::io_error(&self.path, e))?;
+            .map_err(|e| crate::error::io_error(&self.path, e))?;
         self.unsynced = 0;
         let Some(clone) = clone else {
             return Ok(()); // direct writes: nothing waits in the page cache
@@ -103,7 +103,7 @@ impl LocalUpload {
         })
         .await
         .map_err(|e| other(&self.path, format!("I/O task failed: {e}")))?;
-        result.map_err(|e| crate::object_log_store::io_error(&self.path, e))?;
+        result.map_err(|e| crate::error::io_error(&self.path, e))?;
         self.file = Some(file);
         Ok(())
     }
@@ -131,7 +131,7 @@ impl ObjectUpload for LocalUpload {
         tokio::task::spawn_blocking(move || crate::durable::sync_dir(&dir))
             .await
             .map_err(|e| other(&p, format!("I/O task failed: {e}")))?
-            .map_err(|e| crate::object_log_store::io_error(&p, e))
+            .map_err(|e| crate::error::io_error(&p, e))
     }
 
     async fn abort(mut self: Box<Self>) {

@@ -1,0 +1,87 @@
+//! Plumbing between silt and DataFusion's execution: silt errors carried
+//! as DataFusion errors, commit outcomes as results, partition streams as
+//! plans, and files balanced into partitions. A leaf: it uses nothing else
+//! in the crate.
+
+use std::sync::Arc;
+
+use arrow_schema::SchemaRef;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use silt_log::CommitOutcome;
+
+/// A DataFusion error carrying a silt error.
+pub(crate) fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// Maps a commit outcome to success, or a conflict carried as the typed
+/// `LogError::Conflict` (which `SqlError` takes out of DataFusion again).
+pub(crate) fn committed(outcome: &CommitOutcome, table: &str) -> Result<()> {
+    match outcome {
+        CommitOutcome::Committed(_) | CommitOutcome::AlreadyApplied { .. } => Ok(()),
+        CommitOutcome::Conflict(conflict) => Err(external(silt_log::LogError::Conflict {
+            table: table.to_string(),
+            conflict: conflict.clone(),
+        })),
+    }
+}
+
+/// Splits `items` (files, by `size` bytes) into at most `n` groups of
+/// similar total size: the lightest group takes the next largest item.
+pub(crate) fn file_groups<T>(mut items: Vec<T>, n: usize, size: impl Fn(&T) -> i64) -> Vec<Vec<T>> {
+    let n = n.clamp(1, items.len().max(1));
+    items.sort_by_key(|f| std::cmp::Reverse(size(f)));
+    let mut groups: Vec<(i64, Vec<T>)> = (0..n).map(|_| (0, Vec::new())).collect();
+    for f in items {
+        // `groups` has n >= 1 entries, so a minimum exists.
+        if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
+            g.0 += size(&f);
+            g.1.push(f);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|g| g.1)
+        .filter(|g| !g.is_empty())
+        .collect()
+}
+
+/// A partition without rows: a plan over no files still has one partition.
+#[derive(Debug)]
+struct NoRows(SchemaRef);
+
+impl PartitionStream for NoRows {
+    fn schema(&self) -> &SchemaRef {
+        &self.0
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.0.clone(),
+            futures::stream::empty(),
+        ))
+    }
+}
+
+/// A plan reading `partitions` (one empty partition when there are none).
+pub(crate) fn streaming_plan(
+    schema: SchemaRef,
+    mut partitions: Vec<Arc<dyn PartitionStream>>,
+    limit: Option<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    if partitions.is_empty() {
+        partitions.push(Arc::new(NoRows(schema.clone())));
+    }
+    Ok(Arc::new(StreamingTableExec::try_new(
+        schema,
+        partitions,
+        None,
+        Vec::new(),
+        false,
+        limit,
+    )?))
+}
