@@ -133,7 +133,7 @@ pub async fn scan(location: &str, predicate: Option<&str>, repeat: u64) -> Resul
             .map_err(|e| e.to_string())?;
         let mut scan = Scan::new(&s);
         if let Some(p) = predicate {
-            scan = scan.filter(silt_log::expr::parse_predicate(p)?);
+            scan = scan.filter(silt_log::expr::parse_predicate(p).map_err(|e| e.to_string())?);
         }
         files = scan.plan().map_err(|e| e.to_string())?.files;
         let batches = scan.collect().await.map_err(|e| e.to_string())?;

@@ -17,8 +17,8 @@ pub struct TableCheck {
     pub name: String,
     /// The SQL text as stored.
     pub sql: String,
-    /// The predicate, when silt can evaluate it.
-    pub predicate: Result<Expr, String>,
+    /// The predicate, when silt's predicate language can express it.
+    pub predicate: Result<Expr, crate::expr::PredicateError>,
 }
 
 fn invariants(fields: &[StructField], prefix: &str, out: &mut Vec<TableCheck>) {
@@ -49,7 +49,11 @@ fn invariants(fields: &[StructField], prefix: &str, out: &mut Vec<TableCheck>) {
                 None => TableCheck {
                     name: format!("invariant on {path}"),
                     sql: raw.to_string(),
-                    predicate: Err("the invariant does not hold an expression".into()),
+                    predicate: Err(crate::expr::PredicateError {
+                        text: raw.to_string(),
+                        column: 1,
+                        message: "the invariant does not hold an expression".into(),
+                    }),
                 },
             });
         }

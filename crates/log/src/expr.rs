@@ -133,11 +133,39 @@ pub enum Expr {
     Not(Box<Expr>),
 }
 
+/// Words the predicate parser reads as keywords, not column names.
+const KEYWORDS: [&str; 6] = ["AND", "OR", "NOT", "IN", "IS", "NULL"];
+
+/// A column name as predicate text: bare when the parser reads it back as
+/// that name, else quoted.
+fn column_text(name: &str) -> String {
+    let bare = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+        && !KEYWORDS.iter().any(|k| name.eq_ignore_ascii_case(k))
+        && !name.eq_ignore_ascii_case("true")
+        && !name.eq_ignore_ascii_case("false");
+    if bare {
+        name.to_string()
+    } else if name.contains('`') {
+        format!("\"{name}\"")
+    } else {
+        format!("`{name}`")
+    }
+}
+
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Expr::Cmp { column, op, value } => write!(f, "{column} {} {value}", op.symbol()),
+            Expr::Cmp { column, op, value } => {
+                write!(f, "{} {} {value}", column_text(column), op.symbol())
+            }
             Expr::IsNull { column, negated } => {
+                let column = column_text(column);
                 write!(f, "{column} IS {}NULL", if *negated { "NOT " } else { "" })
             }
             Expr::In {
@@ -148,7 +176,8 @@ impl fmt::Display for Expr {
                 let list: Vec<String> = values.iter().map(ToString::to_string).collect();
                 write!(
                     f,
-                    "{column} {}IN ({})",
+                    "{} {}IN ({})",
+                    column_text(column),
                     if *negated { "NOT " } else { "" },
                     list.join(", ")
                 )
@@ -473,13 +502,40 @@ pub fn compare(a: &Scalar, b: &Scalar) -> Option<Ordering> {
     })
 }
 
+/// A predicate that does not parse: where (a 1-based character column in
+/// the text) and what was expected there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("predicate {text:?}, column {column}: {message}")]
+pub struct PredicateError {
+    /// The predicate as given.
+    pub text: String,
+    /// 1-based character position of the problem (one past the end for a
+    /// predicate that ends too early).
+    pub column: usize,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
 /// Parses a predicate: `a = 1 AND (b > 'x' OR c IS NULL) AND d IN (1, 2)`.
-pub fn parse_predicate(text: &str) -> Result<Expr, String> {
-    let tokens = tokenize(text)?;
-    let mut p = Parser { tokens, pos: 0 };
-    let e = p.or()?;
-    if p.pos != p.tokens.len() {
-        return Err(format!("unexpected {:?} in predicate", p.tokens[p.pos]));
+pub fn parse_predicate(text: &str) -> Result<Expr, PredicateError> {
+    let fail = |(at, message): (usize, String)| PredicateError {
+        text: text.to_string(),
+        column: at + 1,
+        message,
+    };
+    let tokens = tokenize(text).map_err(fail)?;
+    let end = text.chars().count();
+    let mut p = Parser {
+        tokens,
+        pos: 0,
+        end,
+    };
+    let e = p.or().map_err(fail)?;
+    if let Some(t) = p.tokens.get(p.pos) {
+        return Err(fail((
+            t.at,
+            format!("expected AND, OR or the end, found {}", t.tok),
+        )));
     }
     Ok(e)
 }
@@ -487,6 +543,8 @@ pub fn parse_predicate(text: &str) -> Result<Expr, String> {
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Ident(String),
+    /// A quoted identifier (never a keyword).
+    Quoted(String),
     Str(String),
     Num(String),
     Op(String),
@@ -495,24 +553,51 @@ enum Tok {
     Comma,
 }
 
-fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
+impl fmt::Display for Tok {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tok::Ident(w) => write!(f, "{w:?}"),
+            Tok::Quoted(w) => write!(f, "the quoted name {w:?}"),
+            Tok::Str(s) => write!(f, "the string '{s}'"),
+            Tok::Num(n) => write!(f, "the number {n}"),
+            Tok::Op(o) => write!(f, "'{o}'"),
+            Tok::LParen => f.write_str("'('"),
+            Tok::RParen => f.write_str("')'"),
+            Tok::Comma => f.write_str("','"),
+        }
+    }
+}
+
+/// A token and the character offset where it starts.
+#[derive(Debug, Clone, PartialEq)]
+struct Token {
+    tok: Tok,
+    at: usize,
+}
+
+/// A parse failure: character offset and message.
+type Failure = (usize, String);
+
+fn tokenize(s: &str) -> Result<Vec<Token>, Failure> {
     let chars: Vec<char> = s.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
+        let at = i;
+        let mut push = |tok: Tok| out.push(Token { tok, at });
         match c {
             ' ' | '\t' | '\n' | '\r' => i += 1,
             '(' => {
-                out.push(Tok::LParen);
+                push(Tok::LParen);
                 i += 1
             }
             ')' => {
-                out.push(Tok::RParen);
+                push(Tok::RParen);
                 i += 1
             }
             ',' => {
-                out.push(Tok::Comma);
+                push(Tok::Comma);
                 i += 1
             }
             '\'' => {
@@ -520,7 +605,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
                 i += 1;
                 loop {
                     match chars.get(i) {
-                        None => return Err("unterminated string literal".into()),
+                        None => return Err((at, "unterminated string literal".into())),
                         Some('\'') if chars.get(i + 1) == Some(&'\'') => {
                             v.push('\'');
                             i += 2;
@@ -535,25 +620,25 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
                         }
                     }
                 }
-                out.push(Tok::Str(v));
+                push(Tok::Str(v));
             }
             '`' | '"' => {
                 let end = chars[i + 1..]
                     .iter()
                     .position(|x| *x == c)
-                    .ok_or("unterminated quoted identifier")?;
-                out.push(Tok::Ident(chars[i + 1..i + 1 + end].iter().collect()));
+                    .ok_or((at, "unterminated quoted identifier".to_string()))?;
+                push(Tok::Quoted(chars[i + 1..i + 1 + end].iter().collect()));
                 i += end + 2;
             }
             '=' | '<' | '>' | '!' => {
                 let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
                 if ["<=", ">=", "!=", "<>"].contains(&two.as_str()) {
-                    out.push(Tok::Op(if two == "<>" { "!=".into() } else { two }));
+                    push(Tok::Op(if two == "<>" { "!=".into() } else { two }));
                     i += 2;
                 } else if c == '!' {
-                    return Err("'!' must be followed by '='".into());
+                    return Err((at, "'!' must be followed by '='".into()));
                 } else {
-                    out.push(Tok::Op(c.to_string()));
+                    push(Tok::Op(c.to_string()));
                     i += 1;
                 }
             }
@@ -570,7 +655,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
                 {
                     i += 1;
                 }
-                out.push(Tok::Num(chars[start..i].iter().collect()));
+                push(Tok::Num(chars[start..i].iter().collect()));
             }
             c if c.is_alphabetic() || c == '_' => {
                 let start = i;
@@ -579,22 +664,28 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
                 {
                     i += 1;
                 }
-                out.push(Tok::Ident(chars[start..i].iter().collect()));
+                push(Tok::Ident(chars[start..i].iter().collect()));
             }
-            other => return Err(format!("unexpected character {other:?} in predicate")),
+            other => return Err((at, format!("unexpected character {other:?}"))),
         }
     }
     Ok(out)
 }
 
 struct Parser {
-    tokens: Vec<Tok>,
+    tokens: Vec<Token>,
     pos: usize,
+    /// The text's length in characters (where "the end" is).
+    end: usize,
 }
 
 impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.tokens.get(self.pos).map(|t| &t.tok)
+    }
+
     fn peek_kw(&self, kw: &str) -> bool {
-        matches!(self.tokens.get(self.pos), Some(Tok::Ident(w)) if w.eq_ignore_ascii_case(kw))
+        matches!(self.peek(), Some(Tok::Ident(w)) if w.eq_ignore_ascii_case(kw))
     }
 
     fn eat_kw(&mut self, kw: &str) -> bool {
@@ -606,7 +697,15 @@ impl Parser {
         }
     }
 
-    fn or(&mut self) -> Result<Expr, String> {
+    /// A failure at the current token: "expected …, found …".
+    fn expected(&self, what: &str) -> Failure {
+        match self.tokens.get(self.pos) {
+            Some(t) => (t.at, format!("expected {what}, found {}", t.tok)),
+            None => (self.end, format!("expected {what}, found the end")),
+        }
+    }
+
+    fn or(&mut self) -> Result<Expr, Failure> {
         let mut xs = vec![self.and()?];
         while self.eat_kw("OR") {
             xs.push(self.and()?);
@@ -618,7 +717,7 @@ impl Parser {
         })
     }
 
-    fn and(&mut self) -> Result<Expr, String> {
+    fn and(&mut self) -> Result<Expr, Failure> {
         let mut xs = vec![self.not()?];
         while self.eat_kw("AND") {
             xs.push(self.not()?);
@@ -630,70 +729,66 @@ impl Parser {
         })
     }
 
-    fn not(&mut self) -> Result<Expr, String> {
+    fn not(&mut self) -> Result<Expr, Failure> {
         if self.eat_kw("NOT") {
             return Ok(Expr::Not(Box::new(self.not()?)));
         }
         self.atom()
     }
 
-    fn literal(&mut self) -> Result<Literal, String> {
-        match self.tokens.get(self.pos).cloned() {
-            Some(Tok::Str(s)) => {
-                self.pos += 1;
-                Ok(Literal::String(s))
-            }
-            Some(Tok::Num(n)) => {
-                self.pos += 1;
-                Ok(Literal::Number(n))
-            }
+    fn literal(&mut self) -> Result<Literal, Failure> {
+        let lit = match self.peek() {
+            Some(Tok::Str(s)) => Literal::String(s.clone()),
+            Some(Tok::Num(n)) => Literal::Number(n.clone()),
             Some(Tok::Ident(w))
                 if w.eq_ignore_ascii_case("true") || w.eq_ignore_ascii_case("false") =>
             {
-                self.pos += 1;
-                Ok(Literal::Bool(w.eq_ignore_ascii_case("true")))
+                Literal::Bool(w.eq_ignore_ascii_case("true"))
             }
-            other => Err(format!("expected a literal, found {other:?}")),
+            _ => return Err(self.expected("a literal (a number, 'string', true or false)")),
+        };
+        self.pos += 1;
+        Ok(lit)
+    }
+
+    fn expect(&mut self, tok: Tok, what: &str) -> Result<(), Failure> {
+        if self.peek() == Some(&tok) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.expected(what))
         }
     }
 
-    fn atom(&mut self) -> Result<Expr, String> {
-        if self.tokens.get(self.pos) == Some(&Tok::LParen) {
+    fn atom(&mut self) -> Result<Expr, Failure> {
+        if self.peek() == Some(&Tok::LParen) {
             self.pos += 1;
             let e = self.or()?;
-            if self.tokens.get(self.pos) != Some(&Tok::RParen) {
-                return Err("missing ')'".into());
-            }
-            self.pos += 1;
+            self.expect(Tok::RParen, "')'")?;
             return Ok(e);
         }
-        let column = match self.tokens.get(self.pos).cloned() {
-            Some(Tok::Ident(c)) => c,
-            other => return Err(format!("expected a column name, found {other:?}")),
+        let column = match self.peek() {
+            Some(Tok::Ident(c)) if !KEYWORDS.iter().any(|k| c.eq_ignore_ascii_case(k)) => c.clone(),
+            Some(Tok::Quoted(c)) => c.clone(),
+            _ => return Err(self.expected("a column name or '('")),
         };
         self.pos += 1;
         if self.eat_kw("IS") {
             let negated = self.eat_kw("NOT");
             if !self.eat_kw("NULL") {
-                return Err("expected NULL after IS".into());
+                return Err(self.expected("NULL after IS"));
             }
             return Ok(Expr::IsNull { column, negated });
         }
         let negated = self.eat_kw("NOT");
         if self.eat_kw("IN") {
-            if self.tokens.get(self.pos) != Some(&Tok::LParen) {
-                return Err("expected '(' after IN".into());
-            }
-            self.pos += 1;
+            self.expect(Tok::LParen, "'(' after IN")?;
             let mut values = vec![self.literal()?];
-            while self.tokens.get(self.pos) == Some(&Tok::Comma) {
+            while self.peek() == Some(&Tok::Comma) {
                 self.pos += 1;
                 values.push(self.literal()?);
             }
-            if self.tokens.get(self.pos) != Some(&Tok::RParen) {
-                return Err("missing ')' after IN list".into());
-            }
-            self.pos += 1;
+            self.expect(Tok::RParen, "')' after the IN list")?;
             return Ok(Expr::In {
                 column,
                 values,
@@ -701,9 +796,9 @@ impl Parser {
             });
         }
         if negated {
-            return Err("expected IN after NOT".into());
+            return Err(self.expected("IN after NOT"));
         }
-        let op = match self.tokens.get(self.pos) {
+        let op = match self.peek() {
             Some(Tok::Op(o)) => match o.as_str() {
                 "=" => CmpOp::Eq,
                 "!=" => CmpOp::NotEq,
@@ -711,12 +806,12 @@ impl Parser {
                 "<=" => CmpOp::LtEq,
                 ">" => CmpOp::Gt,
                 ">=" => CmpOp::GtEq,
-                _ => return Err(format!("unknown operator {o}")),
+                _ => return Err(self.expected("a comparison operator")),
             },
-            other => {
-                return Err(format!(
-                    "expected an operator after {column}, found {other:?}"
-                ));
+            _ => {
+                return Err(self.expected(&format!(
+                    "an operator (=, <>, <, <=, >, >=, IN, IS) after {column}"
+                )));
             }
         };
         self.pos += 1;
@@ -749,6 +844,17 @@ mod tests {
         let again = parse_predicate(&e.to_string()).unwrap();
         assert_eq!(again, e);
         assert!(parse_predicate("n > ").is_err());
+        // Errors point at the place, in SQL terms.
+        let e = parse_predicate("n > 1 AND AND").unwrap_err();
+        assert_eq!(e.column, 11, "{e}");
+        assert!(e.message.contains("expected a column name or '('"), "{e}");
+        assert!(e.message.contains("\"AND\""), "{e}");
+        let e = parse_predicate("n >").unwrap_err();
+        assert_eq!(e.column, 4, "{e}");
+        assert!(e.message.ends_with("found the end"), "{e}");
+        let e = parse_predicate("n = 'open").unwrap_err();
+        assert_eq!(e.column, 5, "{e}");
+        assert!(!e.to_string().contains("Some("), "{e}");
         assert!(parse_predicate("n = 1 AND").is_err());
         assert!(parse_predicate("(n = 1").is_err());
         assert!(

@@ -32,6 +32,7 @@ pub mod deletion_vector;
 pub mod environment;
 pub mod error;
 pub mod expr;
+pub mod expr_builder;
 pub mod features;
 pub mod history;
 pub mod interval;

@@ -95,7 +95,11 @@ impl RowRules {
             ..Default::default()
         };
         for c in silt_log::constraints::table_checks(protocol, metadata) {
-            let eval = match c.predicate.and_then(|e| e.validate(schema).map(|_| e)) {
+            let eval = match c
+                .predicate
+                .map_err(|e| e.to_string())
+                .and_then(|e| e.validate(schema).map(|_| e))
+            {
                 Ok(e) => CheckEval::Predicate(e),
                 Err(e) if rules.evaluator.is_none() => {
                     return Err(format!(
@@ -243,6 +247,7 @@ impl RowRules {
         evaluator: Option<Arc<dyn ExpressionEvaluator>>,
     ) -> Result<Self, String> {
         let eval = match silt_log::expr::parse_predicate(sql)
+            .map_err(|e| e.to_string())
             .and_then(|e| e.validate(schema).map(|_| e))
         {
             Ok(e) => CheckEval::Predicate(e),
