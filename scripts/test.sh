@@ -56,6 +56,9 @@ eval "$(scripts/moto.sh start)"
 step "cargo test (unit, integration, property, doc, conformance)"
 cargo test --workspace -- --skip silt_agrees_with_duckdb
 
+step "the README's Rust tour (crates/sql/examples/tour.rs)"
+cargo run -q -p silt-sql --example tour
+
 step "differential SQL test against DuckDB ($SILT_DIFF_STATEMENTS statements, fresh seed)"
 cargo test -p silt-sql --test differential -- --nocapture
 

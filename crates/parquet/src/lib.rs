@@ -39,8 +39,18 @@ pub mod scan;
 mod scan_pieces;
 mod shared_file;
 pub mod stats;
+pub mod table_write;
 pub mod vacuum;
 pub mod write;
+
+/// The Arrow crates silt's API speaks (batches, arrays, schemas), re-exported
+/// so a user's program uses the same versions without naming them.
+pub mod arrow {
+    pub use arrow_array as array;
+    pub use arrow_array::{ArrayRef, RecordBatch};
+    pub use arrow_schema as schema;
+    pub use arrow_schema::{DataType, Field, Schema, SchemaRef};
+}
 
 pub use alter::alter_table;
 pub use column_values::ExpressionEvaluator;
@@ -51,6 +61,7 @@ pub use row_changes::{
     deletion_vectors_enabled,
 };
 pub use scan::{Scan, ScanPlan};
+pub use table_write::{Written, append, create_table, overwrite};
 pub use vacuum::{VacuumOptions, VacuumReport, vacuum};
 pub use write::{
     DataCompression, WriteMode, WriteOptions, WriteResult, write_batches, write_batches_retrying,

@@ -763,6 +763,38 @@ where
         table: table.clone(),
         reason,
     };
+    if let Some(s) = &snapshot {
+        // An application transaction already committed: nothing to encode.
+        if let Some((app, version)) = &options.app_transaction
+            && let Some(done) = s.txn_version(app)
+            && done >= *version
+        {
+            return Ok(WriteResult {
+                outcome: CommitOutcome::AlreadyApplied {
+                    app_id: app.clone(),
+                    app_version: *version,
+                    table_version: s.version(),
+                },
+                files_added: 0,
+                files_removed: 0,
+                rows: 0,
+            });
+        }
+        // Partitioning asked of an existing table must be the table's.
+        let existing = &s.metadata().partition_columns;
+        if !options.partition_by.is_empty()
+            && !options
+                .partition_by
+                .iter()
+                .map(|c| c.to_lowercase())
+                .eq(existing.iter().map(|c| c.to_lowercase()))
+        {
+            return Err(invalid(format!(
+                "the write asks for partitioning by {:?}, but the table is partitioned by {:?}",
+                options.partition_by, existing
+            )));
+        }
+    }
     let mut input = batches.into_iter().peekable();
     // The table's schema and partitioning: from the snapshot, or from the
     // data when this write creates the table.

@@ -1527,3 +1527,112 @@ for name in ("tag", "long", "pair"):
     }
     assert_eq!(text, expected);
 }
+
+fn parquet_files(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet")
+                && !p.to_string_lossy().contains("_delta_log")
+            {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_through_a_snapshot_return_the_new_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let partitioned = || WriteOptions {
+        partition_by: vec!["part".into()],
+        ..WriteOptions::default()
+    };
+    let created = silt_parquet::create_table(store.clone(), vec![batch(0..10, "a")], partitioned())
+        .await
+        .unwrap();
+    assert_eq!(created.snapshot.version(), 0);
+    assert_eq!(created.snapshot.metadata().partition_columns, vec!["part"]);
+    // Creating again is refused.
+    assert!(
+        silt_parquet::create_table(store, vec![batch(0..1, "a")], partitioned())
+            .await
+            .is_err()
+    );
+    let appended = silt_parquet::append(&created.snapshot, vec![batch(10..15, "b")], partitioned())
+        .await
+        .unwrap();
+    assert_eq!(appended.snapshot.version(), 1);
+    assert_eq!(scan_ids(&location, None).await.len(), 15);
+
+    // Partitioning that disagrees with the table is refused before anything
+    // is written.
+    let files = parquet_files(dir.path());
+    let err = silt_parquet::append(
+        &appended.snapshot,
+        vec![batch(15..16, "c")],
+        WriteOptions {
+            partition_by: vec!["id".into()],
+            ..WriteOptions::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("partitioned by"), "{err}");
+    assert_eq!(parquet_files(dir.path()), files);
+
+    // A repeated application transaction encodes nothing.
+    let job = || WriteOptions {
+        app_transaction: Some(("ingest".into(), 7)),
+        ..WriteOptions::default()
+    };
+    let first = silt_parquet::append(&appended.snapshot, vec![batch(20..25, "a")], job())
+        .await
+        .unwrap();
+    let files = parquet_files(dir.path());
+    let again = silt_parquet::append(&first.snapshot, vec![batch(20..25, "a")], job())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            again.result.outcome,
+            silt_log::CommitOutcome::AlreadyApplied { .. }
+        ),
+        "{:?}",
+        again.result.outcome
+    );
+    assert_eq!(again.snapshot.version(), first.snapshot.version());
+    assert_eq!(parquet_files(dir.path()), files, "no data file written");
+
+    let done = silt_parquet::overwrite(
+        &first.snapshot,
+        vec![batch(0..3, "a")],
+        WriteOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.snapshot.version(), first.snapshot.version() + 1);
+    assert_eq!(scan_ids(&location, None).await, vec![0, 1, 2]);
+    // A second overwrite planned on the same, now stale, snapshot removes
+    // files the first already removed: a typed, retryable conflict.
+    let err = silt_parquet::overwrite(
+        &first.snapshot,
+        vec![batch(0..1, "a")],
+        WriteOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(
+        matches!(&err, silt_parquet::ParquetError::Log(e) if e.conflict().is_some()),
+        "{err}"
+    );
+    assert_eq!(scan_ids(&location, None).await, vec![0, 1, 2]);
+}

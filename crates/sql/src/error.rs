@@ -64,6 +64,12 @@ impl SqlError {
     }
 }
 
+impl From<datafusion::arrow::error::ArrowError> for SqlError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        Self::DataFusion(e.into())
+    }
+}
+
 impl From<silt_log::LogError> for SqlError {
     fn from(e: silt_log::LogError) -> Self {
         match e {
