@@ -94,6 +94,25 @@ pub struct Add {
 }
 
 impl Add {
+    /// The `remove` action retiring this file at `deletion_timestamp` (ms
+    /// since epoch): same path, partition values, size, tags, deletion
+    /// vector and row-tracking fields, `dataChange` set.
+    pub fn to_remove(&self, deletion_timestamp: i64) -> Remove {
+        Remove {
+            path: self.path.clone(),
+            deletion_timestamp: Some(deletion_timestamp),
+            data_change: true,
+            extended_file_metadata: Some(true),
+            partition_values: Some(self.partition_values.clone()),
+            size: Some(self.size),
+            stats: None,
+            tags: self.tags.clone(),
+            deletion_vector: self.deletion_vector.clone(),
+            base_row_id: self.base_row_id,
+            default_row_commit_version: self.default_row_commit_version,
+        }
+    }
+
     /// The key that identifies this logical file in replay: path plus
     /// deletion-vector id.
     pub fn key(&self) -> FileKey {

@@ -394,7 +394,7 @@ pub fn alter_table(
             {
                 features.push(TableFeature::VariantType);
             }
-            operation = Operation::new("ADD COLUMNS").with_parameter(
+            operation = Operation::add_columns().with_parameter(
                 "columns",
                 Value::from(fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>()),
             );
@@ -426,7 +426,7 @@ pub fn alter_table(
                     }
                 }
             }
-            operation = Operation::new("RENAME COLUMN")
+            operation = Operation::rename_column()
                 .with_parameter("oldColumnPath", path.join("."))
                 .with_parameter("newColumnPath", {
                     let mut p = path.clone();
@@ -481,8 +481,7 @@ pub fn alter_table(
                 }
                 dropped.push(path.join("."));
             }
-            operation =
-                Operation::new("DROP COLUMNS").with_parameter("columns", Value::from(dropped));
+            operation = Operation::drop_columns().with_parameter("columns", Value::from(dropped));
         }
         AlterTable::ChangeColumnType { path, to } => {
             let partition = path.len() == 1
@@ -537,7 +536,7 @@ pub fn alter_table(
             if schema_uses_ntz(&schema) {
                 features.push(TableFeature::TimestampNtz);
             }
-            operation = Operation::new("CHANGE COLUMN")
+            operation = Operation::change_column()
                 .with_parameter("column", path.join("."))
                 .with_parameter("fromType", from)
                 .with_parameter("toType", to.simple_name());
@@ -545,7 +544,7 @@ pub fn alter_table(
         AlterTable::DropNotNull { path } => {
             let (fields, i) = locate(&mut schema, path)?;
             fields[i].nullable = true;
-            operation = Operation::new("CHANGE COLUMN").with_parameter("column", path.join("."));
+            operation = Operation::change_column().with_parameter("column", path.join("."));
         }
         AlterTable::SetDefault { column, sql } => {
             let (fields, i) = locate(&mut schema, std::slice::from_ref(column))?;
@@ -569,7 +568,7 @@ pub fn alter_table(
                     f.metadata.remove(CURRENT_DEFAULT);
                 }
             }
-            operation = Operation::new("CHANGE COLUMN").with_parameter("column", column.clone());
+            operation = Operation::change_column().with_parameter("column", column.clone());
         }
         AlterTable::SetProperties(props) => {
             for (k, v) in props {
@@ -628,7 +627,7 @@ pub fn alter_table(
                     crate::create::name_row_tracking_columns(&mut meta.configuration, &metadata.id);
                 }
             }
-            operation = Operation::new("SET TBLPROPERTIES").with_parameter(
+            operation = Operation::set_table_properties().with_parameter(
                 "properties",
                 serde_json::to_string(props).unwrap_or_default(),
             );
@@ -649,7 +648,7 @@ pub fn alter_table(
                     ));
                 }
             }
-            operation = Operation::new("UNSET TBLPROPERTIES")
+            operation = Operation::unset_table_properties()
                 .with_parameter("properties", Value::from(keys.clone()))
                 .with_parameter("ifExists", *if_exists);
         }
@@ -661,7 +660,7 @@ pub fn alter_table(
             meta.configuration.insert(key, sql.clone());
             features.push(TableFeature::CheckConstraints);
             validate = Some((name.clone(), sql.clone()));
-            operation = Operation::new("ADD CONSTRAINT")
+            operation = Operation::add_constraint()
                 .with_parameter("name", name.clone())
                 .with_parameter("expr", sql.clone());
         }
@@ -670,11 +669,11 @@ pub fn alter_table(
             if meta.configuration.remove(&key).is_none() && !if_exists {
                 return Err(format!("constraint {name:?} does not exist"));
             }
-            operation = Operation::new("DROP CONSTRAINT").with_parameter("name", name.clone());
+            operation = Operation::drop_constraint().with_parameter("name", name.clone());
         }
         AlterTable::DropFeature(f) => {
             drop_feature_check(protocol, &mut meta, domains, f)?;
-            operation = Operation::new("DROP FEATURE").with_parameter("featureName", f.name());
+            operation = Operation::drop_feature().with_parameter("featureName", f.name());
         }
         AlterTable::ClusterBy(columns) => {
             if !meta.partition_columns.is_empty() && !columns.is_empty() {
@@ -712,7 +711,7 @@ pub fn alter_table(
                 configuration: json!({ "clusteringColumns": physical }).to_string(),
                 removed: false,
             });
-            operation = Operation::new("CLUSTER BY").with_parameter(
+            operation = Operation::cluster_by().with_parameter(
                 "newClusteringColumns",
                 columns
                     .iter()

@@ -88,6 +88,86 @@ impl Operation {
     pub fn create_table() -> Self {
         Self::new("CREATE TABLE")
     }
+
+    /// `WRITE`: a write of data files (add `mode`: Append, Overwrite).
+    pub fn write() -> Self {
+        Self::new("WRITE")
+    }
+
+    /// `DELETE`: DELETE.
+    pub fn delete() -> Self {
+        Self::new("DELETE")
+    }
+
+    /// `UPDATE`: UPDATE.
+    pub fn update() -> Self {
+        Self::new("UPDATE")
+    }
+
+    /// `MERGE`: MERGE.
+    pub fn merge() -> Self {
+        Self::new("MERGE")
+    }
+
+    /// `OPTIMIZE`: OPTIMIZE (compaction, Z-order).
+    pub fn optimize() -> Self {
+        Self::new("OPTIMIZE")
+    }
+
+    /// `RESTORE`: RESTORE to an earlier version.
+    pub fn restore() -> Self {
+        Self::new("RESTORE")
+    }
+
+    /// `ADD COLUMNS`: ALTER TABLE … ADD COLUMNS.
+    pub fn add_columns() -> Self {
+        Self::new("ADD COLUMNS")
+    }
+
+    /// `RENAME COLUMN`: ALTER TABLE … RENAME COLUMN.
+    pub fn rename_column() -> Self {
+        Self::new("RENAME COLUMN")
+    }
+
+    /// `DROP COLUMNS`: ALTER TABLE … DROP COLUMNS.
+    pub fn drop_columns() -> Self {
+        Self::new("DROP COLUMNS")
+    }
+
+    /// `CHANGE COLUMN`: ALTER TABLE … ALTER COLUMN (type, nullability, default).
+    pub fn change_column() -> Self {
+        Self::new("CHANGE COLUMN")
+    }
+
+    /// `SET TBLPROPERTIES`: ALTER TABLE … SET TBLPROPERTIES.
+    pub fn set_table_properties() -> Self {
+        Self::new("SET TBLPROPERTIES")
+    }
+
+    /// `UNSET TBLPROPERTIES`: ALTER TABLE … UNSET TBLPROPERTIES.
+    pub fn unset_table_properties() -> Self {
+        Self::new("UNSET TBLPROPERTIES")
+    }
+
+    /// `ADD CONSTRAINT`: ALTER TABLE … ADD CONSTRAINT.
+    pub fn add_constraint() -> Self {
+        Self::new("ADD CONSTRAINT")
+    }
+
+    /// `DROP CONSTRAINT`: ALTER TABLE … DROP CONSTRAINT.
+    pub fn drop_constraint() -> Self {
+        Self::new("DROP CONSTRAINT")
+    }
+
+    /// `DROP FEATURE`: ALTER TABLE … DROP FEATURE.
+    pub fn drop_feature() -> Self {
+        Self::new("DROP FEATURE")
+    }
+
+    /// `CLUSTER BY`: ALTER TABLE … CLUSTER BY.
+    pub fn cluster_by() -> Self {
+        Self::new("CLUSTER BY")
+    }
 }
 
 /// Tunables of the commit loop.
@@ -141,7 +221,8 @@ pub struct Committed {
     pub in_commit_timestamp: Option<i64>,
     /// Whether the post-commit hook wrote a checkpoint of this version.
     pub checkpointed: bool,
-    /// A post-commit hook failure (the commit itself stands).
+    /// A post-commit hook failure (the commit itself stands); also logged
+    /// as a `tracing` warning.
     pub post_commit_error: Option<String>,
 }
 
@@ -897,7 +978,16 @@ impl Transaction {
             .await;
             match result {
                 Ok(_) => committed.checkpointed = true,
-                Err(e) => committed.post_commit_error = Some(e.to_string()),
+                Err(e) => {
+                    // The commit stands; a missing checkpoint only slows
+                    // later loads. Reported where operators look.
+                    tracing::warn!(
+                        table = %self.store.location(),
+                        version,
+                        "post-commit checkpoint failed (the commit stands): {e}"
+                    );
+                    committed.post_commit_error = Some(e.to_string());
+                }
             }
         }
         committed

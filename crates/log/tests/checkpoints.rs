@@ -70,7 +70,7 @@ async fn table_with_commits(protocol: &str, config: &str, commits: usize) -> Arc
         if i % 4 == 0 {
             // Remove an earlier file now and then (a tombstone).
             t = s
-                .transaction(Operation::new("DELETE"))
+                .transaction(Operation::delete())
                 .read_files([add(i - 1).path.to_string()])
                 .remove_files([remove(&add(i - 1), now_ms())])
                 .add_files([add(i)]);

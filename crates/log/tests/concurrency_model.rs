@@ -73,7 +73,7 @@ fn build(s: &Snapshot, i: usize, k: &Kind) -> Transaction {
     match k {
         Kind::BlindAppend(p) => s.transaction(Operation::append()).add_files([new_file(*p)]),
         Kind::ReadAndAppend(p) => s
-            .transaction(Operation::new("MERGE"))
+            .transaction(Operation::merge())
             .read_partitions([part(*p)])
             .read_files(
                 (0..4u8)
@@ -83,7 +83,7 @@ fn build(s: &Snapshot, i: usize, k: &Kind) -> Transaction {
             .add_files([new_file(*p)]),
         Kind::Delete(f) => {
             let b = base_file(*f);
-            s.transaction(Operation::new("DELETE"))
+            s.transaction(Operation::delete())
                 .read_partitions([part(f % 3)])
                 .read_files([b.path.to_string()])
                 .remove_files([Remove {
@@ -101,7 +101,7 @@ fn build(s: &Snapshot, i: usize, k: &Kind) -> Transaction {
                 }])
         }
         Kind::SetProperty => s
-            .transaction(Operation::new("SET TBLPROPERTIES"))
+            .transaction(Operation::set_table_properties())
             .update_metadata(metadata(&format!(r#"{{"owner":"txn-{i}"}}"#))),
         Kind::AppBatch(app, v) => s
             .transaction(Operation::append())

@@ -134,12 +134,12 @@ async fn conflicts_name_the_rule_and_winner() {
 
     // Two deletes of the same file: the second loses with a delete conflict.
     let d1 = s1
-        .transaction(Operation::new("DELETE"))
+        .transaction(Operation::delete())
         .read_partitions([pa.clone()])
         .read_files([f.path.to_string()])
         .remove_files([remove(&f)]);
     let d2 = s1
-        .transaction(Operation::new("DELETE"))
+        .transaction(Operation::delete())
         .read_partitions([pa.clone()])
         .read_files([f.path.to_string()])
         .remove_files([remove(&f)]);
@@ -155,13 +155,13 @@ async fn conflicts_name_the_rule_and_winner() {
     // A read of partition a conflicts with a non-blind add into a, not b.
     let s2 = Snapshot::builder(store.clone()).load().await.unwrap();
     let reader = |s: &Snapshot| {
-        s.transaction(Operation::new("UPDATE"))
+        s.transaction(Operation::update())
             .read_partitions([pa.clone()])
             .add_files([add("p=a/u.parquet", Some("a"), 1)])
     };
     let r = reader(&s2);
     let winner_b = s2
-        .transaction(Operation::new("UPDATE"))
+        .transaction(Operation::update())
         .read_whole_table()
         .add_files([add("p=b/x.parquet", Some("b"), 1)]);
     committed(winner_b.commit().await.unwrap());
@@ -172,7 +172,7 @@ async fn conflicts_name_the_rule_and_winner() {
     let s4 = Snapshot::builder(store.clone()).load().await.unwrap();
     let r = reader(&s4);
     let winner_a = s4
-        .transaction(Operation::new("MERGE"))
+        .transaction(Operation::merge())
         .read_whole_table()
         .add_files([add("p=a/m.parquet", Some("a"), 1)]);
     committed(winner_a.commit().await.unwrap());
@@ -184,10 +184,10 @@ async fn conflicts_name_the_rule_and_winner() {
     // Two metadata changes.
     let s5 = Snapshot::builder(store.clone()).load().await.unwrap();
     let m1 = s5
-        .transaction(Operation::new("SET TBLPROPERTIES"))
+        .transaction(Operation::set_table_properties())
         .update_metadata(metadata(r#"{"a":"1"}"#, true));
     let m2 = s5
-        .transaction(Operation::new("SET TBLPROPERTIES"))
+        .transaction(Operation::set_table_properties())
         .update_metadata(metadata(r#"{"a":"2"}"#, true));
     committed(m1.commit().await.unwrap());
     match m2.commit().await.unwrap() {
@@ -347,7 +347,7 @@ async fn refusals_write_nothing() {
     );
     let s1 = Snapshot::builder(store.clone()).load().await.unwrap();
     let err = s1
-        .transaction(Operation::new("DELETE"))
+        .transaction(Operation::delete())
         .remove_files([remove(&f)])
         .commit()
         .await;
@@ -450,7 +450,7 @@ async fn refresh_equals_a_fresh_load() {
     stale = stale.refresh().await.unwrap();
     let s1 = Snapshot::builder(store.clone()).load().await.unwrap();
     committed(
-        s1.transaction(Operation::new("DELETE"))
+        s1.transaction(Operation::delete())
             .read_files([f1.path.to_string()])
             .remove_files([remove(&f1)])
             .add_files([add("p=a/3.parquet", Some("a"), 3)])

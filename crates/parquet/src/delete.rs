@@ -21,7 +21,7 @@ use crate::error::{ParquetError, ParquetResult};
 use crate::filter::evaluate;
 use crate::row_changes::{ChangeType, RemovedRows, RowChanges, commit_row_changes};
 use crate::scan::Scan;
-use crate::write::{WriteOptions, remove_of, write_data_files};
+use crate::write::{WriteOptions, write_data_files};
 
 /// What a DELETE did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +130,7 @@ pub async fn delete_where(
         });
     }
     changes.read_files = candidates;
-    let mut op = Operation::new("DELETE")
+    let mut op = Operation::delete()
         .with_parameter("numDeletedRows", rows_deleted.to_string())
         .with_metric("numDeletedRows", rows_deleted);
     if let Some(p) = &predicate {
@@ -221,7 +221,7 @@ pub async fn optimize(
                     None => b,
                 });
             }
-            let mut r = remove_of(f, now);
+            let mut r = f.to_remove(now);
             r.data_change = false;
             removes.push(r);
         }
@@ -268,7 +268,7 @@ pub async fn optimize(
     let files_removed = removes.len();
     let files_added = adds.len();
     let mut operation =
-        Operation::new("OPTIMIZE").with_parameter("targetFileSize", target_file_size.to_string());
+        Operation::optimize().with_parameter("targetFileSize", target_file_size.to_string());
     if tracking.is_some() {
         operation = operation.with_tag(PRESERVED_TAG, "true");
     }

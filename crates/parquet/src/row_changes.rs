@@ -23,7 +23,7 @@ use crate::deletion_vector::{DeletedRows, write_file, z85_encode};
 use crate::error::{ParquetError, ParquetResult};
 use crate::row_tracking::{PRESERVED_TAG, RowTracking};
 use crate::scan::Scan;
-use crate::write::{WriteOptions, remove_of, write_data_files};
+use crate::write::{WriteOptions, write_data_files};
 use silt_log::column_rules::{IDENTITY_SCHEMA_UPDATE_TAG, with_high_water_marks};
 
 /// Rows leaving one file.
@@ -343,7 +343,7 @@ pub async fn commit_row_changes(
     let mut removes: Vec<Remove> = changes
         .removed_files
         .iter()
-        .map(|a| remove_of(a, now))
+        .map(|a| a.to_remove(now))
         .collect();
     let mut adds: Vec<Add> = Vec::new();
     let mut rewrite: Vec<RecordBatch> = Vec::new();
@@ -361,7 +361,7 @@ pub async fn commit_row_changes(
         r.positions.sort_unstable();
         r.positions.dedup();
         if !r.positions.is_empty() {
-            removes.push(remove_of(&r.file, now));
+            removes.push(r.file.to_remove(now));
             pending.push(r);
         }
     }

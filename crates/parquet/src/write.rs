@@ -948,7 +948,7 @@ where
     let now = chrono::Utc::now().timestamp_millis();
     let removes: Vec<Remove> = match (&options.mode, &snapshot) {
         (WriteMode::Append, _) | (_, None) => Vec::new(),
-        (WriteMode::Overwrite, Some(s)) => s.files().iter().map(|a| remove_of(a, now)).collect(),
+        (WriteMode::Overwrite, Some(s)) => s.files().iter().map(|a| a.to_remove(now)).collect(),
         (WriteMode::ReplaceWhere(e), Some(s)) => s
             .files()
             .iter()
@@ -961,7 +961,7 @@ where
                 );
                 e.eval_partition(&schema, &pv) == Some(true)
             })
-            .map(|a| remove_of(a, now))
+            .map(|a| a.to_remove(now))
             .collect(),
     };
     let files_added = adds.len();
@@ -1210,23 +1210,6 @@ where
     })??;
 
     Ok((adds, rows))
-}
-
-/// The `remove` action retiring `a` at `now` (ms since epoch).
-pub fn remove_of(a: &Add, now: i64) -> Remove {
-    Remove {
-        path: a.path.clone(),
-        deletion_timestamp: Some(now),
-        data_change: true,
-        extended_file_metadata: Some(true),
-        partition_values: Some(a.partition_values.clone()),
-        size: Some(a.size),
-        stats: None,
-        tags: a.tags.clone(),
-        deletion_vector: a.deletion_vector.clone(),
-        base_row_id: a.base_row_id,
-        default_row_commit_version: a.default_row_commit_version,
-    }
 }
 
 /// Splits a conformed batch by partition values into file-ready jobs.

@@ -724,7 +724,11 @@ pub(crate) async fn row_work(
         let mut collector =
             Collector::new(snapshot.clone(), files, table_schema, vec![action], name);
         run_collect(&state, plan, &mut collector).await?;
-        let mut op = Operation::new(name);
+        let mut op = if is_update {
+            Operation::update()
+        } else {
+            Operation::delete()
+        };
         if let Some(p) = &pruning {
             op = op.with_parameter("predicate", p.to_string());
         }
@@ -1196,7 +1200,7 @@ pub(crate) async fn merge_work(
                 })
             })
             .map(|t| t.data)?;
-        let op = Operation::new("MERGE")
+        let op = Operation::merge()
             .with_parameter("predicate", shown.to_string())
             .with_metric("numSourceRows", source_rows);
         collector.commit(op).await

@@ -67,7 +67,7 @@ pub async fn restore(current: &Snapshot, target: &Snapshot) -> SqlResult<Restore
         .files()
         .iter()
         .filter(|a| !then_files.contains(&identity(a)))
-        .map(|a| silt_parquet::write::remove_of(a, now))
+        .map(|a| a.to_remove(now))
         .collect();
     // Every file to bring back must still exist.
     if !to_add.is_empty() {
@@ -110,7 +110,7 @@ pub async fn restore(current: &Snapshot, target: &Snapshot) -> SqlResult<Restore
     }
     let (files_restored, files_removed) = (to_add.len(), to_remove.len());
     let size_after: i64 = target.files().iter().map(|a| a.size).sum();
-    let op = Operation::new("RESTORE")
+    let op = Operation::restore()
         .with_parameter("version", target.version().to_string())
         .with_metric("numRestoredFiles", files_restored as u64)
         .with_metric("numRemovedFiles", files_removed as u64)
