@@ -79,7 +79,7 @@ pub async fn prepare(dir: &str, files: u64) -> Result<String, String> {
     let store = crate::table(dir)?
         .build_store()
         .map_err(|e| e.to_string())?;
-    let schema = StructType::from_json(SCHEMA)?;
+    let schema = StructType::from_json(SCHEMA).map_err(|e| e.to_string())?;
     let props = Default::default();
     let protocol = protocol_for(&props, &[], &schema);
     let meta = new_metadata(schema, vec![], props, None, &silt_log::SystemEnvironment)?;

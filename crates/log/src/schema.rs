@@ -53,9 +53,60 @@ pub enum PrimitiveType {
     },
 }
 
+/// A schema (or type) that cannot be read or converted: what kind of
+/// problem, and a message naming the field or type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SchemaError {
+    /// What kind of problem.
+    pub kind: SchemaErrorKind,
+    /// What is wrong, naming the field (as a path) or the type.
+    pub message: String,
+}
+
+/// The kinds of [`SchemaError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaErrorKind {
+    /// The schema JSON is not a Delta schema (shape, nesting, field keys).
+    Json,
+    /// A type name silt does not know, or a decimal out of range.
+    Type,
+    /// A type with no Arrow equivalent, or an Arrow type with no Delta one.
+    Arrow,
+}
+
+impl SchemaError {
+    fn of(kind: SchemaErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn json(message: impl Into<String>) -> Self {
+        Self::of(SchemaErrorKind::Json, message)
+    }
+
+    fn ty(message: impl Into<String>) -> Self {
+        Self::of(SchemaErrorKind::Type, message)
+    }
+
+    fn arrow(message: impl Into<String>) -> Self {
+        Self::of(SchemaErrorKind::Arrow, message)
+    }
+
+    /// The same error, inside field `name`.
+    fn in_field(self, name: &str) -> Self {
+        Self {
+            kind: self.kind,
+            message: format!("field {name:?}: {}", self.message),
+        }
+    }
+}
+
 impl PrimitiveType {
     /// Parses a primitive type name as it appears in the schema JSON.
-    pub fn parse(name: &str) -> Result<Self, String> {
+    pub fn parse(name: &str) -> Result<Self, SchemaError> {
         Ok(match name {
             "string" => Self::String,
             "long" => Self::Long,
@@ -74,26 +125,26 @@ impl PrimitiveType {
     }
 }
 
-fn parse_decimal(name: &str) -> Result<PrimitiveType, String> {
+fn parse_decimal(name: &str) -> Result<PrimitiveType, SchemaError> {
     let inner = name
         .strip_prefix("decimal(")
         .and_then(|rest| rest.strip_suffix(')'))
-        .ok_or_else(|| format!("unknown primitive type {name:?}"))?;
-    let (p, s) = inner
-        .split_once(',')
-        .ok_or_else(|| format!("decimal type {name:?} needs precision and scale"))?;
+        .ok_or_else(|| SchemaError::ty(format!("unknown primitive type {name:?}")))?;
+    let (p, s) = inner.split_once(',').ok_or_else(|| {
+        SchemaError::ty(format!("decimal type {name:?} needs precision and scale"))
+    })?;
     let precision: u8 = p
         .trim()
         .parse()
-        .map_err(|_| format!("bad decimal precision in {name:?}"))?;
+        .map_err(|_| SchemaError::ty(format!("bad decimal precision in {name:?}")))?;
     let scale: u8 = s
         .trim()
         .parse()
-        .map_err(|_| format!("bad decimal scale in {name:?}"))?;
+        .map_err(|_| SchemaError::ty(format!("bad decimal scale in {name:?}")))?;
     if precision == 0 || precision > MAX_DECIMAL_PRECISION || scale > precision {
-        return Err(format!(
+        return Err(SchemaError::ty(format!(
             "decimal({precision},{scale}) is outside 1 <= precision <= 38, scale <= precision"
-        ));
+        )));
     }
     Ok(PrimitiveType::Decimal { precision, scale })
 }
@@ -237,14 +288,15 @@ impl StructType {
     }
 
     /// Parses `metaData.schemaString`.
-    pub fn from_json(text: &str) -> Result<Self, String> {
-        let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    pub fn from_json(text: &str) -> Result<Self, SchemaError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| SchemaError::json(e.to_string()))?;
         match parse_type(&value)? {
             DataType::Struct(s) => Ok(*s),
-            other => Err(format!(
+            other => Err(SchemaError::json(format!(
                 "table schema must be a struct, found {}",
                 other.simple_name()
-            )),
+            ))),
         }
     }
 
@@ -259,7 +311,7 @@ impl StructType {
     }
 
     /// Converts to an Arrow schema with the logical names.
-    pub fn to_arrow(&self) -> Result<ArrowSchema, String> {
+    pub fn to_arrow(&self) -> Result<ArrowSchema, SchemaError> {
         let fields = self
             .fields
             .iter()
@@ -269,7 +321,7 @@ impl StructType {
     }
 
     /// Converts from an Arrow schema.
-    pub fn try_from_arrow(schema: &ArrowSchema) -> Result<Self, String> {
+    pub fn try_from_arrow(schema: &ArrowSchema) -> Result<Self, SchemaError> {
         let fields = schema
             .fields()
             .iter()
@@ -301,13 +353,15 @@ impl<'de> Deserialize<'de> for StructType {
 /// Nesting depth beyond which a schema is refused (guards the recursive parser).
 const MAX_NESTING: usize = 64;
 
-fn parse_type(value: &Value) -> Result<DataType, String> {
+fn parse_type(value: &Value) -> Result<DataType, SchemaError> {
     parse_type_at(value, 0)
 }
 
-fn parse_type_at(value: &Value, depth: usize) -> Result<DataType, String> {
+fn parse_type_at(value: &Value, depth: usize) -> Result<DataType, SchemaError> {
     if depth > MAX_NESTING {
-        return Err(format!("schema nests deeper than {MAX_NESTING} levels"));
+        return Err(SchemaError::json(format!(
+            "schema nests deeper than {MAX_NESTING} levels"
+        )));
     }
     match value {
         Value::String(name) => parse_named_type(name),
@@ -315,13 +369,12 @@ fn parse_type_at(value: &Value, depth: usize) -> Result<DataType, String> {
             let kind = obj
                 .get("type")
                 .and_then(Value::as_str)
-                .ok_or("nested type without a \"type\" string")?;
+                .ok_or_else(|| SchemaError::json("nested type without a \"type\" string"))?;
             match kind {
                 "struct" => {
-                    let fields = obj
-                        .get("fields")
-                        .and_then(Value::as_array)
-                        .ok_or("struct type without a \"fields\" array")?;
+                    let fields = obj.get("fields").and_then(Value::as_array).ok_or_else(|| {
+                        SchemaError::json("struct type without a \"fields\" array")
+                    })?;
                     let fields = fields
                         .iter()
                         .map(|f| parse_field(f, depth + 1))
@@ -329,10 +382,16 @@ fn parse_type_at(value: &Value, depth: usize) -> Result<DataType, String> {
                     Ok(DataType::Struct(Box::new(StructType { fields })))
                 }
                 "array" => {
-                    let element = obj.get("elementType").ok_or("array without elementType")?;
+                    let element = obj
+                        .get("elementType")
+                        .ok_or_else(|| SchemaError::json("array without elementType"))?;
                     let contains_null = obj
                         .get("containsNull")
-                        .map(|v| v.as_bool().ok_or("array containsNull must be a boolean"))
+                        .map(|v| {
+                            v.as_bool().ok_or_else(|| {
+                                SchemaError::json("array containsNull must be a boolean")
+                            })
+                        })
                         .transpose()?
                         .unwrap_or(true);
                     Ok(DataType::Array(Box::new(ArrayType {
@@ -341,11 +400,19 @@ fn parse_type_at(value: &Value, depth: usize) -> Result<DataType, String> {
                     })))
                 }
                 "map" => {
-                    let key = obj.get("keyType").ok_or("map without keyType")?;
-                    let val = obj.get("valueType").ok_or("map without valueType")?;
+                    let key = obj
+                        .get("keyType")
+                        .ok_or_else(|| SchemaError::json("map without keyType"))?;
+                    let val = obj
+                        .get("valueType")
+                        .ok_or_else(|| SchemaError::json("map without valueType"))?;
                     let value_contains_null = obj
                         .get("valueContainsNull")
-                        .map(|v| v.as_bool().ok_or("map valueContainsNull must be a boolean"))
+                        .map(|v| {
+                            v.as_bool().ok_or_else(|| {
+                                SchemaError::json("map valueContainsNull must be a boolean")
+                            })
+                        })
                         .transpose()?
                         .unwrap_or(true);
                     Ok(DataType::Map(Box::new(MapType {
@@ -354,16 +421,16 @@ fn parse_type_at(value: &Value, depth: usize) -> Result<DataType, String> {
                         value_contains_null,
                     })))
                 }
-                other => Err(format!("unknown nested type {other:?}")),
+                other => Err(SchemaError::json(format!("unknown nested type {other:?}"))),
             }
         }
-        other => Err(format!(
+        other => Err(SchemaError::json(format!(
             "a type must be a string or an object, found {other}"
-        )),
+        ))),
     }
 }
 
-fn parse_named_type(name: &str) -> Result<DataType, String> {
+fn parse_named_type(name: &str) -> Result<DataType, SchemaError> {
     match name {
         "variant" => Ok(DataType::Variant),
         "void" => Ok(DataType::Void),
@@ -371,7 +438,9 @@ fn parse_named_type(name: &str) -> Result<DataType, String> {
             if n.ends_with(')') {
                 Ok(DataType::Geo(n.to_string()))
             } else {
-                Err(format!("malformed geospatial type {n:?}"))
+                Err(SchemaError::json(format!(
+                    "malformed geospatial type {n:?}"
+                )))
             }
         }
         n if n == "geometry" || n == "geography" => Ok(DataType::Geo(n.to_string())),
@@ -379,28 +448,32 @@ fn parse_named_type(name: &str) -> Result<DataType, String> {
     }
 }
 
-fn parse_field(value: &Value, depth: usize) -> Result<StructField, String> {
+fn parse_field(value: &Value, depth: usize) -> Result<StructField, SchemaError> {
     let obj = value
         .as_object()
-        .ok_or("a struct field must be an object")?;
+        .ok_or_else(|| SchemaError::json("a struct field must be an object"))?;
     let name = obj
         .get("name")
         .and_then(Value::as_str)
-        .ok_or("struct field without a \"name\" string")?;
+        .ok_or_else(|| SchemaError::json("struct field without a \"name\" string"))?;
     let ty = obj
         .get("type")
-        .ok_or_else(|| format!("field {name:?} has no type"))?;
-    let data_type = parse_type_at(ty, depth).map_err(|e| format!("field {name:?}: {e}"))?;
+        .ok_or_else(|| SchemaError::json(format!("field {name:?} has no type")))?;
+    let data_type = parse_type_at(ty, depth).map_err(|e| e.in_field(name))?;
     let nullable = match obj.get("nullable") {
         None => true,
-        Some(v) => v
-            .as_bool()
-            .ok_or_else(|| format!("field {name:?}: nullable must be a boolean"))?,
+        Some(v) => v.as_bool().ok_or_else(|| {
+            SchemaError::json(format!("field {name:?}: nullable must be a boolean"))
+        })?,
     };
     let metadata = match obj.get("metadata") {
         None | Some(Value::Null) => serde_json::Map::new(),
         Some(Value::Object(m)) => m.clone(),
-        Some(_) => return Err(format!("field {name:?}: metadata must be an object")),
+        Some(_) => {
+            return Err(SchemaError::json(format!(
+                "field {name:?}: metadata must be an object"
+            )));
+        }
     };
     Ok(StructField {
         name: name.to_string(),
@@ -449,7 +522,7 @@ fn type_to_json(t: &DataType) -> Value {
 /// through Arrow keeps column-mapping ids, comments and the like.
 pub const ARROW_DELTA_METADATA_KEY: &str = "delta.metadata";
 
-fn field_to_arrow(f: &StructField) -> Result<ArrowField, String> {
+fn field_to_arrow(f: &StructField) -> Result<ArrowField, SchemaError> {
     let mut field = ArrowField::new(&f.name, type_to_arrow(&f.data_type)?, f.nullable);
     if !f.metadata.is_empty() {
         let mut md = HashMap::new();
@@ -467,7 +540,7 @@ fn field_to_arrow(f: &StructField) -> Result<ArrowField, String> {
 /// Timestamps map to microsecond Arrow timestamps (`UTC` for `timestamp`,
 /// no zone for `timestamp_ntz`); variant maps to a struct of two binaries
 /// (`metadata`, `value`) as in the Parquet variant encoding.
-pub fn type_to_arrow(t: &DataType) -> Result<ArrowType, String> {
+pub fn type_to_arrow(t: &DataType) -> Result<ArrowType, SchemaError> {
     Ok(match t {
         DataType::Primitive(p) => match p {
             PrimitiveType::String => ArrowType::Utf8,
@@ -530,30 +603,29 @@ pub fn type_to_arrow(t: &DataType) -> Result<ArrowType, String> {
     })
 }
 
-fn field_from_arrow(f: &ArrowField) -> Result<StructField, String> {
+fn field_from_arrow(f: &ArrowField) -> Result<StructField, SchemaError> {
     let metadata = match f.metadata().get(ARROW_DELTA_METADATA_KEY) {
         Some(text) => match serde_json::from_str(text) {
             Ok(Value::Object(m)) => m,
             _ => {
-                return Err(format!(
+                return Err(SchemaError::arrow(format!(
                     "field {:?}: bad {ARROW_DELTA_METADATA_KEY}",
                     f.name()
-                ));
+                )));
             }
         },
         None => serde_json::Map::new(),
     };
     Ok(StructField {
         name: f.name().clone(),
-        data_type: type_from_arrow(f.data_type())
-            .map_err(|e| format!("field {:?}: {e}", f.name()))?,
+        data_type: type_from_arrow(f.data_type()).map_err(|e| e.in_field(f.name()))?,
         nullable: f.is_nullable(),
         metadata,
     })
 }
 
 /// Converts an Arrow type to the Delta type that stores it.
-pub fn type_from_arrow(t: &ArrowType) -> Result<DataType, String> {
+pub fn type_from_arrow(t: &ArrowType) -> Result<DataType, SchemaError> {
     use PrimitiveType as P;
     let p = |p| Ok(DataType::Primitive(p));
     match t {
@@ -589,9 +661,9 @@ pub fn type_from_arrow(t: &ArrowType) -> Result<DataType, String> {
                 value_type: type_from_arrow(kv[1].data_type())?,
                 value_contains_null: kv[1].is_nullable(),
             }))),
-            other => Err(format!(
+            other => Err(SchemaError::arrow(format!(
                 "map entries must be a 2-field struct, found {other}"
-            )),
+            ))),
         },
         ArrowType::Struct(fields) => Ok(DataType::Struct(Box::new(StructType {
             fields: fields
@@ -599,7 +671,9 @@ pub fn type_from_arrow(t: &ArrowType) -> Result<DataType, String> {
                 .map(|f| field_from_arrow(f))
                 .collect::<Result<Vec<_>, _>>()?,
         }))),
-        other => Err(format!("Arrow type {other} has no Delta equivalent")),
+        other => Err(SchemaError::arrow(format!(
+            "Arrow type {other} has no Delta equivalent"
+        ))),
     }
 }
 
@@ -656,5 +730,24 @@ mod tests {
         }
         let json = format!(r#"{{"type":"struct","fields":[{{"name":"a","type":{t}}}]}}"#);
         assert!(StructType::from_json(&json).is_err());
+    }
+
+    #[test]
+    fn schema_errors_say_their_kind_and_field() {
+        let bad_json = StructType::from_json("{not json").unwrap_err();
+        assert_eq!(bad_json.kind, SchemaErrorKind::Json);
+        let nested = StructType::from_json(
+            r#"{"type":"struct","fields":[{"name":"a","type":"decimal(40,2)","nullable":true,"metadata":{}}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(nested.kind, SchemaErrorKind::Type);
+        assert!(nested.message.starts_with("field \"a\": "), "{nested}");
+        let arrow =
+            type_from_arrow(&ArrowType::Duration(arrow_schema::TimeUnit::Second)).unwrap_err();
+        assert_eq!(arrow.kind, SchemaErrorKind::Arrow);
+        assert_eq!(
+            PrimitiveType::parse("nope").unwrap_err().kind,
+            SchemaErrorKind::Type
+        );
     }
 }

@@ -260,7 +260,7 @@ pub fn plain_type(t: &ArrowType) -> ArrowType {
 
 /// The plain Arrow type of a Delta type.
 pub fn logical_arrow_type(ty: &DataType) -> Result<ArrowType, String> {
-    Ok(plain_type(&type_to_arrow(ty)?))
+    Ok(plain_type(&type_to_arrow(ty).map_err(|e| e.to_string())?))
 }
 
 /// An add's partition values keyed by logical column names (the log keys

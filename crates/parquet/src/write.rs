@@ -808,7 +808,8 @@ where
             if options.merge_schema
                 && let Some(first) = input.peek()
             {
-                let incoming = StructType::try_from_arrow(&first.schema()).map_err(&invalid)?;
+                let incoming = StructType::try_from_arrow(&first.schema())
+                    .map_err(|e| invalid(e.to_string()))?;
                 // The same planning as ALTER TABLE: new columns (with
                 // column-mapping ids on mapped tables) and, where the table
                 // allows type widening, wider types.
@@ -874,7 +875,8 @@ where
             let first = input.peek().ok_or_else(|| {
                 invalid("creating a table needs at least one batch to take the schema from".into())
             })?;
-            let schema = StructType::try_from_arrow(&first.schema()).map_err(&invalid)?;
+            let schema =
+                StructType::try_from_arrow(&first.schema()).map_err(|e| invalid(e.to_string()))?;
             let protocol = protocol_for(&options.properties, &[], &schema);
             let metadata = new_metadata(
                 schema.clone(),
