@@ -5,6 +5,53 @@ use std::fmt::Write as _;
 
 use silt_spec_tests::{Outcome, check_table, load_index, vectors_dir};
 
+/// Whether a table's rows were checked, apart from its log facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Rows {
+    /// Compared with the rows or counts the vectors state.
+    Checked,
+    /// No rows stated; the latest version scans (this many rows).
+    Scanned(u64),
+    /// No rows stated, and the latest version cannot be scanned (why).
+    Refused(String),
+    /// A negative case, or not a table.
+    NotApplicable,
+}
+
+impl Rows {
+    fn tag(&self) -> &'static str {
+        match self {
+            Rows::Checked => "rows PASS",
+            Rows::Scanned(_) => "scans",
+            Rows::Refused(_) => "scan refused",
+            Rows::NotApplicable => "—",
+        }
+    }
+}
+
+/// The row side of a table whose log facts passed: what the checks did,
+/// or a scan of its latest version when no rows are stated.
+async fn rows_of(dir: &std::path::Path, path: &str, checked: &[String]) -> Rows {
+    if checked.iter().any(|c| c.starts_with("refused")) {
+        return Rows::NotApplicable;
+    }
+    if checked
+        .iter()
+        .any(|c| c.contains("rows scanned") || c.contains("rows match"))
+    {
+        return Rows::Checked;
+    }
+    let location = dir.join(path).to_string_lossy().to_string();
+    let snapshot = match silt_store::TableBuilder::new(&location).load().await {
+        Ok(s) => s,
+        Err(e) => return Rows::Refused(e.to_string()),
+    };
+    match silt_parquet::Scan::new(&snapshot).count().await {
+        Ok(n) => Rows::Scanned(n),
+        Err(e) => Rows::Refused(e.to_string()),
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = vectors_dir();
@@ -22,23 +69,45 @@ async fn main() {
             continue;
         }
         let r = check_table(&dir, t).await;
-        let (tag, detail) = match &r.outcome {
+        let (tag, mut detail) = match &r.outcome {
             Outcome::Pass => ("PASS", r.checked.join(", ")),
             Outcome::Pending(p) => ("PENDING", format!("{}; {p}", r.checked.join(", "))),
             Outcome::Fail(f) => ("FAIL", f.clone()),
             Outcome::NotATable => ("SKIP", "log-store fixture, not a table".into()),
         };
-        println!("{tag:8} {} — {detail}", r.path);
-        results.push((r, tag, detail));
+        let rows = match &r.outcome {
+            Outcome::Pass | Outcome::Pending(_) => rows_of(&dir, &r.path, &r.checked).await,
+            _ => Rows::NotApplicable,
+        };
+        match &rows {
+            Rows::Scanned(n) => {
+                detail.push_str(&format!("; no rows stated, latest scans {n} rows"))
+            }
+            Rows::Refused(why) => detail.push_str(&format!(
+                "; no rows stated, latest cannot be scanned: {why}"
+            )),
+            _ => {}
+        }
+        println!("{tag:8} {:12} {} — {detail}", rows.tag(), r.path);
+        results.push((r, tag, rows, detail));
     }
-    let count = |t: &str| results.iter().filter(|(_, tag, _)| *tag == t).count();
+    let count = |t: &str| results.iter().filter(|(_, tag, _, _)| *tag == t).count();
+    let rows_count = |t: &str| {
+        results
+            .iter()
+            .filter(|(_, _, rows, _)| rows.tag() == t)
+            .count()
+    };
     let summary = format!(
-        "{} tables: {} pass, {} pending (need data scans), {} fail, {} not tables",
+        "{} tables: log facts {} pass, {} pending, {} fail, {} not tables; rows {} checked against the vectors, {} scan with no rows stated, {} cannot be scanned",
         results.len(),
         count("PASS"),
         count("PENDING"),
         count("FAIL"),
-        count("SKIP")
+        count("SKIP"),
+        rows_count("rows PASS"),
+        rows_count("scans"),
+        rows_count("scan refused"),
     );
     println!("{summary}");
     if std::env::var("SILT_WRITE_CONFORMANCE").is_ok_and(|v| v == "1") && filter.is_none() {
@@ -48,17 +117,20 @@ async fn main() {
              Each table is opened at its latest version (and at every DAT expected version) and \
              checked against `index.json`/`MANIFEST.md`: version, protocol, partition columns, \
              properties, row counts from file statistics, and the expected error for negative cases. \
-             PENDING means the log facts pass but a stated row count needs a data scan (files \
-             without statistics); that check waits for the Parquet scanner.\n\n",
+             The first column is the log facts; the second the rows: `rows PASS` when the rows or \
+             counts the vectors state were compared, `scans` when none are stated and the latest \
+             version scans, `scan refused` when none are stated and silt refuses to scan it \
+             (the reason is in the last column), `—` for negative cases.\n\n",
         );
         let _ = writeln!(
             md,
-            "**{summary}**\n\n| result | table | checked |\n|---|---|---|"
+            "**{summary}**\n\n| log facts | rows | table | checked |\n|---|---|---|---|"
         );
-        for (r, tag, detail) in &results {
+        for (r, tag, rows, detail) in &results {
             let _ = writeln!(
                 md,
-                "| {tag} | `{}` | {} |",
+                "| {tag} | {} | `{}` | {} |",
+                rows.tag(),
                 r.path,
                 detail.replace('|', "\\|")
             );
