@@ -30,12 +30,14 @@
 mod append_file;
 mod durable;
 mod error;
+mod local_log_store;
 mod location;
 mod object_log_store;
 mod table_builder;
 mod upload;
 
 pub use error::StoreError;
+pub use local_log_store::LocalLogStore;
 pub use location::TableLocation;
 pub use object_log_store::{ObjectLogStore, SINGLE_WRITER_OPTION};
 pub use silt_log::{LogStore, Snapshot};

@@ -1,5 +1,7 @@
 //! [`ObjectLogStore`]: silt-log's storage contract on any `object_store`
-//! backend, rooted at a table's directory.
+//! backend (S3, Azure, GCS, memory, or the local file system through
+//! object_store), rooted at a table's directory. Local tables opened by path
+//! use [`crate::LocalLogStore`] instead.
 
 use std::fmt;
 use std::sync::Arc;
@@ -11,18 +13,13 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use silt_log::{FileMeta, LogStore, ObjectUpload, StorageError};
 
-use crate::error::io_error;
-use crate::upload::{LocalUpload, MultipartUpload};
+use crate::upload::MultipartUpload;
 
 /// A table root inside an object store.
 pub struct ObjectLogStore {
     store: Arc<dyn ObjectStore>,
     root: Path,
     location: String,
-    /// For tables on the local file system: the table directory, listed with
-    /// `read_dir` directly (object_store's local listing stats every file in
-    /// the directory, even those before the offset).
-    local_dir: Option<std::path::PathBuf>,
     /// The user promised that one writer at a time commits to this table:
     /// on a store without atomic create, put-if-absent falls back to a
     /// check then a write.
@@ -49,16 +46,8 @@ impl ObjectLogStore {
             store,
             root,
             location: location.into(),
-            local_dir: None,
             single_writer: false,
         }
-    }
-
-    /// Marks the store as the local file system rooted at `dir`, so listings
-    /// read the directory directly.
-    pub fn with_local_dir(mut self, dir: std::path::PathBuf) -> Self {
-        self.local_dir = Some(dir);
-        self
     }
 
     /// Allows commits on a store without atomic create-if-absent (a check,
@@ -127,21 +116,6 @@ impl LogStore for ObjectLogStore {
         dir: &str,
         start_after: Option<&str>,
     ) -> Result<Vec<FileMeta>, StorageError> {
-        if let Some(root) = &self.local_dir {
-            let (root, dir_owned, after) = (
-                root.clone(),
-                dir.to_string(),
-                start_after.map(str::to_string),
-            );
-            return tokio::task::spawn_blocking(move || {
-                list_local(&root, &dir_owned, after.as_deref())
-            })
-            .await
-            .map_err(|e| StorageError::Other {
-                path: dir.into(),
-                message: format!("listing task failed: {e}"),
-            })?;
-        }
         let prefix = self.full_path(dir);
         let stream = match start_after {
             Some(offset) => self
@@ -180,15 +154,6 @@ impl LogStore for ObjectLogStore {
     }
 
     async fn list_recursive(&self, dir: &str) -> Result<Vec<FileMeta>, StorageError> {
-        if let Some(root) = &self.local_dir {
-            let (root, dir_owned) = (root.clone(), dir.to_string());
-            return tokio::task::spawn_blocking(move || walk_local(&root, &dir_owned))
-                .await
-                .map_err(|e| StorageError::Other {
-                    path: dir.into(),
-                    message: format!("listing task failed: {e}"),
-                })?;
-        }
         let prefix = self.full_path(dir);
         let objects: Vec<_> = match self.store.list(Some(&prefix)).try_collect().await {
             Ok(o) => o,
@@ -210,13 +175,6 @@ impl LogStore for ObjectLogStore {
     }
 
     async fn head(&self, path: &str) -> Result<FileMeta, StorageError> {
-        if let Some(root) = &self.local_dir {
-            let file = local_file(root, path)?;
-            let meta = tokio::fs::metadata(&file)
-                .await
-                .map_err(|e| io_error(path, e))?;
-            return Ok(file_meta(path.to_string(), &meta));
-        }
         let full = self.full_path(path);
         let meta = self
             .store
@@ -231,13 +189,6 @@ impl LogStore for ObjectLogStore {
     }
 
     async fn read(&self, path: &str) -> Result<Bytes, StorageError> {
-        if let Some(root) = &self.local_dir {
-            let file = local_file(root, path)?;
-            return match tokio::fs::read(&file).await {
-                Ok(b) => Ok(Bytes::from(b)),
-                Err(e) => Err(io_error(path, e)),
-            };
-        }
         let full = self.full_path(path);
         let result = self
             .store
@@ -257,11 +208,6 @@ impl LogStore for ObjectLogStore {
                 path: path.into(),
                 message: format!("empty range {}..{}", range.start, range.end),
             });
-        }
-        if let Some(root) = &self.local_dir {
-            let file = local_file(root, path)?;
-            let p = path.to_string();
-            return spawn_io(path, move || read_local_range(&file, range, &p)).await;
         }
         let full = self.full_path(path);
         let want = range.end - range.start;
@@ -286,14 +232,6 @@ impl LogStore for ObjectLogStore {
     }
 
     async fn put(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
-        if let Some(root) = &self.local_dir {
-            let file = local_file(root, path)?;
-            let p = path.to_string();
-            return spawn_io(path, move || {
-                local_put(&file, &data, false).map_err(|e| io_error(&p, e))
-            })
-            .await;
-        }
         let full = self.full_path(path);
         self.store
             .put(&full, PutPayload::from(data))
@@ -303,14 +241,6 @@ impl LogStore for ObjectLogStore {
     }
 
     async fn delete(&self, path: &str) -> Result<(), StorageError> {
-        if let Some(root) = &self.local_dir {
-            let file = local_file(root, path)?;
-            return match tokio::fs::remove_file(&file).await {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(io_error(path, e)),
-            };
-        }
         let full = self.full_path(path);
         match self.store.delete(&full).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -322,10 +252,6 @@ impl LogStore for ObjectLogStore {
         &self,
         path: &str,
     ) -> Result<Option<Box<dyn ObjectUpload>>, StorageError> {
-        if let Some(root) = &self.local_dir {
-            let file = local_file(root, path)?;
-            return Ok(Some(Box::new(LocalUpload::create(path, file).await?)));
-        }
         let full = self.full_path(path);
         let upload = self
             .store
@@ -336,17 +262,6 @@ impl LogStore for ObjectLogStore {
     }
 
     async fn put_if_absent(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
-        if let Some(root) = &self.local_dir {
-            let file = local_file(root, path)?;
-            let p = path.to_string();
-            return spawn_io(path, move || match local_put(&file, &data, true) {
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    Err(StorageError::AlreadyExists { path: p })
-                }
-                other => other.map_err(|e| io_error(&p, e)),
-            })
-            .await;
-        }
         let full = self.full_path(path);
         let opts = PutOptions {
             mode: PutMode::Create,
@@ -379,191 +294,5 @@ impl LogStore for ObjectLogStore {
             }),
             Err(e) => Err(self.error(path, e)),
         }
-    }
-}
-
-/// Lists a local directory: names are filtered before any `stat`, so the
-/// cost of files before `start_after` is one directory entry each.
-fn list_local(
-    root: &std::path::Path,
-    dir: &str,
-    start_after: Option<&str>,
-) -> Result<Vec<FileMeta>, StorageError> {
-    let other = |e: std::io::Error| StorageError::Other {
-        path: dir.to_string(),
-        message: e.to_string(),
-    };
-    let entries = match std::fs::read_dir(root.join(dir)) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(other(e)),
-    };
-    let prefix = if dir.ends_with('/') {
-        dir.to_string()
-    } else {
-        format!("{dir}/")
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(other)?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue; // not UTF-8: cannot be a log file
-        };
-        let path = format!("{prefix}{name}");
-        if start_after.is_some_and(|s| path.as_str() <= s) {
-            continue;
-        }
-        let meta = match entry.metadata() {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // deleted meanwhile
-            Err(e) => return Err(other(e)),
-        };
-        if !meta.is_file() {
-            continue;
-        }
-        out.push(file_meta(path, &meta));
-    }
-    out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
-}
-
-/// The file for a table-relative path; refuses paths that would leave the
-/// table directory.
-fn local_file(root: &std::path::Path, path: &str) -> Result<std::path::PathBuf, StorageError> {
-    if path.split('/').any(|s| s == ".." || s == ".")
-        || path.starts_with('/')
-        || path.contains('\0')
-    {
-        return Err(StorageError::Other {
-            path: path.into(),
-            message: "path leaves the table directory".into(),
-        });
-    }
-    Ok(root.join(path))
-}
-
-/// Bytes `range` of a local file (a short file is an error, not a short read).
-fn read_local_range(
-    file: &std::path::Path,
-    range: std::ops::Range<u64>,
-    path: &str,
-) -> Result<Bytes, StorageError> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(file).map_err(|e| io_error(path, e))?;
-    let len = usize::try_from(range.end - range.start).map_err(|_| StorageError::Other {
-        path: path.into(),
-        message: "range too large".into(),
-    })?;
-    let mut buf = vec![0u8; len];
-    f.seek(SeekFrom::Start(range.start))
-        .and_then(|_| f.read_exact(&mut buf))
-        .map_err(|e| io_error(path, e))?;
-    Ok(Bytes::from(buf))
-}
-
-async fn spawn_io<T: Send + 'static>(
-    path: &str,
-    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
-) -> Result<T, StorageError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StorageError::Other {
-            path: path.into(),
-            message: format!("I/O task failed: {e}"),
-        })?
-}
-
-/// Writes `data` to a temporary file beside `file`, then publishes it
-/// atomically: a hard link when the file must not exist yet (fails with
-/// `AlreadyExists` if it does), a rename otherwise. Readers never see a
-/// partial file. The data is synced before it is published, and the
-/// directory (and any directory created for it) after: once this returns,
-/// the file survives a power loss.
-fn local_put(file: &std::path::Path, data: &[u8], if_absent: bool) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = file
-        .parent()
-        .ok_or_else(|| std::io::Error::other("no parent directory"))?;
-    crate::durable::create_dirs(dir)?;
-    let name = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("object");
-    let tmp = dir.join(format!(".{name}.{}.tmp", uuid_like()));
-    {
-        let mut f = std::fs::File::create_new(&tmp)?;
-        f.write_all(data)?;
-        f.sync_data()?;
-    }
-    let result = if if_absent {
-        std::fs::hard_link(&tmp, file)
-    } else {
-        std::fs::rename(&tmp, file)
-    };
-    if if_absent || result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
-    crate::durable::sync_dir(dir)
-}
-
-/// A unique-enough suffix for temporary files (process id + counter + time).
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{}-{n}-{t}", std::process::id())
-}
-
-/// Every file below `dir` of a local table, relative to the table root.
-fn walk_local(root: &std::path::Path, dir: &str) -> Result<Vec<FileMeta>, StorageError> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.trim_end_matches('/').to_string()];
-    while let Some(rel) = stack.pop() {
-        let entries = match std::fs::read_dir(root.join(&rel)) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_error(&rel, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| io_error(&rel, e))?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            let path = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
-            let meta = match entry.metadata() {
-                Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_error(&path, e)),
-            };
-            if meta.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(file_meta(path, &meta));
-            }
-        }
-    }
-    out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
-}
-
-/// A listed local file.
-fn file_meta(path: String, meta: &std::fs::Metadata) -> FileMeta {
-    let last_modified = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as i64);
-    FileMeta {
-        path,
-        size: meta.len(),
-        last_modified,
     }
 }

@@ -9,6 +9,7 @@ use object_store::path::Path;
 use silt_log::{LogStore, Snapshot, VersionSpec};
 
 use crate::error::StoreError;
+use crate::local_log_store::LocalLogStore;
 use crate::location::{StoreKind, TableLocation};
 use crate::object_log_store::ObjectLogStore;
 
@@ -72,7 +73,6 @@ impl TableBuilder {
                 ),
             })?,
         };
-        let mut local_dir = None;
         let (store, root): (Arc<dyn ObjectStore>, Path) = match location.kind {
             StoreKind::Local => {
                 let dir = location
@@ -82,13 +82,7 @@ impl TableBuilder {
                         location: display.clone(),
                         reason: "not a local path".into(),
                     })?;
-                let root =
-                    Path::from_absolute_path(&dir).map_err(|e| StoreError::InvalidLocation {
-                        location: display.clone(),
-                        reason: e.to_string(),
-                    })?;
-                local_dir = Some(dir);
-                (Arc::new(object_store::local::LocalFileSystem::new()), root)
+                return Ok(Arc::new(LocalLogStore::new(dir, display)));
             }
             StoreKind::Memory => (
                 Arc::new(object_store::memory::InMemory::new()),
@@ -98,12 +92,9 @@ impl TableBuilder {
             StoreKind::Azure => cloud::azure(&location, &options)?,
             StoreKind::Gcs => cloud::gcs(&location, &options)?,
         };
-        let mut log_store =
-            ObjectLogStore::new(store, root, display).with_single_writer(single_writer);
-        if let Some(dir) = local_dir {
-            log_store = log_store.with_local_dir(dir);
-        }
-        Ok(Arc::new(log_store))
+        Ok(Arc::new(
+            ObjectLogStore::new(store, root, display).with_single_writer(single_writer),
+        ))
     }
 
     /// Opens the table and loads the requested snapshot.
