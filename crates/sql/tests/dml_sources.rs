@@ -377,3 +377,34 @@ async fn merge_update_set_star_and_insert_star() {
         assert!(err.to_string().contains("src.city"), "{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_conditions_with_subqueries_are_refused_cleanly() {
+    // DataFusion does not plan a subquery inside a MERGE clause condition
+    // (it becomes a CASE in a projection): refused, nothing written. The
+    // same condition as a join in the source works.
+    let (_d, s) = setup("", false).await;
+    let err = s
+        .run(
+            "MERGE INTO p USING (SELECT DISTINCT device, city FROM p) AS src ON p.device = src.device \
+             WHEN MATCHED AND src.city IN (SELECT city FROM p GROUP BY city HAVING count(*) > 2) \
+               THEN UPDATE SET n = 0",
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not implemented"), "{err}");
+    assert_eq!(rows(&s, "SELECT sum(n) FROM p").await, vec!["20"]);
+    rows(
+        &s,
+        "MERGE INTO p USING (SELECT DISTINCT d.device, d.city, b.city IS NOT NULL AS busy \
+           FROM p AS d LEFT JOIN (SELECT city FROM p GROUP BY city HAVING count(*) > 2) AS b ON d.city = b.city) AS src \
+         ON p.device = src.device WHEN MATCHED AND src.busy THEN UPDATE SET n = 0",
+    )
+    .await;
+    assert_eq!(
+        rows(&s, "SELECT device, n FROM p ORDER BY device, n").await,
+        vec![
+            "d1,0", "d1,0", "d2,0", "d2,0", "d3,3", "d3,3", "d4,4", "d4,4"
+        ]
+    );
+}
