@@ -209,6 +209,32 @@ impl Case<'_> {
         )
     }
 
+    /// A write where the engines did not both succeed: silt refused what
+    /// it does not support (counted; DuckDB's change rolled back), silt
+    /// failed, DuckDB alone refused, or both refused.
+    fn settle_refusal(
+        &mut self,
+        tally: &mut Tally,
+        kind: &str,
+        mine: Result<Vec<Vec<String>>, String>,
+        theirs: Answer,
+    ) {
+        match (mine, theirs) {
+            (Err(e), Answer::Rows(_)) => {
+                self.oracle.finish(false);
+                if !unsupported_error(&e) {
+                    self.fail(&format!("silt failed: {e}"));
+                }
+                tally.unsupported(kind, &e);
+            }
+            (Ok(m), Answer::Error(e)) => {
+                self.fail(&format!("only DuckDB refused ({e}); silt: {m:?}"))
+            }
+            (Err(_), Answer::Error(_)) => tally.both_refused += 1,
+            (Ok(m), Answer::Rows(_)) => self.fail(&format!("unsettled success: {m:?}")),
+        }
+    }
+
     /// Both engines' whole target table, compared.
     async fn compare_table(&mut self, table: &str) {
         let mine = silt_rows(&self.session, &format!("SELECT * FROM {table}"))
@@ -344,7 +370,12 @@ async fn run_case(seed: u64, length: usize, oracle: &mut Oracle, tally: &mut Tal
                 let mine_sql = template.replace("{c}", &format!("delta.'{path}'"));
                 let theirs_sql = template.replace("{c}", &format!("c{n}"));
                 case.history.push(mine_sql.clone());
-                let mine = case.session.run(&mine_sql).await;
+                let mine = case
+                    .session
+                    .run(&mine_sql)
+                    .await
+                    .map(|_| Vec::new())
+                    .map_err(|e| e.to_string());
                 let theirs = case.oracle.run(&theirs_sql);
                 match (mine, theirs) {
                     (Ok(_), Answer::Rows(_)) => {
@@ -359,21 +390,12 @@ async fn run_case(seed: u64, length: usize, oracle: &mut Oracle, tally: &mut Tal
                             ));
                         }
                     }
-                    (Err(e), Answer::Rows(_)) => {
-                        case.oracle.finish(false);
-                        if !unsupported_error(&e.to_string()) {
-                            case.fail(&format!("silt failed: {e}"));
-                        }
-                        tally.unsupported("create_as", &e.to_string());
-                    }
-                    (Ok(_), Answer::Error(e)) => case.fail(&format!("only DuckDB refused: {e}")),
-                    (Err(_), Answer::Error(_)) => tally.both_refused += 1,
+                    (mine, theirs) => case.settle_refusal(tally, "create_as", mine, theirs),
                 }
             }
             Statement::Write { kind, sql } => {
                 *tally.by_kind.entry(kind.into()).or_default() += 1;
                 case.history.push(sql.clone());
-                let before = case.oracle.query("SELECT count(*) FROM t")[0][0].clone();
                 let mine = silt_rows(&case.session, &sql).await;
                 let theirs = case.oracle.run(&sql);
                 match (mine, theirs) {
@@ -405,20 +427,8 @@ async fn run_case(seed: u64, length: usize, oracle: &mut Oracle, tally: &mut Tal
                                 case.fail(&format!("{kind}: {field} is not {duck_count}: {got:?}"));
                             }
                         }
-                        let _ = before;
                     }
-                    (Err(e), Answer::Rows(_)) if unsupported_error(&e) => {
-                        case.oracle.finish(false);
-                        tally.unsupported(kind, &e);
-                    }
-                    (Err(e), Answer::Rows(_)) => {
-                        case.oracle.finish(false);
-                        case.fail(&format!("silt failed: {e}"))
-                    }
-                    (Ok(m), Answer::Error(e)) => {
-                        case.fail(&format!("only DuckDB refused ({e}); silt: {m:?}"))
-                    }
-                    (Err(_), Answer::Error(_)) => tally.both_refused += 1,
+                    (mine, theirs) => case.settle_refusal(tally, kind, mine, theirs),
                 }
             }
             Statement::Merge(merge) => {
@@ -493,18 +503,9 @@ async fn run_case(seed: u64, length: usize, oracle: &mut Oracle, tally: &mut Tal
                             }
                         }
                     }
-                    (Err(e), Answer::Rows(_)) if unsupported_error(&e) => {
-                        case.oracle.finish(false);
-                        tally.unsupported(&format!("merge_{}", merge.shape), &e);
+                    (mine, theirs) => {
+                        case.settle_refusal(tally, &format!("merge_{}", merge.shape), mine, theirs)
                     }
-                    (Err(e), Answer::Rows(_)) => {
-                        case.oracle.finish(false);
-                        case.fail(&format!("silt failed: {e}"))
-                    }
-                    (Ok(m), Answer::Error(e)) => {
-                        case.fail(&format!("only DuckDB refused ({e}); silt: {m:?}"))
-                    }
-                    (Err(_), Answer::Error(_)) => tally.both_refused += 1,
                 }
             }
         }
