@@ -326,11 +326,33 @@ pub fn is_widening(from: &DataType, to: &DataType) -> bool {
     }
 }
 
+/// An ALTER TABLE that cannot be applied to this table, and why (the
+/// column, feature or property named): a refusal, not a storage fault, so
+/// retrying the same change cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct AlterRefused {
+    /// Why, naming the column, feature or property.
+    pub reason: String,
+}
+
 /// Computes the commit for `change` on a table at `protocol` / `metadata`.
 /// `domains` are the table's current domain metadata (name → configuration);
 /// `has_files` says whether the table holds data; new columns of a
 /// column-mapped table get physical names from `env`.
 pub fn alter_table(
+    protocol: &Protocol,
+    metadata: &Metadata,
+    domains: &BTreeMap<String, String>,
+    has_files: bool,
+    change: &AlterTable,
+    env: &dyn Environment,
+) -> Result<TableChange, AlterRefused> {
+    plan_alter(protocol, metadata, domains, has_files, change, env)
+        .map_err(|reason| AlterRefused { reason })
+}
+
+fn plan_alter(
     protocol: &Protocol,
     metadata: &Metadata,
     domains: &BTreeMap<String, String>,
@@ -903,6 +925,7 @@ mod tests {
 
     fn alter(p: &Protocol, m: &Metadata, c: AlterTable) -> Result<TableChange, String> {
         alter_table(p, m, &BTreeMap::new(), true, &c, &crate::SystemEnvironment)
+            .map_err(|e| e.reason)
     }
 
     fn set(kv: &[(&str, &str)]) -> AlterTable {

@@ -41,7 +41,10 @@ pub async fn alter_table(
         change,
         &silt_log::SystemEnvironment,
     )
-    .map_err(&invalid)?;
+    .map_err(|source| ParquetError::AlterRefused {
+        table: table.clone(),
+        source,
+    })?;
     let mut txn = snapshot.transaction(planned.operation);
     if let Some((name, sql)) = &planned.validate {
         let schema = &snapshot.metadata().schema;

@@ -46,6 +46,15 @@ pub enum ParquetError {
     /// The log layer failed.
     #[error(transparent)]
     Log(#[from] silt_log::LogError),
+    /// An ALTER TABLE this table cannot take (not retryable).
+    #[error("table {table}: ALTER TABLE refused: {source}")]
+    AlterRefused {
+        /// Table location.
+        table: String,
+        /// Why.
+        #[source]
+        source: silt_log::alter::AlterRefused,
+    },
 }
 
 impl ParquetError {

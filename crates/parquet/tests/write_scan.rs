@@ -1636,3 +1636,30 @@ async fn writes_through_a_snapshot_return_the_new_table() {
     );
     assert_eq!(scan_ids(&location, None).await, vec![0, 1, 2]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_alter_is_typed_and_not_retryable() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("t").to_string_lossy().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    let created =
+        silt_parquet::create_table(store, vec![batch(0..3, "a")], WriteOptions::default())
+            .await
+            .unwrap();
+    // Renaming needs column mapping, which this table does not have.
+    let err = silt_parquet::alter_table(
+        &created.snapshot,
+        &silt_log::alter::AlterTable::RenameColumn {
+            path: vec!["value".into()],
+            to: "v".into(),
+        },
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, silt_parquet::ParquetError::AlterRefused { source, .. } if source.reason.contains("column mapping")),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+}
