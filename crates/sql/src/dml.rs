@@ -43,7 +43,7 @@ use silt_parquet::row_tracking::RowTracking;
 use silt_parquet::{ChangeType, RemovedRows, RowChanges, Scan, commit_row_changes};
 
 pub(crate) use crate::exec::committed;
-use crate::exec::{external, file_groups, streaming_plan};
+use crate::exec::{column_names, external, file_groups, streaming_plan};
 use crate::filters;
 pub(crate) use crate::metrics::DmlMetrics;
 
@@ -627,11 +627,6 @@ fn conjunction_expr(filters: Vec<Expr>) -> Result<Option<Expr>> {
     Ok(parts.into_iter().reduce(Expr::and))
 }
 
-/// The names of a schema's columns, in order.
-pub(crate) fn column_names(schema: &Schema) -> Vec<String> {
-    schema.fields().iter().map(|f| f.name().clone()).collect()
-}
-
 /// DELETE without a condition: every file removed in one commit.
 pub(crate) async fn delete_all(snapshot: Arc<Snapshot>) -> Result<DmlMetrics> {
     let r = silt_parquet::delete_where(&snapshot, None)
@@ -1116,11 +1111,7 @@ pub(crate) async fn merge_work(
                 MergeIntoAction::Insert { .. } => Action::Insert,
             });
         }
-        let names: Vec<String> = table_schema
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        let names = column_names(&table_schema);
         let generated = generated_columns(&snapshot);
         let defaults = &defaults;
         let mut values = value_columns(

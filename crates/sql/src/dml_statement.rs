@@ -217,7 +217,7 @@ async fn row_statement(
         return Ok(Box::pin(dml::delete_all(table.snapshot)));
     }
     let pruning = pruning_predicate(where_condition(&body), &target, &table)?;
-    let names = dml::column_names(&table.schema);
+    let names = crate::exec::column_names(&table.schema);
     let table_name = table_name.clone();
     dml::row_work(table, state, table_name.clone(), pruning, move |scan| {
         let plan = replace_target_scan(body, &table_name, scan)?;

@@ -85,3 +85,8 @@ pub(crate) fn streaming_plan(
         limit,
     )?))
 }
+
+/// The names of a schema's columns, in order.
+pub(crate) fn column_names(schema: &arrow_schema::Schema) -> Vec<String> {
+    schema.fields().iter().map(|f| f.name().clone()).collect()
+}

@@ -325,12 +325,7 @@ impl SiltSession {
         let (target, source) = crate::merge_star::merge_names(statement).map_err(&bad)?;
         let reference = datafusion::sql::planner::object_name_to_table_reference(target, true)?;
         let provider = self.ctx.table_provider(reference).await?;
-        let columns: Vec<String> = provider
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        let columns = crate::exec::column_names(&provider.schema());
         Ok(crate::merge_star::expand_stars(marked, &columns, &source))
     }
 

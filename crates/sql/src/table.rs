@@ -29,7 +29,7 @@ use futures::{StreamExt, TryStreamExt};
 use silt_log::Snapshot;
 use silt_parquet::{Scan, WriteMode, WriteOptions};
 
-use crate::exec::{external, file_groups, streaming_plan};
+use crate::exec::{column_names, external, file_groups, streaming_plan};
 use crate::filters;
 
 /// A silt table registered in DataFusion.
@@ -310,11 +310,7 @@ impl TableProvider for DeltaTable {
         let snapshot = self.for_execution().await?;
         let table_schema = self.schema();
         let predicate = filters::conjunction(filters, &snapshot.metadata().schema);
-        let all: Vec<String> = table_schema
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        let all = column_names(&table_schema);
         let (columns, out_schema, counts_only) = match projection {
             None => (all, table_schema.clone(), false),
             Some(p) if p.is_empty() => {

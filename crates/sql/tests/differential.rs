@@ -209,8 +209,8 @@ impl Case<'_> {
         )
     }
 
-    /// A write where the engines did not both succeed: silt refused what
-    /// it does not support (counted; DuckDB's change rolled back), silt
+    /// A statement the engines did not both run: silt refused what it does
+    /// not support (counted; DuckDB's change, if any, rolled back), silt
     /// failed, DuckDB alone refused, or both refused.
     fn settle_refusal(
         &mut self,
@@ -351,12 +351,7 @@ async fn run_case(seed: u64, length: usize, oracle: &mut Oracle, tally: &mut Tal
                         "query results differ\nsilt:   {m:?}\nDuckDB: {:?}",
                         sorted(t)
                     )),
-                    (Err(e), Answer::Rows(_)) if unsupported_error(&e) => {
-                        tally.unsupported("select", &e);
-                    }
-                    (Err(e), Answer::Rows(_)) => case.fail(&format!("silt failed: {e}")),
-                    (Ok(_), Answer::Error(e)) => case.fail(&format!("only DuckDB refused: {e}")),
-                    (Err(_), Answer::Error(_)) => tally.both_refused += 1,
+                    (mine, theirs) => case.settle_refusal(tally, "select", mine, theirs),
                 }
             }
             Statement::CreateAs(template) => {
