@@ -58,4 +58,6 @@ pub use history::{CommitRecord, read_history};
 pub use schema::{DataType, StructField, StructType};
 pub use snapshot::{ChecksumDiscrepancy, Snapshot, SnapshotBuilder, VersionSpec};
 pub use storage::{FileMeta, LogStore, ObjectUpload, StorageError};
-pub use transaction::{CommitOptions, CommitOutcome, Committed, Operation, Transaction};
+pub use transaction::{
+    CommitOptions, CommitOutcome, CommitStamp, Committed, Operation, Transaction,
+};

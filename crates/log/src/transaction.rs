@@ -479,6 +479,18 @@ impl Transaction {
         self
     }
 
+    /// Adds what `stamp` records (an application transaction, domain
+    /// metadata) to this commit.
+    pub fn stamped(mut self, stamp: &CommitStamp) -> Self {
+        if let Some((app, v)) = &stamp.app_transaction {
+            self = self.set_app_transaction(app.clone(), *v);
+        }
+        for d in &stamp.domains {
+            self = self.set_domain_metadata(d.clone());
+        }
+        self
+    }
+
     /// Records that the transaction read the whole table.
     pub fn read_whole_table(mut self) -> Self {
         self.read_whole_table = true;
@@ -1043,5 +1055,26 @@ async fn resolve_uncertain_put(
             version,
             message: format!("{error}; reading back: {read_error}"),
         }),
+    }
+}
+
+/// What a caller records in a commit beside its data: an application
+/// transaction (idempotent writes: app id and version) and domain metadata
+/// (for example a pipeline flow's source progress). Committed atomically
+/// with the data, so progress and output cannot drift apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitStamp {
+    /// `(app id, version)`: the commit is skipped as already applied when
+    /// the table holds this app at this version or later.
+    pub app_transaction: Option<(String, i64)>,
+    /// Domain metadata written by the commit (the table needs the
+    /// `domainMetadata` writer feature).
+    pub domains: Vec<crate::actions::DomainMetadata>,
+}
+
+impl CommitStamp {
+    /// Whether the stamp records nothing.
+    pub fn is_empty(&self) -> bool {
+        self.app_transaction.is_none() && self.domains.is_empty()
     }
 }

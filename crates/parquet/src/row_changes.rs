@@ -87,6 +87,10 @@ pub struct RowChanges {
     /// Evaluates generation expressions, defaults and SQL-only constraints
     /// for the added rows.
     pub evaluator: Option<Arc<dyn ExpressionEvaluator>>,
+    /// Recorded in the commit beside the changes (an application
+    /// transaction, domain metadata). With a stamp, a change of no rows
+    /// still commits, so the stamp is recorded.
+    pub stamp: silt_log::CommitStamp,
 }
 
 /// What a row-level commit did.
@@ -381,7 +385,8 @@ pub async fn commit_row_changes(
             FileOutcome::Rewrite(r) => to_read.push(r),
         }
     }
-    if removes.is_empty() && changes.added.iter().all(|b| b.num_rows() == 0) {
+    let stamp = changes.stamp;
+    if removes.is_empty() && changes.added.iter().all(|b| b.num_rows() == 0) && stamp.is_empty() {
         return Ok(RowChangeResult {
             outcome: None,
             files_removed: 0,
@@ -555,6 +560,7 @@ pub async fn commit_row_changes(
     }
     // New rows were checked above; copied rows were valid already.
     let outcome = txn
+        .stamped(&stamp)
         .remove_files(removes)
         .add_files(adds)
         .with_checks_enforced()

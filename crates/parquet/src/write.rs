@@ -79,6 +79,9 @@ pub struct WriteOptions {
     pub compression: DataCompression,
     /// Idempotent application transaction (app id, version).
     pub app_transaction: Option<(String, i64)>,
+    /// Domain metadata the commit writes beside the data (the table needs
+    /// the `domainMetadata` writer feature).
+    pub domains: Vec<silt_log::actions::DomainMetadata>,
     /// Encoding threads (default: the number of cores).
     pub threads: usize,
     /// Directory below the table root for the files (`_change_data` for
@@ -106,6 +109,7 @@ impl Default for WriteOptions {
             open_row_groups_bytes: 128 << 20,
             compression: DataCompression::Zstd,
             app_transaction: None,
+            domains: Vec::new(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             directory: String::new(),
             merge_schema: false,
@@ -1021,6 +1025,9 @@ where
     }
     if let Some((app, v)) = &options.app_transaction {
         txn = txn.set_app_transaction(app.clone(), *v);
+    }
+    for d in &options.domains {
+        txn = txn.set_domain_metadata(d.clone());
     }
     let outcome = txn.commit().await?;
     Ok(WriteResult {

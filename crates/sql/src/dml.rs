@@ -518,6 +518,16 @@ impl Collector {
     }
 }
 
+/// The stamp the session asks DML commits to carry
+/// ([`crate::SiltSession::set_commit_stamp`]).
+fn commit_stamp(state: &SessionState) -> silt_log::CommitStamp {
+    state
+        .config()
+        .get_extension::<silt_log::CommitStamp>()
+        .map(|s| (*s).clone())
+        .unwrap_or_default()
+}
+
 async fn run_collect(
     state: &SessionState,
     plan: LogicalPlan,
@@ -718,6 +728,7 @@ pub(crate) async fn row_work(
     let work = async move {
         let mut collector =
             Collector::new(snapshot.clone(), files, table_schema, vec![action], name);
+        collector.changes.stamp = commit_stamp(&state);
         run_collect(&state, plan, &mut collector).await?;
         let mut op = if is_update {
             Operation::update()
@@ -1175,6 +1186,7 @@ pub(crate) async fn merge_work(
             .project(values)?
             .build()?;
         let mut collector = Collector::new(snapshot.clone(), files, table_schema, actions, "MERGE");
+        collector.changes.stamp = commit_stamp(&state);
         run_collect(&state, plan, &mut collector).await?;
         // Recorded with the target called `target`, whatever its path.
         let shown = on

@@ -184,6 +184,17 @@ impl SiltSession {
         &self.ctx
     }
 
+    /// Makes every later UPDATE, DELETE and MERGE commit of this session
+    /// carry `stamp` (an application transaction, domain metadata) in the
+    /// same commit as its changes; `None` stops it. A pipeline records a
+    /// flow's source progress this way, atomically with its output.
+    pub fn set_commit_stamp(&self, stamp: Option<silt_log::CommitStamp>) {
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        let config = state.config_mut();
+        config.set_extension(Arc::new(stamp.unwrap_or_default()));
+    }
+
     /// Registers the table at `uri` (latest version) as `name`.
     pub async fn register(&self, name: &str, uri: &str) -> SqlResult<()> {
         self.register_at(name, uri, VersionSpec::Latest).await

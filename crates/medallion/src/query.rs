@@ -1,0 +1,402 @@
+//! A dataset's or flow's query, made runnable by DataFusion: every table it
+//! reads (`STREAM(t)`, `STREAM t`, `read_files(…)`, a dataset name,
+//! `delta.'path'`) becomes an input with a generated name, which the runner
+//! fills for each batch (new rows for a streaming read, the current table
+//! for a batch read). The inputs also give the dependency graph.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
+
+use silt_sql::datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart,
+    Query, Statement, TableAlias, TableFactor, Value, VisitMut, VisitorMut,
+};
+use silt_sql::datafusion::sql::sqlparser::dialect::GenericDialect;
+use silt_sql::datafusion::sql::sqlparser::parser::Parser;
+use silt_sql::datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+
+use crate::definition::{DatasetName, QueryText};
+use crate::error::{PipelineError, PipelineResult};
+
+/// Where an input's rows come from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum InputSource {
+    /// A dataset of the pipeline (or a table named so in the storage root).
+    Dataset(DatasetName),
+    /// Any Delta table, by path or URI (`delta.'…'`).
+    Path(String),
+    /// Landing files (`read_files(path, format => …, …)`).
+    Files {
+        /// The directory (or URI) read recursively.
+        path: String,
+        /// Options: `format`, `schemaEvolutionMode`, `maxFilesPerTrigger`…
+        options: BTreeMap<String, String>,
+    },
+}
+
+impl std::fmt::Display for InputSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Dataset(d) => write!(f, "{d}"),
+            Self::Path(p) => write!(f, "delta.'{p}'"),
+            Self::Files { path, .. } => write!(f, "read_files('{path}')"),
+        }
+    }
+}
+
+/// One table a query reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// The name it has in the rewritten SQL.
+    pub placeholder: String,
+    /// What it reads.
+    pub source: InputSource,
+    /// Read as a stream (only new rows each batch) or whole.
+    pub streaming: bool,
+}
+
+/// A query over generated input names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewrittenQuery {
+    /// SQL for DataFusion.
+    pub sql: String,
+    /// Its inputs, in the order they appear.
+    pub inputs: Vec<Input>,
+    /// The query mentions `_metadata` (file inputs then carry the column).
+    pub uses_metadata: bool,
+    /// The original text and position, for errors.
+    pub original: QueryText,
+}
+
+/// Rewrites `query`: the inputs get generated names (prefix `prefix`).
+pub fn rewrite(query: &QueryText, prefix: &str) -> PipelineResult<RewrittenQuery> {
+    let err = |message: String| PipelineError::Syntax {
+        at: query.at.clone(),
+        message,
+    };
+    let (text, paths) = normalise(&query.text).map_err(&err)?;
+    let mut statements = Parser::parse_sql(&GenericDialect {}, &text).map_err(|e| err(e.to_string()))?;
+    if statements.len() != 1 {
+        return Err(err("expected one query".into()));
+    }
+    let mut statement = statements.remove(0);
+    if !matches!(statement, Statement::Query(_)) {
+        return Err(err("expected a query (SELECT …)".into()));
+    }
+    let mut rewriter = Rewriter {
+        prefix: prefix.to_string(),
+        paths,
+        ctes: BTreeSet::new(),
+        inputs: Vec::new(),
+        error: None,
+    };
+    let _ = statement.visit(&mut rewriter);
+    if let Some(e) = rewriter.error {
+        return Err(err(e));
+    }
+    Ok(RewrittenQuery {
+        sql: statement.to_string(),
+        inputs: rewriter.inputs,
+        uses_metadata: query.text.contains("_metadata"),
+        original: query.clone(),
+    })
+}
+
+/// `STREAM name` becomes `STREAM(name)`; `delta.'path'` and
+/// ``delta.`path` `` become a generated identifier (returned with its path).
+fn normalise(text: &str) -> Result<(String, BTreeMap<String, String>), String> {
+    let tokens = Tokenizer::new(&GenericDialect {}, text)
+        .tokenize()
+        .map_err(|e| e.to_string())?;
+    let significant = |from: usize| {
+        (from..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)))
+    };
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut paths = BTreeMap::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        match &tokens[i] {
+            Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("stream") => {
+                out.push_str(&w.to_string());
+                i += 1;
+                // `STREAM name[.name]` (not `STREAM(`): add the parentheses.
+                if let Some(j) = significant(i)
+                    && let Token::Word(_) = &tokens[j]
+                {
+                    let mut end = j + 1;
+                    while end + 1 < tokens.len()
+                        && tokens[end] == Token::Period
+                        && matches!(tokens[end + 1], Token::Word(_))
+                    {
+                        end += 2;
+                    }
+                    out.push('(');
+                    for t in &tokens[j..end] {
+                        out.push_str(&t.to_string());
+                    }
+                    out.push(')');
+                    i = end;
+                }
+            }
+            Token::Word(w)
+                if w.quote_style.is_none()
+                    && w.value.eq_ignore_ascii_case("delta")
+                    && tokens.get(i + 1) == Some(&Token::Period) =>
+            {
+                let path = match tokens.get(i + 2) {
+                    Some(Token::SingleQuotedString(s)) => Some(s.clone()),
+                    Some(Token::Word(p)) if p.quote_style == Some('`') => Some(p.value.clone()),
+                    _ => None,
+                };
+                match path {
+                    Some(p) => {
+                        let id = format!("__silt_path_{}", paths.len());
+                        out.push_str(&id);
+                        paths.insert(id, p);
+                        i += 3;
+                    }
+                    None => {
+                        out.push_str(&w.to_string());
+                        i += 1;
+                    }
+                }
+            }
+            Token::Whitespace(Whitespace::SingleLineComment { .. }) => {
+                out.push('\n');
+                i += 1;
+            }
+            t => {
+                out.push_str(&t.to_string());
+                i += 1;
+            }
+        }
+    }
+    Ok((out, paths))
+}
+
+struct Rewriter {
+    prefix: String,
+    paths: BTreeMap<String, String>,
+    ctes: BTreeSet<String>,
+    inputs: Vec<Input>,
+    error: Option<String>,
+}
+
+fn name_parts(name: &ObjectName) -> Vec<String> {
+    name.0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => i.value.clone(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+fn string_of(arg: &FunctionArgExpr) -> Option<String> {
+    match arg {
+        FunctionArgExpr::Expr(Expr::Value(v)) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(s.clone()),
+            Value::Number(n, _) => Some(n.to_string()),
+            Value::Boolean(b) => Some(b.to_string()),
+            _ => None,
+        },
+        FunctionArgExpr::Expr(Expr::Identifier(i)) => Some(i.value.clone()),
+        _ => None,
+    }
+}
+
+impl Rewriter {
+    /// `read_files('path', key => 'value', …)`.
+    fn files(&self, args: &[FunctionArg]) -> Result<InputSource, String> {
+        let mut path = None;
+        let mut options = BTreeMap::new();
+        for a in args {
+            match a {
+                FunctionArg::Unnamed(e) if path.is_none() => {
+                    path = Some(string_of(e).ok_or("read_files: the first argument is the path, a quoted string")?);
+                }
+                FunctionArg::Named { name, arg, .. } => {
+                    let v = string_of(arg).ok_or(format!("read_files: option {} needs a literal value", name.value))?;
+                    options.insert(name.value.clone(), v);
+                }
+                FunctionArg::ExprNamed { name, arg, .. } => {
+                    let v = string_of(arg).ok_or(format!("read_files: option {name} needs a literal value"))?;
+                    options.insert(name.to_string(), v);
+                }
+                other => return Err(format!("read_files: unexpected argument {other}")),
+            }
+        }
+        let path = path.ok_or("read_files needs a path")?;
+        Ok(InputSource::Files { path, options })
+    }
+
+    fn named(&self, parts: &[String]) -> Result<InputSource, String> {
+        if let [one] = parts
+            && let Some(p) = self.paths.get(one)
+        {
+            return Ok(InputSource::Path(p.clone()));
+        }
+        DatasetName::parse(&parts.join("."))
+            .map(InputSource::Dataset)
+            .ok_or_else(|| format!("`{}` is not a dataset name", parts.join(".")))
+    }
+
+    fn stream_arg(&self, args: &[FunctionArg]) -> Result<InputSource, String> {
+        let [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] = args else {
+            return Err("STREAM takes one table".into());
+        };
+        match e {
+            Expr::Identifier(i) => self.named(std::slice::from_ref(&i.value)),
+            Expr::CompoundIdentifier(ids) => {
+                self.named(&ids.iter().map(|i| i.value.clone()).collect::<Vec<_>>())
+            }
+            Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("read_files") => {
+                match &f.args {
+                    FunctionArguments::List(list) => self.files(&list.args),
+                    _ => Err("read_files needs arguments".into()),
+                }
+            }
+            other => Err(format!("STREAM reads a table or read_files(…), not {other}")),
+        }
+    }
+
+    fn replace(&mut self, factor: &mut TableFactor) -> Result<(), String> {
+        let TableFactor::Table {
+            name, alias, args, ..
+        } = factor
+        else {
+            return Ok(());
+        };
+        let parts = name_parts(name);
+        let first = parts.first().map(|s| s.to_lowercase()).unwrap_or_default();
+        let (source, streaming, default_alias) = match (&args, parts.len()) {
+            (Some(a), 1) if first == "stream" => {
+                let source = self.stream_arg(&a.args)?;
+                let alias = match &source {
+                    InputSource::Dataset(d) => Some(d.name.clone()),
+                    _ => None,
+                };
+                (source, true, alias)
+            }
+            (Some(a), 1) if first == "read_files" => (self.files(&a.args)?, false, None),
+            (Some(_), _) => return Ok(()), // another table function: DataFusion's
+            (None, _) if parts.len() == 1 && self.ctes.contains(&first) => return Ok(()),
+            (None, _) => {
+                let source = self.named(&parts)?;
+                let alias = match &source {
+                    InputSource::Dataset(d) => Some(d.name.clone()),
+                    _ => None,
+                };
+                (source, false, alias)
+            }
+        };
+        let placeholder = format!("{}_{}", self.prefix, self.inputs.len());
+        self.inputs.push(Input {
+            placeholder: placeholder.clone(),
+            source,
+            streaming,
+        });
+        *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(placeholder))]);
+        *args = None;
+        if alias.is_none()
+            && let Some(a) = default_alias
+        {
+            *alias = Some(TableAlias {
+                explicit: true,
+                name: Ident::new(a),
+                columns: Vec::new(),
+                at: None,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl VisitorMut for Rewriter {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let Some(with) = &query.with {
+            for cte in &with.cte_tables {
+                self.ctes.insert(cte.alias.name.value.to_lowercase());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let Err(e) = self.replace(factor) {
+            self.error.get_or_insert(e);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::SourcePos;
+
+    fn q(text: &str) -> RewrittenQuery {
+        rewrite(
+            &QueryText {
+                text: text.into(),
+                at: SourcePos::default(),
+            },
+            "__in",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn streams_files_paths_and_datasets_become_inputs() {
+        let r = q("SELECT r.a, d.site FROM STREAM bronze.raw r JOIN silver.devices d ON r.id = d.id \
+             UNION ALL SELECT a, b FROM STREAM(read_files('/land/x', format => 'json', maxFilesPerTrigger => 5)) \
+             UNION ALL SELECT a, b FROM delta.'/tmp/t' WHERE a IN (SELECT a FROM lookup)");
+        let kinds: Vec<(String, bool)> = r
+            .inputs
+            .iter()
+            .map(|i| (i.source.to_string(), i.streaming))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("bronze.raw".into(), true),
+                ("silver.devices".into(), false),
+                ("read_files('/land/x')".into(), true),
+                ("delta.'/tmp/t'".into(), false),
+                ("lookup".into(), false),
+            ]
+        );
+        let InputSource::Files { options, .. } = &r.inputs[2].source else {
+            panic!()
+        };
+        assert_eq!(options.get("format").map(String::as_str), Some("json"));
+        assert_eq!(options.get("maxFilesPerTrigger").map(String::as_str), Some("5"));
+        assert!(r.sql.contains("FROM __in_0 r JOIN __in_1 d"), "{}", r.sql);
+        assert!(r.sql.contains("FROM __in_4 AS lookup"), "{}", r.sql);
+    }
+
+    #[test]
+    fn ctes_are_not_inputs_and_unaliased_tables_keep_their_name() {
+        let r = q("WITH x AS (SELECT * FROM STREAM(raw)) SELECT raw.a FROM x JOIN raw ON x.a = raw.a");
+        assert_eq!(r.inputs.len(), 2);
+        assert!(r.sql.contains("FROM __in_0 AS raw"), "{}", r.sql);
+        assert!(r.sql.contains("FROM x JOIN __in_1 AS raw"), "{}", r.sql);
+    }
+
+    #[test]
+    fn bad_queries_are_errors() {
+        let at = QueryText {
+            text: "SELECT a FROM (".into(),
+            at: SourcePos::default(),
+        };
+        assert!(rewrite(&at, "p").is_err());
+        let at = QueryText {
+            text: "SELECT * FROM STREAM(1 + 2)".into(),
+            at: SourcePos::default(),
+        };
+        assert!(rewrite(&at, "p").unwrap_err().to_string().contains("STREAM reads a table"));
+    }
+}
