@@ -10,6 +10,9 @@
 pub mod definition;
 pub mod error;
 pub mod parser;
+pub mod pipeline;
 pub mod query;
+pub mod sources;
+pub mod spec;
 
 pub use error::{PipelineError, PipelineResult, SourcePos};

@@ -130,6 +130,24 @@ fn normalise(text: &str) -> Result<(String, BTreeMap<String, String>), String> {
                     {
                         end += 2;
                     }
+                    // `STREAM read_files(…)`: the call's arguments too.
+                    if tokens.get(end) == Some(&Token::LParen) {
+                        let mut depth = 0usize;
+                        while end < tokens.len() {
+                            match tokens[end] {
+                                Token::LParen => depth += 1,
+                                Token::RParen => {
+                                    depth -= 1;
+                                    if depth == 0 {
+                                        end += 1;
+                                        break;
+                                    }
+                                }
+                                _ => {}
+                            }
+                            end += 1;
+                        }
+                    }
                     out.push('(');
                     for t in &tokens[j..end] {
                         out.push_str(&t.to_string());
