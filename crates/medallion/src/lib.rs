@@ -6,13 +6,29 @@
 //! graph and runs each flow in batches, every batch one Delta commit that
 //! carries the flow's output and its source progress together
 //! (exactly-once without a side checkpoint directory).
+//!
+//! Modules, top down: [`project`] loads a directory; [`pipeline`] checks
+//! definitions into a graph ([`parser`], [`query`], [`definition`]);
+//! [`runner`] runs updates of [`flow_batch`]es, which read [`sources`],
+//! apply [`expectations`], write through [`tables`] and [`cdc`], record
+//! [`progress`] and write the [`event_log`].
 
+pub mod cdc;
 pub mod definition;
 pub mod error;
+pub mod event_log;
+pub mod expectations;
+pub mod flow_batch;
 pub mod parser;
 pub mod pipeline;
+pub mod progress;
+pub mod project;
 pub mod query;
+pub mod runner;
 pub mod sources;
 pub mod spec;
+pub mod tables;
 
 pub use error::{PipelineError, PipelineResult, SourcePos};
+pub use pipeline::{Pipeline, PipelineBuilder};
+pub use runner::{FlowReport, FlowStatus, RunOptions, UpdateReport, run};

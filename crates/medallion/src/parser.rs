@@ -19,7 +19,11 @@ use crate::error::{PipelineError, PipelineResult, SourcePos};
 
 /// Replaces `${key}` in `text` from `conf`; an unknown key is an error
 /// naming its position.
-pub fn substitute(file: &str, text: &str, conf: &BTreeMap<String, String>) -> PipelineResult<String> {
+pub fn substitute(
+    file: &str,
+    text: &str,
+    conf: &BTreeMap<String, String>,
+) -> PipelineResult<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut consumed = 0usize;
@@ -27,7 +31,12 @@ pub fn substitute(file: &str, text: &str, conf: &BTreeMap<String, String>) -> Pi
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            return Err(syntax(file, text, consumed + start, "`${` without a closing `}`"));
+            return Err(syntax(
+                file,
+                text,
+                consumed + start,
+                "`${` without a closing `}`",
+            ));
         };
         let key = after[..end].trim();
         match conf.get(key) {
@@ -126,11 +135,7 @@ impl<'a> Source<'a> {
         };
         let line = &self.text[start..];
         let col = loc.column.max(1) as usize - 1;
-        start
-            + line
-                .char_indices()
-                .nth(col)
-                .map_or(line.len(), |(i, _)| i)
+        start + line.char_indices().nth(col).map_or(line.len(), |(i, _)| i)
     }
 
     fn pos(&self, loc: Location) -> SourcePos {
@@ -148,9 +153,7 @@ struct Cursor<'a, 'b> {
     source: &'b Source<'a>,
 }
 
-const CDC_CLAUSES: &[&str] = &[
-    "IGNORE", "APPLY", "SEQUENCE", "COLUMNS", "STORED", "TRACK",
-];
+const CDC_CLAUSES: &[&str] = &["IGNORE", "APPLY", "SEQUENCE", "COLUMNS", "STORED", "TRACK"];
 
 impl<'a, 'b> Cursor<'a, 'b> {
     fn peek(&self) -> Option<&'b Token> {
@@ -412,7 +415,10 @@ impl<'a, 'b> Cursor<'a, 'b> {
                             self.i += 1;
                             n
                         }
-                        Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("true") || w.value.eq_ignore_ascii_case("false") => {
+                        Some(Token::Word(w))
+                            if w.value.eq_ignore_ascii_case("true")
+                                || w.value.eq_ignore_ascii_case("false") =>
+                        {
                             let v = w.value.to_lowercase();
                             self.i += 1;
                             v
@@ -430,7 +436,9 @@ impl<'a, 'b> Cursor<'a, 'b> {
                 if !format.eq_ignore_ascii_case("delta") {
                     return Err(PipelineError::Syntax {
                         at: self.here(),
-                        message: format!("silt pipelines write Delta tables; USING {format} is not supported"),
+                        message: format!(
+                            "silt pipelines write Delta tables; USING {format} is not supported"
+                        ),
                     });
                 }
             } else {
@@ -474,7 +482,10 @@ impl<'a, 'b> Cursor<'a, 'b> {
                 } else {
                     ExpectAction::Warn
                 };
-                if d.expectations.iter().any(|e| e.name.eq_ignore_ascii_case(&name)) {
+                if d.expectations
+                    .iter()
+                    .any(|e| e.name.eq_ignore_ascii_case(&name))
+                {
                     return Err(PipelineError::Analysis {
                         at,
                         message: format!("expectation {name} is declared twice on {}", d.name),
@@ -570,7 +581,9 @@ impl<'a, 'b> Cursor<'a, 'b> {
                 self.dataset_name()?
             }
         } else {
-            return Err(self.error("expected STREAM(source) after FROM (AUTO CDC reads a change stream)"));
+            return Err(
+                self.error("expected STREAM(source) after FROM (AUTO CDC reads a change stream)")
+            );
         };
         self.expect_word("KEYS")?;
         let keys = self.name_list()?;
@@ -724,7 +737,10 @@ mod tests {
         let FlowKind::AutoCdc(c) = &d.flows[1].kind else {
             panic!("not cdc")
         };
-        assert_eq!(c.delete_when.as_deref(), Some("op = 'DELETE' AND x IN (1, 2)"));
+        assert_eq!(
+            c.delete_when.as_deref(),
+            Some("op = 'DELETE' AND x IN (1, 2)")
+        );
         assert_eq!(c.sequence_by, "updated_at");
         assert!(c.ignore_null_updates);
         assert_eq!(c.scd, ScdType::Type2);
@@ -745,10 +761,18 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_column() {
         let e = parse("CREATE STREAMING TABLE t\n  AS\n").unwrap_err();
-        assert!(e.to_string().starts_with("t.sql:2:5: syntax error: expected a query"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("t.sql:2:5: syntax error: expected a query"),
+            "{e}"
+        );
         let e = parse("CREATE MATERIALIZED VIEW v (CONSTRAINT c EXPECT (x > 1) ON VIOLATION IGNORE) AS SELECT 1").unwrap_err();
         assert!(e.to_string().starts_with("t.sql:1:"), "{e}");
-        assert!(e.to_string().contains("expected DROP ROW or FAIL UPDATE, found `IGNORE`"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("expected DROP ROW or FAIL UPDATE, found `IGNORE`"),
+            "{e}"
+        );
         let e = parse("CREATE TABLE x AS SELECT 1").unwrap_err();
         assert!(e.to_string().contains("1:8"), "{e}");
         let e = parse("CREATE MATERIALIZED VIEW v").unwrap_err();
@@ -760,12 +784,17 @@ mod tests {
 
     #[test]
     fn substitution_replaces_known_keys_and_names_unknown_ones() {
-        let conf: BTreeMap<String, String> = [("landing".to_string(), "/data/in".to_string())].into();
+        let conf: BTreeMap<String, String> =
+            [("landing".to_string(), "/data/in".to_string())].into();
         assert_eq!(
             substitute("f.sql", "read_files('${landing}/x')", &conf).unwrap(),
             "read_files('/data/in/x')"
         );
         let e = substitute("f.sql", "a\n  ${nope}", &conf).unwrap_err();
-        assert!(e.to_string().starts_with("f.sql:2:3: unknown configuration key ${nope}"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("f.sql:2:3: unknown configuration key ${nope}"),
+            "{e}"
+        );
     }
 }

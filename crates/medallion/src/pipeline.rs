@@ -263,7 +263,10 @@ fn resolve(b: PipelineBuilder, defs: Definitions) -> PipelineResult<Pipeline> {
             None => {
                 return Err(analysis(
                     &f.at,
-                    format!("flow {} writes {target}, which is not defined (CREATE STREAMING TABLE {target})", f.name),
+                    format!(
+                        "flow {} writes {target}, which is not defined (CREATE STREAMING TABLE {target})",
+                        f.name
+                    ),
                 ));
             }
         }
@@ -437,7 +440,9 @@ mod tests {
     use super::*;
 
     fn build(sql: &str) -> PipelineResult<Pipeline> {
-        Pipeline::builder("p", "/tmp/lake").sql("a.sql", sql).build()
+        Pipeline::builder("p", "/tmp/lake")
+            .sql("a.sql", sql)
+            .build()
     }
 
     #[test]
@@ -458,16 +463,33 @@ mod tests {
     #[test]
     fn cycles_unknown_tables_and_bad_flows_are_refused() {
         let e = build("CREATE MATERIALIZED VIEW a AS SELECT * FROM b;\nCREATE MATERIALIZED VIEW b AS SELECT * FROM a;").unwrap_err();
-        assert!(e.to_string().contains("cycle: default.a -> default.b -> default.a"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("cycle: default.a -> default.b -> default.a"),
+            "{e}"
+        );
         let e = build("CREATE MATERIALIZED VIEW a AS SELECT * FROM nope").unwrap_err();
-        assert!(e.to_string().contains("a.sql:1:31: materialized view") || e.to_string().contains("does not define"), "{e}");
+        assert!(
+            e.to_string().contains("a.sql:1:31: materialized view")
+                || e.to_string().contains("does not define"),
+            "{e}"
+        );
         let e = build("CREATE MATERIALIZED VIEW a AS SELECT 1 AS x;\nCREATE FLOW f AS INSERT INTO a BY NAME SELECT 2 AS x").unwrap_err();
-        assert!(e.to_string().contains("flows write streaming tables"), "{e}");
+        assert!(
+            e.to_string().contains("flows write streaming tables"),
+            "{e}"
+        );
         let e = build("CREATE MATERIALIZED VIEW a AS SELECT 1 AS x;\nCREATE STREAMING TABLE s AS SELECT * FROM STREAM(a)").unwrap_err();
         assert!(e.to_string().contains("as a stream"), "{e}");
         let e = build("CREATE STREAMING TABLE s").unwrap_err();
         assert!(e.to_string().contains("no flow writes it"), "{e}");
-        let e = build("CREATE STREAMING TABLE s AS SELECT 1 AS x;\nCREATE STREAMING TABLE S AS SELECT 2 AS x").unwrap_err();
-        assert!(e.to_string().contains("already defined at a.sql:1:1"), "{e}");
+        let e = build(
+            "CREATE STREAMING TABLE s AS SELECT 1 AS x;\nCREATE STREAMING TABLE S AS SELECT 2 AS x",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("already defined at a.sql:1:1"),
+            "{e}"
+        );
     }
 }

@@ -75,7 +75,8 @@ pub fn rewrite(query: &QueryText, prefix: &str) -> PipelineResult<RewrittenQuery
         message,
     };
     let (text, paths) = normalise(&query.text).map_err(&err)?;
-    let mut statements = Parser::parse_sql(&GenericDialect {}, &text).map_err(|e| err(e.to_string()))?;
+    let mut statements =
+        Parser::parse_sql(&GenericDialect {}, &text).map_err(|e| err(e.to_string()))?;
     if statements.len() != 1 {
         return Err(err("expected one query".into()));
     }
@@ -108,9 +109,8 @@ fn normalise(text: &str) -> Result<(String, BTreeMap<String, String>), String> {
     let tokens = Tokenizer::new(&GenericDialect {}, text)
         .tokenize()
         .map_err(|e| e.to_string())?;
-    let significant = |from: usize| {
-        (from..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)))
-    };
+    let significant =
+        |from: usize| (from..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)));
     let mut out = String::with_capacity(text.len() + 16);
     let mut paths = BTreeMap::new();
     let mut i = 0;
@@ -231,14 +231,21 @@ impl Rewriter {
         for a in args {
             match a {
                 FunctionArg::Unnamed(e) if path.is_none() => {
-                    path = Some(string_of(e).ok_or("read_files: the first argument is the path, a quoted string")?);
+                    path = Some(
+                        string_of(e)
+                            .ok_or("read_files: the first argument is the path, a quoted string")?,
+                    );
                 }
                 FunctionArg::Named { name, arg, .. } => {
-                    let v = string_of(arg).ok_or(format!("read_files: option {} needs a literal value", name.value))?;
+                    let v = string_of(arg).ok_or(format!(
+                        "read_files: option {} needs a literal value",
+                        name.value
+                    ))?;
                     options.insert(name.value.clone(), v);
                 }
                 FunctionArg::ExprNamed { name, arg, .. } => {
-                    let v = string_of(arg).ok_or(format!("read_files: option {name} needs a literal value"))?;
+                    let v = string_of(arg)
+                        .ok_or(format!("read_files: option {name} needs a literal value"))?;
                     options.insert(name.to_string(), v);
                 }
                 other => return Err(format!("read_files: unexpected argument {other}")),
@@ -274,7 +281,9 @@ impl Rewriter {
                     _ => Err("read_files needs arguments".into()),
                 }
             }
-            other => Err(format!("STREAM reads a table or read_files(…), not {other}")),
+            other => Err(format!(
+                "STREAM reads a table or read_files(…), not {other}"
+            )),
         }
     }
 
@@ -369,9 +378,11 @@ mod tests {
 
     #[test]
     fn streams_files_paths_and_datasets_become_inputs() {
-        let r = q("SELECT r.a, d.site FROM STREAM bronze.raw r JOIN silver.devices d ON r.id = d.id \
+        let r = q(
+            "SELECT r.a, d.site FROM STREAM bronze.raw r JOIN silver.devices d ON r.id = d.id \
              UNION ALL SELECT a, b FROM STREAM(read_files('/land/x', format => 'json', maxFilesPerTrigger => 5)) \
-             UNION ALL SELECT a, b FROM delta.'/tmp/t' WHERE a IN (SELECT a FROM lookup)");
+             UNION ALL SELECT a, b FROM delta.'/tmp/t' WHERE a IN (SELECT a FROM lookup)",
+        );
         let kinds: Vec<(String, bool)> = r
             .inputs
             .iter()
@@ -391,14 +402,18 @@ mod tests {
             panic!()
         };
         assert_eq!(options.get("format").map(String::as_str), Some("json"));
-        assert_eq!(options.get("maxFilesPerTrigger").map(String::as_str), Some("5"));
+        assert_eq!(
+            options.get("maxFilesPerTrigger").map(String::as_str),
+            Some("5")
+        );
         assert!(r.sql.contains("FROM __in_0 r JOIN __in_1 d"), "{}", r.sql);
         assert!(r.sql.contains("FROM __in_4 AS lookup"), "{}", r.sql);
     }
 
     #[test]
     fn ctes_are_not_inputs_and_unaliased_tables_keep_their_name() {
-        let r = q("WITH x AS (SELECT * FROM STREAM(raw)) SELECT raw.a FROM x JOIN raw ON x.a = raw.a");
+        let r =
+            q("WITH x AS (SELECT * FROM STREAM(raw)) SELECT raw.a FROM x JOIN raw ON x.a = raw.a");
         assert_eq!(r.inputs.len(), 2);
         assert!(r.sql.contains("FROM __in_0 AS raw"), "{}", r.sql);
         assert!(r.sql.contains("FROM x JOIN __in_1 AS raw"), "{}", r.sql);
@@ -415,6 +430,11 @@ mod tests {
             text: "SELECT * FROM STREAM(1 + 2)".into(),
             at: SourcePos::default(),
         };
-        assert!(rewrite(&at, "p").unwrap_err().to_string().contains("STREAM reads a table"));
+        assert!(
+            rewrite(&at, "p")
+                .unwrap_err()
+                .to_string()
+                .contains("STREAM reads a table")
+        );
     }
 }

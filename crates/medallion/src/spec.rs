@@ -57,7 +57,9 @@ impl Library {
     pub fn pattern(&self) -> Option<&str> {
         match (&self.glob, &self.file) {
             (Some(g), None) => Some(&g.include),
-            (None, Some(FileEntry::Path(p))) | (None, Some(FileEntry::Object { path: p })) => Some(p),
+            (None, Some(FileEntry::Path(p))) | (None, Some(FileEntry::Object { path: p })) => {
+                Some(p)
+            }
             _ => None,
         }
     }
@@ -98,7 +100,10 @@ impl PipelineSpec {
                 .find(|p| p.is_file())
                 .ok_or_else(|| PipelineError::Spec {
                     path: dir.display().to_string(),
-                    message: format!("no pipeline spec here (looked for {})", SPEC_FILES.join(", ")),
+                    message: format!(
+                        "no pipeline spec here (looked for {})",
+                        SPEC_FILES.join(", ")
+                    ),
                 })?
         };
         let text = std::fs::read_to_string(&path).map_err(|source| PipelineError::Io {
@@ -111,10 +116,11 @@ impl PipelineSpec {
 
     /// Parses spec text (`path` names it in errors).
     pub fn parse(path: &str, text: &str) -> PipelineResult<PipelineSpec> {
-        let spec: PipelineSpec = serde_yaml_ng::from_str(text).map_err(|e| PipelineError::Spec {
-            path: path.to_string(),
-            message: e.to_string(),
-        })?;
+        let spec: PipelineSpec =
+            serde_yaml_ng::from_str(text).map_err(|e| PipelineError::Spec {
+                path: path.to_string(),
+                message: e.to_string(),
+            })?;
         if spec.name.trim().is_empty()
             || !spec
                 .name
@@ -132,7 +138,9 @@ impl PipelineSpec {
         if let Some(i) = spec.libraries.iter().position(|l| l.pattern().is_none()) {
             return Err(PipelineError::Spec {
                 path: path.to_string(),
-                message: format!("libraries[{i}] needs exactly one of `glob: {{include: …}}` or `file: …`"),
+                message: format!(
+                    "libraries[{i}] needs exactly one of `glob: {{include: …}}` or `file: …`"
+                ),
             });
         }
         if spec.libraries.is_empty() {

@@ -40,7 +40,10 @@ impl DeltaStreamOptions {
     pub fn parse(options: &BTreeMap<String, String>) -> Result<Self, String> {
         let mut o = Self::default();
         for (k, v) in options {
-            let num = || v.parse::<u64>().map_err(|_| format!("{k} must be a non-negative integer, not {v:?}"));
+            let num = || {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{k} must be a non-negative integer, not {v:?}"))
+            };
             let flag = || match v.to_ascii_lowercase().as_str() {
                 "true" => Ok(true),
                 "false" => Ok(false),
@@ -147,11 +150,18 @@ pub async fn next_batch(
             }
             Err(e) => {
                 let retryable = e.is_retryable();
-                return Err(source_err(flow, &table, format!("reading version {end}: {e}"), retryable));
+                return Err(source_err(
+                    flow,
+                    &table,
+                    format!("reading version {end}: {e}"),
+                    retryable,
+                ));
             }
         };
         let actions = parse_log_file(&table, end, &path, &data)?;
-        let changes_rows = actions.iter().any(|a| matches!(a, Action::Remove(r) if r.data_change));
+        let changes_rows = actions
+            .iter()
+            .any(|a| matches!(a, Action::Remove(r) if r.data_change));
         if changes_rows && !options.read_change_feed {
             if options.skip_change_commits {
                 skipped += 1;

@@ -83,7 +83,10 @@ impl FileOptions {
         };
         let mut format_given = false;
         for (k, v) in options {
-            let key = k.strip_prefix("cloudFiles.").unwrap_or(k).to_ascii_lowercase();
+            let key = k
+                .strip_prefix("cloudFiles.")
+                .unwrap_or(k)
+                .to_ascii_lowercase();
             match key.as_str() {
                 "format" => {
                     format_given = true;
@@ -91,7 +94,11 @@ impl FileOptions {
                         "json" => FileFormat::Json,
                         "csv" => FileFormat::Csv,
                         "parquet" => FileFormat::Parquet,
-                        other => return Err(format!("format {other:?} is not supported (json, csv, parquet)")),
+                        other => {
+                            return Err(format!(
+                                "format {other:?} is not supported (json, csv, parquet)"
+                            ));
+                        }
                     }
                 }
                 "schemaevolutionmode" => {
@@ -100,22 +107,22 @@ impl FileOptions {
                         "rescue" => SchemaEvolution::Rescue,
                         "failonnewcolumns" => SchemaEvolution::FailOnNewColumns,
                         "none" => SchemaEvolution::None,
-                        other => return Err(format!("schemaEvolutionMode {other:?} is not one of addNewColumns, rescue, failOnNewColumns, none")),
+                        other => {
+                            return Err(format!(
+                                "schemaEvolutionMode {other:?} is not one of addNewColumns, rescue, failOnNewColumns, none"
+                            ));
+                        }
                     }
                 }
                 "maxfilespertrigger" => {
-                    o.max_files_per_trigger = v
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or(format!("maxFilesPerTrigger must be a positive integer, not {v:?}"))?
+                    o.max_files_per_trigger = v.parse::<usize>().ok().filter(|n| *n > 0).ok_or(
+                        format!("maxFilesPerTrigger must be a positive integer, not {v:?}"),
+                    )?
                 }
                 "minfileagems" => {
-                    o.min_file_age_ms = v
-                        .parse::<i64>()
-                        .ok()
-                        .filter(|n| *n >= 0)
-                        .ok_or(format!("minFileAgeMs must be a non-negative integer, not {v:?}"))?
+                    o.min_file_age_ms = v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or(format!(
+                        "minFileAgeMs must be a non-negative integer, not {v:?}"
+                    ))?
                 }
                 "pathglobfilter" | "filesuffix" => {
                     o.suffix = Some(v.trim_start_matches('*').to_string());
@@ -151,10 +158,15 @@ pub async fn pending_files(
     let mut all = store.list_recursive("").await?;
     all.retain(|f| {
         let name = f.path.rsplit('/').next().unwrap_or(&f.path);
-        !f.path.split('/').any(|p| p.starts_with('.') || p.starts_with('_'))
+        !f.path
+            .split('/')
+            .any(|p| p.starts_with('.') || p.starts_with('_'))
             && !progress.files.contains(&f.path)
             && now_ms - f.last_modified >= options.min_file_age_ms
-            && options.suffix.as_ref().is_none_or(|s| name.ends_with(s.as_str()))
+            && options
+                .suffix
+                .as_ref()
+                .is_none_or(|s| name.ends_with(s.as_str()))
             && !name.is_empty()
     });
     all.sort_by(|a, b| natural_key(&a.path).cmp(&natural_key(&b.path)));
@@ -196,8 +208,14 @@ struct ParsedFile {
 }
 
 enum Record {
-    Fields { line: u64, values: Vec<(String, Option<String>)> },
-    Corrupt { line: u64, text: String },
+    Fields {
+        line: u64,
+        values: Vec<(String, Option<String>)>,
+    },
+    Corrupt {
+        line: u64,
+        text: String,
+    },
 }
 
 fn parse_json_lines(data: &[u8]) -> Vec<Record> {
@@ -254,7 +272,11 @@ fn parse_csv(data: &[u8]) -> Vec<Record> {
         let values = header
             .iter()
             .cloned()
-            .zip(fields.into_iter().map(|f| if f.is_empty() { None } else { Some(f) }))
+            .zip(
+                fields
+                    .into_iter()
+                    .map(|f| if f.is_empty() { None } else { Some(f) }),
+            )
             .collect();
         out.push(Record::Fields { line, values });
     }
@@ -327,12 +349,12 @@ async fn read_one(
             FileFormat::Json => file.records = parse_json_lines(&data),
             FileFormat::Csv => file.records = parse_csv(&data),
             FileFormat::Parquet => {
-                let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(data)
-                    .and_then(|b| b.build())
-                    .map_err(|e| format!("{path}: not a readable Parquet file: {e}"))?;
+                let reader =
+                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(data)
+                        .and_then(|b| b.build())
+                        .map_err(|e| format!("{path}: not a readable Parquet file: {e}"))?;
                 for b in reader {
-                    file.typed
-                        .push(b.map_err(|e| format!("{path}: {e}"))?);
+                    file.typed.push(b.map_err(|e| format!("{path}: {e}"))?);
                 }
             }
         }
@@ -352,7 +374,11 @@ pub fn row_schema(columns: &[(String, DataType)], with_metadata: bool) -> Schema
     fields.push(Field::new(RESCUED_COLUMN, DataType::Utf8, true));
     fields.push(Field::new(CORRUPT_COLUMN, DataType::Utf8, true));
     if with_metadata {
-        fields.push(Field::new(METADATA_COLUMN, DataType::Struct(metadata_fields()), false));
+        fields.push(Field::new(
+            METADATA_COLUMN,
+            DataType::Struct(metadata_fields()),
+            false,
+        ));
     }
     Arc::new(Schema::new(fields))
 }
@@ -458,7 +484,10 @@ pub async fn read_files(
                         match index.get(k.as_str()) {
                             Some(&i) => row[i] = v,
                             None if rescue => {
-                                extra.insert(k, v.map_or(serde_json::Value::Null, serde_json::Value::String));
+                                extra.insert(
+                                    k,
+                                    v.map_or(serde_json::Value::Null, serde_json::Value::String),
+                                );
                             }
                             None => {}
                         }
@@ -470,7 +499,10 @@ pub async fn read_files(
                         rescued.append_null();
                     } else {
                         rescued_count += 1;
-                        extra.insert("_file_path".into(), serde_json::Value::String(f.meta.path.clone()));
+                        extra.insert(
+                            "_file_path".into(),
+                            serde_json::Value::String(f.meta.path.clone()),
+                        );
                         rescued.append_value(serde_json::Value::Object(extra).to_string());
                     }
                     corrupt.append_null();
@@ -510,7 +542,10 @@ pub async fn read_files(
     metrics.insert("records".into(), records.into());
     metrics.insert("corrupt_records".into(), corrupt_count.into());
     metrics.insert("rescued_records".into(), rescued_count.into());
-    metrics.insert("bytes".into(), files.iter().map(|f| f.size).sum::<u64>().into());
+    metrics.insert(
+        "bytes".into(),
+        files.iter().map(|f| f.size).sum::<u64>().into(),
+    );
     Ok((
         SourceBatch {
             schema,
@@ -570,9 +605,10 @@ fn typed_rows(
                 arrays.push(m.finish());
             }
             rows += b.num_rows() as u64;
-            out.push(RecordBatch::try_new(schema.clone(), arrays).map_err(|e| {
-                PipelineError::flow(flow, e.to_string())
-            })?);
+            out.push(
+                RecordBatch::try_new(schema.clone(), arrays)
+                    .map_err(|e| PipelineError::flow(flow, e.to_string()))?,
+            );
         }
     }
     let mut metrics = serde_json::Map::new();
@@ -671,12 +707,26 @@ mod tests {
     #[test]
     fn options_are_checked() {
         let o = |pairs: &[(&str, &str)]| {
-            FileOptions::parse(&pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect())
+            FileOptions::parse(
+                &pairs
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
+            )
         };
         assert!(o(&[]).unwrap_err().contains("format"));
         assert!(o(&[("format", "xml")]).is_err());
-        assert!(o(&[("format", "json"), ("bogus", "1")]).unwrap_err().contains("bogus"));
-        let ok = o(&[("format", "json"), ("cloudFiles.maxFilesPerTrigger", "3"), ("schemaEvolutionMode", "rescue")]).unwrap();
+        assert!(
+            o(&[("format", "json"), ("bogus", "1")])
+                .unwrap_err()
+                .contains("bogus")
+        );
+        let ok = o(&[
+            ("format", "json"),
+            ("cloudFiles.maxFilesPerTrigger", "3"),
+            ("schemaEvolutionMode", "rescue"),
+        ])
+        .unwrap();
         assert_eq!(ok.max_files_per_trigger, 3);
         assert_eq!(ok.evolution, SchemaEvolution::Rescue);
     }

@@ -1,0 +1,470 @@
+//! AUTO CDC: a change feed applied to a streaming table by key, ordered
+//! by the `SEQUENCE BY` column so changes may arrive in any order.
+//! SCD type 1 keeps the newest version of each key (a MERGE guarded by
+//! the sequence, deletes by `APPLY AS DELETE WHEN`, a truncate by `APPLY
+//! AS TRUNCATE WHEN`); SCD type 2 keeps every version with `__START_AT` /
+//! `__END_AT`, recomputing the history of the keys a batch touches so
+//! late changes land in the right place. Either way one MERGE commits the
+//! changes with the flow's progress.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{Field, Schema, SchemaRef};
+use silt_log::CommitStamp;
+use silt_sql::SiltSession;
+use silt_sql::datafusion::datasource::MemTable;
+
+use crate::definition::{AutoCdc, ScdType};
+use crate::error::{PipelineError, PipelineResult};
+use crate::expectations::Checked;
+use crate::pipeline::{Pipeline, PlannedFlow};
+use crate::progress::app_id;
+use crate::tables;
+
+/// The SCD type 2 validity columns.
+pub const START_AT: &str = "__START_AT";
+/// See [`START_AT`].
+pub const END_AT: &str = "__END_AT";
+
+/// What applying a batch of changes did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The commit: `Ok(version)`, or `Err(())` when another process had
+    /// committed this batch.
+    pub version: Result<u64, ()>,
+    /// Rows inserted, updated or deleted in the target.
+    pub rows_changed: u64,
+    /// MERGE metrics and change counts.
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+fn q(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn sql_err(flow: &str, what: &str, e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::flow(flow, format!("{what}: {e}"))
+}
+
+fn register(
+    session: &SiltSession,
+    name: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> PipelineResult<()> {
+    let ctx = session.context();
+    let _ = ctx.deregister_table(name);
+    // Batches carry the schema they were made with (nullability, metadata
+    // may differ from a planned schema).
+    let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
+    let table = MemTable::try_new(schema, vec![batches]).map_err(silt_sql::SqlError::from)?;
+    ctx.register_table(name, Arc::new(table))
+        .map_err(silt_sql::SqlError::from)?;
+    Ok(())
+}
+
+async fn collect(
+    session: &SiltSession,
+    sql: &str,
+    flow: &str,
+    what: &str,
+) -> PipelineResult<(SchemaRef, Vec<RecordBatch>)> {
+    let df = session
+        .context()
+        .sql(sql)
+        .await
+        .map_err(|e| sql_err(flow, what, e))?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await.map_err(|e| sql_err(flow, what, e))?;
+    Ok((schema, batches))
+}
+
+/// Applies `changes` (the new rows of the source stream) to the target.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply(
+    p: &Pipeline,
+    flow: &PlannedFlow,
+    spec: &AutoCdc,
+    session: &SiltSession,
+    changes: Checked,
+    target: Option<silt_log::Snapshot>,
+    uri: &str,
+    stamp: CommitStamp,
+) -> PipelineResult<Applied> {
+    let f = flow.name.as_str();
+    let source_columns: Vec<String> = changes
+        .schema
+        .fields()
+        .iter()
+        .map(|c| c.name().clone())
+        .collect();
+    let find = |c: &str| {
+        source_columns
+            .iter()
+            .find(|s| s.eq_ignore_ascii_case(c))
+            .cloned()
+    };
+    let mut keys = Vec::new();
+    for k in &spec.keys {
+        keys.push(find(k).ok_or_else(|| PipelineError::Analysis {
+            at: flow.at.clone(),
+            message: format!(
+                "KEYS column {k} is not a column of {} ({})",
+                spec.source,
+                source_columns.join(", ")
+            ),
+        })?);
+    }
+    let seq = find(&spec.sequence_by).ok_or_else(|| PipelineError::Analysis {
+        at: flow.at.clone(),
+        message: format!(
+            "SEQUENCE BY column {} is not a column of {}",
+            spec.sequence_by, spec.source
+        ),
+    })?;
+    let mut stored = spec
+        .columns
+        .select(source_columns.iter().map(String::as_str));
+    for c in keys.iter().chain(std::iter::once(&seq)) {
+        if !stored.contains(c) {
+            stored.push(c.clone());
+        }
+    }
+    stored.sort_by_key(|c| source_columns.iter().position(|s| s == c));
+    let null_seq: u64 = {
+        register(
+            session,
+            "__silt_changes",
+            changes.schema.clone(),
+            changes.batches,
+        )?;
+        let (_, b) = collect(
+            session,
+            &format!(
+                "SELECT count(*) FROM __silt_changes WHERE {} IS NULL",
+                q(&seq)
+            ),
+            f,
+            "counting changes without a sequence",
+        )
+        .await?;
+        b.first()
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<arrow_array::Int64Array>()
+                    .map(|a| a.value(0) as u64)
+            })
+            .unwrap_or(0)
+    };
+    if null_seq > 0 {
+        return Err(PipelineError::Source {
+            flow: f.to_string(),
+            source_name: spec.source.to_string(),
+            message: format!(
+                "{null_seq} change row(s) have a NULL {seq} (SEQUENCE BY column): a change needs a sequence value"
+            ),
+            retryable: false,
+        });
+    }
+    let dataset = p.datasets.get(&flow.target);
+    let deleted = spec.delete_when.clone().unwrap_or_else(|| "false".into());
+    let mut details = serde_json::Map::new();
+    details.insert("changes".into(), changes.rows_in.into());
+    let merge = match spec.scd {
+        ScdType::Type1 => {
+            // A truncate wipes the table: only changes after the newest
+            // truncate of the batch survive it.
+            let (truncate, after_truncate) = match &spec.truncate_when {
+                None => (false, String::new()),
+                Some(cond) => {
+                    let is_truncate = format!("coalesce(CAST(({cond}) AS BOOLEAN), false)");
+                    let (_, b) = collect(
+                        session,
+                        &format!("SELECT count(*) FROM __silt_changes WHERE {is_truncate}"),
+                        f,
+                        "looking for truncates",
+                    )
+                    .await?;
+                    let any = b
+                        .first()
+                        .and_then(|b| {
+                            b.column(0)
+                                .as_any()
+                                .downcast_ref::<arrow_array::Int64Array>()
+                                .map(|a| a.value(0) > 0)
+                        })
+                        .unwrap_or(false);
+                    let filter = if any {
+                        format!(
+                            "WHERE {seq} > (SELECT max({seq}) FROM __silt_changes WHERE {is_truncate})",
+                            seq = q(&seq)
+                        )
+                    } else {
+                        String::new()
+                    };
+                    (any, filter)
+                }
+            };
+            let latest_sql = format!(
+                "SELECT {cols}, __silt_delete FROM (SELECT *, \
+                 coalesce(CAST(({deleted}) AS BOOLEAN), false) AS __silt_delete, \
+                 row_number() OVER (PARTITION BY {keys} ORDER BY {seq} DESC) AS __silt_rn \
+                 FROM __silt_changes {after_truncate}) AS __silt_c WHERE __silt_rn = 1",
+                cols = stored.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
+                keys = keys.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
+                seq = q(&seq),
+            );
+            let (schema, latest) = collect(
+                session,
+                &latest_sql,
+                f,
+                "choosing the newest change per key",
+            )
+            .await?;
+            details.insert(
+                "latest_per_key".into(),
+                latest
+                    .iter()
+                    .map(|b| b.num_rows() as u64)
+                    .sum::<u64>()
+                    .into(),
+            );
+            let table_schema = Arc::new(Schema::new(
+                schema
+                    .fields()
+                    .iter()
+                    .filter(|f| !f.name().starts_with("__silt_"))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            ));
+            let snapshot = match target {
+                Some(s) => s,
+                None => tables::ensure(uri, &p.storage_options, &table_schema, dataset).await?,
+            };
+            register(session, "__silt_latest", schema, latest)?;
+            let on = keys
+                .iter()
+                .map(|k| format!("t.{k} = s.{k}", k = q(k)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let newer = if truncate {
+                "true".to_string()
+            } else {
+                format!("s.{s} > t.{s}", s = q(&seq))
+            };
+            let sets = stored
+                .iter()
+                .filter(|c| !keys.contains(c))
+                .map(|c| {
+                    if spec.ignore_null_updates {
+                        format!("{c} = coalesce(s.{c}, t.{c})", c = q(c))
+                    } else {
+                        format!("{c} = s.{c}", c = q(c))
+                    }
+                })
+                .collect::<Vec<_>>();
+            let cols = stored.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+            let values = stored
+                .iter()
+                .map(|c| format!("s.{}", q(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut sql = format!(
+                "MERGE INTO delta.'{uri}' AS t USING __silt_latest AS s ON {on} \
+                 WHEN MATCHED AND s.__silt_delete AND {newer} THEN DELETE ",
+                uri = snapshot.location().replace('\'', "''"),
+            );
+            if !sets.is_empty() {
+                sql.push_str(&format!(
+                    "WHEN MATCHED AND NOT s.__silt_delete AND {newer} THEN UPDATE SET {} ",
+                    sets.join(", ")
+                ));
+            }
+            sql.push_str(&format!(
+                "WHEN NOT MATCHED AND NOT s.__silt_delete THEN INSERT ({cols}) VALUES ({values})"
+            ));
+            if truncate {
+                sql.push_str(" WHEN NOT MATCHED BY SOURCE THEN DELETE");
+            }
+            sql
+        }
+        ScdType::Type2 => {
+            let tracked: Vec<String> = spec
+                .track_history
+                .select(stored.iter().map(String::as_str))
+                .into_iter()
+                .filter(|c| !keys.contains(c) && *c != seq)
+                .collect();
+            let seq_type = changes
+                .schema
+                .field_with_name(&seq)
+                .map(|f| f.data_type().clone())
+                .map_err(|e| PipelineError::flow(f, e.to_string()))?;
+            let mut fields: Vec<Field> = stored
+                .iter()
+                .filter_map(|c| changes.schema.field_with_name(c).ok().cloned())
+                .collect();
+            fields.push(Field::new(START_AT, seq_type.clone(), true));
+            fields.push(Field::new(END_AT, seq_type, true));
+            let table_schema = Arc::new(Schema::new(fields));
+            let snapshot = match target {
+                Some(s) => s,
+                None => tables::ensure(uri, &p.storage_options, &table_schema, dataset).await?,
+            };
+            let history = silt_sql::DeltaTable::new(snapshot.clone(), false)
+                .map_err(silt_sql::SqlError::from)?;
+            let ctx = session.context();
+            let _ = ctx.deregister_table("__silt_history");
+            ctx.register_table("__silt_history", Arc::new(history))
+                .map_err(silt_sql::SqlError::from)?;
+            let cols = stored.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+            let hcols = stored
+                .iter()
+                .map(|c| format!("h.{}", q(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let keys_sql = keys.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+            let join = |a: &str, b: &str| {
+                keys.iter()
+                    .map(|k| format!("{a}.{k} = {b}.{k}", k = q(k)))
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            };
+            let same = if tracked.is_empty() {
+                "true".to_string()
+            } else {
+                tracked
+                    .iter()
+                    .map(|c| format!("({c} IS NOT DISTINCT FROM (LAG({c}) OVER (PARTITION BY {keys_sql} ORDER BY __seq)))", c = q(c)))
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            };
+            let new_history = format!(
+                "WITH new_events AS (SELECT {cols}, {seq} AS __seq, coalesce(CAST(({deleted}) AS BOOLEAN), false) AS __del FROM __silt_changes), \
+                 touched AS (SELECT DISTINCT {keys_sql} FROM new_events), \
+                 hist AS (SELECT h.* FROM __silt_history h JOIN touched k ON {hk}), \
+                 old_deletes AS (SELECT {hcols}, h.{end} AS __seq, true AS __del FROM hist h LEFT JOIN hist h2 ON {hh2} AND h2.{start} = h.{end} WHERE h.{end} IS NOT NULL AND h2.{start} IS NULL), \
+                 events AS (SELECT {hcols}, h.{start} AS __seq, false AS __del FROM hist h UNION ALL SELECT * FROM old_deletes UNION ALL SELECT * FROM new_events), \
+                 ranked AS (SELECT *, row_number() OVER (PARTITION BY {keys_sql}, __seq ORDER BY __del DESC) AS __rn FROM events), \
+                 ev AS (SELECT * FROM ranked WHERE __rn = 1), \
+                 marked AS (SELECT *, ((NOT __del) AND coalesce((LAG(__del) OVER (PARTITION BY {keys_sql} ORDER BY __seq)) = false, false) AND {same}) AS __same FROM ev), \
+                 kept AS (SELECT * FROM marked WHERE NOT __same), \
+                 versions AS (SELECT {cols}, __seq AS {start}, LEAD(__seq) OVER (PARTITION BY {keys_sql} ORDER BY __seq) AS {end}, __del FROM kept) \
+                 SELECT {cols}, {start}, {end} FROM versions WHERE NOT __del",
+                seq = q(&seq),
+                hk = join("h", "k"),
+                hh2 = join("h", "h2"),
+                start = q(START_AT),
+                end = q(END_AT),
+            );
+            let (schema, rows) = collect(
+                session,
+                &new_history,
+                f,
+                "recomputing the history of the changed keys",
+            )
+            .await?;
+            details.insert(
+                "history_rows".into(),
+                rows.iter().map(|b| b.num_rows() as u64).sum::<u64>().into(),
+            );
+            register(session, "__silt_new_history", schema, rows)?;
+            let source = format!(
+                "SELECT {cols}, {start}, {end}, 'upsert' AS __silt_op FROM __silt_new_history \
+                 UNION ALL SELECT {hcols}, h.{start}, h.{end}, 'delete' AS __silt_op FROM __silt_history h \
+                 JOIN (SELECT DISTINCT {keys_sql} FROM __silt_changes) k ON {hk} \
+                 LEFT JOIN __silt_new_history n ON {hn} AND n.{start} = h.{start} WHERE n.{start} IS NULL",
+                start = q(START_AT),
+                end = q(END_AT),
+                hk = join("h", "k"),
+                hn = join("h", "n"),
+            );
+            let (schema, rows) =
+                collect(session, &source, f, "planning the history changes").await?;
+            register(session, "__silt_scd2", schema, rows)?;
+            let all: Vec<String> = stored
+                .iter()
+                .cloned()
+                .chain([START_AT.to_string(), END_AT.to_string()])
+                .collect();
+            let differs = all
+                .iter()
+                .map(|c| format!("(t.{c} IS DISTINCT FROM s.{c})", c = q(c)))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let sets = all
+                .iter()
+                .map(|c| format!("{c} = s.{c}", c = q(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let cols_all = all.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+            let values = all
+                .iter()
+                .map(|c| format!("s.{}", q(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "MERGE INTO delta.'{uri}' AS t USING __silt_scd2 AS s ON {on} AND t.{start} = s.{start} \
+                 WHEN MATCHED AND s.__silt_op = 'delete' THEN DELETE \
+                 WHEN MATCHED AND ({differs}) THEN UPDATE SET {sets} \
+                 WHEN NOT MATCHED AND s.__silt_op = 'upsert' THEN INSERT ({cols_all}) VALUES ({values})",
+                uri = snapshot.location().replace('\'', "''"),
+                on = join("t", "s"),
+                start = q(START_AT),
+            )
+        }
+    };
+    session.set_commit_stamp(Some(stamp.clone()));
+    let result = session.run(&merge).await;
+    session.set_commit_stamp(None);
+    let metrics = result?;
+    let mut changed = 0u64;
+    if let Some(b) = metrics.first() {
+        for (i, field) in b.schema().fields().iter().enumerate() {
+            if let Some(a) = b
+                .column(i)
+                .as_any()
+                .downcast_ref::<arrow_array::UInt64Array>()
+                && a.len() > 0
+            {
+                details.insert(field.name().clone(), a.value(0).into());
+            } else if let Some(a) = b
+                .column(i)
+                .as_any()
+                .downcast_ref::<arrow_array::Int64Array>()
+                && a.len() > 0
+            {
+                details.insert(field.name().clone(), a.value(0).into());
+            }
+        }
+        changed = ["num_inserted_rows", "num_updated_rows", "num_deleted_rows"]
+            .iter()
+            .filter_map(|k| details.get(*k).and_then(|v| v.as_u64()))
+            .sum();
+    }
+    // The MERGE committed the stamp, or found the batch applied already.
+    let after = tables::load(uri, &p.storage_options)
+        .await?
+        .ok_or_else(|| PipelineError::flow(f, "the target vanished after MERGE"))?;
+    let app = app_id(&p.name, &flow.name);
+    let (_, batch) = stamp.app_transaction.clone().unwrap_or_default();
+    let ours =
+        after.txn_version(&app).is_some_and(|v| v >= batch) && changed_or_committed(&after, &stamp);
+    Ok(Applied {
+        version: if ours { Ok(after.version()) } else { Err(()) },
+        rows_changed: changed,
+        details,
+    })
+}
+
+/// Whether the table's progress domain is the one `stamp` wrote.
+fn changed_or_committed(after: &silt_log::Snapshot, stamp: &CommitStamp) -> bool {
+    stamp.domains.iter().all(|d| {
+        after
+            .domains()
+            .get(&d.domain)
+            .is_some_and(|now| now.configuration == d.configuration)
+    })
+}

@@ -1,0 +1,443 @@
+//! One batch of one flow: read what is new from each input (through
+//! temporary views, with their expectations), run the query, apply the
+//! target's expectations, and commit the rows with the flow's progress in
+//! one Delta commit. Planning (inputs → rows) and committing are separate
+//! steps, so the row work can later run as tasks elsewhere while the
+//! commit stays here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use futures::future::BoxFuture;
+use silt_log::{CommitOutcome, CommitStamp, LogError, Operation, Snapshot};
+use silt_parquet::WriteOptions;
+use silt_sql::SiltSession;
+use silt_sql::datafusion::datasource::MemTable;
+
+use crate::error::{PipelineError, PipelineResult};
+use crate::expectations::{ExpectationCount, run_checked};
+use crate::pipeline::{FlowPlan, Pipeline, PlannedFlow};
+use crate::progress::{FlowProgress, app_id};
+use crate::query::{InputSource, RewrittenQuery};
+use crate::sources::delta::{DeltaStreamOptions, next_batch};
+use crate::sources::files::{FileOptions, FilesProgress, pending_files, read_files};
+use crate::{cdc, tables};
+
+/// What one batch did.
+#[derive(Debug, Clone)]
+pub enum BatchOutcome {
+    /// Rows (possibly none) and progress committed.
+    Committed(BatchReport),
+    /// Nothing new to read.
+    Idle,
+    /// Not run, and why (inputs unchanged, waiting for an upstream table,
+    /// a one-shot flow already run).
+    Skipped(String),
+    /// Another process committed this batch first: plan again.
+    Raced,
+}
+
+/// A committed batch.
+#[derive(Debug, Clone, Default)]
+pub struct BatchReport {
+    /// The batch number (the `txn` version).
+    pub batch: i64,
+    /// The target's version it committed.
+    pub version: u64,
+    /// Rows the query produced.
+    pub rows_in: u64,
+    /// Rows written (AUTO CDC: inserted + updated + deleted).
+    pub rows_out: u64,
+    /// Expectation counts (target and views read).
+    pub expectations: Vec<ExpectationCount>,
+    /// Per input: what was read.
+    pub sources: BTreeMap<String, serde_json::Value>,
+    /// Flow-specific figures (AUTO CDC metrics).
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Settings of the run a batch belongs to.
+#[derive(Debug, Clone, Default)]
+pub struct BatchSettings {
+    /// Recompute materialized views even when their inputs are unchanged.
+    pub force_recompute: bool,
+    /// Landing files must be this old before they are read (continuous
+    /// runs use a small default so half-written files wait).
+    pub min_file_age_ms: Option<i64>,
+}
+
+/// Runs one batch of `flow`.
+pub async fn run_batch(
+    p: &Pipeline,
+    flow: &PlannedFlow,
+    settings: &BatchSettings,
+) -> PipelineResult<BatchOutcome> {
+    let uri = p.dataset_uri(&flow.target);
+    let target = tables::load(&uri, &p.storage_options).await?;
+    let before = FlowProgress::read(target.as_ref(), &p.name, &flow.name)
+        .map_err(|m| PipelineError::flow(&flow.name, m))?;
+    if flow.once && before.once_done {
+        return Ok(BatchOutcome::Skipped("a one-shot flow that has run".into()));
+    }
+    let app = app_id(&p.name, &flow.name);
+    let batch = target
+        .as_ref()
+        .and_then(|s| s.txn_version(&app))
+        .map_or(0, |v| v + 1);
+    let session = SiltSession::with_storage_options(p.storage_options.clone());
+    let mut inputs = Inputs {
+        p,
+        flow: &flow.name,
+        stream_options: stream_options(p, flow)?,
+        settings,
+        before: &before,
+        next: before.clone(),
+        streams: 0,
+        advanced: false,
+        waiting: None,
+        counts: Vec::new(),
+        sources: BTreeMap::new(),
+    };
+    inputs.register(&session, flow.query()).await?;
+    if let Some(w) = inputs.waiting {
+        return Ok(BatchOutcome::Skipped(w));
+    }
+    let (streams, advanced) = (inputs.streams, inputs.advanced);
+    let mut next = inputs.next;
+    let mut counts = inputs.counts;
+    let sources = inputs.sources;
+    match &flow.plan {
+        FlowPlan::Recompute(_) => {
+            if target.is_some() && next.upstream == before.upstream && !settings.force_recompute {
+                return Ok(BatchOutcome::Skipped("inputs unchanged".into()));
+            }
+        }
+        _ if streams > 0 && !advanced => return Ok(BatchOutcome::Idle),
+        _ if streams == 0 && before.once_done => {
+            return Ok(BatchOutcome::Skipped(
+                "no streaming input: runs once".into(),
+            ));
+        }
+        _ => {}
+    }
+    if streams == 0 || flow.once {
+        next.once_done = true;
+    }
+    next.batches = batch + 1;
+    let stamp = CommitStamp {
+        app_transaction: Some((app, batch)),
+        domains: vec![next.to_domain(&p.name, &flow.name)],
+    };
+    let dataset = p.datasets.get(&flow.target);
+    let expectations = dataset.map(|d| d.expectations.as_slice()).unwrap_or(&[]);
+    let target_name = flow.target.to_string();
+    let mut report = BatchReport {
+        batch,
+        sources,
+        ..BatchReport::default()
+    };
+    let outcome = match &flow.plan {
+        FlowPlan::Append(q) | FlowPlan::Recompute(q) => {
+            let checked =
+                run_checked(&session, &q.sql, expectations, &target_name, &flow.name).await?;
+            counts.extend(checked.counts.clone());
+            report.rows_in = checked.rows_in;
+            report.rows_out = checked.batches.iter().map(|b| b.num_rows() as u64).sum();
+            let overwrite = matches!(flow.plan, FlowPlan::Recompute(_));
+            match commit_rows(
+                p,
+                flow,
+                target,
+                &uri,
+                checked.schema,
+                checked.batches,
+                stamp,
+                overwrite,
+            )
+            .await?
+            {
+                CommitOutcome::Committed(c) => Ok(c.version),
+                CommitOutcome::AlreadyApplied { .. } => Err(()),
+                CommitOutcome::Conflict(conflict) => {
+                    return Err(PipelineError::Log(LogError::Conflict {
+                        table: uri,
+                        conflict,
+                    }));
+                }
+            }
+        }
+        FlowPlan::AutoCdc(spec, q) => {
+            let checked = run_checked(&session, &q.sql, &[], &target_name, &flow.name).await?;
+            report.rows_in = checked.rows_in;
+            let applied = cdc::apply(p, flow, spec, &session, checked, target, &uri, stamp).await?;
+            report.rows_out = applied.rows_changed;
+            report.details = applied.details;
+            applied.version
+        }
+    };
+    report.expectations = counts;
+    Ok(match outcome {
+        Ok(version) => {
+            report.version = version;
+            BatchOutcome::Committed(report)
+        }
+        Err(()) => BatchOutcome::Raced,
+    })
+}
+
+/// `silt.stream.*` table properties of the flow's target: options of its
+/// streaming Delta reads (`silt.stream.skipChangeCommits` …).
+fn stream_options(p: &Pipeline, flow: &PlannedFlow) -> PipelineResult<DeltaStreamOptions> {
+    let mut given = BTreeMap::new();
+    if let Some(d) = p.datasets.get(&flow.target) {
+        for (k, v) in &d.properties {
+            if let Some(option) = k.strip_prefix("silt.stream.") {
+                given.insert(option.to_string(), v.clone());
+            }
+        }
+    }
+    DeltaStreamOptions::parse(&given).map_err(|message| PipelineError::Analysis {
+        at: p
+            .datasets
+            .get(&flow.target)
+            .map(|d| d.at.clone())
+            .unwrap_or_default(),
+        message,
+    })
+}
+
+/// Appends (or, for a materialized view, overwrites with) `batches`,
+/// with the stamp, creating the table on its first batch.
+#[allow(clippy::too_many_arguments)]
+async fn commit_rows(
+    p: &Pipeline,
+    flow: &PlannedFlow,
+    target: Option<Snapshot>,
+    uri: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    stamp: CommitStamp,
+    overwrite: bool,
+) -> PipelineResult<CommitOutcome> {
+    let dataset = p.datasets.get(&flow.target);
+    let snapshot = match target {
+        Some(s) => s,
+        None => tables::ensure(uri, &p.storage_options, &schema, dataset).await?,
+    };
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    if rows == 0 && !overwrite {
+        // Progress alone (every record dropped, or only a skipped commit).
+        let outcome = snapshot
+            .transaction(
+                Operation::new("STREAMING UPDATE").with_parameter("flow", flow.name.clone()),
+            )
+            .stamped(&stamp)
+            .commit()
+            .await?;
+        return Ok(outcome);
+    }
+    let (app_transaction, domains) = (stamp.app_transaction, stamp.domains);
+    let options = WriteOptions {
+        app_transaction,
+        domains,
+        merge_schema: !overwrite,
+        ..WriteOptions::default()
+    };
+    let written = if overwrite {
+        silt_parquet::write_batches(
+            snapshot.store().clone(),
+            Some(snapshot),
+            batches,
+            WriteOptions {
+                mode: silt_parquet::WriteMode::Overwrite,
+                ..options
+            },
+        )
+        .await?
+    } else {
+        silt_parquet::write_batches(snapshot.store().clone(), Some(snapshot), batches, options)
+            .await?
+    };
+    Ok(written.outcome)
+}
+
+/// Registers a query's inputs in a session, reading what is new.
+struct Inputs<'a> {
+    p: &'a Pipeline,
+    flow: &'a str,
+    stream_options: DeltaStreamOptions,
+    settings: &'a BatchSettings,
+    before: &'a FlowProgress,
+    next: FlowProgress,
+    streams: usize,
+    advanced: bool,
+    waiting: Option<String>,
+    counts: Vec<ExpectationCount>,
+    sources: BTreeMap<String, serde_json::Value>,
+}
+
+fn register_rows(
+    session: &SiltSession,
+    name: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> PipelineResult<()> {
+    // Batches carry the schema they were made with (nullability, metadata
+    // may differ from a planned schema).
+    let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
+    let table = MemTable::try_new(schema, vec![batches]).map_err(silt_sql::SqlError::from)?;
+    let ctx = session.context();
+    let _ = ctx.deregister_table(name);
+    ctx.register_table(name, Arc::new(table))
+        .map_err(silt_sql::SqlError::from)?;
+    Ok(())
+}
+
+impl<'a> Inputs<'a> {
+    fn key(&self, source: &InputSource) -> String {
+        match source {
+            InputSource::Dataset(d) => self.p.qualify(d).to_string(),
+            other => other.to_string(),
+        }
+    }
+
+    fn register<'s>(
+        &'s mut self,
+        session: &'s SiltSession,
+        query: &'s RewrittenQuery,
+    ) -> BoxFuture<'s, PipelineResult<()>> {
+        Box::pin(async move {
+            for input in &query.inputs {
+                if self.waiting.is_some() {
+                    return Ok(());
+                }
+                let key = self.key(&input.source);
+                match &input.source {
+                    InputSource::Dataset(d) if self.p.views.contains_key(&self.p.qualify(d)) => {
+                        let name = self.p.qualify(d);
+                        let view = &self.p.views[&name];
+                        self.register(session, view).await?;
+                        if self.waiting.is_some() {
+                            return Ok(());
+                        }
+                        let expectations = self
+                            .p
+                            .datasets
+                            .get(&name)
+                            .map(|d| d.expectations.as_slice())
+                            .unwrap_or(&[]);
+                        let checked =
+                            run_checked(session, &view.sql, expectations, &key, self.flow).await?;
+                        self.counts.extend(checked.counts);
+                        register_rows(
+                            session,
+                            &input.placeholder,
+                            checked.schema,
+                            checked.batches,
+                        )?;
+                    }
+                    InputSource::Dataset(_) | InputSource::Path(_) => {
+                        let uri = match &input.source {
+                            InputSource::Dataset(d) => self.p.dataset_uri(d),
+                            InputSource::Path(u) => u.clone(),
+                            InputSource::Files { .. } => unreachable!("matched above"),
+                        };
+                        let Some(snapshot) = tables::load(&uri, &self.p.storage_options).await?
+                        else {
+                            self.waiting = Some(format!("waiting for {key}: it has no table yet"));
+                            return Ok(());
+                        };
+                        if input.streaming {
+                            self.streams += 1;
+                            let consumed = self.before.delta.get(&key).copied();
+                            let b =
+                                next_batch(&snapshot, consumed, &self.stream_options, self.flow)
+                                    .await?;
+                            self.advanced |= b.advanced;
+                            self.next.delta.insert(key.clone(), b.version);
+                            let mut m = b.batch.metrics.clone();
+                            m.insert("rows".into(), b.batch.rows().into());
+                            self.sources.insert(key, serde_json::Value::Object(m));
+                            register_rows(
+                                session,
+                                &input.placeholder,
+                                b.batch.schema,
+                                b.batch.batches,
+                            )?;
+                        } else {
+                            self.next.upstream.insert(key.clone(), snapshot.version());
+                            self.sources
+                                .insert(key, serde_json::json!({ "version": snapshot.version() }));
+                            let table = silt_sql::DeltaTable::new(snapshot, false)
+                                .map_err(silt_sql::SqlError::from)?;
+                            let ctx = session.context();
+                            let _ = ctx.deregister_table(input.placeholder.as_str());
+                            ctx.register_table(input.placeholder.as_str(), Arc::new(table))
+                                .map_err(silt_sql::SqlError::from)?;
+                        }
+                    }
+                    InputSource::Files { path, options } => {
+                        let mut opts = FileOptions::parse(options).map_err(|message| {
+                            PipelineError::Analysis {
+                                at: query.original.at.clone(),
+                                message,
+                            }
+                        })?;
+                        if !options
+                            .keys()
+                            .any(|k| k.to_ascii_lowercase().ends_with("minfileagems"))
+                            && let Some(age) = self.settings.min_file_age_ms
+                        {
+                            opts.min_file_age_ms = age;
+                        }
+                        let store = tables::store_for(path, &self.p.storage_options)?;
+                        let now = chrono::Utc::now().timestamp_millis();
+                        let list_err = |e: silt_log::StorageError| PipelineError::Source {
+                            flow: self.flow.to_string(),
+                            source_name: path.clone(),
+                            message: format!("listing: {e}"),
+                            retryable: e.is_retryable(),
+                        };
+                        let (before, pending) = if input.streaming {
+                            self.streams += 1;
+                            let before = self.before.files.get(&key).cloned().unwrap_or_default();
+                            let pending = pending_files(store.as_ref(), &before, &opts, now)
+                                .await
+                                .map_err(list_err)?;
+                            self.advanced |= !pending.is_empty();
+                            (before, pending)
+                        } else {
+                            let mut all = opts.clone();
+                            all.max_files_per_trigger = usize::MAX;
+                            let before = FilesProgress::default();
+                            let pending = pending_files(store.as_ref(), &before, &all, now)
+                                .await
+                                .map_err(list_err)?;
+                            (before, pending)
+                        };
+                        let (rows, after) = read_files(
+                            store,
+                            path,
+                            pending,
+                            &opts,
+                            &before,
+                            query.uses_metadata,
+                            self.flow,
+                        )
+                        .await?;
+                        if input.streaming {
+                            self.next.files.insert(key.clone(), after);
+                        }
+                        let mut m = rows.metrics.clone();
+                        m.insert("rows".into(), rows.rows().into());
+                        self.sources.insert(key, serde_json::Value::Object(m));
+                        register_rows(session, &input.placeholder, rows.schema, rows.batches)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}

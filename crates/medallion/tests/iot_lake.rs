@@ -1,0 +1,114 @@
+//! The example project `examples/iot-lake` over data from the peer
+//! benchmark's generator (`peer_pipeline.py gen`), checked with its oracle
+//! (`peer_pipeline.py compare`) after every round.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use silt_medallion::project::{ProjectOptions, load};
+use silt_medallion::{RunOptions, run};
+
+fn python() -> String {
+    std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// `peer_pipeline.py`: `SILT_PEER_PIPELINE`, or `../shared/bench` beside the
+/// repository (or beside the repository this clone came from).
+pub fn peer_pipeline() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("SILT_PEER_PIPELINE") {
+        return Some(PathBuf::from(p));
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut candidates = vec![repo.join("../shared/bench/peer_pipeline.py")];
+    if let Ok(out) = Command::new("git")
+        .args(["config", "--get", "remote.origin.url"])
+        .current_dir(&repo)
+        .output()
+    {
+        let origin = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !origin.is_empty() {
+            candidates.push(Path::new(&origin).join("../shared/bench/peer_pipeline.py"));
+        }
+    }
+    candidates.into_iter().find(|c| c.is_file())
+}
+
+fn peer(args: &[&str]) -> String {
+    let script = peer_pipeline().expect("peer_pipeline.py not found: set SILT_PEER_PIPELINE");
+    let out = Command::new(python())
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "peer_pipeline.py {args:?} failed:\n{text}"
+    );
+    text
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/iot-lake")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iot_lake_matches_the_oracle_round_after_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("iot");
+    let lake = dir.path().join("lake");
+    let landing = data.join("landing");
+    let options = ProjectOptions {
+        conf: [("landing".to_string(), landing.display().to_string())].into(),
+        storage: Some(lake.display().to_string()),
+        ..ProjectOptions::default()
+    };
+    for round in 0..3 {
+        peer(&[
+            "gen",
+            "--out",
+            &data.display().to_string(),
+            "--readings",
+            "20000",
+            "--devices",
+            "100",
+            "--files",
+            "3",
+            "--seed",
+            "7",
+            "--round",
+            &round.to_string(),
+        ]);
+        let project = load(&example(), &options).unwrap();
+        let reports = run(&project.pipeline, &RunOptions::default())
+            .await
+            .unwrap();
+        let report = &reports[0];
+        assert!(report.succeeded(), "round {round}: {:?}", report.failure());
+        let out = peer(&[
+            "compare",
+            "--lake",
+            &lake.display().to_string(),
+            "--landing",
+            &landing.display().to_string(),
+        ]);
+        assert!(out.contains("OK"), "round {round}: {out}");
+    }
+    // Nothing new: every streaming flow is idle and gold is not recomputed.
+    let project = load(&example(), &options).unwrap();
+    let reports = run(&project.pipeline, &RunOptions::default())
+        .await
+        .unwrap();
+    for f in &reports[0].flows {
+        assert!(
+            !matches!(f.status, silt_medallion::FlowStatus::Completed),
+            "{} ran again: {:?}",
+            f.flow,
+            f.status
+        );
+    }
+}
