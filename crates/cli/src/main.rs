@@ -8,6 +8,7 @@
 mod commands;
 mod data;
 mod output;
+mod pipeline_cmd;
 mod progress;
 
 use std::collections::HashMap;
@@ -26,6 +27,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Declarative bronze/silver/gold pipelines (Spark Declarative
+    /// Pipelines SQL): init, dry-run, run, status, graph, events.
+    #[command(subcommand)]
+    Pipeline(pipeline_cmd::PipelineCommand),
     /// Version, protocol, metadata and size of a table.
     Describe(TableArgs),
     /// One line per commit, newest first.
@@ -287,6 +292,7 @@ impl TableArgs {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
+        Command::Pipeline(cmd) => pipeline_cmd::run(cmd).await,
         Command::Describe(args) => {
             let snapshot = args.builder()?.load().await.map_err(|e| e.to_string())?;
             output::describe(&snapshot, args.json)

@@ -392,7 +392,7 @@ impl<'a> Inputs<'a> {
                         {
                             opts.min_file_age_ms = age;
                         }
-                        let store = tables::store_for(path, &self.p.storage_options)?;
+                        let store = tables::store_for(&self.p.source_uri(path), &self.p.storage_options)?;
                         let now = chrono::Utc::now().timestamp_millis();
                         let list_err = |e: silt_log::StorageError| PipelineError::Source {
                             flow: self.flow.to_string(),
@@ -419,7 +419,7 @@ impl<'a> Inputs<'a> {
                         };
                         let (rows, after) = read_files(
                             store,
-                            path,
+                            &self.p.source_uri(path),
                             pending,
                             &opts,
                             &before,

@@ -13,12 +13,14 @@
 //! apply [`expectations`], write through [`tables`] and [`cdc`], record
 //! [`progress`] and write the [`event_log`].
 
+pub mod analysis;
 pub mod cdc;
 pub mod definition;
 pub mod error;
 pub mod event_log;
 pub mod expectations;
 pub mod flow_batch;
+pub mod graph;
 pub mod parser;
 pub mod pipeline;
 pub mod progress;
@@ -27,6 +29,7 @@ pub mod query;
 pub mod runner;
 pub mod sources;
 pub mod spec;
+pub mod status;
 pub mod tables;
 
 pub use error::{PipelineError, PipelineResult, SourcePos};

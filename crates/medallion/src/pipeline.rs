@@ -61,6 +61,9 @@ pub struct Pipeline {
     pub storage_options: HashMap<String, String>,
     /// The schema of bare names.
     pub default_schema: String,
+    /// Relative local paths in `read_files` are below this directory (the
+    /// project's); `None`: the working directory.
+    pub base_dir: Option<std::path::PathBuf>,
     /// Datasets by qualified name.
     pub datasets: BTreeMap<DatasetName, Dataset>,
     /// Rewritten queries of temporary views (inlined where read).
@@ -80,6 +83,7 @@ pub struct PipelineBuilder {
     storage_options: HashMap<String, String>,
     conf: BTreeMap<String, String>,
     sources: Vec<(String, String)>,
+    base_dir: Option<std::path::PathBuf>,
 }
 
 impl Pipeline {
@@ -93,6 +97,19 @@ impl Pipeline {
             storage_options: HashMap::new(),
             conf: BTreeMap::new(),
             sources: Vec::new(),
+            base_dir: None,
+        }
+    }
+
+    /// Where a landing path of `read_files` is: URIs and absolute paths as
+    /// they are, relative paths below [`Pipeline::base_dir`].
+    pub fn source_uri(&self, path: &str) -> String {
+        if path.contains("://") || std::path::Path::new(path).is_absolute() {
+            return path.to_string();
+        }
+        match &self.base_dir {
+            Some(b) => b.join(path).to_string_lossy().to_string(),
+            None => path.to_string(),
         }
     }
 
@@ -145,6 +162,12 @@ impl PipelineBuilder {
     /// The schema of bare names (default `default`).
     pub fn default_schema(mut self, schema: &str) -> Self {
         self.default_schema = schema.to_lowercase();
+        self
+    }
+
+    /// The directory relative `read_files` paths are below.
+    pub fn base_dir(mut self, dir: &std::path::Path) -> Self {
+        self.base_dir = Some(dir.to_path_buf());
         self
     }
 
@@ -305,6 +328,7 @@ fn resolve(b: PipelineBuilder, defs: Definitions) -> PipelineResult<Pipeline> {
         storage: b.storage,
         storage_options: b.storage_options,
         default_schema: b.default_schema,
+        base_dir: b.base_dir,
         datasets,
         views,
         flows,

@@ -121,6 +121,7 @@ pub fn load(dir: &Path, options: &ProjectOptions) -> PipelineResult<Project> {
     files.sort();
     let mut builder = Pipeline::builder(&spec.name, &storage)
         .storage_options(options.storage_options.clone())
+        .base_dir(&root)
         .default_schema(
             spec.schema
                 .as_deref()

@@ -38,7 +38,7 @@ mod upload;
 
 pub use error::StoreError;
 pub use local_log_store::LocalLogStore;
-pub use location::TableLocation;
+pub use location::{TableLocation, redact};
 pub use object_log_store::{ObjectLogStore, SINGLE_WRITER_OPTION};
 pub use silt_log::{LogStore, Snapshot};
 pub use table_builder::TableBuilder;
