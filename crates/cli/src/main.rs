@@ -7,6 +7,7 @@
 
 mod commands;
 mod data;
+mod demo;
 mod output;
 mod pipeline_cmd;
 mod progress;
@@ -31,6 +32,13 @@ enum Command {
     /// Pipelines SQL): init, dry-run, run, status, graph, events.
     #[command(subcommand)]
     Pipeline(pipeline_cmd::PipelineCommand),
+    /// The IoT lake end to end: generated landing data through bronze,
+    /// silver and gold, triggered and then continuous while more lands.
+    Demo {
+        /// Where to put the project, landing files and lake (default: a
+        /// new temporary directory).
+        dir: Option<std::path::PathBuf>,
+    },
     /// Version, protocol, metadata and size of a table.
     Describe(TableArgs),
     /// One line per commit, newest first.
@@ -293,6 +301,7 @@ impl TableArgs {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Pipeline(cmd) => pipeline_cmd::run(cmd).await,
+        Command::Demo { dir } => demo::run(dir).await,
         Command::Describe(args) => {
             let snapshot = args.builder()?.load().await.map_err(|e| e.to_string())?;
             output::describe(&snapshot, args.json)

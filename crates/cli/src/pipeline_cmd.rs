@@ -122,7 +122,9 @@ fn pairs(list: &[String], what: &str) -> Result<Vec<(String, String)>, String> {
 
 fn open(args: &ProjectArgs) -> Result<Project, String> {
     let options = ProjectOptions {
-        conf: pairs(&args.conf, "--conf")?.into_iter().collect::<BTreeMap<_, _>>(),
+        conf: pairs(&args.conf, "--conf")?
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
         storage: args.storage.clone(),
         storage_options: pairs(&args.storage_options, "--storage-option")?
             .into_iter()
@@ -134,8 +136,13 @@ fn open(args: &ProjectArgs) -> Result<Project, String> {
 /// Parses `500ms`, `2s`, `1m`, or plain milliseconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len()));
-    let n: f64 = num.parse().map_err(|_| format!("{text:?} is not a duration (500ms, 2s, 1m)"))?;
+    let (num, unit) = t.split_at(
+        t.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(t.len()),
+    );
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (500ms, 2s, 1m)"))?;
     let ms = match unit {
         "" | "ms" => n,
         "s" => n * 1000.0,
@@ -152,7 +159,9 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
         PipelineCommand::DryRun(args) => {
             let project = open(&args)?;
             let p = &project.pipeline;
-            let plan = silt_medallion::analysis::dry_run(p).await.map_err(|e| e.to_string())?;
+            let plan = silt_medallion::analysis::dry_run(p)
+                .await
+                .map_err(|e| e.to_string())?;
             println!(
                 "pipeline {}: {} SQL files, {} datasets, {} flows; storage {}",
                 p.name,
@@ -214,7 +223,10 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
             let last = reports.last();
             if json {
                 let all: Vec<serde_json::Value> = reports.iter().map(report_json).collect();
-                println!("{}", serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?
+                );
             } else {
                 for r in &reports {
                     print_report(r, continuous);
@@ -227,56 +239,17 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
         }
         PipelineCommand::Status { project, json } => {
             let project = open(&project)?;
-            let status = silt_medallion::status::status(&project.pipeline)
-                .await
-                .map_err(|e| e.to_string())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&status).map_err(|e| e.to_string())?);
+                let status = silt_medallion::status::status(&project.pipeline)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status).map_err(|e| e.to_string())?
+                );
                 return Ok(());
             }
-            let now = chrono::Utc::now().timestamp_millis();
-            println!("pipeline {}  storage {}", project.pipeline.name, silt_store::redact(&project.pipeline.storage));
-            for s in &status {
-                let version = s.version.map_or("-".to_string(), |v| format!("v{v}"));
-                let rows = s.rows.map_or("-".to_string(), |r| r.to_string());
-                let age = s
-                    .last_commit_ms
-                    .map_or("never".to_string(), |t| format!("{} ago", human_age(now - t)));
-                let last = s
-                    .last_update
-                    .as_ref()
-                    .map_or("no update yet".to_string(), |u| u["status"].as_str().unwrap_or("?").to_lowercase());
-                println!("{:<28} {:<18} {:>6} {:>10} rows  committed {:<10} last update: {last}", s.name, s.kind, version, rows, age);
-                for f in &s.flows {
-                    let lag = &f["lag"];
-                    let lag_text = lag
-                        .as_object()
-                        .map(|m| {
-                            m.iter()
-                                .map(|(k, v)| {
-                                    let n = v.get("versions_behind").map(|n| format!("{n} versions behind"))
-                                        .or_else(|| v.get("files_pending").map(|n| format!("{n} files pending")))
-                                        .unwrap_or_default();
-                                    format!("{k}: {n}")
-                                })
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        })
-                        .unwrap_or_default();
-                    println!("    flow {:<24} {} batches{}", f["flow"].as_str().unwrap_or("?"), f["batches"], if lag_text.is_empty() { String::new() } else { format!("  ({lag_text})") });
-                }
-                for e in &s.expectations {
-                    println!(
-                        "    expectation {} ({}): {:.2}% pass ({} failed of {})",
-                        e["name"].as_str().unwrap_or("?"),
-                        e["action"].as_str().unwrap_or("?"),
-                        e["pass_rate"].as_f64().unwrap_or(1.0) * 100.0,
-                        e["failed_records"],
-                        e["passed_records"].as_u64().unwrap_or(0) + e["failed_records"].as_u64().unwrap_or(0)
-                    );
-                }
-            }
-            Ok(())
+            print_status(&project.pipeline).await
         }
         PipelineCommand::Graph { project, format } => {
             let project = open(&project)?;
@@ -313,7 +286,11 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
             }
             Ok(())
         }
-        PipelineCommand::Events { project, limit, json } => {
+        PipelineCommand::Events {
+            project,
+            limit,
+            json,
+        } => {
             let project = open(&project)?;
             let events = silt_medallion::status::read_events(&project.pipeline, Some(limit))
                 .await
@@ -322,9 +299,11 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
                 if json {
                     println!("{e}");
                 } else {
-                    let t = chrono::DateTime::from_timestamp_millis(e["timestamp_ms"].as_i64().unwrap_or(0))
-                        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
-                        .unwrap_or_default();
+                    let t = chrono::DateTime::from_timestamp_millis(
+                        e["timestamp_ms"].as_i64().unwrap_or(0),
+                    )
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+                    .unwrap_or_default();
                     println!(
                         "{t}  {:<7} {:<20} {}",
                         e["level"].as_str().unwrap_or(""),
@@ -336,6 +315,79 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Prints `status` as text.
+pub async fn print_status(p: &silt_medallion::Pipeline) -> Result<(), String> {
+    let status = silt_medallion::status::status(p)
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = chrono::Utc::now().timestamp_millis();
+    println!(
+        "pipeline {}  storage {}",
+        p.name,
+        silt_store::redact(&p.storage)
+    );
+    for s in &status {
+        let version = s.version.map_or("-".to_string(), |v| format!("v{v}"));
+        let rows = s.rows.map_or("-".to_string(), |r| r.to_string());
+        let age = s.last_commit_ms.map_or("never".to_string(), |t| {
+            format!("{} ago", human_age(now - t))
+        });
+        let last = s
+            .last_update
+            .as_ref()
+            .map_or("no update yet".to_string(), |u| {
+                u["status"].as_str().unwrap_or("?").to_lowercase()
+            });
+        println!(
+            "{:<28} {:<18} {:>6} {:>10} rows  committed {:<10} last update: {last}",
+            s.name, s.kind, version, rows, age
+        );
+        for f in &s.flows {
+            let lag = &f["lag"];
+            let lag_text = lag
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| {
+                            let n = v
+                                .get("versions_behind")
+                                .map(|n| format!("{n} versions behind"))
+                                .or_else(|| {
+                                    v.get("files_pending").map(|n| format!("{n} files pending"))
+                                })
+                                .unwrap_or_default();
+                            format!("{k}: {n}")
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default();
+            println!(
+                "    flow {:<24} {} batches{}",
+                f["flow"].as_str().unwrap_or("?"),
+                f["batches"],
+                if lag_text.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({lag_text})")
+                }
+            );
+        }
+        for e in &s.expectations {
+            println!(
+                "    expectation {} ({}): {:.2}% pass ({} failed of {})",
+                e["name"].as_str().unwrap_or("?"),
+                e["action"].as_str().unwrap_or("?"),
+                e["pass_rate"].as_f64().unwrap_or(1.0) * 100.0,
+                e["failed_records"],
+                e["passed_records"].as_u64().unwrap_or(0)
+                    + e["failed_records"].as_u64().unwrap_or(0)
+            );
+        }
+    }
+    Ok(())
 }
 
 fn human_age(ms: i64) -> String {
@@ -414,7 +466,10 @@ fn print_report(r: &UpdateReport, continuous: bool) {
     );
     for f in active {
         let status = match &f.status {
-            FlowStatus::Completed => format!("{} batch(es), {} rows in, {} out, versions {:?}", f.batches, f.rows_in, f.rows_out, f.versions),
+            FlowStatus::Completed => format!(
+                "{} batch(es), {} rows in, {} out, versions {:?}",
+                f.batches, f.rows_in, f.rows_out, f.versions
+            ),
             FlowStatus::Idle => "idle (nothing new)".into(),
             FlowStatus::Skipped(w) => format!("skipped ({w})"),
             FlowStatus::Failed(e) => format!("FAILED: {e}"),
@@ -422,7 +477,13 @@ fn print_report(r: &UpdateReport, continuous: bool) {
         println!("  {:<22} -> {:<28} {status}", f.flow, f.target);
         for e in &f.expectations {
             if e.failed_records > 0 {
-                println!("      expectation {} ({}): {} of {} rows failed", e.name, e.action, e.failed_records, e.passed_records + e.failed_records);
+                println!(
+                    "      expectation {} ({}): {} of {} rows failed",
+                    e.name,
+                    e.action,
+                    e.failed_records,
+                    e.passed_records + e.failed_records
+                );
             }
         }
     }
@@ -435,7 +496,11 @@ fn init(dir: &Path, name: Option<String>) -> Result<(), String> {
     let name = name.unwrap_or_else(|| {
         dir.file_name()
             .and_then(|n| n.to_str())
-            .map(|n| n.chars().map(|c| if c.is_alphanumeric() { c } else { '_' }).collect())
+            .map(|n| {
+                n.chars()
+                    .map(|c| if c.is_alphanumeric() { c } else { '_' })
+                    .collect()
+            })
             .unwrap_or_else(|| "pipeline".into())
     });
     let write = |rel: &str, text: &str| -> Result<(), String> {

@@ -53,8 +53,15 @@ pub async fn dry_run(p: &Pipeline) -> PipelineResult<DryRun> {
                 let input = plan_query(p, flow.query(), &schemas, Some(&progress)).await?;
                 let s = match &flow.plan {
                     FlowPlan::AutoCdc(cdc, _) => {
-                        let find = |c: &str| input.fields().iter().find(|f| f.name().eq_ignore_ascii_case(c)).cloned();
-                        let mut missing: Vec<&String> = cdc.keys.iter().filter(|k| find(k).is_none()).collect();
+                        let find = |c: &str| {
+                            input
+                                .fields()
+                                .iter()
+                                .find(|f| f.name().eq_ignore_ascii_case(c))
+                                .cloned()
+                        };
+                        let mut missing: Vec<&String> =
+                            cdc.keys.iter().filter(|k| find(k).is_none()).collect();
                         if find(&cdc.sequence_by).is_none() {
                             missing.push(&cdc.sequence_by);
                         }
@@ -64,13 +71,24 @@ pub async fn dry_run(p: &Pipeline) -> PipelineResult<DryRun> {
                                 message: format!(
                                     "flow {}: {} not among the columns of {} ({})",
                                     flow.name,
-                                    missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "),
+                                    missing
+                                        .iter()
+                                        .map(|m| m.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", "),
                                     cdc.source,
-                                    input.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                                    input
+                                        .fields()
+                                        .iter()
+                                        .map(|f| f.name().as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
                                 ),
                             });
                         }
-                        let mut stored = cdc.columns.select(input.fields().iter().map(|f| f.name().as_str()));
+                        let mut stored = cdc
+                            .columns
+                            .select(input.fields().iter().map(|f| f.name().as_str()));
                         for c in cdc.keys.iter().chain(std::iter::once(&cdc.sequence_by)) {
                             if !stored.iter().any(|s| s.eq_ignore_ascii_case(c)) {
                                 stored.push(c.clone());
@@ -83,7 +101,9 @@ pub async fn dry_run(p: &Pipeline) -> PipelineResult<DryRun> {
                             .map(|f| f.as_ref().clone())
                             .collect();
                         if cdc.scd == ScdType::Type2 {
-                            let t = find(&cdc.sequence_by).map(|f| f.data_type().clone()).unwrap_or(DataType::Null);
+                            let t = find(&cdc.sequence_by)
+                                .map(|f| f.data_type().clone())
+                                .unwrap_or(DataType::Null);
                             fields.push(Field::new(START_AT, t.clone(), true));
                             fields.push(Field::new(END_AT, t, true));
                         }
@@ -117,13 +137,20 @@ fn merge(a: &SchemaRef, b: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-async fn check_expectations(p: &Pipeline, name: &DatasetName, schema: &SchemaRef) -> PipelineResult<()> {
-    let Some(d) = p.datasets.get(name) else { return Ok(()) };
+async fn check_expectations(
+    p: &Pipeline,
+    name: &DatasetName,
+    schema: &SchemaRef,
+) -> PipelineResult<()> {
+    let Some(d) = p.datasets.get(name) else {
+        return Ok(());
+    };
     if d.expectations.is_empty() {
         return Ok(());
     }
     let session = SiltSession::new();
-    let table = MemTable::try_new(schema.clone(), vec![vec![]]).map_err(silt_sql::SqlError::from)?;
+    let table =
+        MemTable::try_new(schema.clone(), vec![vec![]]).map_err(silt_sql::SqlError::from)?;
     session
         .context()
         .register_table("__silt_rows", Arc::new(table))
@@ -154,11 +181,21 @@ async fn plan_query(
                 let name = p.qualify(d);
                 match known.get(&name) {
                     Some(s) => s.clone(),
-                    None => return Err(at_query(query, format!("{name} has no schema yet (it is read before it is defined)"))),
+                    None => {
+                        return Err(at_query(
+                            query,
+                            format!("{name} has no schema yet (it is read before it is defined)"),
+                        ));
+                    }
                 }
             }
             InputSource::Path(uri) => match tables::load(uri, &p.storage_options).await? {
-                Some(s) => Arc::new(s.metadata().schema.to_arrow().map_err(|e| at_query(query, format!("{uri}: {e}")))?),
+                Some(s) => Arc::new(
+                    s.metadata()
+                        .schema
+                        .to_arrow()
+                        .map_err(|e| at_query(query, format!("{uri}: {e}")))?,
+                ),
                 None => return Err(at_query(query, format!("no Delta table at {uri}"))),
             },
             InputSource::Files { path, options } => {
@@ -194,7 +231,11 @@ async fn file_schema(
         && !r.columns.is_empty()
         && opts.format != crate::sources::files::FileFormat::Parquet
     {
-        let cols: Vec<(String, DataType)> = r.columns.iter().map(|c| (c.clone(), DataType::Utf8)).collect();
+        let cols: Vec<(String, DataType)> = r
+            .columns
+            .iter()
+            .map(|c| (c.clone(), DataType::Utf8))
+            .collect();
         return Ok(crate::sources::files::row_schema(&cols, with_metadata));
     }
     let store = tables::store_for(&p.source_uri(path), &p.storage_options)?;
@@ -207,14 +248,28 @@ async fn file_schema(
     if files.is_empty() {
         return Err(at_query(
             query,
-            format!("no files under {path} yet: the schema of read_files is inferred from the files that landed"),
+            format!(
+                "no files under {path} yet: the schema of read_files is inferred from the files that landed"
+            ),
         ));
     }
-    let (rows, _) = read_files(store, &p.source_uri(path), files, &sample, &FilesProgress::default(), with_metadata, "dry-run").await?;
+    let (rows, _) = read_files(
+        store,
+        &p.source_uri(path),
+        files,
+        &sample,
+        &FilesProgress::default(),
+        with_metadata,
+        "dry-run",
+    )
+    .await?;
     Ok(rows.schema)
 }
 
 /// Where a definition is, for messages.
 pub fn position(p: &Pipeline, name: &DatasetName) -> SourcePos {
-    p.datasets.get(name).map(|d| d.at.clone()).unwrap_or_default()
+    p.datasets
+        .get(name)
+        .map(|d| d.at.clone())
+        .unwrap_or_default()
 }

@@ -392,7 +392,8 @@ impl<'a> Inputs<'a> {
                         {
                             opts.min_file_age_ms = age;
                         }
-                        let store = tables::store_for(&self.p.source_uri(path), &self.p.storage_options)?;
+                        let store =
+                            tables::store_for(&self.p.source_uri(path), &self.p.storage_options)?;
                         let now = chrono::Utc::now().timestamp_millis();
                         let list_err = |e: silt_log::StorageError| PipelineError::Source {
                             flow: self.flow.to_string(),

@@ -12,7 +12,9 @@ use crate::query::InputSource;
 pub type Freshness = std::collections::BTreeMap<String, String>;
 
 fn id(name: &str) -> String {
-    name.chars().map(|c| if c.is_alphanumeric() { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
 fn edges(p: &Pipeline) -> Vec<(String, String, bool)> {
@@ -92,7 +94,10 @@ pub fn mermaid(p: &Pipeline, fresh: &Freshness) -> String {
 
 /// Graphviz DOT text.
 pub fn dot(p: &Pipeline, fresh: &Freshness) -> String {
-    let mut s = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n", p.name);
+    let mut s = format!(
+        "digraph \"{}\" {{\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n",
+        p.name
+    );
     for n in nodes(p) {
         let shape = match kind(p, &n) {
             "materialized view" => "cylinder",
@@ -100,10 +105,19 @@ pub fn dot(p: &Pipeline, fresh: &Freshness) -> String {
             "source" => "folder",
             _ => "box",
         };
-        let _ = writeln!(s, "  {} [label=\"{}\", shape={shape}];", id(&n), label(p, &n, fresh));
+        let _ = writeln!(
+            s,
+            "  {} [label=\"{}\", shape={shape}];",
+            id(&n),
+            label(p, &n, fresh)
+        );
     }
     for (a, b, streaming) in edges(p) {
-        let style = if streaming { " [style=bold, label=\"stream\"]" } else { "" };
+        let style = if streaming {
+            " [style=bold, label=\"stream\"]"
+        } else {
+            ""
+        };
         let _ = writeln!(s, "  {} -> {}{style};", id(&a), id(&b));
     }
     s.push_str("}\n");

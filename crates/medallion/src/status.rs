@@ -44,7 +44,9 @@ pub async fn status(p: &Pipeline) -> PipelineResult<Vec<DatasetStatus>> {
     let events = read_events(p, None).await.unwrap_or_default();
     let mut out = Vec::new();
     for name in &p.order {
-        let Some(d) = p.datasets.get(name) else { continue };
+        let Some(d) = p.datasets.get(name) else {
+            continue;
+        };
         let kind = d.kind.label();
         let display = name.to_string();
         if d.kind == DatasetKind::TemporaryView {
@@ -65,7 +67,8 @@ pub async fn status(p: &Pipeline) -> PipelineResult<Vec<DatasetStatus>> {
         let snapshot = tables::load(&uri, &p.storage_options).await?;
         let mut flows = Vec::new();
         for f in p.flows.iter().filter(|f| &f.target == name) {
-            let progress = FlowProgress::read(snapshot.as_ref(), &p.name, &f.name).unwrap_or_default();
+            let progress =
+                FlowProgress::read(snapshot.as_ref(), &p.name, &f.name).unwrap_or_default();
             let mut lag = BTreeMap::new();
             for input in &f.query().inputs {
                 let key = match &input.source {
@@ -80,16 +83,24 @@ pub async fn status(p: &Pipeline) -> PipelineResult<Vec<DatasetStatus>> {
                             InputSource::Files { .. } => continue,
                         };
                         if let Some(up) = tables::load(&up_uri, &p.storage_options).await? {
-                            let behind = progress.delta.get(&key).map_or(up.version() + 1, |v| up.version().saturating_sub(*v));
+                            let behind = progress
+                                .delta
+                                .get(&key)
+                                .map_or(up.version() + 1, |v| up.version().saturating_sub(*v));
                             lag.insert(key, json!({ "versions_behind": behind }));
                         }
                     }
                     InputSource::Files { path, options } if input.streaming => {
-                        if let (Ok(opts), Ok(store)) = (FileOptions::parse(options), tables::store_for(&p.source_uri(path), &p.storage_options)) {
+                        if let (Ok(opts), Ok(store)) = (
+                            FileOptions::parse(options),
+                            tables::store_for(&p.source_uri(path), &p.storage_options),
+                        ) {
                             let mut all = opts.clone();
                             all.max_files_per_trigger = usize::MAX;
                             let done = progress.files.get(&key).cloned().unwrap_or_default();
-                            if let Ok(pending) = pending_files(store.as_ref(), &done, &all, i64::MAX).await {
+                            if let Ok(pending) =
+                                pending_files(store.as_ref(), &done, &all, i64::MAX).await
+                            {
                                 lag.insert(key, json!({ "files_pending": pending.len() }));
                             }
                         }
@@ -126,7 +137,10 @@ pub async fn status(p: &Pipeline) -> PipelineResult<Vec<DatasetStatus>> {
 
 fn expectation_totals(events: &[Value], dataset: &str) -> Vec<Value> {
     let mut totals: BTreeMap<String, (String, u64, u64)> = BTreeMap::new();
-    for e in events.iter().filter(|e| e["event_type"] == "flow_progress" && e["details"]["status"] == "RUNNING") {
+    for e in events
+        .iter()
+        .filter(|e| e["event_type"] == "flow_progress" && e["details"]["status"] == "RUNNING")
+    {
         if let Some(list) = e["details"]["expectations"].as_array() {
             for x in list.iter().filter(|x| x["dataset"] == dataset) {
                 let entry = totals
@@ -159,7 +173,10 @@ pub async fn read_events(p: &Pipeline, limit: Option<usize>) -> PipelineResult<V
         let rows = arrow_json_rows(b);
         for r in rows {
             let origin = &r["origin"];
-            let details: Value = r["details"].as_str().and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null);
+            let details: Value = r["details"]
+                .as_str()
+                .and_then(|d| serde_json::from_str(d).ok())
+                .unwrap_or(Value::Null);
             out.push(json!({
                 "id": r["id"],
                 "timestamp_ms": timestamp_ms(&r["timestamp"]),
