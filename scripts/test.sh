@@ -27,16 +27,19 @@ step "toolchain"
 cargo --version
 rustup component list --installed 2>/dev/null | grep -qE '^(rustfmt|clippy)' || rustup component add rustfmt clippy
 
-step "python peers (deltalake, pyarrow; duckdb, the differential SQL oracle)"
+step "python peers (deltalake, pyarrow, polars; duckdb, the differential SQL oracle)"
 VENV="${SILT_VENV:-$HOME/.cache/silt-venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/python" -c 'import deltalake, pyarrow, duckdb' 2>/dev/null \
-  || "$VENV/bin/pip" install --quiet --disable-pip-version-check 'deltalake==1.6.6' 'pyarrow>=17' numpy 'duckdb==2.0.1'
+"$VENV/bin/python" -c 'import deltalake, pyarrow, duckdb, polars' 2>/dev/null \
+  || "$VENV/bin/pip" install --quiet --disable-pip-version-check 'deltalake==1.6.6' 'pyarrow>=17' numpy 'duckdb==2.0.1' 'polars==2.1.0'
 export SILT_DIFF_STATEMENTS="${SILT_DIFF_STATEMENTS:-2000}"
 export SILT_PYTHON="$VENV/bin/python"
-"$SILT_PYTHON" -c 'import deltalake, duckdb; print("deltalake", deltalake.__version__, "duckdb", duckdb.__version__)'
+"$SILT_PYTHON" -c 'import deltalake, duckdb, polars; print("deltalake", deltalake.__version__, "duckdb", duckdb.__version__, "polars", polars.__version__)'
+# The peer medallion pipeline (generator and oracle of the pipeline tests).
+SILT_PEER_PIPELINE="$(scripts/peer.sh)"
+export SILT_PEER_PIPELINE
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -4,6 +4,8 @@
 //! duplicated rows); two processes running the same pipeline at once give
 //! the same tables too. Landing data comes from `peer_pipeline.py gen`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -50,7 +52,17 @@ fn generate(out: &Path, round: u32) {
         .arg(peer_pipeline())
         .args(["gen", "--out"])
         .arg(out)
-        .args(["--readings", "6000", "--devices", "60", "--files", "4", "--seed", "11", "--round"])
+        .args([
+            "--readings",
+            "6000",
+            "--devices",
+            "60",
+            "--files",
+            "4",
+            "--seed",
+            "11",
+            "--round",
+        ])
         .arg(round.to_string())
         .stdout(Stdio::null())
         .status()
@@ -77,7 +89,9 @@ fn pipeline_cmd(landing: &Path, lake: &Path, extra: &[&str]) -> Command {
 }
 
 fn run_to_end(landing: &Path, lake: &Path) {
-    let out = pipeline_cmd(landing, lake, &[]).output().expect("silt runs");
+    let out = pipeline_cmd(landing, lake, &[])
+        .output()
+        .expect("silt runs");
     assert!(
         out.status.success(),
         "pipeline run failed: {}",
@@ -94,7 +108,11 @@ fn dump(lake: &Path) -> BTreeMap<String, Vec<String>> {
         let mut out = BTreeMap::new();
         for (table, skip) in TABLES {
             let path = lake.join(table);
-            let except = if skip.is_empty() { String::new() } else { format!(" EXCEPT ({skip})") };
+            let except = if skip.is_empty() {
+                String::new()
+            } else {
+                format!(" EXCEPT ({skip})")
+            };
             let batches = session
                 .run(&format!("SELECT *{except} FROM delta.'{}'", path.display()))
                 .await
@@ -112,7 +130,8 @@ fn dump(lake: &Path) -> BTreeMap<String, Vec<String>> {
             let mut lines: Vec<String> = String::from_utf8_lossy(&buf)
                 .lines()
                 .map(|l| {
-                    let mut v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(l).expect("row json");
+                    let mut v: serde_json::Map<String, serde_json::Value> =
+                        serde_json::from_str(l).expect("row json");
                     for x in v.values_mut() {
                         if let Some(f) = x.as_f64().filter(|_| x.is_f64()) {
                             *x = serde_json::Value::String(format!("{f:.11e}"));
@@ -128,12 +147,24 @@ fn dump(lake: &Path) -> BTreeMap<String, Vec<String>> {
     })
 }
 
-fn assert_same(got: &BTreeMap<String, Vec<String>>, want: &BTreeMap<String, Vec<String>>, what: &str) {
+fn assert_same(
+    got: &BTreeMap<String, Vec<String>>,
+    want: &BTreeMap<String, Vec<String>>,
+    what: &str,
+) {
     for (table, rows) in want {
         let g = &got[table];
         if g != rows {
-            let missing = rows.iter().filter(|r| !g.contains(r)).take(3).collect::<Vec<_>>();
-            let extra = g.iter().filter(|r| !rows.contains(r)).take(3).collect::<Vec<_>>();
+            let missing = rows
+                .iter()
+                .filter(|r| !g.contains(r))
+                .take(3)
+                .collect::<Vec<_>>();
+            let extra = g
+                .iter()
+                .filter(|r| !rows.contains(r))
+                .take(3)
+                .collect::<Vec<_>>();
             panic!(
                 "{what}: {table} has {} rows, the uninterrupted run {}; missing e.g. {missing:?}; unexpected e.g. {extra:?}",
                 g.len(),
@@ -144,7 +175,10 @@ fn assert_same(got: &BTreeMap<String, Vec<String>>, want: &BTreeMap<String, Vec<
 }
 
 fn trials() -> usize {
-    std::env::var("SILT_CRASH_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(30)
+    std::env::var("SILT_CRASH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30)
 }
 
 /// A cheap deterministic sequence of kill delays.
@@ -192,27 +226,49 @@ fn sigkill_at_any_point_loses_and_duplicates_nothing() {
     let mut killed = 0;
     for (i, delay) in delays(n, full, 0x9E37_79B9).into_iter().enumerate() {
         let lake = dir.path().join(format!("triggered-{i}"));
-        let child = pipeline_cmd(&landing, &lake, &[]).spawn().expect("silt runs");
-        killed += usize::from(kill_after(child, delay));
-        // A second crash in the restarted run, then a clean run.
-        if i % 3 == 0 {
-            let child = pipeline_cmd(&landing, &lake, &[]).spawn().expect("silt runs");
-            kill_after(child, delay / 2);
-        }
-        run_to_end(&landing, &lake);
-        assert_same(&dump(&lake), &want, &format!("triggered trial {i} (killed after {delay:?})"));
-        let _ = std::fs::remove_dir_all(&lake);
-    }
-    assert!(killed >= n / 2, "only {killed} of {n} runs were killed before they ended");
-    let mut killed = 0;
-    for (i, delay) in delays(n, full + full / 2, 0xC0FF_EE11).into_iter().enumerate() {
-        let lake = dir.path().join(format!("continuous-{i}"));
-        let child = pipeline_cmd(&landing, &lake, &["--continuous", "--trigger-interval", "50ms"])
+        let child = pipeline_cmd(&landing, &lake, &[])
             .spawn()
             .expect("silt runs");
         killed += usize::from(kill_after(child, delay));
+        // A second crash in the restarted run, then a clean run.
+        if i % 3 == 0 {
+            let child = pipeline_cmd(&landing, &lake, &[])
+                .spawn()
+                .expect("silt runs");
+            kill_after(child, delay / 2);
+        }
         run_to_end(&landing, &lake);
-        assert_same(&dump(&lake), &want, &format!("continuous trial {i} (killed after {delay:?})"));
+        assert_same(
+            &dump(&lake),
+            &want,
+            &format!("triggered trial {i} (killed after {delay:?})"),
+        );
+        let _ = std::fs::remove_dir_all(&lake);
+    }
+    assert!(
+        killed >= n / 2,
+        "only {killed} of {n} runs were killed before they ended"
+    );
+    let mut killed = 0;
+    for (i, delay) in delays(n, full + full / 2, 0xC0FF_EE11)
+        .into_iter()
+        .enumerate()
+    {
+        let lake = dir.path().join(format!("continuous-{i}"));
+        let child = pipeline_cmd(
+            &landing,
+            &lake,
+            &["--continuous", "--trigger-interval", "50ms"],
+        )
+        .spawn()
+        .expect("silt runs");
+        killed += usize::from(kill_after(child, delay));
+        run_to_end(&landing, &lake);
+        assert_same(
+            &dump(&lake),
+            &want,
+            &format!("continuous trial {i} (killed after {delay:?})"),
+        );
         let _ = std::fs::remove_dir_all(&lake);
     }
     assert_eq!(killed, n, "a continuous run ended by itself");
@@ -230,8 +286,12 @@ fn two_processes_running_the_same_pipeline_write_each_batch_once() {
     let want = dump(&reference);
     for trial in 0..3 {
         let lake = dir.path().join(format!("race-{trial}"));
-        let a = pipeline_cmd(&landing, &lake, &[]).spawn().expect("silt runs");
-        let b = pipeline_cmd(&landing, &lake, &[]).spawn().expect("silt runs");
+        let a = pipeline_cmd(&landing, &lake, &[])
+            .spawn()
+            .expect("silt runs");
+        let b = pipeline_cmd(&landing, &lake, &[])
+            .spawn()
+            .expect("silt runs");
         for (name, child) in [("first", a), ("second", b)] {
             let out = child.wait_with_output().expect("wait");
             assert!(

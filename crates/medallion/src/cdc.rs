@@ -427,14 +427,14 @@ pub async fn apply(
                 .column(i)
                 .as_any()
                 .downcast_ref::<arrow_array::UInt64Array>()
-                && a.len() > 0
+                && !a.is_empty()
             {
                 details.insert(field.name().clone(), a.value(0).into());
             } else if let Some(a) = b
                 .column(i)
                 .as_any()
                 .downcast_ref::<arrow_array::Int64Array>()
-                && a.len() > 0
+                && !a.is_empty()
             {
                 details.insert(field.name().clone(), a.value(0).into());
             }

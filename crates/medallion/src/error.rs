@@ -137,14 +137,14 @@ impl PipelineError {
     /// Whether this is a commit conflict with a concurrent writer (the flow
     /// re-plans its batch from the new table state).
     pub fn is_conflict(&self) -> bool {
-        match self {
-            Self::Log(silt_log::LogError::Conflict { .. }) => true,
-            Self::Parquet(silt_parquet::ParquetError::Log(silt_log::LogError::Conflict {
-                ..
-            })) => true,
-            Self::Sql(silt_sql::SqlError::Conflict { .. }) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            Self::Log(silt_log::LogError::Conflict { .. })
+                | Self::Parquet(silt_parquet::ParquetError::Log(
+                    silt_log::LogError::Conflict { .. }
+                ))
+                | Self::Sql(silt_sql::SqlError::Conflict { .. })
+        )
     }
 
     pub(crate) fn flow(flow: &str, message: impl Into<String>) -> Self {

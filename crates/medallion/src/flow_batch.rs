@@ -109,11 +109,14 @@ pub async fn run_batch(
     let mut counts = inputs.counts;
     let sources = inputs.sources;
     match &flow.plan {
-        FlowPlan::Recompute(_) => {
-            if target.is_some() && next.upstream == before.upstream && !settings.force_recompute {
-                return Ok(BatchOutcome::Skipped("inputs unchanged".into()));
-            }
+        FlowPlan::Recompute(_)
+            if target.is_some()
+                && next.upstream == before.upstream
+                && !settings.force_recompute =>
+        {
+            return Ok(BatchOutcome::Skipped("inputs unchanged".into()));
         }
+        FlowPlan::Recompute(_) => {}
         _ if streams > 0 && !advanced => return Ok(BatchOutcome::Idle),
         _ if streams == 0 && before.once_done => {
             return Ok(BatchOutcome::Skipped(

@@ -342,10 +342,8 @@ impl<'a, 'b> Cursor<'a, 'b> {
             });
         }
         self.expect_word("CREATE")?;
-        if self.eat_word("OR") {
-            if !(self.eat_word("REFRESH") || self.eat_word("REPLACE")) {
-                return Err(self.error("expected REFRESH after CREATE OR"));
-            }
+        if self.eat_word("OR") && !(self.eat_word("REFRESH") || self.eat_word("REPLACE")) {
+            return Err(self.error("expected REFRESH after CREATE OR"));
         }
         if self.eat_word("FLOW") {
             let flow = self.flow(at)?;

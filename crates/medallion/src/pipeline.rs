@@ -21,7 +21,7 @@ pub enum FlowPlan {
     /// `INSERT INTO … BY NAME`).
     Append(RewrittenQuery),
     /// Applies a change feed by key.
-    AutoCdc(crate::definition::AutoCdc, RewrittenQuery),
+    AutoCdc(Box<crate::definition::AutoCdc>, RewrittenQuery),
     /// Recomputes a materialized view.
     Recompute(RewrittenQuery),
 }
@@ -304,7 +304,7 @@ fn resolve(b: PipelineBuilder, defs: Definitions) -> PipelineResult<Pipeline> {
                     },
                     "__silt_in",
                 )?;
-                FlowPlan::AutoCdc(cdc, query)
+                FlowPlan::AutoCdc(Box::new(cdc), query)
             }
         };
         add_flow(PlannedFlow {

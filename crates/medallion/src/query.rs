@@ -106,13 +106,13 @@ pub fn rewrite(query: &QueryText, prefix: &str) -> PipelineResult<RewrittenQuery
 /// `STREAM name` becomes `STREAM(name)`; `delta.'path'` and
 /// ``delta.`path` `` become a generated identifier (returned with its path).
 fn normalise(text: &str) -> Result<(String, BTreeMap<String, String>), String> {
-    let tokens = Tokenizer::new(&GenericDialect {}, text)
+    let (text, paths) = path_identifiers(text)?;
+    let tokens = Tokenizer::new(&GenericDialect {}, &text)
         .tokenize()
         .map_err(|e| e.to_string())?;
     let significant =
         |from: usize| (from..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)));
     let mut out = String::with_capacity(text.len() + 16);
-    let mut paths = BTreeMap::new();
     let mut i = 0;
     while i < tokens.len() {
         match &tokens[i] {
@@ -156,6 +156,29 @@ fn normalise(text: &str) -> Result<(String, BTreeMap<String, String>), String> {
                     i = end;
                 }
             }
+            Token::Whitespace(Whitespace::SingleLineComment { .. }) => {
+                out.push('\n');
+                i += 1;
+            }
+            t => {
+                out.push_str(&t.to_string());
+                i += 1;
+            }
+        }
+    }
+    Ok((out, paths))
+}
+
+/// `delta.'path'` and ``delta.`path` `` become generated identifiers.
+fn path_identifiers(text: &str) -> Result<(String, BTreeMap<String, String>), String> {
+    let tokens = Tokenizer::new(&GenericDialect {}, text)
+        .tokenize()
+        .map_err(|e| e.to_string())?;
+    let mut out = String::with_capacity(text.len());
+    let mut paths = BTreeMap::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        match &tokens[i] {
             Token::Word(w)
                 if w.quote_style.is_none()
                     && w.value.eq_ignore_ascii_case("delta")
@@ -178,10 +201,6 @@ fn normalise(text: &str) -> Result<(String, BTreeMap<String, String>), String> {
                         i += 1;
                     }
                 }
-            }
-            Token::Whitespace(Whitespace::SingleLineComment { .. }) => {
-                out.push('\n');
-                i += 1;
             }
             t => {
                 out.push_str(&t.to_string());

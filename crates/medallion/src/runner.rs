@@ -22,6 +22,9 @@ use crate::pipeline::{FlowPlan, Pipeline};
 use crate::progress::domain_name;
 use crate::tables;
 
+/// A callback receiving progress lines.
+pub type ProgressFn = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How to run.
 #[derive(Clone, Default)]
 pub struct RunOptions {
@@ -40,7 +43,7 @@ pub struct RunOptions {
     /// Stop a continuous run after this many updates (tests, benchmarks).
     pub max_updates: Option<usize>,
     /// Called with a line of progress during long updates.
-    pub progress: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    pub progress: Option<ProgressFn>,
 }
 
 /// What happened to a flow in an update.

@@ -2,6 +2,8 @@
 //! benchmark's generator (`peer_pipeline.py gen`), checked with its oracle
 //! (`peer_pipeline.py compare`) after every round.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -169,7 +169,7 @@ pub async fn pending_files(
                 .is_none_or(|s| name.ends_with(s.as_str()))
             && !name.is_empty()
     });
-    all.sort_by(|a, b| natural_key(&a.path).cmp(&natural_key(&b.path)));
+    all.sort_by_key(|f| natural_key(&f.path));
     all.truncate(options.max_files_per_trigger);
     Ok(all)
 }

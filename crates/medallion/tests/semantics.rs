@@ -1,0 +1,414 @@
+//! Pipeline semantics end to end on small data: expectations (warn, drop,
+//! fail) and their counts in the event log; full refresh; schema evolution
+//! of landing files and the rescue mode; Delta streaming sources (change
+//! commits refused or skipped); definitions that are wrong fail with their
+//! position and write nothing; landing files that are not the declared
+//! format fail clearly; `deltalake` reads every table the pipeline writes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+use std::path::Path;
+
+use silt_medallion::{FlowStatus, Pipeline, PipelineError, RunOptions, run};
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+async fn count(sql: &str) -> i64 {
+    let session = silt_sql::SiltSession::new();
+    let b = session.run(sql).await.unwrap();
+    b[0].column(0)
+        .as_any()
+        .downcast_ref::<arrow_array::Int64Array>()
+        .unwrap()
+        .value(0)
+}
+
+fn pipeline(lake: &Path, landing: &Path, sql: &str) -> Pipeline {
+    Pipeline::builder("t", &lake.display().to_string())
+        .conf("landing", &landing.display().to_string())
+        .sql("t.sql", sql)
+        .build()
+        .unwrap()
+}
+
+const EXPECT: &str = "
+CREATE OR REFRESH STREAMING TABLE raw AS SELECT * FROM STREAM read_files('${landing}', format => 'json');
+CREATE OR REFRESH STREAMING TABLE checked (
+  CONSTRAINT positive EXPECT (CAST(x AS INT) > 0),
+  CONSTRAINT small EXPECT (CAST(x AS INT) < 100) ON VIOLATION DROP ROW
+) AS SELECT x FROM STREAM(raw);
+CREATE OR REFRESH STREAMING TABLE strict (
+  CONSTRAINT not_seven EXPECT (x <> '7') ON VIOLATION FAIL UPDATE
+) AS SELECT x FROM STREAM(raw);
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expectations_warn_drop_and_fail_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+    write(
+        &landing,
+        "a.jsonl",
+        "{\"x\":\"1\"}\n{\"x\":\"-5\"}\n{\"x\":\"500\"}\n{\"x\":\"3\"}\n",
+    );
+    let p = pipeline(&lake, &landing, EXPECT);
+    let r = &run(&p, &RunOptions::default()).await.unwrap()[0];
+    assert!(r.succeeded(), "{:?}", r.failure());
+    let checked = r
+        .flows
+        .iter()
+        .find(|f| f.target == "default.checked")
+        .unwrap();
+    let positive = checked
+        .expectations
+        .iter()
+        .find(|e| e.name == "positive")
+        .unwrap();
+    let small = checked
+        .expectations
+        .iter()
+        .find(|e| e.name == "small")
+        .unwrap();
+    assert_eq!((positive.passed_records, positive.failed_records), (3, 1));
+    assert_eq!((small.passed_records, small.failed_records), (3, 1));
+    // warn keeps -5, drop removes 500.
+    let t = lake.join("default/checked");
+    assert_eq!(
+        count(&format!("SELECT count(*) FROM delta.'{}'", t.display())).await,
+        3
+    );
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM delta.'{}' WHERE x = '-5'",
+            t.display()
+        ))
+        .await,
+        1
+    );
+    // The event log has the counts.
+    let events = silt_medallion::status::read_events(&p, None).await.unwrap();
+    let logged = events.iter().any(|e| {
+        e["event_type"] == "flow_progress"
+            && e["details"]["expectations"].as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|x| x["name"] == "small" && x["failed_records"] == 1)
+            })
+    });
+    assert!(logged, "no flow_progress event with the counts: {events:?}");
+    // A violating row fails the strict flow: nothing of its batch commits,
+    // the other flows still run, the update fails and names the record.
+    write(&landing, "b.jsonl", "{\"x\":\"7\"}\n{\"x\":\"8\"}\n");
+    let strict = lake.join("default/strict");
+    let before = count(&format!(
+        "SELECT count(*) FROM delta.'{}'",
+        strict.display()
+    ))
+    .await;
+    let r = &run(&p, &RunOptions::default()).await.unwrap()[0];
+    let (flow, error) = r.failure().expect("the update fails");
+    assert_eq!(flow, "default.strict");
+    assert!(
+        error.contains("not_seven") && error.contains("\"x\":\"7\""),
+        "{error}"
+    );
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM delta.'{}'",
+            strict.display()
+        ))
+        .await,
+        before
+    );
+    assert_eq!(
+        count(&format!("SELECT count(*) FROM delta.'{}'", t.display())).await,
+        5
+    );
+    // It fails again on the same data: the batch was not consumed.
+    let r = &run(&p, &RunOptions::default()).await.unwrap()[0];
+    assert!(r.failure().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_refresh_reprocesses_everything_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+    write(&landing, "a.jsonl", "{\"x\":\"1\"}\n{\"x\":\"2\"}\n");
+    let p = pipeline(
+        &lake,
+        &landing,
+        "CREATE OR REFRESH STREAMING TABLE raw AS SELECT x FROM STREAM read_files('${landing}', format => 'json');\nCREATE MATERIALIZED VIEW n AS SELECT count(*) AS c FROM raw;",
+    );
+    run(&p, &RunOptions::default()).await.unwrap();
+    write(&landing, "b.jsonl", "{\"x\":\"3\"}\n");
+    run(&p, &RunOptions::default()).await.unwrap();
+    let raw = lake.join("default/raw");
+    assert_eq!(
+        count(&format!("SELECT count(*) FROM delta.'{}'", raw.display())).await,
+        3
+    );
+    let opts = RunOptions {
+        full_refresh: vec!["raw".into()],
+        ..RunOptions::default()
+    };
+    let r = &run(&p, &opts).await.unwrap()[0];
+    assert!(r.succeeded(), "{:?}", r.failure());
+    assert_eq!(
+        count(&format!("SELECT count(*) FROM delta.'{}'", raw.display())).await,
+        3
+    );
+    assert_eq!(
+        count(&format!(
+            "SELECT c FROM delta.'{}'",
+            lake.join("default/n").display()
+        ))
+        .await,
+        3
+    );
+    let all = RunOptions {
+        full_refresh_all: true,
+        ..RunOptions::default()
+    };
+    run(&p, &all).await.unwrap();
+    assert_eq!(
+        count(&format!("SELECT count(*) FROM delta.'{}'", raw.display())).await,
+        3
+    );
+    let bad = RunOptions {
+        full_refresh: vec!["nope".into()],
+        ..RunOptions::default()
+    };
+    let e = run(&p, &bad).await.unwrap_err();
+    assert!(e.to_string().contains("nope is not a dataset"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landing_schema_evolves_or_is_rescued() {
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+    write(&landing, "day1/a.jsonl", "{\"a\":\"1\"}\n");
+    let add = pipeline(
+        &lake,
+        &landing,
+        "CREATE OR REFRESH STREAMING TABLE t AS SELECT * EXCEPT (_metadata) FROM STREAM read_files('${landing}', format => 'json');",
+    );
+    let rescue_lake = dir.path().join("lake2");
+    let rescue = pipeline(
+        &rescue_lake,
+        &landing,
+        "CREATE OR REFRESH STREAMING TABLE t AS SELECT * FROM STREAM read_files('${landing}', format => 'json', schemaEvolutionMode => 'rescue');",
+    );
+    let fail_lake = dir.path().join("lake3");
+    let fail = pipeline(
+        &fail_lake,
+        &landing,
+        "CREATE OR REFRESH STREAMING TABLE t AS SELECT * FROM STREAM read_files('${landing}', format => 'json', schemaEvolutionMode => 'failOnNewColumns');",
+    );
+    for p in [&add, &rescue, &fail] {
+        assert!(run(p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    }
+    // A new subdirectory with a new column.
+    write(
+        &landing,
+        "day2/b.jsonl",
+        "{\"a\":\"2\",\"b\":{\"n\":[1,2]}}\nnot json\n",
+    );
+    assert!(run(&add, &RunOptions::default()).await.unwrap()[0].succeeded());
+    let t = lake.join("default/t");
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM delta.'{}' WHERE b = '{{\"n\":[1,2]}}'",
+            t.display()
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM delta.'{}' WHERE _corrupt_record = 'not json'",
+            t.display()
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM delta.'{}' WHERE b IS NULL",
+            t.display()
+        ))
+        .await,
+        2
+    );
+    assert!(run(&rescue, &RunOptions::default()).await.unwrap()[0].succeeded());
+    let r = rescue_lake.join("default/t");
+    assert_eq!(
+        count(&format!("SELECT count(*) FROM delta.'{}' WHERE _rescued_data LIKE '%\"b\":%' AND _rescued_data LIKE '%[1,2]%' AND _rescued_data LIKE '%_file_path%'", r.display())).await,
+        1
+    );
+    let f = &run(&fail, &RunOptions::default()).await.unwrap()[0];
+    assert!(
+        f.failure()
+            .is_some_and(|(_, e)| e.contains("new columns b")),
+        "{:?}",
+        f.failure()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_sources_refuse_or_skip_change_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let session = silt_sql::SiltSession::new();
+    session
+        .run(&format!(
+            "CREATE TABLE delta.'{}' AS SELECT * FROM (VALUES (1), (2)) AS v(x)",
+            src.display()
+        ))
+        .await
+        .unwrap();
+    let lake = dir.path().join("lake");
+    let sql = format!(
+        "CREATE OR REFRESH STREAMING TABLE copy AS SELECT x FROM STREAM delta.'{0}';\n\
+         CREATE OR REFRESH STREAMING TABLE tolerant TBLPROPERTIES ('silt.stream.skipChangeCommits' = 'true') AS SELECT x FROM STREAM delta.'{0}';",
+        src.display()
+    );
+    let p = pipeline(&lake, dir.path(), &sql);
+    assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    session
+        .run(&format!("INSERT INTO delta.'{}' VALUES (3)", src.display()))
+        .await
+        .unwrap();
+    session
+        .run(&format!(
+            "DELETE FROM delta.'{}' WHERE x = 1",
+            src.display()
+        ))
+        .await
+        .unwrap();
+    session
+        .run(&format!("INSERT INTO delta.'{}' VALUES (4)", src.display()))
+        .await
+        .unwrap();
+    let r = &run(&p, &RunOptions::default()).await.unwrap()[0];
+    let copy = r.flows.iter().find(|f| f.target == "default.copy").unwrap();
+    assert!(
+        matches!(&copy.status, FlowStatus::Failed(e) if e.contains("changes existing rows") && e.contains("skipChangeCommits")),
+        "{:?}",
+        copy.status
+    );
+    let tolerant = r
+        .flows
+        .iter()
+        .find(|f| f.target == "default.tolerant")
+        .unwrap();
+    assert_eq!(tolerant.status, FlowStatus::Completed);
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM delta.'{}'",
+            lake.join("default/tolerant").display()
+        ))
+        .await,
+        4
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_definitions_name_their_position_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let build = |sql: &str| {
+        Pipeline::builder("t", &lake.display().to_string())
+            .sql("bad.sql", sql)
+            .build()
+    };
+    let e = build("CREATE STREAMING TABLE a AS SELECT 1 AS x;\n\nCREATE MATERIALIZED VIEW b\n  AS SELEC x FROM a").unwrap_err();
+    assert!(
+        matches!(e, PipelineError::Syntax { .. }) && e.to_string().starts_with("bad.sql:4:6"),
+        "{e}"
+    );
+    let e = build("CREATE MATERIALIZED VIEW b AS SELECT x FROM missing").unwrap_err();
+    assert!(
+        e.to_string().contains("bad.sql:1:31") && e.to_string().contains("missing"),
+        "{e}"
+    );
+    // A type error: found by dry-run, before anything is written.
+    write(dir.path(), "x.jsonl", "{\"x\":\"1\"}\n");
+    let p = Pipeline::builder("t", &lake.display().to_string())
+        .conf("landing", &dir.path().display().to_string())
+        .sql("ok.sql", "CREATE STREAMING TABLE a AS SELECT x FROM STREAM read_files('${landing}', format => 'json');\nCREATE MATERIALIZED VIEW b AS\n  SELECT nosuch + 1 FROM a;")
+        .build()
+        .unwrap();
+    let e = silt_medallion::analysis::dry_run(&p).await.unwrap_err();
+    assert!(
+        e.to_string().starts_with("ok.sql:3:3") && e.to_string().contains("nosuch"),
+        "{e}"
+    );
+    assert!(!lake.exists(), "dry-run wrote {lake:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_landing_file_in_the_wrong_format_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+    write(&landing, "a.parquet", "{\"x\": 1}\n");
+    let p = pipeline(
+        &lake,
+        &landing,
+        "CREATE STREAMING TABLE t AS SELECT * FROM STREAM read_files('${landing}', format => 'parquet');",
+    );
+    let r = &run(&p, &RunOptions::default()).await.unwrap()[0];
+    let (_, e) = r.failure().expect("fails");
+    assert!(
+        e.contains("a.parquet") && e.contains("not a readable Parquet file"),
+        "{e}"
+    );
+    assert!(!lake.join("default/t").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deltalake_reads_every_table_the_pipeline_writes() {
+    let Ok(python) = std::env::var("SILT_PYTHON") else {
+        eprintln!("SILT_PYTHON not set: skipped (scripts/test.sh sets it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+    write(
+        &landing,
+        "a.jsonl",
+        "{\"k\":\"a\",\"seq\":\"1\",\"v\":\"x\"}\n{\"k\":\"b\",\"seq\":\"2\",\"v\":\"y\"}\n{\"k\":\"a\",\"seq\":\"3\",\"v\":\"z\"}\n",
+    );
+    let p = pipeline(
+        &lake,
+        &landing,
+        "CREATE STREAMING TABLE raw AS SELECT k, CAST(seq AS BIGINT) AS seq, v FROM STREAM read_files('${landing}', format => 'json');\nCREATE STREAMING TABLE s1;\nCREATE FLOW f AS AUTO CDC INTO s1 FROM STREAM(raw) KEYS (k) SEQUENCE BY seq;\nCREATE STREAMING TABLE s2;\nCREATE FLOW g AS AUTO CDC INTO s2 FROM STREAM(raw) KEYS (k) SEQUENCE BY seq STORED AS SCD TYPE 2;\nCREATE MATERIALIZED VIEW m AS SELECT k, max(seq) AS s FROM s1 GROUP BY k;",
+    );
+    assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    let script = "import sys, deltalake\nfor path, n in zip(sys.argv[1::2], sys.argv[2::2]):\n    t = deltalake.DeltaTable(path).to_pyarrow_table()\n    assert t.num_rows == int(n), (path, t.num_rows, n)\nprint('ok')\n";
+    let mut args = vec!["-c".to_string(), script.to_string()];
+    for (t, n) in [("raw", 3), ("s1", 2), ("s2", 3), ("m", 2)] {
+        args.push(lake.join("default").join(t).display().to_string());
+        args.push(n.to_string());
+    }
+    args.push(lake.join("_silt/event_log").display().to_string());
+    args.push(
+        count(&format!(
+            "SELECT count(*) FROM delta.'{}'",
+            lake.join("_silt/event_log").display()
+        ))
+        .await
+        .to_string(),
+    );
+    let out = std::process::Command::new(python)
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
