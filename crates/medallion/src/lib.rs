@@ -12,6 +12,17 @@
 //! [`runner`] runs updates of [`flow_batch`]es, which read [`sources`],
 //! apply [`expectations`], write through [`tables`] and [`cdc`], record
 //! [`progress`] and write the [`event_log`].
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), silt_medallion::PipelineError> {
+//! let pipeline = silt_medallion::Pipeline::builder("iot", "/data/lake")
+//!     .conf("landing", "/data/landing")
+//!     .sql("bronze.sql", "CREATE STREAMING TABLE raw AS SELECT * FROM STREAM read_files('${landing}', format => 'json')")
+//!     .build()?;
+//! let reports = silt_medallion::run(&pipeline, &silt_medallion::RunOptions::default()).await?;
+//! assert!(reports[0].succeeded());
+//! # Ok(()) }
+//! ```
 
 pub mod analysis;
 pub mod cdc;
