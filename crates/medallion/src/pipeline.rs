@@ -1,5 +1,5 @@
 //! A pipeline: its datasets and flows resolved into a dependency graph.
-//! Built from a project directory ([`crate::project`]) or in code
+//! Built from a project directory (the `project` module) or in code
 //! ([`Pipeline::builder`]); checked here for what needs no data: duplicate
 //! names, unknown tables, flows into non-streaming tables, streaming reads
 //! of materialized views, and cycles.
