@@ -30,27 +30,55 @@ fn peer(args: &[&str]) -> (bool, String) {
         .expect("python runs");
     (
         out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
 fn silt(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_silt")).args(args).output().expect("silt runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_silt"))
+        .args(args)
+        .output()
+        .expect("silt runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "silt {args:?}: {text}");
     text
 }
 
 fn generate(data: &Path, round: u32) {
     let (ok, out) = peer(&[
-        "gen", "--out", &data.display().to_string(), "--readings", "8000", "--devices", "80", "--files", "3",
-        "--seed", "5", "--round", &round.to_string(),
+        "gen",
+        "--out",
+        &data.display().to_string(),
+        "--readings",
+        "8000",
+        "--devices",
+        "80",
+        "--files",
+        "3",
+        "--seed",
+        "5",
+        "--round",
+        &round.to_string(),
     ]);
     assert!(ok, "{out}");
 }
 
 fn compare(lake: &Path, landing: &Path) -> (bool, String) {
-    peer(&["compare", "--lake", &lake.display().to_string(), "--landing", &landing.display().to_string()])
+    peer(&[
+        "compare",
+        "--lake",
+        &lake.display().to_string(),
+        "--landing",
+        &landing.display().to_string(),
+    ])
 }
 
 /// Waits until gold matches the oracle (the pipeline caught up).
@@ -60,7 +88,11 @@ fn wait_for_gold(lake: &Path, landing: &Path, limit: Duration) {
         if lake.join("gold/site_daily/_delta_log").exists() && compare(lake, landing).0 {
             return;
         }
-        assert!(start.elapsed() < limit, "gold did not catch up in {limit:?}: {}", compare(lake, landing).1);
+        assert!(
+            start.elapsed() < limit,
+            "gold did not catch up in {limit:?}: {}",
+            compare(lake, landing).1
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
 }
@@ -97,7 +129,9 @@ fn continuous_run_survives_compaction_and_foreign_appends_and_stops_on_sigterm()
             // change, the quarantine must not grow.
             silt(&[
                 "sql",
-                &format!("INSERT INTO delta.'{bronze}' SELECT * FROM delta.'{bronze}' WHERE _corrupt_record IS NULL LIMIT 50"),
+                &format!(
+                    "INSERT INTO delta.'{bronze}' SELECT * FROM delta.'{bronze}' WHERE _corrupt_record IS NULL LIMIT 50"
+                ),
             ]);
             std::thread::sleep(Duration::from_millis(150));
         }
@@ -105,11 +139,20 @@ fn continuous_run_survives_compaction_and_foreign_appends_and_stops_on_sigterm()
     }
     // SIGTERM: the run stops at a batch boundary and exits cleanly.
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the continuous run failed: {stderr}");
-    assert!(stderr.contains("stopping at the next batch boundary"), "{stderr}");
+    assert!(
+        stderr.contains("stopping at the next batch boundary"),
+        "{stderr}"
+    );
     let (ok, text) = compare(&lake, &landing);
     assert!(ok, "{text}");
     // No duplicates in silver: one row per (device_id, ts).

@@ -198,87 +198,177 @@ fn natural_key(path: &str) -> Vec<(u8, u128, String)> {
     out
 }
 
-/// One file's records before the schema is settled.
+/// One file's rows before the schema is settled: its own columns.
 struct ParsedFile {
     meta: FileMeta,
-    /// Per record: fields (name → value as text), or the corrupt line.
-    records: Vec<Record>,
+    /// JSON and CSV files: string columns as the file had them.
+    columns: FileColumns,
     /// Typed batches (Parquet files).
     typed: Vec<RecordBatch>,
 }
 
-enum Record {
-    Fields {
-        line: u64,
-        values: Vec<(String, Option<String>)>,
-    },
-    Corrupt {
-        line: u64,
-        text: String,
-    },
+/// One file's string columns, built row by row: a column first seen at
+/// row n starts with n nulls; a row without it gets a null.
+#[derive(Default)]
+struct FileColumns {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+    builders: Vec<StringBuilder>,
+    /// The row each column was last set in (a repeated key keeps its
+    /// first value).
+    set_in: Vec<usize>,
+    rows: usize,
+    corrupt: StringBuilder,
+    lines: Int64Builder,
 }
 
-fn parse_json_lines(data: &[u8]) -> Vec<Record> {
-    let mut out = Vec::new();
+impl FileColumns {
+    fn column(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let mut b = StringBuilder::new();
+        b.append_nulls(self.rows);
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), self.builders.len());
+        self.builders.push(b);
+        self.set_in.push(usize::MAX);
+        self.builders.len() - 1
+    }
+
+    /// Appends one record of `(name, value)` fields.
+    fn record<'v>(&mut self, line: u64, fields: impl Iterator<Item = (&'v str, Option<&'v str>)>) {
+        let row = self.rows;
+        for (name, value) in fields {
+            let i = self.column(name);
+            if self.set_in[i] != row {
+                self.set_in[i] = row;
+                self.builders[i].append_option(value);
+            }
+        }
+        for (i, b) in self.builders.iter_mut().enumerate() {
+            if self.set_in[i] != row {
+                b.append_null();
+            }
+        }
+        self.corrupt.append_null();
+        self.lines.append_value(line as i64);
+        self.rows += 1;
+    }
+
+    fn corrupt_record(&mut self, line: u64, text: &str) {
+        for b in &mut self.builders {
+            b.append_null();
+        }
+        self.corrupt.append_value(text);
+        self.lines.append_value(line as i64);
+        self.rows += 1;
+    }
+}
+
+/// A JSON object's keys, borrowed from the line when they have no escapes.
+struct KeySeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
+    type Value = std::borrow::Cow<'de, str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed {
+    type Value = std::borrow::Cow<'de, str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v.to_string()))
+    }
+}
+
+/// Collects one line's fields (key, raw value) if the line is an object.
+struct LineFields<'a, 'de>(&'a mut Vec<(std::borrow::Cow<'de, str>, &'de RawValue)>);
+
+impl<'de> serde::de::Visitor<'de> for LineFields<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let value: &'de RawValue = map.next_value()?;
+            self.0.push((key, value));
+        }
+        Ok(())
+    }
+}
+
+/// A raw JSON value as text: strings decoded, `null` as none, numbers,
+/// booleans and nested values as their JSON text.
+fn value_text(raw: &RawValue) -> Option<std::borrow::Cow<'_, str>> {
+    let text = raw.get();
+    if text == "null" {
+        None
+    } else if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        if inner.contains('\\') {
+            serde_json::from_str::<String>(text)
+                .ok()
+                .map(std::borrow::Cow::Owned)
+        } else {
+            Some(std::borrow::Cow::Borrowed(inner))
+        }
+    } else {
+        Some(std::borrow::Cow::Borrowed(text))
+    }
+}
+
+fn parse_json_lines(data: &[u8]) -> FileColumns {
+    use serde::Deserializer as _;
+    let mut out = FileColumns::default();
+    let mut fields: Vec<(std::borrow::Cow<'_, str>, &RawValue)> = Vec::new();
     for (i, raw) in data.split(|b| *b == b'\n').enumerate() {
         let line = (i + 1) as u64;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        let parsed = std::str::from_utf8(raw)
-            .ok()
-            .and_then(|s| serde_json::from_str::<HashMap<String, &RawValue>>(s).ok());
-        match parsed {
-            Some(map) => {
-                let mut values = Vec::with_capacity(map.len());
-                for (k, v) in map {
-                    let text = v.get();
-                    let value = if text == "null" {
-                        None
-                    } else if text.starts_with('"') {
-                        serde_json::from_str::<String>(text).ok()
-                    } else {
-                        Some(text.to_string())
-                    };
-                    values.push((k, value));
-                }
-                out.push(Record::Fields { line, values });
-            }
-            None => out.push(Record::Corrupt {
-                line,
-                text: String::from_utf8_lossy(raw).into_owned(),
-            }),
+        fields.clear();
+        let mut de = serde_json::Deserializer::from_slice(raw);
+        let ok = de.deserialize_map(LineFields(&mut fields)).is_ok() && de.end().is_ok();
+        if ok {
+            let texts: Vec<(&str, Option<std::borrow::Cow<'_, str>>)> = fields
+                .iter()
+                .map(|(k, v)| (k.as_ref(), value_text(v)))
+                .collect();
+            out.record(line, texts.iter().map(|(k, v)| (*k, v.as_deref())));
+        } else {
+            out.corrupt_record(line, &String::from_utf8_lossy(raw));
         }
     }
     out
 }
 
-fn parse_csv(data: &[u8]) -> Vec<Record> {
-    let mut out = Vec::new();
+fn parse_csv(data: &[u8]) -> FileColumns {
+    let mut out = FileColumns::default();
     let mut reader = csv_lines(data);
-    let Some(header) = reader.next() else {
+    let Some((_, header)) = reader.next() else {
         return out;
     };
-    let header: Vec<String> = header.1;
     for (line, fields) in reader {
         if fields.len() != header.len() {
-            out.push(Record::Corrupt {
-                line,
-                text: fields.join(","),
-            });
+            out.corrupt_record(line, &fields.join(","));
             continue;
         }
-        let values = header
-            .iter()
-            .cloned()
-            .zip(
-                fields
-                    .into_iter()
-                    .map(|f| if f.is_empty() { None } else { Some(f) }),
-            )
-            .collect();
-        out.push(Record::Fields { line, values });
+        out.record(
+            line,
+            header
+                .iter()
+                .map(String::as_str)
+                .zip(fields.iter().map(|f| (!f.is_empty()).then_some(f.as_str()))),
+        );
     }
     out
 }
@@ -342,12 +432,12 @@ async fn read_one(
     tokio::task::spawn_blocking(move || {
         let mut file = ParsedFile {
             meta,
-            records: Vec::new(),
+            columns: FileColumns::default(),
             typed: Vec::new(),
         };
         match format {
-            FileFormat::Json => file.records = parse_json_lines(&data),
-            FileFormat::Csv => file.records = parse_csv(&data),
+            FileFormat::Json => file.columns = parse_json_lines(&data),
+            FileFormat::Csv => file.columns = parse_csv(&data),
             FileFormat::Parquet => {
                 let reader =
                     parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(data)
@@ -435,13 +525,9 @@ pub async fn read_files(
     let known: BTreeSet<&str> = progress.columns.iter().map(String::as_str).collect();
     let mut found: BTreeSet<String> = BTreeSet::new();
     for f in &parsed_files {
-        for r in &f.records {
-            if let Record::Fields { values, .. } = r {
-                for (k, _) in values {
-                    if !known.contains(k.as_str()) {
-                        found.insert(k.clone());
-                    }
-                }
+        for k in &f.columns.names {
+            if !known.contains(k.as_str()) {
+                found.insert(k.clone());
             }
         }
     }
@@ -461,63 +547,69 @@ pub async fn read_files(
         _ => {}
     }
     let rescue = options.evolution == SchemaEvolution::Rescue;
-    let index: HashMap<&str, usize> = next
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i))
-        .collect();
     let n = next.columns.len();
-    let mut builders: Vec<StringBuilder> = (0..n).map(|_| StringBuilder::new()).collect();
-    let mut rescued = StringBuilder::new();
-    let mut corrupt = StringBuilder::new();
-    let mut meta = MetadataBuilder::default();
+    let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); n + 3];
     let (mut corrupt_count, mut rescued_count, mut records) = (0u64, 0u64, 0u64);
-    let mut row: Vec<Option<String>> = vec![None; n];
     for f in parsed_files {
-        for r in f.records {
-            records += 1;
-            match r {
-                Record::Fields { line, values } => {
-                    let mut extra = serde_json::Map::new();
-                    for (k, v) in values {
-                        match index.get(k.as_str()) {
-                            Some(&i) => row[i] = v,
-                            None if rescue => {
-                                extra.insert(
-                                    k,
-                                    v.map_or(serde_json::Value::Null, serde_json::Value::String),
-                                );
-                            }
-                            None => {}
-                        }
-                    }
-                    for (b, v) in builders.iter_mut().zip(row.iter_mut()) {
-                        b.append_option(v.take());
-                    }
-                    if extra.is_empty() {
-                        rescued.append_null();
-                    } else {
-                        rescued_count += 1;
-                        extra.insert(
-                            "_file_path".into(),
-                            serde_json::Value::String(f.meta.path.clone()),
+        let mut cols = f.columns;
+        let rows = cols.rows;
+        records += rows as u64;
+        let mut arrays: Vec<Option<ArrayRef>> = cols
+            .builders
+            .iter_mut()
+            .map(|b| Some(Arc::new(b.finish()) as ArrayRef))
+            .collect();
+        for (i, name) in next.columns.iter().enumerate() {
+            let a = cols
+                .index
+                .get(name)
+                .and_then(|&j| arrays[j].take())
+                .unwrap_or_else(|| arrow_array::new_null_array(&DataType::Utf8, rows));
+            parts[i].push(a);
+        }
+        // Fields outside the schema: rescued (rescue mode) or dropped.
+        let extra: Vec<(String, ArrayRef)> = cols
+            .names
+            .iter()
+            .zip(arrays)
+            .filter_map(|(name, a)| a.map(|a| (name.clone(), a)))
+            .collect();
+        let mut rescued = StringBuilder::new();
+        for r in 0..rows {
+            let mut obj = serde_json::Map::new();
+            if rescue {
+                for (name, a) in &extra {
+                    let s = a.as_any().downcast_ref::<arrow_array::StringArray>();
+                    if let Some(s) = s.filter(|s| s.is_valid(r)) {
+                        obj.insert(
+                            name.clone(),
+                            serde_json::Value::String(s.value(r).to_string()),
                         );
-                        rescued.append_value(serde_json::Value::Object(extra).to_string());
                     }
-                    corrupt.append_null();
-                    meta.push(root, &f.meta, Some(line));
-                }
-                Record::Corrupt { line, text } => {
-                    corrupt_count += 1;
-                    for b in &mut builders {
-                        b.append_null();
-                    }
-                    rescued.append_null();
-                    corrupt.append_value(text);
-                    meta.push(root, &f.meta, Some(line));
                 }
             }
+            if obj.is_empty() {
+                rescued.append_null();
+            } else {
+                rescued_count += 1;
+                obj.insert(
+                    "_file_path".into(),
+                    serde_json::Value::String(f.meta.path.clone()),
+                );
+                rescued.append_value(serde_json::Value::Object(obj).to_string());
+            }
+        }
+        let corrupt = cols.corrupt.finish();
+        corrupt_count += corrupt.len() as u64 - corrupt.null_count() as u64;
+        parts[n].push(Arc::new(rescued.finish()));
+        parts[n + 1].push(Arc::new(corrupt));
+        if with_metadata {
+            let lines = cols.lines.finish();
+            let mut meta = MetadataBuilder::default();
+            for r in 0..rows {
+                meta.push(root, &f.meta, Some(lines.value(r) as u64));
+            }
+            parts[n + 2].push(meta.finish());
         }
     }
     let columns: Vec<(String, DataType)> = next
@@ -526,14 +618,15 @@ pub async fn read_files(
         .map(|c| (c.clone(), DataType::Utf8))
         .collect();
     let schema = row_schema(&columns, with_metadata);
-    let mut arrays: Vec<ArrayRef> = builders
-        .into_iter()
-        .map(|mut b| Arc::new(b.finish()) as ArrayRef)
-        .collect();
-    arrays.push(Arc::new(rescued.finish()));
-    arrays.push(Arc::new(corrupt.finish()));
-    if with_metadata {
-        arrays.push(meta.finish());
+    let width = if with_metadata { n + 3 } else { n + 2 };
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(width);
+    for (i, field) in schema.fields().iter().enumerate().take(width) {
+        let pieces: Vec<&dyn arrow_array::Array> = parts[i].iter().map(|a| a.as_ref()).collect();
+        arrays.push(if pieces.is_empty() {
+            arrow_array::new_empty_array(field.data_type())
+        } else {
+            arrow_select::concat::concat(&pieces).map_err(|e| source_err(e.to_string(), false))?
+        });
     }
     let batch = RecordBatch::try_new(schema.clone(), arrays)
         .map_err(|e| source_err(e.to_string(), false))?;
@@ -660,41 +753,47 @@ impl MetadataBuilder {
 mod tests {
     use super::*;
 
+    fn strings(c: &mut FileColumns, name: &str) -> Vec<Option<String>> {
+        let i = c.index[name];
+        let a = c.builders[i].finish_cloned();
+        (0..a.len())
+            .map(|r| a.is_valid(r).then(|| a.value(r).to_string()))
+            .collect()
+    }
+
     #[test]
     fn json_lines_keep_text_and_corrupt_lines() {
-        let recs = parse_json_lines(
-            b"{\"a\":\"x\",\"n\":21.50,\"o\":{\"k\":[1]},\"z\":null}\n{\"a\":\"tru\n\n[1,2]\n{\"a\":\"\\u00e9\"}\r\n",
+        let mut c = parse_json_lines(
+            b"{\"a\":\"x\",\"n\":21.50,\"o\":{\"k\":[1]},\"z\":null}\n{\"a\":\"tru\n\n[1,2]\n{\"a\":\"\\u00e9\",\"a\":\"dup\",\"n\":1} \r\n",
         );
-        assert_eq!(recs.len(), 4);
-        let Record::Fields { values, line } = &recs[0] else {
-            panic!()
-        };
-        assert_eq!(*line, 1);
-        let m: HashMap<_, _> = values.iter().cloned().collect();
-        assert_eq!(m["n"].as_deref(), Some("21.50"));
-        assert_eq!(m["o"].as_deref(), Some("{\"k\":[1]}"));
-        assert_eq!(m["z"], None);
-        assert!(matches!(&recs[1], Record::Corrupt { line: 2, text } if text == "{\"a\":\"tru"));
-        assert!(matches!(&recs[2], Record::Corrupt { line: 4, .. }));
-        let Record::Fields { values, .. } = &recs[3] else {
-            panic!()
-        };
-        assert_eq!(values[0].1.as_deref(), Some("é"));
+        assert_eq!(c.rows, 4);
+        assert_eq!(
+            strings(&mut c, "a"),
+            vec![Some("x".into()), None, None, Some("é".into())]
+        );
+        assert_eq!(
+            strings(&mut c, "n"),
+            vec![Some("21.50".into()), None, None, Some("1".into())]
+        );
+        assert_eq!(strings(&mut c, "o")[0].as_deref(), Some("{\"k\":[1]}"));
+        assert_eq!(strings(&mut c, "z"), vec![None; 4]);
+        let corrupt = c.corrupt.finish();
+        assert_eq!(corrupt.value(1), "{\"a\":\"tru");
+        assert_eq!(corrupt.value(2), "[1,2]");
+        assert!(corrupt.is_null(0) && corrupt.is_null(3));
+        let lines = c.lines.finish();
+        assert_eq!(lines.values().to_vec(), vec![1, 2, 4, 5]);
     }
 
     #[test]
     fn csv_quotes_and_ragged_rows() {
-        let recs = parse_csv(b"a,b\n1,\"x,\"\"y\"\"\"\n2\n3,\n");
-        assert_eq!(recs.len(), 3);
-        let Record::Fields { values, .. } = &recs[0] else {
-            panic!()
-        };
-        assert_eq!(values[1].1.as_deref(), Some("x,\"y\""));
-        assert!(matches!(&recs[1], Record::Corrupt { line: 3, .. }));
-        let Record::Fields { values, .. } = &recs[2] else {
-            panic!()
-        };
-        assert_eq!(values[1].1, None);
+        let mut c = parse_csv(b"a,b\n1,\"x,\"\"y\"\"\"\n2\n3,\n");
+        assert_eq!(c.rows, 3);
+        assert_eq!(
+            strings(&mut c, "b"),
+            vec![Some("x,\"y\"".into()), None, None]
+        );
+        assert!(c.corrupt.finish().is_valid(1));
     }
 
     #[test]
