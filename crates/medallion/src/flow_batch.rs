@@ -266,6 +266,16 @@ async fn commit_rows(
     Ok(written.outcome)
 }
 
+/// A fingerprint of a file listing (paths, sizes, modification times).
+fn files_fingerprint(files: &[silt_log::FileMeta]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in files {
+        (&f.path, f.size, f.last_modified).hash(&mut h);
+    }
+    h.finish()
+}
+
 /// Registers a query's inputs in a session, reading what is new.
 struct Inputs<'a> {
     p: &'a Pipeline,
@@ -419,6 +429,11 @@ impl<'a> Inputs<'a> {
                             let pending = pending_files(store.as_ref(), &before, &all, now)
                                 .await
                                 .map_err(list_err)?;
+                            // Read whole: a materialized view is recomputed
+                            // when the files change.
+                            self.next
+                                .upstream
+                                .insert(key.clone(), files_fingerprint(&pending));
                             (before, pending)
                         };
                         let (rows, after) = read_files(

@@ -212,8 +212,17 @@ fn analysis(at: &SourcePos, message: String) -> PipelineError {
 fn resolve(b: PipelineBuilder, defs: Definitions) -> PipelineResult<Pipeline> {
     let q = |n: &DatasetName| n.qualified(&b.default_schema);
     let mut datasets: BTreeMap<DatasetName, Dataset> = BTreeMap::new();
-    for d in defs.datasets {
+    for mut d in defs.datasets {
         let name = q(&d.name);
+        // A declared NOT NULL column: a row without a value fails the flow.
+        for c in d.columns.iter().filter(|c| c.not_null) {
+            d.expectations.push(crate::definition::Expectation {
+                name: format!("{}_not_null", c.name),
+                condition: format!("\"{}\" IS NOT NULL", c.name.replace('"', "\"\"")),
+                action: crate::definition::ExpectAction::Fail,
+                at: d.at.clone(),
+            });
+        }
         if let Some(first) = datasets.get(&name) {
             return Err(analysis(
                 &d.at,
@@ -236,8 +245,16 @@ fn resolve(b: PipelineBuilder, defs: Definitions) -> PipelineResult<Pipeline> {
         Ok(())
     };
     for (name, d) in &datasets {
+        if !d.cluster_by.is_empty() {
+            return Err(analysis(
+                &d.at,
+                format!(
+                    "{name}: CLUSTER BY is not supported in pipelines yet (use PARTITIONED BY, or cluster the table with ALTER TABLE … CLUSTER BY outside the pipeline)"
+                ),
+            ));
+        }
         let Some(query) = &d.query else { continue };
-        let rewritten = rewrite(query, "__silt_in")?;
+        let rewritten = with_declared_columns(rewrite(query, "__silt_in")?, d);
         match d.kind {
             DatasetKind::TemporaryView => {
                 views.insert(name.clone(), rewritten);
@@ -346,6 +363,35 @@ fn resolve(b: PipelineBuilder, defs: Definitions) -> PipelineResult<Pipeline> {
         .flows
         .sort_by_key(|f| position.get(&f.target).copied().unwrap_or(usize::MAX));
     Ok(pipeline)
+}
+
+/// A dataset's declared columns applied to its query's rows: each declared
+/// column cast to its declared type (and checked not null), the others as
+/// the query gives them.
+fn with_declared_columns(mut q: RewrittenQuery, d: &Dataset) -> RewrittenQuery {
+    if d.columns.is_empty() {
+        return q;
+    }
+    let quote = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
+    let declared: Vec<String> = d
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "CAST(__silt_declared.{n} AS {t}) AS {n}",
+                n = quote(&c.name),
+                t = c.sql_type
+            )
+        })
+        .collect();
+    let names: Vec<String> = d.columns.iter().map(|c| quote(&c.name)).collect();
+    q.sql = format!(
+        "SELECT {}, __silt_declared.* EXCLUDE ({}) FROM ({}) AS __silt_declared",
+        declared.join(", "),
+        names.join(", "),
+        q.sql
+    );
+    q
 }
 
 /// A streaming table's own query and a view's recompute run as a flow of

@@ -412,3 +412,100 @@ async fn deltalake_reads_every_table_the_pipeline_writes() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_columns_are_cast_and_stream_static_joins_see_the_current_dimension() {
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+    write(
+        &landing,
+        "events/a.jsonl",
+        "{\"id\":\"1\",\"kind\":\"a\",\"amount\":\"2.5\"}\n{\"id\":\"2\",\"kind\":\"b\",\"amount\":\"4\"}\n",
+    );
+    write(
+        &landing,
+        "kinds/k.jsonl",
+        "{\"kind\":\"a\",\"label\":\"alpha\"}\n",
+    );
+    let sql = "CREATE STREAMING TABLE events (id BIGINT NOT NULL, amount DOUBLE) AS SELECT id, kind, amount FROM STREAM read_files('${landing}/events', format => 'json');\n\
+               CREATE MATERIALIZED VIEW kinds AS SELECT kind, label FROM read_files('${landing}/kinds', format => 'json');\n\
+               CREATE STREAMING TABLE labelled AS SELECT e.id, k.label FROM STREAM(events) e JOIN kinds k ON e.kind = k.kind;";
+    let p = pipeline(&lake, &landing, sql);
+    let r = &run(&p, &RunOptions::default()).await.unwrap()[0];
+    assert!(r.succeeded(), "{:?}", r.failure());
+    let events = lake.join("default/events");
+    let session = silt_sql::SiltSession::new();
+    let b = session
+        .run(&format!(
+            "SELECT id, amount FROM delta.'{}' ORDER BY id",
+            events.display()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        b[0].schema().field(0).data_type(),
+        &arrow_schema::DataType::Int64
+    );
+    assert_eq!(
+        b[0].schema().field(1).data_type(),
+        &arrow_schema::DataType::Float64
+    );
+    let labelled = lake.join("default/labelled");
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM delta.'{}'",
+            labelled.display()
+        ))
+        .await,
+        1
+    );
+    // The dimension grows: new events join its current version, old ones
+    // are not reprocessed.
+    write(
+        &landing,
+        "kinds/k2.jsonl",
+        "{\"kind\":\"b\",\"label\":\"beta\"}\n",
+    );
+    write(
+        &landing,
+        "events/b.jsonl",
+        "{\"id\":\"3\",\"kind\":\"b\",\"amount\":\"1\"}\n",
+    );
+    assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM delta.'{}' WHERE label = 'beta'",
+            labelled.display()
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM delta.'{}'",
+            labelled.display()
+        ))
+        .await,
+        2
+    );
+    // A declared NOT NULL column refuses a row without a value.
+    write(
+        &landing,
+        "events/c.jsonl",
+        "{\"kind\":\"a\",\"amount\":\"1\"}\n",
+    );
+    let r = &run(&p, &RunOptions::default()).await.unwrap()[0];
+    assert!(
+        r.failure().is_some_and(|(_, e)| e.contains("id_not_null")),
+        "{:?}",
+        r.failure()
+    );
+    let e = Pipeline::builder("t", "/tmp/x")
+        .sql(
+            "c.sql",
+            "CREATE MATERIALIZED VIEW m CLUSTER BY (a) AS SELECT 1 AS a",
+        )
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("CLUSTER BY is not supported"), "{e}");
+}
