@@ -430,7 +430,15 @@ async fn run_update(
         None,
         json!({"state": state, "seconds": report.seconds, "failure": report.failure().map(|(f, e)| json!({"flow": f, "error": e}))}),
     );
-    log.flush().await?;
+    // A continuous run's idle updates leave no events: the log would grow
+    // by two commits a second while nothing happens.
+    let idle = report
+        .flows
+        .iter()
+        .all(|f| matches!(f.status, FlowStatus::Idle | FlowStatus::Skipped(_)));
+    if !(options.continuous && idle && !first) {
+        log.flush().await?;
+    }
     Ok(report)
 }
 
