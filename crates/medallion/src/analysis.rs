@@ -49,7 +49,7 @@ pub async fn dry_run(p: &Pipeline) -> PipelineResult<DryRun> {
             for flow in p.flows.iter().filter(|f| &f.target == name) {
                 let target = tables::load(&p.dataset_uri(name), &p.storage_options).await?;
                 let progress = FlowProgress::read(target.as_ref(), &p.name, &flow.name)
-                    .map_err(|m| PipelineError::flow(&flow.name, m))?;
+                    .map_err(|m| PipelineError::flow(&flow.name, m.0))?;
                 let input = plan_query(p, flow.query(), &schemas, Some(&progress)).await?;
                 let s = match &flow.plan {
                     FlowPlan::AutoCdc(cdc, _) => {
@@ -199,7 +199,7 @@ async fn plan_query(
                 None => return Err(at_query(query, format!("no Delta table at {uri}"))),
             },
             InputSource::Files { path, options } => {
-                let opts = FileOptions::parse(options).map_err(|m| at_query(query, m))?;
+                let opts = FileOptions::parse(options).map_err(|m| at_query(query, m.0))?;
                 let key = input.source.to_string();
                 let recorded = progress.and_then(|pr| pr.files.get(&key)).cloned();
                 file_schema(p, path, &opts, recorded, query.uses_metadata, query).await?

@@ -156,5 +156,24 @@ impl PipelineError {
     }
 }
 
+/// An option (of `read_files`, of a streaming Delta read) or a recorded
+/// progress that cannot be used: what is wrong with it. Callers turn it
+/// into a [`PipelineError`] naming where it was given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidInput(pub String);
+
+impl From<String> for InvalidInput {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for InvalidInput {
+    fn from(s: &str) -> Self {
+        Self(s.to_string())
+    }
+}
+
 /// The crate's result type.
 pub type PipelineResult<T> = Result<T, PipelineError>;

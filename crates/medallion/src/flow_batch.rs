@@ -77,7 +77,7 @@ pub async fn run_batch(
     let uri = p.dataset_uri(&flow.target);
     let target = tables::load(&uri, &p.storage_options).await?;
     let before = FlowProgress::read(target.as_ref(), &p.name, &flow.name)
-        .map_err(|m| PipelineError::flow(&flow.name, m))?;
+        .map_err(|m| PipelineError::flow(&flow.name, m.0))?;
     if flow.once && before.once_done {
         return Ok(BatchOutcome::Skipped("a one-shot flow that has run".into()));
     }
@@ -207,7 +207,7 @@ fn stream_options(p: &Pipeline, flow: &PlannedFlow) -> PipelineResult<DeltaStrea
             .get(&flow.target)
             .map(|d| d.at.clone())
             .unwrap_or_default(),
-        message,
+        message: message.0,
     })
 }
 
@@ -392,12 +392,11 @@ impl<'a> Inputs<'a> {
                         }
                     }
                     InputSource::Files { path, options } => {
-                        let mut opts = FileOptions::parse(options).map_err(|message| {
-                            PipelineError::Analysis {
+                        let mut opts =
+                            FileOptions::parse(options).map_err(|m| PipelineError::Analysis {
                                 at: query.original.at.clone(),
-                                message,
-                            }
-                        })?;
+                                message: m.0,
+                            })?;
                         if !options
                             .keys()
                             .any(|k| k.to_ascii_lowercase().ends_with("minfileagems"))

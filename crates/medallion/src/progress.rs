@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::error::InvalidInput;
 use serde::{Deserialize, Serialize};
 use silt_log::Snapshot;
 use silt_log::actions::DomainMetadata;
@@ -44,17 +45,21 @@ pub fn app_id(pipeline: &str, flow: &str) -> String {
 
 impl FlowProgress {
     /// The progress recorded in `snapshot` (none yet: the default).
-    pub fn read(snapshot: Option<&Snapshot>, pipeline: &str, flow: &str) -> Result<Self, String> {
+    pub fn read(
+        snapshot: Option<&Snapshot>,
+        pipeline: &str,
+        flow: &str,
+    ) -> Result<Self, InvalidInput> {
         let Some(s) = snapshot else {
             return Ok(Self::default());
         };
         match s.domains().get(&domain_name(pipeline, flow)) {
             Some(d) if !d.removed => serde_json::from_str(&d.configuration).map_err(|e| {
-                format!(
+                InvalidInput(format!(
                     "the progress of flow {flow} in {} (domain {}) is not readable: {e}",
                     s.location(),
                     d.domain
-                )
+                ))
             }),
             _ => Ok(Self::default()),
         }

@@ -15,6 +15,7 @@ use silt_log::{Action, Add, Snapshot};
 use silt_parquet::Scan;
 
 use super::SourceBatch;
+use crate::error::InvalidInput;
 use crate::error::{PipelineError, PipelineResult};
 
 /// Options of a streaming Delta read.
@@ -37,7 +38,7 @@ pub struct DeltaStreamOptions {
 impl DeltaStreamOptions {
     /// Parses the options given as table properties of the reading
     /// dataset or flow (`startingVersion`, `maxFilesPerTrigger`, …).
-    pub fn parse(options: &BTreeMap<String, String>) -> Result<Self, String> {
+    pub fn parse(options: &BTreeMap<String, String>) -> Result<Self, InvalidInput> {
         let mut o = Self::default();
         for (k, v) in options {
             let num = || {
@@ -55,7 +56,7 @@ impl DeltaStreamOptions {
                 "maxbytespertrigger" => o.max_bytes_per_trigger = Some(num()?.max(1)),
                 "skipchangecommits" => o.skip_change_commits = flag()?,
                 "readchangefeed" => o.read_change_feed = flag()?,
-                _ => return Err(format!("unknown Delta streaming option {k:?}")),
+                _ => return Err(format!("unknown Delta streaming option {k:?}").into()),
             }
         }
         Ok(o)

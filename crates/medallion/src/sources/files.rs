@@ -20,6 +20,7 @@ use serde_json::value::RawValue;
 use silt_log::{FileMeta, LogStore};
 
 use super::SourceBatch;
+use crate::error::InvalidInput;
 use crate::error::{PipelineError, PipelineResult};
 
 /// The column holding a line that is not a JSON object (or a CSV row that
@@ -73,7 +74,7 @@ pub struct FileOptions {
 impl FileOptions {
     /// Parses `read_files` options (names as in Auto Loader, with or
     /// without the `cloudFiles.` prefix).
-    pub fn parse(options: &BTreeMap<String, String>) -> Result<Self, String> {
+    pub fn parse(options: &BTreeMap<String, String>) -> Result<Self, InvalidInput> {
         let mut o = FileOptions {
             format: FileFormat::Json,
             evolution: SchemaEvolution::AddNewColumns,
@@ -97,7 +98,8 @@ impl FileOptions {
                         other => {
                             return Err(format!(
                                 "format {other:?} is not supported (json, csv, parquet)"
-                            ));
+                            )
+                            .into());
                         }
                     }
                 }
@@ -110,7 +112,7 @@ impl FileOptions {
                         other => {
                             return Err(format!(
                                 "schemaEvolutionMode {other:?} is not one of addNewColumns, rescue, failOnNewColumns, none"
-                            ));
+                            ).into());
                         }
                     }
                 }
@@ -129,7 +131,7 @@ impl FileOptions {
                 }
                 "inferschema" | "infercolumntypes" if v.eq_ignore_ascii_case("false") => {}
                 "header" if v.eq_ignore_ascii_case("true") => {}
-                other => return Err(format!("unknown read_files option {other:?}")),
+                other => return Err(format!("unknown read_files option {other:?}").into()),
             }
         }
         if !format_given {
@@ -813,11 +815,12 @@ mod tests {
                     .collect(),
             )
         };
-        assert!(o(&[]).unwrap_err().contains("format"));
+        assert!(o(&[]).unwrap_err().0.contains("format"));
         assert!(o(&[("format", "xml")]).is_err());
         assert!(
             o(&[("format", "json"), ("bogus", "1")])
                 .unwrap_err()
+                .0
                 .contains("bogus")
         );
         let ok = o(&[
