@@ -207,30 +207,13 @@ pub async fn apply(
                     (any, filter)
                 }
             };
-            // The newest change per key: an ordered first value per
-            // column in a hash aggregate (a window over the batch would
-            // sort it). Changes of a key must have distinct sequence
-            // values (as Lakeflow requires); ties pick any.
             let latest_sql = format!(
-                "SELECT {values}first_value(__silt_delete ORDER BY {seq} DESC) AS __silt_delete \
-                 FROM (SELECT *, coalesce(CAST(({deleted}) AS BOOLEAN), false) AS __silt_delete \
-                 FROM __silt_changes {after_truncate}) AS __silt_c GROUP BY {keys}",
+                "SELECT {cols}, __silt_delete FROM (SELECT *, \
+                 coalesce(CAST(({deleted}) AS BOOLEAN), false) AS __silt_delete, \
+                 row_number() OVER (PARTITION BY {keys} ORDER BY {seq} DESC) AS __silt_rn \
+                 FROM __silt_changes {after_truncate}) AS __silt_c WHERE __silt_rn = 1",
+                cols = stored.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
                 keys = keys.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
-                // In source order: keys as they are, the rest newest first.
-                values = stored
-                    .iter()
-                    .map(|c| {
-                        if keys.contains(c) {
-                            format!("{}, ", q(c))
-                        } else {
-                            format!(
-                                "first_value({c} ORDER BY {seq} DESC) AS {c}, ",
-                                c = q(c),
-                                seq = q(&seq)
-                            )
-                        }
-                    })
-                    .collect::<String>(),
                 seq = q(&seq),
             );
             let (schema, latest) = collect(
