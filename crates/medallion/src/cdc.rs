@@ -207,22 +207,31 @@ pub async fn apply(
                     (any, filter)
                 }
             };
-            let latest_sql = format!(
-                "SELECT {cols}, __silt_delete FROM (SELECT *, \
-                 coalesce(CAST(({deleted}) AS BOOLEAN), false) AS __silt_delete, \
-                 row_number() OVER (PARTITION BY {keys} ORDER BY {seq} DESC) AS __silt_rn \
-                 FROM __silt_changes {after_truncate}) AS __silt_c WHERE __silt_rn = 1",
+            // The newest change per key (the sequence decides; the first
+            // of a tie), by silt's own one-pass hash over the rows: a
+            // window function would sort the whole batch.
+            let flagged_sql = format!(
+                "SELECT {cols}, coalesce(CAST(({deleted}) AS BOOLEAN), false) AS __silt_delete \
+                 FROM __silt_changes {after_truncate}",
                 cols = stored.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
-                keys = keys.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
-                seq = q(&seq),
             );
-            let (schema, latest) = collect(
-                session,
-                &latest_sql,
-                f,
-                "choosing the newest change per key",
-            )
-            .await?;
+            let (schema, flagged) = collect(session, &flagged_sql, f, "flagging deletes").await?;
+            let position = |c: &str| {
+                schema
+                    .index_of(c)
+                    .map_err(|e| PipelineError::flow(f, e.to_string()))
+            };
+            let key_positions = keys
+                .iter()
+                .map(|k| position(k))
+                .collect::<PipelineResult<Vec<_>>>()?;
+            let latest: Vec<RecordBatch> =
+                crate::newest::newest_per_key(&schema, &flagged, &key_positions, position(&seq)?)
+                    .map_err(|e| {
+                        PipelineError::flow(f, format!("choosing the newest change per key: {e}"))
+                    })?
+                    .into_iter()
+                    .collect();
             details.insert(
                 "latest_per_key".into(),
                 latest

@@ -32,6 +32,7 @@ pub mod event_log;
 pub mod expectations;
 pub mod flow_batch;
 pub mod graph;
+pub mod newest;
 pub mod parser;
 pub mod pipeline;
 pub mod progress;
