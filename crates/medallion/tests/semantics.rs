@@ -509,3 +509,52 @@ async fn declared_columns_are_cast_and_stream_static_joins_see_the_current_dimen
         .unwrap_err();
     assert!(e.to_string().contains("CLUSTER BY is not supported"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_file_age_bounds_the_progress_and_ignores_old_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+    let day = std::time::Duration::from_secs(86_400);
+    let now = std::time::SystemTime::now();
+    let land = |name: &str, text: &str, age_days: u32| {
+        write(&landing, name, text);
+        let f = std::fs::File::options()
+            .write(true)
+            .open(landing.join(name))
+            .unwrap();
+        f.set_modified(now - day * age_days).unwrap();
+    };
+    land("d1/a.jsonl", "{\"x\":\"1\"}\n", 10);
+    land("d9/b.jsonl", "{\"x\":\"2\"}\n", 2);
+    land("d10/c.jsonl", "{\"x\":\"3\"}\n", 0);
+    let p = pipeline(
+        &lake,
+        &landing,
+        "CREATE STREAMING TABLE t AS SELECT x FROM STREAM read_files('${landing}', format => 'json', maxFileAge => '7 days');",
+    );
+    assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    let t = lake.join("default/t");
+    // Everything present at the start is ingested; the progress then keeps
+    // only files within the age of the newest.
+    assert_eq!(
+        count(&format!("SELECT count(*) FROM delta.'{}'", t.display())).await,
+        3
+    );
+    // Old files arriving late stay ignored; the progress holds only recent ones.
+    land("d0/old.jsonl", "{\"x\":\"0\"}\n", 30);
+    land("d11/d.jsonl", "{\"x\":\"4\"}\n", 0);
+    assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    assert_eq!(
+        count(&format!("SELECT count(*) FROM delta.'{}'", t.display())).await,
+        4
+    );
+    let snapshot = silt_store::TableBuilder::new(t.display().to_string())
+        .load()
+        .await
+        .unwrap();
+    let progress =
+        silt_medallion::progress::FlowProgress::read(Some(&snapshot), "t", "default.t").unwrap();
+    let files = progress.files.values().next().unwrap();
+    assert_eq!(files.files.len(), 3, "{files:?}");
+    assert!(files.cutoff_ms.is_some());
+}

@@ -69,6 +69,10 @@ pub struct FileOptions {
     pub min_file_age_ms: i64,
     /// Only file names ending so (e.g. `.jsonl`); empty: every file.
     pub suffix: Option<String>,
+    /// `maxFileAge`: files modified this long (ms) before the newest file
+    /// ingested are ignored, and the progress forgets them, so it stops
+    /// growing with the files ingested (as Auto Loader's option).
+    pub max_file_age_ms: Option<i64>,
 }
 
 impl FileOptions {
@@ -81,6 +85,7 @@ impl FileOptions {
             max_files_per_trigger: 1000,
             min_file_age_ms: 0,
             suffix: None,
+            max_file_age_ms: None,
         };
         let mut format_given = false;
         for (k, v) in options {
@@ -126,6 +131,11 @@ impl FileOptions {
                         "minFileAgeMs must be a non-negative integer, not {v:?}"
                     ))?
                 }
+                "maxfileage" => {
+                    o.max_file_age_ms = Some(parse_age(v).ok_or(format!(
+                        "maxFileAge must be a duration such as '14 days', '12 hours' or '30m', not {v:?}"
+                    ))?)
+                }
                 "pathglobfilter" | "filesuffix" => {
                     o.suffix = Some(v.trim_start_matches('*').to_string());
                 }
@@ -141,11 +151,34 @@ impl FileOptions {
     }
 }
 
+/// `14 days`, `12 hours`, `30m`, `90s`, `500ms`, `2 weeks` in milliseconds.
+fn parse_age(text: &str) -> Option<i64> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = t.split_at(split);
+    let n: i64 = n.parse().ok()?;
+    let unit_ms: i64 = match unit.trim() {
+        "ms" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
+        "w" | "week" | "weeks" => 7 * 86_400_000,
+        "y" | "year" | "years" => 365 * 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(unit_ms).filter(|v| *v > 0)
+}
+
 /// A files source's progress: files ingested and the columns found so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilesProgress {
-    /// Paths relative to the source directory.
-    pub files: BTreeSet<String>,
+    /// Paths relative to the source directory → modification time (ms).
+    pub files: BTreeMap<String, i64>,
+    /// With `maxFileAge`: files modified before this (ms) count as
+    /// ingested and are no longer listed in `files`.
+    #[serde(default)]
+    pub cutoff_ms: Option<i64>,
     /// Data columns, in order (strings for JSON and CSV).
     pub columns: Vec<String>,
 }
@@ -163,7 +196,8 @@ pub async fn pending_files(
         !f.path
             .split('/')
             .any(|p| p.starts_with('.') || p.starts_with('_'))
-            && !progress.files.contains(&f.path)
+            && !progress.files.contains_key(&f.path)
+            && progress.cutoff_ms.is_none_or(|c| f.last_modified >= c)
             && now_ms - f.last_modified >= options.min_file_age_ms
             && options
                 .suffix
@@ -518,7 +552,13 @@ pub async fn read_files(
     }
     let mut next = progress.clone();
     for f in &files {
-        next.files.insert(f.path.clone());
+        next.files.insert(f.path.clone(), f.last_modified);
+    }
+    if let (Some(age), Some(newest)) = (options.max_file_age_ms, next.files.values().max().copied())
+    {
+        let cutoff = next.cutoff_ms.unwrap_or(i64::MIN).max(newest - age);
+        next.cutoff_ms = Some(cutoff);
+        next.files.retain(|_, modified| *modified >= cutoff);
     }
     if options.format == FileFormat::Parquet {
         return typed_rows(parsed_files, root, with_metadata, next, flow);
@@ -796,6 +836,17 @@ mod tests {
             vec![Some("x,\"y\"".into()), None, None]
         );
         assert!(c.corrupt.finish().is_valid(1));
+    }
+
+    #[test]
+    fn ages_parse_in_auto_loader_spellings() {
+        assert_eq!(parse_age("14 days"), Some(14 * 86_400_000));
+        assert_eq!(parse_age("12 hours"), Some(12 * 3_600_000));
+        assert_eq!(parse_age("30m"), Some(1_800_000));
+        assert_eq!(parse_age("500ms"), Some(500));
+        assert_eq!(parse_age("1 week"), Some(7 * 86_400_000));
+        assert_eq!(parse_age("soon"), None);
+        assert_eq!(parse_age("0 days"), None);
     }
 
     #[test]
