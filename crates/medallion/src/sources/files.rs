@@ -660,18 +660,19 @@ pub async fn read_files(
         .map(|c| (c.clone(), DataType::Utf8))
         .collect();
     let schema = row_schema(&columns, with_metadata);
+    // One batch per file (no copy of the whole input into one batch).
     let width = if with_metadata { n + 3 } else { n + 2 };
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(width);
-    for (i, field) in schema.fields().iter().enumerate().take(width) {
-        let pieces: Vec<&dyn arrow_array::Array> = parts[i].iter().map(|a| a.as_ref()).collect();
-        arrays.push(if pieces.is_empty() {
-            arrow_array::new_empty_array(field.data_type())
-        } else {
-            arrow_select::concat::concat(&pieces).map_err(|e| source_err(e.to_string(), false))?
-        });
+    let files_read = parts.first().map_or(0, Vec::len);
+    let mut batches = Vec::with_capacity(files_read);
+    for f in 0..files_read {
+        let arrays: Vec<ArrayRef> = parts.iter().take(width).map(|p| p[f].clone()).collect();
+        let batch = RecordBatch::try_new(schema.clone(), arrays)
+            .map_err(|e| source_err(e.to_string(), false))?;
+        if batch.num_rows() > 0 {
+            batches.push(batch);
+        }
     }
-    let batch = RecordBatch::try_new(schema.clone(), arrays)
-        .map_err(|e| source_err(e.to_string(), false))?;
+    drop(parts);
     let mut metrics = serde_json::Map::new();
     metrics.insert("files".into(), files.len().into());
     metrics.insert("records".into(), records.into());
@@ -684,7 +685,7 @@ pub async fn read_files(
     Ok((
         SourceBatch {
             schema,
-            batches: vec![batch],
+            batches,
             metrics,
         },
         next,
