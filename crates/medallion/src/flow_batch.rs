@@ -300,8 +300,7 @@ fn register_rows(
     // Batches carry the schema they were made with (nullability, metadata
     // may differ from a planned schema).
     let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
-    let table = MemTable::try_new(schema, crate::tables::partitions(batches))
-        .map_err(silt_sql::SqlError::from)?;
+    let table = MemTable::try_new(schema, vec![batches]).map_err(silt_sql::SqlError::from)?;
     let ctx = session.context();
     let _ = ctx.deregister_table(name);
     ctx.register_table(name, Arc::new(table))

@@ -128,17 +128,3 @@ pub async fn truncate(snapshot: &Snapshot, domains: Vec<String>) -> PipelineResu
     }
     Ok(())
 }
-
-/// `batches` dealt round-robin into one partition per core, so DataFusion
-/// runs a query over in-memory rows on every core.
-pub fn partitions(batches: Vec<arrow_array::RecordBatch>) -> Vec<Vec<arrow_array::RecordBatch>> {
-    let n = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(batches.len())
-        .max(1);
-    let mut out: Vec<Vec<arrow_array::RecordBatch>> = (0..n).map(|_| Vec::new()).collect();
-    for (i, b) in batches.into_iter().enumerate() {
-        out[i % n].push(b);
-    }
-    out
-}
