@@ -334,14 +334,18 @@ pub async fn print_status(p: &silt_medallion::Pipeline) -> Result<(), String> {
         let age = s.last_commit_ms.map_or("never".to_string(), |t| {
             format!("{} ago", human_age(now - t))
         });
-        let last = s
-            .last_update
-            .as_ref()
-            .map_or("no update yet".to_string(), |u| {
-                u["status"].as_str().unwrap_or("?").to_lowercase()
-            });
+        // Views have no table and no update of their own.
+        let last = match (&s.last_update, s.uri.is_some()) {
+            (_, false) => String::new(),
+            (None, true) => "  last update: none yet".to_string(),
+            (Some(u), true) => format!(
+                "  last update: {} {} ago",
+                u["status"].as_str().unwrap_or("?").to_lowercase(),
+                human_age(now - u["timestamp_ms"].as_i64().unwrap_or(now))
+            ),
+        };
         println!(
-            "{:<28} {:<18} {:>6} {:>10} rows  committed {:<10} last update: {last}",
+            "{:<28} {:<18} {:>6} {:>10} rows  committed {:<10}{last}",
             s.name, s.kind, version, rows, age
         );
         for f in &s.flows {

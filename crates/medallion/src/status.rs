@@ -33,7 +33,7 @@ pub struct DatasetStatus {
     pub last_commit_ms: Option<i64>,
     /// Per flow writing it: batches, consumed inputs, lag.
     pub flows: Vec<Value>,
-    /// The last update that ran a flow into it: id, status, time.
+    /// The last update that committed to it or failed: id, status, time.
     pub last_update: Option<Value>,
     /// Expectations: passed and failed rows over the event log.
     pub expectations: Vec<Value>,
@@ -117,7 +117,12 @@ pub async fn status(p: &Pipeline) -> PipelineResult<Vec<DatasetStatus>> {
         }
         let last_update = events
             .iter()
-            .filter(|e| e["event_type"] == "flow_progress" && e["dataset"] == display.as_str() && e["details"]["status"] != "RUNNING")
+            // The last update that did something (ran batches or failed).
+            .filter(|e| {
+                e["event_type"] == "flow_progress"
+                    && e["dataset"] == display.as_str()
+                    && (e["details"]["status"] == "COMPLETED" || e["details"]["status"] == "FAILED")
+            })
             .max_by_key(|e| e["timestamp_ms"].as_i64().unwrap_or(0))
             .map(|e| json!({"update_id": e["update_id"], "status": e["details"]["status"], "timestamp_ms": e["timestamp_ms"], "message": e["message"]}));
         out.push(DatasetStatus {
