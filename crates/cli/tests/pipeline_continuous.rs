@@ -6,36 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn python() -> String {
-    std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-fn peer_pipeline() -> PathBuf {
-    if let Ok(p) = std::env::var("SILT_PEER_PIPELINE") {
-        return PathBuf::from(p);
-    }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    repo.join("../shared/bench/peer_pipeline.py")
-}
-
 fn peer(args: &[&str]) -> (bool, String) {
-    let out = Command::new(python())
-        .arg(peer_pipeline())
-        .args(args)
-        .output()
-        .expect("python runs");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    silt_testkit::peer::run_peer_pipeline(args)
 }
 
 fn silt(args: &[&str]) -> String {

@@ -21,53 +21,23 @@ const TABLES: &[(&str, &str)] = &[
     ("gold/site_daily", ""),
 ];
 
-fn python() -> String {
-    std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-fn peer_pipeline() -> PathBuf {
-    if let Ok(p) = std::env::var("SILT_PEER_PIPELINE") {
-        return PathBuf::from(p);
-    }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut candidates = vec![repo.join("../shared/bench/peer_pipeline.py")];
-    if let Ok(out) = Command::new("git")
-        .args(["config", "--get", "remote.origin.url"])
-        .current_dir(&repo)
-        .output()
-    {
-        let origin = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !origin.is_empty() {
-            candidates.push(Path::new(&origin).join("../shared/bench/peer_pipeline.py"));
-        }
-    }
-    candidates
-        .into_iter()
-        .find(|c| c.is_file())
-        .expect("peer_pipeline.py not found: set SILT_PEER_PIPELINE")
-}
-
 fn generate(out: &Path, round: u32) {
-    let status = Command::new(python())
-        .arg(peer_pipeline())
-        .args(["gen", "--out"])
-        .arg(out)
-        .args([
-            "--readings",
-            "6000",
-            "--devices",
-            "60",
-            "--files",
-            "4",
-            "--seed",
-            "11",
-            "--round",
-        ])
-        .arg(round.to_string())
-        .stdout(Stdio::null())
-        .status()
-        .expect("python runs");
-    assert!(status.success());
+    let (ok, text) = silt_testkit::peer::run_peer_pipeline(&[
+        "gen",
+        "--out",
+        &out.display().to_string(),
+        "--readings",
+        "6000",
+        "--devices",
+        "60",
+        "--files",
+        "4",
+        "--seed",
+        "11",
+        "--round",
+        &round.to_string(),
+    ]);
+    assert!(ok, "{text}");
 }
 
 fn example() -> PathBuf {

@@ -5,52 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use silt_medallion::project::{ProjectOptions, load};
 use silt_medallion::{RunOptions, run};
 
-fn python() -> String {
-    std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-/// `peer_pipeline.py`: `SILT_PEER_PIPELINE`, or `../shared/bench` beside the
-/// repository (or beside the repository this clone came from).
-pub fn peer_pipeline() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("SILT_PEER_PIPELINE") {
-        return Some(PathBuf::from(p));
-    }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut candidates = vec![repo.join("../shared/bench/peer_pipeline.py")];
-    if let Ok(out) = Command::new("git")
-        .args(["config", "--get", "remote.origin.url"])
-        .current_dir(&repo)
-        .output()
-    {
-        let origin = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !origin.is_empty() {
-            candidates.push(Path::new(&origin).join("../shared/bench/peer_pipeline.py"));
-        }
-    }
-    candidates.into_iter().find(|c| c.is_file())
-}
-
 fn peer(args: &[&str]) -> String {
-    let script = peer_pipeline().expect("peer_pipeline.py not found: set SILT_PEER_PIPELINE");
-    let out = Command::new(python())
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "peer_pipeline.py {args:?} failed:\n{text}"
-    );
+    let (ok, text) = silt_testkit::peer::run_peer_pipeline(args);
+    assert!(ok, "peer_pipeline.py {args:?} failed:\n{text}");
     text
 }
 

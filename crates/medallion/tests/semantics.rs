@@ -370,10 +370,6 @@ async fn a_landing_file_in_the_wrong_format_fails_clearly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deltalake_reads_every_table_the_pipeline_writes() {
-    let Ok(python) = std::env::var("SILT_PYTHON") else {
-        eprintln!("SILT_PYTHON not set: skipped (scripts/test.sh sets it)");
-        return;
-    };
     let dir = tempfile::tempdir().unwrap();
     let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
     write(
@@ -388,7 +384,7 @@ async fn deltalake_reads_every_table_the_pipeline_writes() {
     );
     assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
     let script = "import sys, deltalake\nfor path, n in zip(sys.argv[1::2], sys.argv[2::2]):\n    t = deltalake.DeltaTable(path).to_pyarrow_table()\n    assert t.num_rows == int(n), (path, t.num_rows, n)\nprint('ok')\n";
-    let mut args = vec!["-c".to_string(), script.to_string()];
+    let mut args: Vec<String> = Vec::new();
     for (t, n) in [("raw", 3), ("s1", 2), ("s2", 3), ("m", 2)] {
         args.push(lake.join("default").join(t).display().to_string());
         args.push(n.to_string());
@@ -402,15 +398,10 @@ async fn deltalake_reads_every_table_the_pipeline_writes() {
         .await
         .to_string(),
     );
-    let out = std::process::Command::new(python)
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The peer runner fails the test when deltalake is missing.
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = silt_testkit::peer::run_peer_script(script, &args);
+    assert!(out.contains("ok"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,3 +38,49 @@ pub fn run_peer_script(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// `peer_pipeline.py`, the peer medallion pipeline (generator, polars +
+/// deltalake pipeline, gold oracle): `$SILT_PEER_PIPELINE` (set by
+/// scripts/test.sh through scripts/peer.sh), else `../shared/bench/` beside
+/// the repository or beside the repository this clone came from. Panics
+/// when it is nowhere.
+pub fn peer_pipeline() -> std::path::PathBuf {
+    use std::path::{Path, PathBuf};
+    if let Ok(p) = std::env::var("SILT_PEER_PIPELINE") {
+        return PathBuf::from(p);
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut candidates = vec![repo.join("../shared/bench/peer_pipeline.py")];
+    if let Ok(out) = Command::new("git")
+        .args(["config", "--get", "remote.origin.url"])
+        .current_dir(&repo)
+        .output()
+    {
+        let origin = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !origin.is_empty() {
+            candidates.push(Path::new(&origin).join("../shared/bench/peer_pipeline.py"));
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|c| c.is_file())
+        .expect("peer_pipeline.py not found: set SILT_PEER_PIPELINE (scripts/peer.sh)")
+}
+
+/// Runs `peer_pipeline.py` with `args`: whether it succeeded, and its
+/// stdout followed by its stderr.
+pub fn run_peer_pipeline(args: &[&str]) -> (bool, String) {
+    let out = Command::new(python())
+        .arg(peer_pipeline())
+        .args(args)
+        .output()
+        .expect("the Python interpreter starts");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
