@@ -13,13 +13,13 @@ use arrow_array::RecordBatch;
 use arrow_schema::{Field, Schema, SchemaRef};
 use silt_log::CommitStamp;
 use silt_sql::SiltSession;
-use silt_sql::datafusion::datasource::MemTable;
 
 use crate::definition::{AutoCdc, ScdType};
 use crate::error::{PipelineError, PipelineResult};
 use crate::expectations::Checked;
 use crate::pipeline::{Pipeline, PlannedFlow};
 use crate::progress::app_id;
+use crate::session_rows::register_rows;
 use crate::tables;
 
 /// The SCD type 2 validity columns.
@@ -45,23 +45,6 @@ fn q(name: &str) -> String {
 
 fn sql_err(flow: &str, what: &str, e: impl std::fmt::Display) -> PipelineError {
     PipelineError::flow(flow, format!("{what}: {e}"))
-}
-
-fn register(
-    session: &SiltSession,
-    name: &str,
-    schema: SchemaRef,
-    batches: Vec<RecordBatch>,
-) -> PipelineResult<()> {
-    let ctx = session.context();
-    let _ = ctx.deregister_table(name);
-    // Batches carry the schema they were made with (nullability, metadata
-    // may differ from a planned schema).
-    let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
-    let table = MemTable::try_new(schema, vec![batches]).map_err(silt_sql::SqlError::from)?;
-    ctx.register_table(name, Arc::new(table))
-        .map_err(silt_sql::SqlError::from)?;
-    Ok(())
 }
 
 async fn collect(
@@ -133,7 +116,7 @@ pub async fn apply(
     }
     stored.sort_by_key(|c| source_columns.iter().position(|s| s == c));
     let null_seq: u64 = {
-        register(
+        register_rows(
             session,
             "__silt_changes",
             changes.schema.clone(),
@@ -252,7 +235,7 @@ pub async fn apply(
                 Some(s) => s,
                 None => tables::ensure(uri, &p.storage_options, &table_schema, dataset).await?,
             };
-            register(session, "__silt_latest", schema, latest)?;
+            register_rows(session, "__silt_latest", schema, latest)?;
             let on = keys
                 .iter()
                 .map(|k| format!("t.{k} = s.{k}", k = q(k)))
@@ -379,7 +362,7 @@ pub async fn apply(
                 "history_rows".into(),
                 rows.iter().map(|b| b.num_rows() as u64).sum::<u64>().into(),
             );
-            register(session, "__silt_new_history", schema, rows)?;
+            register_rows(session, "__silt_new_history", schema, rows)?;
             let source = format!(
                 "SELECT {cols}, {start}, {end}, 'upsert' AS __silt_op FROM __silt_new_history \
                  UNION ALL SELECT {hcols}, h.{start}, h.{end}, 'delete' AS __silt_op FROM __silt_history h \
@@ -392,7 +375,7 @@ pub async fn apply(
             );
             let (schema, rows) =
                 collect(session, &source, f, "planning the history changes").await?;
-            register(session, "__silt_scd2", schema, rows)?;
+            register_rows(session, "__silt_scd2", schema, rows)?;
             let all: Vec<String> = stored
                 .iter()
                 .cloned()

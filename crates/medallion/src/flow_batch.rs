@@ -14,13 +14,13 @@ use futures::future::BoxFuture;
 use silt_log::{CommitOutcome, CommitStamp, LogError, Operation, Snapshot};
 use silt_parquet::WriteOptions;
 use silt_sql::SiltSession;
-use silt_sql::datafusion::datasource::MemTable;
 
 use crate::error::{PipelineError, PipelineResult};
 use crate::expectations::{ExpectationCount, run_checked};
 use crate::pipeline::{FlowPlan, Pipeline, PlannedFlow};
 use crate::progress::{FlowProgress, app_id};
 use crate::query::{InputSource, RewrittenQuery};
+use crate::session_rows::register_rows;
 use crate::sources::delta::{DeltaStreamOptions, next_batch};
 use crate::sources::files::{FileOptions, FilesProgress, pending_files, read_files};
 use crate::{cdc, tables};
@@ -289,23 +289,6 @@ struct Inputs<'a> {
     waiting: Option<String>,
     counts: Vec<ExpectationCount>,
     sources: BTreeMap<String, serde_json::Value>,
-}
-
-fn register_rows(
-    session: &SiltSession,
-    name: &str,
-    schema: SchemaRef,
-    batches: Vec<RecordBatch>,
-) -> PipelineResult<()> {
-    // Batches carry the schema they were made with (nullability, metadata
-    // may differ from a planned schema).
-    let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
-    let table = MemTable::try_new(schema, vec![batches]).map_err(silt_sql::SqlError::from)?;
-    let ctx = session.context();
-    let _ = ctx.deregister_table(name);
-    ctx.register_table(name, Arc::new(table))
-        .map_err(silt_sql::SqlError::from)?;
-    Ok(())
 }
 
 impl<'a> Inputs<'a> {

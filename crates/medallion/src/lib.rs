@@ -39,6 +39,7 @@ pub mod progress;
 pub mod project;
 pub mod query;
 pub mod runner;
+pub mod session_rows;
 pub mod sources;
 pub mod spec;
 pub mod status;
