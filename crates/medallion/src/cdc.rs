@@ -115,32 +115,21 @@ pub async fn apply(
         }
     }
     stored.sort_by_key(|c| source_columns.iter().position(|s| s == c));
-    let null_seq: u64 = {
-        register_rows(
-            session,
-            "__silt_changes",
-            changes.schema.clone(),
-            changes.batches,
-        )?;
-        let (_, b) = collect(
-            session,
-            &format!(
-                "SELECT count(*) FROM __silt_changes WHERE {} IS NULL",
-                q(&seq)
-            ),
-            f,
-            "counting changes without a sequence",
-        )
-        .await?;
-        b.first()
-            .and_then(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<arrow_array::Int64Array>()
-                    .map(|a| a.value(0) as u64)
-            })
-            .unwrap_or(0)
+    // Changes without a sequence value cannot be ordered.
+    let null_seq: u64 = match changes.schema.index_of(&seq) {
+        Ok(i) => changes
+            .batches
+            .iter()
+            .map(|b| b.column(i).null_count() as u64)
+            .sum(),
+        Err(_) => 0,
     };
+    register_rows(
+        session,
+        "__silt_changes",
+        changes.schema.clone(),
+        changes.batches,
+    )?;
     if null_seq > 0 {
         return Err(PipelineError::Source {
             flow: f.to_string(),

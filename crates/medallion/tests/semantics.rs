@@ -549,3 +549,24 @@ async fn max_file_age_bounds_the_progress_and_ignores_old_files() {
     assert_eq!(files.files.len(), 3, "{files:?}");
     assert!(files.cutoff_ms.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_without_a_sequence_fails_its_flow_and_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+    write(
+        &landing,
+        "a.jsonl",
+        "{\"k\":\"a\",\"seq\":\"1\"}\n{\"k\":\"b\"}\n",
+    );
+    let p = pipeline(
+        &lake,
+        &landing,
+        "CREATE STREAMING TABLE raw AS SELECT k, CAST(seq AS BIGINT) AS seq FROM STREAM read_files('${landing}', format => 'json');\nCREATE STREAMING TABLE s;\nCREATE FLOW f AS AUTO CDC INTO s FROM STREAM(raw) KEYS (k) SEQUENCE BY seq;",
+    );
+    let r = &run(&p, &RunOptions::default()).await.unwrap()[0];
+    let (flow, e) = r.failure().expect("fails");
+    assert_eq!(flow, "f");
+    assert!(e.contains("1 change row(s) have a NULL seq"), "{e}");
+    assert!(!lake.join("default/s").exists());
+}
