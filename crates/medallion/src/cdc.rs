@@ -19,7 +19,7 @@ use crate::error::{PipelineError, PipelineResult};
 use crate::expectations::Checked;
 use crate::pipeline::{Pipeline, PlannedFlow};
 use crate::progress::app_id;
-use crate::session_rows::register_rows;
+use crate::session_rows::{register_rows, register_table};
 use crate::tables;
 
 /// The SCD type 2 validity columns.
@@ -200,10 +200,8 @@ pub async fn apply(
             let latest: Vec<RecordBatch> =
                 crate::newest::newest_per_key(&schema, &flagged, &key_positions, position(&seq)?)
                     .map_err(|e| {
-                        PipelineError::flow(f, format!("choosing the newest change per key: {e}"))
-                    })?
-                    .into_iter()
-                    .collect();
+                    PipelineError::flow(f, format!("choosing the newest change per key: {e}"))
+                })?;
             details.insert(
                 "latest_per_key".into(),
                 latest
@@ -296,10 +294,7 @@ pub async fn apply(
             };
             let history = silt_sql::DeltaTable::new(snapshot.clone(), false)
                 .map_err(silt_sql::SqlError::from)?;
-            let ctx = session.context();
-            let _ = ctx.deregister_table("__silt_history");
-            ctx.register_table("__silt_history", Arc::new(history))
-                .map_err(silt_sql::SqlError::from)?;
+            register_table(session, "__silt_history", Arc::new(history))?;
             let cols = stored.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
             let hcols = stored
                 .iter()

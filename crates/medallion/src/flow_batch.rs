@@ -20,7 +20,7 @@ use crate::expectations::{ExpectationCount, run_checked};
 use crate::pipeline::{FlowPlan, Pipeline, PlannedFlow};
 use crate::progress::{FlowProgress, app_id};
 use crate::query::{InputSource, RewrittenQuery};
-use crate::session_rows::register_rows;
+use crate::session_rows::{register_rows, register_table};
 use crate::sources::delta::{DeltaStreamOptions, next_batch};
 use crate::sources::files::{FileOptions, FilesProgress, pending_files, read_files};
 use crate::{cdc, tables};
@@ -353,25 +353,28 @@ impl<'a> Inputs<'a> {
                                     .await?;
                             self.advanced |= b.advanced;
                             self.next.delta.insert(key.clone(), b.version);
-                            let mut m = b.batch.metrics.clone();
-                            m.insert("rows".into(), b.batch.rows().into());
-                            self.sources.insert(key, serde_json::Value::Object(m));
-                            register_rows(
-                                session,
-                                &input.placeholder,
-                                b.batch.schema,
-                                b.batch.batches,
-                            )?;
+                            self.sources
+                                .insert(key, serde_json::Value::Object(b.batch.metrics.clone()));
+                            match b.files {
+                                Some(files) => {
+                                    let table = silt_sql::DeltaTable::of_files(snapshot, files)
+                                        .map_err(silt_sql::SqlError::from)?;
+                                    register_table(session, &input.placeholder, Arc::new(table))?;
+                                }
+                                None => register_rows(
+                                    session,
+                                    &input.placeholder,
+                                    b.batch.schema,
+                                    b.batch.batches,
+                                )?,
+                            }
                         } else {
                             self.next.upstream.insert(key.clone(), snapshot.version());
                             self.sources
                                 .insert(key, serde_json::json!({ "version": snapshot.version() }));
                             let table = silt_sql::DeltaTable::new(snapshot, false)
                                 .map_err(silt_sql::SqlError::from)?;
-                            let ctx = session.context();
-                            let _ = ctx.deregister_table(input.placeholder.as_str());
-                            ctx.register_table(input.placeholder.as_str(), Arc::new(table))
-                                .map_err(silt_sql::SqlError::from)?;
+                            register_table(session, &input.placeholder, Arc::new(table))?;
                         }
                     }
                     InputSource::Files { path, options } => {

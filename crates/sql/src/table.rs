@@ -26,7 +26,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::{StreamExt, TryStreamExt};
-use silt_log::Snapshot;
+use silt_log::{Add, Snapshot};
 use silt_parquet::{Scan, WriteMode, WriteOptions};
 
 use crate::exec::{column_names, external, file_groups, streaming_plan};
@@ -40,6 +40,9 @@ pub struct DeltaTable {
     state: Mutex<(Arc<Snapshot>, SchemaRef)>,
     /// Opened at a fixed version or time: never refreshed, never written.
     pinned: bool,
+    /// Only these files of the snapshot are read (a streaming read's new
+    /// files); `None`: every live file.
+    files: Option<Arc<Vec<Add>>>,
     /// Column defaults (`CURRENT_DEFAULT`) as DataFusion expressions, for
     /// INSERTs that omit the column.
     defaults: HashMap<String, Expr>,
@@ -97,7 +100,25 @@ impl DeltaTable {
             planned_fresh: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new((Arc::new(snapshot), schema)),
             pinned,
+            files: None,
         })
+    }
+
+    /// Only `files` of `snapshot` (e.g. the files a range of commits
+    /// added), read-only: scans read just these, with the projection and
+    /// filters of each query pushed into the Parquet reads.
+    pub fn of_files(snapshot: Snapshot, files: Vec<Add>) -> Result<Self> {
+        let mut table = Self::new(snapshot, true)?;
+        table.files = Some(Arc::new(files));
+        Ok(table)
+    }
+
+    /// The files a scan considers: the fixed set, or the snapshot's.
+    fn scanned_files<'a>(&'a self, snapshot: &'a Snapshot) -> &'a [Add] {
+        match &self.files {
+            Some(f) => f.as_slice(),
+            None => snapshot.files(),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, (Arc<Snapshot>, SchemaRef)> {
@@ -287,16 +308,25 @@ impl TableProvider for DeltaTable {
 
     fn statistics(&self) -> Option<Statistics> {
         let snapshot = self.snapshot();
-        let exact = snapshot.files().iter().all(|f| f.deletion_vector.is_none());
-        let rows = snapshot.num_records().and_then(|n| usize::try_from(n).ok());
+        let files = self.scanned_files(&snapshot);
+        let exact = files.iter().all(|f| f.deletion_vector.is_none());
+        let rows = files
+            .iter()
+            .map(|f| {
+                let n = f.parsed_stats().ok().flatten()?.num_records?;
+                Some(n - f.deletion_vector.as_ref().map_or(0, |d| d.cardinality))
+            })
+            .sum::<Option<i64>>()
+            .and_then(|n| usize::try_from(n).ok());
         let mut stats = Statistics::new_unknown(&self.schema());
         stats.num_rows = match rows {
             Some(n) if exact => Precision::Exact(n),
             Some(n) => Precision::Inexact(n),
             None => Precision::Absent,
         };
+        let bytes: i64 = files.iter().map(|f| f.size).sum();
         stats.total_byte_size =
-            usize::try_from(snapshot.size_in_bytes()).map_or(Precision::Absent, Precision::Inexact);
+            usize::try_from(bytes).map_or(Precision::Absent, Precision::Inexact);
         Some(stats)
     }
 
@@ -331,7 +361,10 @@ impl TableProvider for DeltaTable {
                 false,
             ),
         };
-        let mut base = Scan::new(&snapshot);
+        let mut base = match &self.files {
+            Some(f) => Scan::of_files(&snapshot, snapshot.metadata().schema.clone(), f.to_vec()),
+            None => Scan::new(&snapshot),
+        };
         if let Some(p) = &predicate {
             base = base.filter(p.clone());
         }

@@ -804,3 +804,44 @@ async fn create_as_select_takes_partitions_and_properties() {
         .unwrap_err();
     assert!(err.to_string().contains("column list"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_of_some_files_reads_only_those_and_refuses_writes() {
+    let (_dir, location) = table(
+        &[],
+        vec![
+            batch(&[Some(1), Some(2)], &["a", "b"]),
+            batch(&[Some(3)], &["c"]),
+            batch(&[Some(4), Some(5)], &["d", "e"]),
+        ],
+    )
+    .await;
+    let first = TableBuilder::new(&location)
+        .at_version(0)
+        .load()
+        .await
+        .unwrap();
+    let latest = TableBuilder::new(&location).load().await.unwrap();
+    // The files versions 1 and 2 added: a streaming read's new files.
+    let new: Vec<silt_log::Add> = latest
+        .files()
+        .iter()
+        .filter(|f| !first.files().iter().any(|o| o.path == f.path))
+        .cloned()
+        .collect();
+    assert_eq!(new.len(), 2);
+    let s = SiltSession::new();
+    let t = silt_sql::DeltaTable::of_files(latest, new).unwrap();
+    s.context().register_table("t", Arc::new(t)).unwrap();
+    assert_eq!(
+        rows(&s, "SELECT id, v FROM t ORDER BY id").await,
+        ["3,c", "4,d", "5,e"]
+    );
+    assert_eq!(rows(&s, "SELECT count(*) FROM t").await, ["3"]);
+    assert_eq!(
+        rows(&s, "SELECT v FROM t WHERE id > 3 ORDER BY v").await,
+        ["d", "e"]
+    );
+    let refused = s.run("INSERT INTO t VALUES (9, 'z')").await;
+    assert!(refused.is_err(), "a table of some files is read-only");
+}

@@ -12,7 +12,6 @@ use arrow_schema::SchemaRef;
 use silt_log::actions::parse_log_file;
 use silt_log::log_path::commit_path;
 use silt_log::{Action, Add, Snapshot};
-use silt_parquet::Scan;
 
 use super::SourceBatch;
 use crate::error::InvalidInput;
@@ -66,8 +65,12 @@ impl DeltaStreamOptions {
 /// What a batch of a Delta stream read.
 #[derive(Debug)]
 pub struct DeltaBatch {
-    /// The rows (empty when nothing new).
+    /// The rows, when read already (a change feed); empty otherwise.
     pub batch: SourceBatch,
+    /// The data files holding the batch's rows (appends, or the table as
+    /// of the start): read lazily by the query, so only the columns and
+    /// row groups it needs are decoded. `None` when `batch` holds the rows.
+    pub files: Option<Vec<Add>>,
     /// The last version consumed after this batch.
     pub version: u64,
     /// Whether anything new was found (a skipped change commit counts).
@@ -106,19 +109,18 @@ pub async fn next_batch(
         (None, None) => {
             // The table as it is now, then the commits after it.
             let files = latest.files().to_vec();
-            let batches = Scan::of_files(latest, latest.metadata().schema.clone(), files.clone())
-                .collect()
-                .await?;
             let mut metrics = serde_json::Map::new();
             metrics.insert("files".into(), files.len().into());
             metrics.insert("from_version".into(), 0.into());
             metrics.insert("to_version".into(), latest.version().into());
+            metrics.insert("rows".into(), rows_of(&files).into());
             return Ok(DeltaBatch {
                 batch: SourceBatch {
                     schema,
-                    batches,
+                    batches: Vec::new(),
                     metrics,
                 },
+                files: Some(files),
                 version: latest.version(),
                 advanced: true,
             });
@@ -204,6 +206,7 @@ pub async fn next_batch(
                 batches: Vec::new(),
                 metrics: serde_json::Map::new(),
             },
+            files: Some(Vec::new()),
             version: consumed.unwrap_or(latest.version()),
             advanced: false,
         });
@@ -218,31 +221,38 @@ pub async fn next_batch(
             .first()
             .map(|b| b.schema())
             .unwrap_or_else(|| schema.clone());
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        metrics.insert("rows".into(), rows.into());
         return Ok(DeltaBatch {
             batch: SourceBatch {
                 schema,
                 batches,
                 metrics,
             },
+            files: None,
             version: last,
             advanced: true,
         });
     }
     metrics.insert("files".into(), adds.len().into());
-    let batches = if adds.is_empty() {
-        Vec::new()
-    } else {
-        Scan::of_files(latest, latest.metadata().schema.clone(), adds)
-            .collect()
-            .await?
-    };
+    metrics.insert("rows".into(), rows_of(&adds).into());
     Ok(DeltaBatch {
         batch: SourceBatch {
             schema,
-            batches,
+            batches: Vec::new(),
             metrics,
         },
+        files: Some(adds),
         version: last,
         advanced: true,
     })
+}
+
+/// Rows in `files` by their statistics (a file without a count adds none).
+fn rows_of(files: &[Add]) -> u64 {
+    files
+        .iter()
+        .filter_map(|f| f.parsed_stats().ok().flatten()?.num_records)
+        .map(|n| n.max(0) as u64)
+        .sum()
 }

@@ -11,15 +11,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use arrow_array::builder::{Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::builder::{Int64Builder, StringBuilder};
 use arrow_array::{Array, ArrayRef, RecordBatch, StructArray};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use silt_log::{FileMeta, LogStore};
 
-use super::SourceBatch;
+use super::{SourceBatch, json_line};
 use crate::error::InvalidInput;
 use crate::error::{PipelineError, PipelineResult};
 
@@ -253,6 +252,10 @@ struct FileColumns {
     /// The row each column was last set in (a repeated key keeps its
     /// first value).
     set_in: Vec<usize>,
+    /// The column of each field position in the previous record: records
+    /// usually list their fields in one order, so a name is compared
+    /// once instead of hashed.
+    order: Vec<usize>,
     rows: usize,
     corrupt: StringBuilder,
     lines: Int64Builder,
@@ -275,8 +278,19 @@ impl FileColumns {
     /// Appends one record of `(name, value)` fields.
     fn record<'v>(&mut self, line: u64, fields: impl Iterator<Item = (&'v str, Option<&'v str>)>) {
         let row = self.rows;
-        for (name, value) in fields {
-            let i = self.column(name);
+        for (position, (name, value)) in fields.enumerate() {
+            let i = match self.order.get(position) {
+                Some(&i) if self.names[i] == name => i,
+                _ => {
+                    let i = self.column(name);
+                    if position < self.order.len() {
+                        self.order[position] = i;
+                    } else {
+                        self.order.push(i);
+                    }
+                    i
+                }
+            };
             if self.set_in[i] != row {
                 self.set_in[i] = row;
                 self.builders[i].append_option(value);
@@ -302,84 +316,17 @@ impl FileColumns {
     }
 }
 
-/// A JSON object's keys, borrowed from the line when they have no escapes.
-struct KeySeed;
-
-impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
-    type Value = std::borrow::Cow<'de, str>;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(KeySeed)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for KeySeed {
-    type Value = std::borrow::Cow<'de, str>;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a key")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(std::borrow::Cow::Borrowed(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(std::borrow::Cow::Owned(v.to_string()))
-    }
-}
-
-/// Collects one line's fields (key, raw value) if the line is an object.
-struct LineFields<'a, 'de>(&'a mut Vec<(std::borrow::Cow<'de, str>, &'de RawValue)>);
-
-impl<'de> serde::de::Visitor<'de> for LineFields<'_, 'de> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            let value: &'de RawValue = map.next_value()?;
-            self.0.push((key, value));
-        }
-        Ok(())
-    }
-}
-
-/// A raw JSON value as text: strings decoded, `null` as none, numbers,
-/// booleans and nested values as their JSON text.
-fn value_text(raw: &RawValue) -> Option<std::borrow::Cow<'_, str>> {
-    let text = raw.get();
-    if text == "null" {
-        None
-    } else if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        if inner.contains('\\') {
-            serde_json::from_str::<String>(text)
-                .ok()
-                .map(std::borrow::Cow::Owned)
-        } else {
-            Some(std::borrow::Cow::Borrowed(inner))
-        }
-    } else {
-        Some(std::borrow::Cow::Borrowed(text))
-    }
-}
-
 fn parse_json_lines(data: &[u8]) -> FileColumns {
-    use serde::Deserializer as _;
     let mut out = FileColumns::default();
-    let mut fields: Vec<(std::borrow::Cow<'_, str>, &RawValue)> = Vec::new();
+    let mut fields = Vec::new();
     for (i, raw) in data.split(|b| *b == b'\n').enumerate() {
         let line = (i + 1) as u64;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        fields.clear();
-        let mut de = serde_json::Deserializer::from_slice(raw);
-        let ok = de.deserialize_map(LineFields(&mut fields)).is_ok() && de.end().is_ok();
-        if ok {
-            let texts: Vec<(&str, Option<std::borrow::Cow<'_, str>>)> = fields
-                .iter()
-                .map(|(k, v)| (k.as_ref(), value_text(v)))
-                .collect();
-            out.record(line, texts.iter().map(|(k, v)| (*k, v.as_deref())));
+        if json_line::object_fields(raw, &mut fields) {
+            out.record(line, fields.iter().map(|(k, v)| (k.as_ref(), v.as_deref())));
         } else {
             out.corrupt_record(line, &String::from_utf8_lossy(raw));
         }
@@ -616,10 +563,10 @@ pub async fn read_files(
             .zip(arrays)
             .filter_map(|(name, a)| a.map(|a| (name.clone(), a)))
             .collect();
-        let mut rescued = StringBuilder::new();
-        for r in 0..rows {
-            let mut obj = serde_json::Map::new();
-            if rescue {
+        let rescued: ArrayRef = if rescue && !extra.is_empty() {
+            let mut rescued = StringBuilder::new();
+            for r in 0..rows {
+                let mut obj = serde_json::Map::new();
                 for (name, a) in &extra {
                     let s = a.as_any().downcast_ref::<arrow_array::StringArray>();
                     if let Some(s) = s.filter(|s| s.is_valid(r)) {
@@ -629,29 +576,32 @@ pub async fn read_files(
                         );
                     }
                 }
+                if obj.is_empty() {
+                    rescued.append_null();
+                } else {
+                    rescued_count += 1;
+                    obj.insert(
+                        "_file_path".into(),
+                        serde_json::Value::String(f.meta.path.clone()),
+                    );
+                    rescued.append_value(serde_json::Value::Object(obj).to_string());
+                }
             }
-            if obj.is_empty() {
-                rescued.append_null();
-            } else {
-                rescued_count += 1;
-                obj.insert(
-                    "_file_path".into(),
-                    serde_json::Value::String(f.meta.path.clone()),
-                );
-                rescued.append_value(serde_json::Value::Object(obj).to_string());
-            }
-        }
+            Arc::new(rescued.finish())
+        } else {
+            arrow_array::new_null_array(&DataType::Utf8, rows)
+        };
         let corrupt = cols.corrupt.finish();
         corrupt_count += corrupt.len() as u64 - corrupt.null_count() as u64;
-        parts[n].push(Arc::new(rescued.finish()));
+        parts[n].push(rescued);
         parts[n + 1].push(Arc::new(corrupt));
         if with_metadata {
-            let lines = cols.lines.finish();
-            let mut meta = MetadataBuilder::default();
-            for r in 0..rows {
-                meta.push(root, &f.meta, Some(lines.value(r) as u64));
-            }
-            parts[n + 2].push(meta.finish());
+            parts[n + 2].push(file_metadata(
+                root,
+                &f.meta,
+                rows,
+                Some(cols.lines.finish()),
+            ));
         }
     }
     let columns: Vec<(String, DataType)> = next
@@ -734,11 +684,7 @@ fn typed_rows(
             arrays.push(arrow_array::new_null_array(&DataType::Utf8, b.num_rows()));
             arrays.push(arrow_array::new_null_array(&DataType::Utf8, b.num_rows()));
             if with_metadata {
-                let mut m = MetadataBuilder::default();
-                for _ in 0..b.num_rows() {
-                    m.push(root, &f.meta, None);
-                }
-                arrays.push(m.finish());
+                arrays.push(file_metadata(root, &f.meta, b.num_rows(), None));
             }
             rows += b.num_rows() as u64;
             out.push(
@@ -759,37 +705,32 @@ fn typed_rows(
     ))
 }
 
-#[derive(Default)]
-struct MetadataBuilder {
-    path: StringBuilder,
-    name: StringBuilder,
-    size: Int64Builder,
-    modified: TimestampMicrosecondBuilder,
-    line: Int64Builder,
-}
-
-impl MetadataBuilder {
-    fn push(&mut self, root: &str, meta: &FileMeta, line: Option<u64>) {
-        let root = root.trim_end_matches('/');
-        self.path.append_value(format!("{root}/{}", meta.path));
-        self.name
-            .append_value(meta.path.rsplit('/').next().unwrap_or(&meta.path));
-        self.size.append_value(meta.size as i64);
-        self.modified.append_value(meta.last_modified * 1000);
-        self.line.append_option(line.map(|l| l as i64));
-    }
-
-    fn finish(mut self) -> ArrayRef {
-        let modified = self.modified.finish().with_timezone("UTC");
-        let arrays: Vec<ArrayRef> = vec![
-            Arc::new(self.path.finish()),
-            Arc::new(self.name.finish()),
-            Arc::new(self.size.finish()),
-            Arc::new(modified),
-            Arc::new(self.line.finish()),
-        ];
-        Arc::new(StructArray::new(metadata_fields(), arrays, None))
-    }
+/// `_metadata` for `rows` rows of one file: its path, name, size and
+/// modification time (the same on every row), and each row's line.
+fn file_metadata(
+    root: &str,
+    meta: &FileMeta,
+    rows: usize,
+    lines: Option<arrow_array::Int64Array>,
+) -> ArrayRef {
+    let path = format!("{}/{}", root.trim_end_matches('/'), meta.path);
+    let name = meta.path.rsplit('/').next().unwrap_or(&meta.path);
+    let lines = lines.unwrap_or_else(|| arrow_array::Int64Array::new_null(rows));
+    let arrays: Vec<ArrayRef> = vec![
+        Arc::new(arrow_array::StringArray::from_iter_values(
+            std::iter::repeat_n(path.as_str(), rows),
+        )),
+        Arc::new(arrow_array::StringArray::from_iter_values(
+            std::iter::repeat_n(name, rows),
+        )),
+        Arc::new(arrow_array::Int64Array::from_value(meta.size as i64, rows)),
+        Arc::new(
+            arrow_array::TimestampMicrosecondArray::from_value(meta.last_modified * 1000, rows)
+                .with_timezone("UTC"),
+        ),
+        Arc::new(lines),
+    ];
+    Arc::new(StructArray::new(metadata_fields(), arrays, None))
 }
 
 #[cfg(test)]

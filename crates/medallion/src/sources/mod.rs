@@ -6,6 +6,7 @@
 
 pub mod delta;
 pub mod files;
+mod json_line;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
