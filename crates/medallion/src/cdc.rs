@@ -222,6 +222,19 @@ pub async fn apply(
                 Some(s) => s,
                 None => tables::ensure(uri, &p.storage_options, &table_schema, dataset).await?,
             };
+            if snapshot.files().is_empty() && same_columns(&snapshot, &table_schema) {
+                return insert_into_empty(
+                    snapshot,
+                    f,
+                    uri,
+                    &schema,
+                    &table_schema,
+                    latest,
+                    stamp,
+                    details,
+                )
+                .await;
+            }
             register_rows(session, "__silt_latest", schema, latest)?;
             let on = keys
                 .iter()
@@ -431,6 +444,85 @@ pub async fn apply(
     Ok(Applied {
         version: if ours { Ok(after.version()) } else { Err(()) },
         rows_changed: changed,
+        details,
+    })
+}
+
+/// Whether `snapshot`'s columns are `schema`'s, in order.
+fn same_columns(snapshot: &silt_log::Snapshot, schema: &Schema) -> bool {
+    let table = &snapshot.metadata().schema.fields;
+    table.len() == schema.fields().len()
+        && table
+            .iter()
+            .zip(schema.fields())
+            .all(|(t, f)| t.name == *f.name())
+}
+
+/// SCD type 1 into a table with no rows: every change that is not a
+/// delete is an insert (a delete or a truncate finds nothing), so the
+/// newest changes are appended with the stamp, without a MERGE's join.
+#[allow(clippy::too_many_arguments)]
+async fn insert_into_empty(
+    snapshot: silt_log::Snapshot,
+    flow: &str,
+    uri: &str,
+    schema: &SchemaRef,
+    table_schema: &Schema,
+    latest: Vec<RecordBatch>,
+    stamp: CommitStamp,
+    mut details: serde_json::Map<String, serde_json::Value>,
+) -> PipelineResult<Applied> {
+    let err = |e: arrow_schema::ArrowError| PipelineError::flow(flow, e.to_string());
+    let delete_at = schema.index_of("__silt_delete").map_err(err)?;
+    let projection = table_schema
+        .fields()
+        .iter()
+        .map(|f| schema.index_of(f.name()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    let mut rows = Vec::with_capacity(latest.len());
+    let mut inserted = 0u64;
+    for b in latest {
+        let Some(delete) = b
+            .column(delete_at)
+            .as_any()
+            .downcast_ref::<arrow_array::BooleanArray>()
+        else {
+            return Err(PipelineError::flow(
+                flow,
+                "the delete flag is not a boolean",
+            ));
+        };
+        let keep: arrow_array::BooleanArray =
+            delete.iter().map(|d| Some(!d.unwrap_or(false))).collect();
+        let kept =
+            arrow_select::filter::filter_record_batch(&b.project(&projection).map_err(err)?, &keep)
+                .map_err(err)?;
+        inserted += kept.num_rows() as u64;
+        rows.push(kept);
+    }
+    let outcome = tables::commit_rows(snapshot, flow, rows, stamp, false).await?;
+    for (k, v) in [
+        ("num_affected_rows", inserted),
+        ("num_inserted_rows", inserted),
+        ("num_updated_rows", 0),
+        ("num_deleted_rows", 0),
+    ] {
+        details.insert(k.into(), v.into());
+    }
+    let version = match outcome {
+        silt_log::CommitOutcome::Committed(c) => Ok(c.version),
+        silt_log::CommitOutcome::AlreadyApplied { .. } => Err(()),
+        silt_log::CommitOutcome::Conflict(conflict) => {
+            return Err(PipelineError::Log(silt_log::LogError::Conflict {
+                table: uri.to_string(),
+                conflict,
+            }));
+        }
+    };
+    Ok(Applied {
+        version,
+        rows_changed: inserted,
         details,
     })
 }

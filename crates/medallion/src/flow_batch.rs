@@ -8,11 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
 use futures::future::BoxFuture;
-use silt_log::{CommitOutcome, CommitStamp, LogError, Operation, Snapshot};
-use silt_parquet::WriteOptions;
+use silt_log::{CommitOutcome, CommitStamp, LogError};
 use silt_sql::SiltSession;
 
 use crate::error::{PipelineError, PipelineResult};
@@ -149,17 +146,12 @@ pub async fn run_batch(
             report.rows_in = checked.rows_in;
             report.rows_out = checked.batches.iter().map(|b| b.num_rows() as u64).sum();
             let overwrite = matches!(flow.plan, FlowPlan::Recompute(_));
-            match commit_rows(
-                p,
-                flow,
-                target,
-                &uri,
-                checked.schema,
-                checked.batches,
-                stamp,
-                overwrite,
-            )
-            .await?
+            let snapshot = match target {
+                Some(s) => s,
+                None => tables::ensure(&uri, &p.storage_options, &checked.schema, dataset).await?,
+            };
+            match tables::commit_rows(snapshot, &flow.name, checked.batches, stamp, overwrite)
+                .await?
             {
                 CommitOutcome::Committed(c) => Ok(c.version),
                 CommitOutcome::AlreadyApplied { .. } => Err(()),
@@ -209,61 +201,6 @@ fn stream_options(p: &Pipeline, flow: &PlannedFlow) -> PipelineResult<DeltaStrea
             .unwrap_or_default(),
         message: message.0,
     })
-}
-
-/// Appends (or, for a materialized view, overwrites with) `batches`,
-/// with the stamp, creating the table on its first batch.
-#[allow(clippy::too_many_arguments)]
-async fn commit_rows(
-    p: &Pipeline,
-    flow: &PlannedFlow,
-    target: Option<Snapshot>,
-    uri: &str,
-    schema: SchemaRef,
-    batches: Vec<RecordBatch>,
-    stamp: CommitStamp,
-    overwrite: bool,
-) -> PipelineResult<CommitOutcome> {
-    let dataset = p.datasets.get(&flow.target);
-    let snapshot = match target {
-        Some(s) => s,
-        None => tables::ensure(uri, &p.storage_options, &schema, dataset).await?,
-    };
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    if rows == 0 && !overwrite {
-        // Progress alone (every record dropped, or only a skipped commit).
-        let outcome = snapshot
-            .transaction(
-                Operation::new("STREAMING UPDATE").with_parameter("flow", flow.name.clone()),
-            )
-            .stamped(&stamp)
-            .commit()
-            .await?;
-        return Ok(outcome);
-    }
-    let (app_transaction, domains) = (stamp.app_transaction, stamp.domains);
-    let options = WriteOptions {
-        app_transaction,
-        domains,
-        merge_schema: !overwrite,
-        ..WriteOptions::default()
-    };
-    let written = if overwrite {
-        silt_parquet::write_batches(
-            snapshot.store().clone(),
-            Some(snapshot),
-            batches,
-            WriteOptions {
-                mode: silt_parquet::WriteMode::Overwrite,
-                ..options
-            },
-        )
-        .await?
-    } else {
-        silt_parquet::write_batches(snapshot.store().clone(), Some(snapshot), batches, options)
-            .await?
-    };
-    Ok(written.outcome)
 }
 
 /// A fingerprint of a file listing (paths, sizes, modification times).

@@ -6,9 +6,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 use silt_log::actions::DomainMetadata;
-use silt_log::{LogError, LogStore, Operation, Snapshot, StructType};
+use silt_log::{CommitOutcome, CommitStamp, LogError, LogStore, Operation, Snapshot, StructType};
+use silt_parquet::{WriteMode, WriteOptions};
 use silt_store::TableBuilder;
 
 use crate::definition::Dataset;
@@ -127,4 +129,41 @@ pub async fn truncate(snapshot: &Snapshot, domains: Vec<String>) -> PipelineResu
         }));
     }
     Ok(())
+}
+
+/// Appends `batches` to `snapshot`'s table (or, with `overwrite`, replaces
+/// its rows: a materialized view) in one commit carrying `stamp` (the
+/// flow's `txn` and progress); with no rows to append, the stamp alone.
+pub async fn commit_rows(
+    snapshot: Snapshot,
+    flow: &str,
+    batches: Vec<RecordBatch>,
+    stamp: CommitStamp,
+    overwrite: bool,
+) -> PipelineResult<CommitOutcome> {
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    if rows == 0 && !overwrite {
+        // Progress alone (every record dropped, or only a skipped commit).
+        let outcome = snapshot
+            .transaction(Operation::new("STREAMING UPDATE").with_parameter("flow", flow))
+            .stamped(&stamp)
+            .commit()
+            .await?;
+        return Ok(outcome);
+    }
+    let options = WriteOptions {
+        app_transaction: stamp.app_transaction,
+        domains: stamp.domains,
+        merge_schema: !overwrite,
+        mode: if overwrite {
+            WriteMode::Overwrite
+        } else {
+            WriteMode::Append
+        },
+        ..WriteOptions::default()
+    };
+    let written =
+        silt_parquet::write_batches(snapshot.store().clone(), Some(snapshot), batches, options)
+            .await?;
+    Ok(written.outcome)
 }

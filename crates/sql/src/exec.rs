@@ -6,11 +6,16 @@
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
+use datafusion::common::Statistics;
+use datafusion::common::stats::Precision;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::StatisticsArgs;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use silt_log::CommitOutcome;
 
 /// A DataFusion error carrying a silt error.
@@ -84,6 +89,103 @@ pub(crate) fn streaming_plan(
         false,
         limit,
     )?))
+}
+
+/// A scan that knows how big its input is: rows and bytes from the Delta
+/// file statistics, which DataFusion's join selection reads to build its
+/// hash table on the smaller side (a `StreamingTableExec` reports
+/// nothing, so a fact table could become the build side of a join with a
+/// small dimension). Everything else is the inner plan's.
+#[derive(Debug)]
+pub(crate) struct SizedScan {
+    inner: Arc<dyn ExecutionPlan>,
+    statistics: Arc<Statistics>,
+}
+
+impl SizedScan {
+    /// `inner` with `rows` rows and `bytes` bytes (either unknown: `None`),
+    /// `exact` when the counts are exact (no filter, no deletion vectors).
+    pub(crate) fn wrap(
+        inner: Arc<dyn ExecutionPlan>,
+        rows: Option<usize>,
+        bytes: Option<usize>,
+        exact: bool,
+    ) -> Arc<dyn ExecutionPlan> {
+        let mut statistics = Statistics::new_unknown(&inner.schema());
+        statistics.num_rows = match rows {
+            Some(n) if exact => Precision::Exact(n),
+            Some(n) => Precision::Inexact(n),
+            None => Precision::Absent,
+        };
+        statistics.total_byte_size = match bytes {
+            Some(b) => Precision::Inexact(b),
+            None => Precision::Absent,
+        };
+        Arc::new(Self {
+            inner,
+            statistics: Arc::new(statistics),
+        })
+    }
+}
+
+impl DisplayAs for SizedScan {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SiltScan: rows={}, ", self.statistics.num_rows)?;
+        self.inner.fmt_as(t, f)
+    }
+}
+
+impl ExecutionPlan for SizedScan {
+    fn name(&self) -> &str {
+        "SiltScan"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.inner.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal(
+                "a silt scan has no children".into(),
+            ))
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        self.inner.execute(partition, context)
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        Ok(match args.partition() {
+            None => self.statistics.clone(),
+            Some(_) => Arc::new(Statistics::new_unknown(&self.schema())),
+        })
+    }
 }
 
 /// The names of a schema's columns, in order.

@@ -29,7 +29,7 @@ use futures::{StreamExt, TryStreamExt};
 use silt_log::{Add, Snapshot};
 use silt_parquet::{Scan, WriteMode, WriteOptions};
 
-use crate::exec::{column_names, external, file_groups, streaming_plan};
+use crate::exec::{SizedScan, column_names, external, file_groups, streaming_plan};
 use crate::filters;
 
 /// A silt table registered in DataFusion.
@@ -79,6 +79,19 @@ fn column_defaults(s: &Snapshot) -> Defaults {
         }
     }
     out
+}
+
+/// Rows in `files` by their statistics, less deletion vectors; `None` if
+/// a file has no count.
+fn live_rows(files: &[Add]) -> Option<usize> {
+    files
+        .iter()
+        .map(|f| {
+            let n = f.parsed_stats().ok().flatten()?.num_records?;
+            Some(n - f.deletion_vector.as_ref().map_or(0, |d| d.cardinality))
+        })
+        .sum::<Option<i64>>()
+        .and_then(|n| usize::try_from(n).ok())
 }
 
 fn arrow_schema_of(s: &Snapshot) -> Result<SchemaRef> {
@@ -310,14 +323,7 @@ impl TableProvider for DeltaTable {
         let snapshot = self.snapshot();
         let files = self.scanned_files(&snapshot);
         let exact = files.iter().all(|f| f.deletion_vector.is_none());
-        let rows = files
-            .iter()
-            .map(|f| {
-                let n = f.parsed_stats().ok().flatten()?.num_records?;
-                Some(n - f.deletion_vector.as_ref().map_or(0, |d| d.cardinality))
-            })
-            .sum::<Option<i64>>()
-            .and_then(|n| usize::try_from(n).ok());
+        let rows = live_rows(files);
         let mut stats = Statistics::new_unknown(&self.schema());
         stats.num_rows = match rows {
             Some(n) if exact => Precision::Exact(n),
@@ -369,6 +375,9 @@ impl TableProvider for DeltaTable {
             base = base.filter(p.clone());
         }
         let files = base.candidates().map_err(external)?;
+        let rows = live_rows(&files).map(|n| limit.map_or(n, |l| n.min(l)));
+        let bytes = usize::try_from(files.iter().map(|f| f.size).sum::<i64>()).ok();
+        let exact = predicate.is_none() && files.iter().all(|f| f.deletion_vector.is_none());
         let groups = file_groups(files, state.config().target_partitions(), |f| f.size);
         let mut partitions: Vec<Arc<dyn PartitionStream>> = Vec::new();
         for group in groups {
@@ -383,7 +392,12 @@ impl TableProvider for DeltaTable {
                 counts_only,
             }));
         }
-        streaming_plan(out_schema, partitions, limit)
+        Ok(SizedScan::wrap(
+            streaming_plan(out_schema, partitions, limit)?,
+            rows,
+            bytes,
+            exact,
+        ))
     }
 
     async fn insert_into(
