@@ -264,15 +264,23 @@ pub async fn apply(
                 .collect::<Vec<_>>()
                 .join(", ");
             let mut sql = format!(
-                "MERGE INTO delta.'{uri}' AS t USING __silt_latest AS s ON {on} \
-                 WHEN MATCHED AND s.__silt_delete AND {newer} THEN DELETE ",
+                "MERGE INTO delta.'{uri}' AS t USING __silt_latest AS s ON {on} ",
                 uri = snapshot.location().replace('\'', "''"),
             );
-            if !sets.is_empty() {
+            // A sequence that is part of the key is equal on both sides of
+            // a match, never newer: a matched change can do nothing, and
+            // the MERGE only inserts the keys the table lacks.
+            let seq_in_key = keys.contains(&seq);
+            if truncate || !seq_in_key {
                 sql.push_str(&format!(
-                    "WHEN MATCHED AND NOT s.__silt_delete AND {newer} THEN UPDATE SET {} ",
-                    sets.join(", ")
+                    "WHEN MATCHED AND s.__silt_delete AND {newer} THEN DELETE "
                 ));
+                if !sets.is_empty() {
+                    sql.push_str(&format!(
+                        "WHEN MATCHED AND NOT s.__silt_delete AND {newer} THEN UPDATE SET {} ",
+                        sets.join(", ")
+                    ));
+                }
             }
             sql.push_str(&format!(
                 "WHEN NOT MATCHED AND NOT s.__silt_delete THEN INSERT ({cols}) VALUES ({values})"
