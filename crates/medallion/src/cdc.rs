@@ -222,18 +222,61 @@ pub async fn apply(
                 Some(s) => s,
                 None => tables::ensure(uri, &p.storage_options, &table_schema, dataset).await?,
             };
-            if snapshot.files().is_empty() && same_columns(&snapshot, &table_schema) {
-                return insert_into_empty(
-                    snapshot,
-                    f,
-                    uri,
-                    &schema,
-                    &table_schema,
-                    latest,
-                    stamp,
-                    details,
-                )
-                .await;
+            // A sequence that is part of the key is equal on both sides of
+            // a match, never newer: a matched change can do nothing, and
+            // only the keys the table lacks are inserted.
+            let seq_in_key = keys.contains(&seq);
+            if same_columns(&snapshot, &table_schema) {
+                if snapshot.files().is_empty() {
+                    return insert_into_empty(
+                        snapshot,
+                        f,
+                        uri,
+                        &schema,
+                        &table_schema,
+                        latest,
+                        stamp,
+                        details,
+                    )
+                    .await;
+                }
+                if seq_in_key && !truncate {
+                    register_rows(session, "__silt_latest", schema, latest)?;
+                    let target = silt_sql::DeltaTable::new(snapshot.clone(), true)
+                        .map_err(silt_sql::SqlError::from)?;
+                    register_table(session, "__silt_target", Arc::new(target))?;
+                    let cols = table_schema
+                        .fields()
+                        .iter()
+                        .map(|c| format!("s.{}", q(c.name())))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let on = keys
+                        .iter()
+                        .map(|k| format!("s.{k} = t.{k}", k = q(k)))
+                        .collect::<Vec<_>>()
+                        .join(" AND ");
+                    let (_, rows) = collect(
+                        session,
+                        &format!(
+                            "SELECT {cols} FROM __silt_latest s LEFT ANTI JOIN __silt_target t \
+                             ON {on} WHERE NOT s.__silt_delete"
+                        ),
+                        f,
+                        "finding the keys the table lacks",
+                    )
+                    .await?;
+                    return append_changes(
+                        snapshot,
+                        f,
+                        uri,
+                        rows,
+                        stamp,
+                        details,
+                        tables::CommitMode::AppendAfterReading,
+                    )
+                    .await;
+                }
             }
             register_rows(session, "__silt_latest", schema, latest)?;
             let on = keys
@@ -267,10 +310,6 @@ pub async fn apply(
                 "MERGE INTO delta.'{uri}' AS t USING __silt_latest AS s ON {on} ",
                 uri = snapshot.location().replace('\'', "''"),
             );
-            // A sequence that is part of the key is equal on both sides of
-            // a match, never newer: a matched change can do nothing, and
-            // the MERGE only inserts the keys the table lacks.
-            let seq_in_key = keys.contains(&seq);
             if truncate || !seq_in_key {
                 sql.push_str(&format!(
                     "WHEN MATCHED AND s.__silt_delete AND {newer} THEN DELETE "
@@ -478,7 +517,7 @@ async fn insert_into_empty(
     table_schema: &Schema,
     latest: Vec<RecordBatch>,
     stamp: CommitStamp,
-    mut details: serde_json::Map<String, serde_json::Value>,
+    details: serde_json::Map<String, serde_json::Value>,
 ) -> PipelineResult<Applied> {
     let err = |e: arrow_schema::ArrowError| PipelineError::flow(flow, e.to_string());
     let delete_at = schema.index_of("__silt_delete").map_err(err)?;
@@ -489,7 +528,6 @@ async fn insert_into_empty(
         .collect::<Result<Vec<_>, _>>()
         .map_err(err)?;
     let mut rows = Vec::with_capacity(latest.len());
-    let mut inserted = 0u64;
     for b in latest {
         let Some(delete) = b
             .column(delete_at)
@@ -506,10 +544,33 @@ async fn insert_into_empty(
         let kept =
             arrow_select::filter::filter_record_batch(&b.project(&projection).map_err(err)?, &keep)
                 .map_err(err)?;
-        inserted += kept.num_rows() as u64;
         rows.push(kept);
     }
-    let outcome = tables::commit_rows(snapshot, flow, rows, stamp, false).await?;
+    append_changes(
+        snapshot,
+        flow,
+        uri,
+        rows,
+        stamp,
+        details,
+        tables::CommitMode::Append,
+    )
+    .await
+}
+
+/// Appends `rows` (the table's columns) with the stamp: AUTO CDC's inserts
+/// when no MERGE is needed.
+async fn append_changes(
+    snapshot: silt_log::Snapshot,
+    flow: &str,
+    uri: &str,
+    rows: Vec<RecordBatch>,
+    stamp: CommitStamp,
+    mut details: serde_json::Map<String, serde_json::Value>,
+    mode: tables::CommitMode,
+) -> PipelineResult<Applied> {
+    let inserted: u64 = rows.iter().map(|b| b.num_rows() as u64).sum();
+    let outcome = tables::commit_rows(snapshot, flow, rows, stamp, mode).await?;
     for (k, v) in [
         ("num_affected_rows", inserted),
         ("num_inserted_rows", inserted),

@@ -145,14 +145,15 @@ pub async fn run_batch(
             counts.extend(checked.counts.clone());
             report.rows_in = checked.rows_in;
             report.rows_out = checked.batches.iter().map(|b| b.num_rows() as u64).sum();
-            let overwrite = matches!(flow.plan, FlowPlan::Recompute(_));
+            let mode = match flow.plan {
+                FlowPlan::Recompute(_) => tables::CommitMode::Overwrite,
+                _ => tables::CommitMode::Append,
+            };
             let snapshot = match target {
                 Some(s) => s,
                 None => tables::ensure(&uri, &p.storage_options, &checked.schema, dataset).await?,
             };
-            match tables::commit_rows(snapshot, &flow.name, checked.batches, stamp, overwrite)
-                .await?
-            {
+            match tables::commit_rows(snapshot, &flow.name, checked.batches, stamp, mode).await? {
                 CommitOutcome::Committed(c) => Ok(c.version),
                 CommitOutcome::AlreadyApplied { .. } => Err(()),
                 CommitOutcome::Conflict(conflict) => {

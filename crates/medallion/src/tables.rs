@@ -131,16 +131,29 @@ pub async fn truncate(snapshot: &Snapshot, domains: Vec<String>) -> PipelineResu
     Ok(())
 }
 
-/// Appends `batches` to `snapshot`'s table (or, with `overwrite`, replaces
-/// its rows: a materialized view) in one commit carrying `stamp` (the
-/// flow's `txn` and progress); with no rows to append, the stamp alone.
+/// How a flow's rows reach its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitMode {
+    /// Added to the table's rows.
+    Append,
+    /// Added, computed from the table's current rows (the keys it lacks):
+    /// the commit records that read, so a concurrent change conflicts.
+    AppendAfterReading,
+    /// Replacing the table's rows (a materialized view).
+    Overwrite,
+}
+
+/// Writes `batches` to `snapshot`'s table as `mode` says, in one commit
+/// carrying `stamp` (the flow's `txn` and progress); with no rows to
+/// append, the stamp alone.
 pub async fn commit_rows(
     snapshot: Snapshot,
     flow: &str,
     batches: Vec<RecordBatch>,
     stamp: CommitStamp,
-    overwrite: bool,
+    mode: CommitMode,
 ) -> PipelineResult<CommitOutcome> {
+    let overwrite = mode == CommitMode::Overwrite;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     if rows == 0 && !overwrite {
         // Progress alone (every record dropped, or only a skipped commit).
@@ -155,6 +168,7 @@ pub async fn commit_rows(
         app_transaction: stamp.app_transaction,
         domains: stamp.domains,
         merge_schema: !overwrite,
+        read_whole_table: mode == CommitMode::AppendAfterReading,
         mode: if overwrite {
             WriteMode::Overwrite
         } else {

@@ -96,6 +96,10 @@ pub struct WriteOptions {
     pub evaluator: Option<Arc<dyn ExpressionEvaluator>>,
     /// Counts the rows handed to the encoders, for progress displays.
     pub progress: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// The rows were derived from the table's current rows (e.g. the keys
+    /// it lacks): an append records a read of the whole table, so a
+    /// concurrent change to it is a conflict, not a silent overlap.
+    pub read_whole_table: bool,
 }
 
 impl Default for WriteOptions {
@@ -115,6 +119,7 @@ impl Default for WriteOptions {
             merge_schema: false,
             evaluator: None,
             progress: None,
+            read_whole_table: false,
         }
     }
 }
@@ -1006,7 +1011,7 @@ where
         (None, Some(s)) => {
             let t = s.transaction(op.clone());
             match &options.mode {
-                WriteMode::Append => t,
+                WriteMode::Append if !options.read_whole_table => t,
                 _ => t.read_whole_table(),
             }
         }

@@ -19,7 +19,7 @@ use silt_store::TableBuilder;
 use silt_testkit::peer::run_peer_script;
 
 mod common;
-use common::{affected, lines, rows};
+use common::{affected, lines, rows, text};
 
 fn batch(ids: &[Option<i64>], vals: &[&str]) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
@@ -844,4 +844,42 @@ async fn a_table_of_some_files_reads_only_those_and_refuses_writes() {
     );
     let refused = s.run("INSERT INTO t VALUES (9, 'z')").await;
     assert!(refused.is_err(), "a table of some files is read-only");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_build_their_hash_table_on_the_smaller_table() {
+    let ids: Vec<Option<i64>> = (0..2000).map(|i| Some(i % 7)).collect();
+    let vals: Vec<String> = (0..2000).map(|i| format!("r{i}")).collect();
+    let vals: Vec<&str> = vals.iter().map(String::as_str).collect();
+    let (_big_dir, big) = table(
+        &[],
+        vec![
+            batch(&ids[..1000], &vals[..1000]),
+            batch(&ids[1000..], &vals[1000..]),
+        ],
+    )
+    .await;
+    let (_small_dir, small) = table(
+        &[],
+        vec![batch(&[Some(1), Some(2), Some(3)], &["a", "b", "c"])],
+    )
+    .await;
+    let s = SiltSession::new();
+    let sql = format!(
+        "SELECT d.v, count(*) FROM delta.'{big}' f JOIN delta.'{small}' d ON f.id = d.id GROUP BY d.v ORDER BY d.v"
+    );
+    let plan = text(&s, &format!("EXPLAIN {sql}")).await;
+    let physical = &plan[plan.find("physical_plan").unwrap()..];
+    let small_at = physical
+        .find("rows=Exact(3)")
+        .expect("the small scan's size is known");
+    let big_at = physical
+        .find("rows=Exact(2000)")
+        .expect("the big scan's size is known");
+    assert!(
+        small_at < big_at,
+        "the small table is the join's build (first) side:\n{physical}"
+    );
+    // 2000 rows with ids 0..6: ids 1, 2 and 3 hold 286 rows each.
+    assert_eq!(rows(&s, &sql).await, ["a,286", "b,286", "c,286"]);
 }
