@@ -49,7 +49,48 @@ fn sink(output: &Option<String>) -> Result<Box<dyn Write + Send>, String> {
         Some(p) => Ok(Box::new(
             File::create(p).map_err(|e| format!("cannot create {p}: {e}"))?,
         )),
-        None => Ok(Box::new(std::io::stdout())),
+        None => Ok(Box::new(Stdout)),
+    }
+}
+
+/// Standard output where a closed pipe (`silt sql … | head`) means the
+/// reader has what it wants: later writes are dropped and [`Stdout::closed`]
+/// says so, so a command stops early and succeeds instead of reporting a
+/// broken pipe.
+struct Stdout;
+
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl Stdout {
+    /// Whether the reader has closed standard output.
+    fn closed() -> bool {
+        STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn absorb<T>(r: std::io::Result<T>, done: T) -> std::io::Result<T> {
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(done)
+            }
+            r => r,
+        }
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if Self::closed() {
+            return Ok(buf.len());
+        }
+        Self::absorb(std::io::stdout().write(buf), buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if Self::closed() {
+            return Ok(());
+        }
+        Self::absorb(std::io::stdout().flush(), ())
     }
 }
 
@@ -116,7 +157,7 @@ where
     } else {
         None
     };
-    while remaining > 0 {
+    while remaining > 0 && !Stdout::closed() {
         let Some(batch) = stream.next().await else {
             break;
         };

@@ -342,3 +342,28 @@ fn a_wrong_checksum_file_is_shown_not_fatal() {
     assert_eq!(jsonl(&ok(&["scan", table, "--format", "jsonl"])).len(), 2);
     ok(&["append", table, &csv]);
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    use std::io::Read;
+    for format in ["csv", "jsonl", "table"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_silt"))
+            .args([
+                "sql",
+                "SELECT * FROM generate_series(1, 2000000)",
+                "--format",
+                format,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Like `| head -c 100`: read a little, then close the pipe.
+        let mut first = [0u8; 100];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{format}: {err}");
+        assert!(!err.contains("pipe"), "{format}: {err}");
+    }
+}
