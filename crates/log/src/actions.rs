@@ -123,6 +123,13 @@ impl Add {
     pub fn parsed_stats(&self) -> Result<Option<FileStats>, String> {
         self.stats.as_deref().map(FileStats::from_json).transpose()
     }
+
+    /// Rows the file holds by its statistics, less those its deletion
+    /// vector removes; `None` without a record count.
+    pub fn live_records(&self) -> Option<i64> {
+        let n = self.parsed_stats().ok().flatten()?.num_records?;
+        Some(n - self.deletion_vector.as_ref().map_or(0, |d| d.cardinality))
+    }
 }
 
 /// The identity of a logical file in log replay: its path and its

@@ -259,13 +259,7 @@ impl Snapshot {
     /// Total records of live files according to their statistics, minus
     /// deletion-vector cardinalities; `None` if any file lacks a record count.
     pub fn num_records(&self) -> Option<i64> {
-        let mut total = 0i64;
-        for f in &self.files {
-            let n = f.parsed_stats().ok().flatten()?.num_records?;
-            let deleted = f.deletion_vector.as_ref().map_or(0, |d| d.cardinality);
-            total += n - deleted;
-        }
-        Some(total)
+        self.files.iter().map(Add::live_records).sum()
     }
 
     /// Whether in-commit timestamps are enabled in this version's metadata.

@@ -43,6 +43,14 @@ fn q(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `a.k = b.k AND …` over the key columns.
+fn keys_equal(keys: &[String], a: &str, b: &str) -> String {
+    keys.iter()
+        .map(|k| format!("{a}.{k} = {b}.{k}", k = q(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
 fn sql_err(flow: &str, what: &str, e: impl std::fmt::Display) -> PipelineError {
     PipelineError::flow(flow, format!("{what}: {e}"))
 }
@@ -222,68 +230,41 @@ pub async fn apply(
                 Some(s) => s,
                 None => tables::ensure(uri, &p.storage_options, &table_schema, dataset).await?,
             };
-            // A sequence that is part of the key is equal on both sides of
-            // a match, never newer: a matched change can do nothing, and
-            // only the keys the table lacks are inserted.
+            register_rows(session, "__silt_latest", schema, latest)?;
+            let on = keys_equal(&keys, "t", "s");
+            // No MERGE is needed when a change can only insert: into a
+            // table with no rows, or when the sequence is one of the keys
+            // (equal on both sides of a match, so never newer: only the
+            // keys the table lacks are inserted).
             let seq_in_key = keys.contains(&seq);
-            if same_columns(&snapshot, &table_schema) {
-                if snapshot.files().is_empty() {
-                    return insert_into_empty(
-                        snapshot,
-                        f,
-                        uri,
-                        &schema,
-                        &table_schema,
-                        latest,
-                        stamp,
-                        details,
+            let empty = snapshot.files().is_empty();
+            if same_columns(&snapshot, &table_schema) && (empty || (seq_in_key && !truncate)) {
+                let cols = table_schema
+                    .fields()
+                    .iter()
+                    .map(|c| format!("s.{}", q(c.name())))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let (sql, mode) = if empty {
+                    (
+                        format!("SELECT {cols} FROM __silt_latest s WHERE NOT s.__silt_delete"),
+                        tables::CommitMode::Append,
                     )
-                    .await;
-                }
-                if seq_in_key && !truncate {
-                    register_rows(session, "__silt_latest", schema, latest)?;
+                } else {
                     let target = silt_sql::DeltaTable::new(snapshot.clone(), true)
                         .map_err(silt_sql::SqlError::from)?;
                     register_table(session, "__silt_target", Arc::new(target))?;
-                    let cols = table_schema
-                        .fields()
-                        .iter()
-                        .map(|c| format!("s.{}", q(c.name())))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    let on = keys
-                        .iter()
-                        .map(|k| format!("s.{k} = t.{k}", k = q(k)))
-                        .collect::<Vec<_>>()
-                        .join(" AND ");
-                    let (_, rows) = collect(
-                        session,
-                        &format!(
+                    (
+                        format!(
                             "SELECT {cols} FROM __silt_latest s LEFT ANTI JOIN __silt_target t \
                              ON {on} WHERE NOT s.__silt_delete"
                         ),
-                        f,
-                        "finding the keys the table lacks",
-                    )
-                    .await?;
-                    return append_changes(
-                        snapshot,
-                        f,
-                        uri,
-                        rows,
-                        stamp,
-                        details,
                         tables::CommitMode::AppendAfterReading,
                     )
-                    .await;
-                }
+                };
+                let (_, rows) = collect(session, &sql, f, "choosing the rows to insert").await?;
+                return append_changes(snapshot, f, uri, rows, stamp, details, mode).await;
             }
-            register_rows(session, "__silt_latest", schema, latest)?;
-            let on = keys
-                .iter()
-                .map(|k| format!("t.{k} = s.{k}", k = q(k)))
-                .collect::<Vec<_>>()
-                .join(" AND ");
             let newer = if truncate {
                 "true".to_string()
             } else {
@@ -362,12 +343,7 @@ pub async fn apply(
                 .collect::<Vec<_>>()
                 .join(", ");
             let keys_sql = keys.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
-            let join = |a: &str, b: &str| {
-                keys.iter()
-                    .map(|k| format!("{a}.{k} = {b}.{k}", k = q(k)))
-                    .collect::<Vec<_>>()
-                    .join(" AND ")
-            };
+            let join = |a: &str, b: &str| keys_equal(&keys, a, b);
             let same = if tracked.is_empty() {
                 "true".to_string()
             } else {
@@ -503,59 +479,6 @@ fn same_columns(snapshot: &silt_log::Snapshot, schema: &Schema) -> bool {
             .iter()
             .zip(schema.fields())
             .all(|(t, f)| t.name == *f.name())
-}
-
-/// SCD type 1 into a table with no rows: every change that is not a
-/// delete is an insert (a delete or a truncate finds nothing), so the
-/// newest changes are appended with the stamp, without a MERGE's join.
-#[allow(clippy::too_many_arguments)]
-async fn insert_into_empty(
-    snapshot: silt_log::Snapshot,
-    flow: &str,
-    uri: &str,
-    schema: &SchemaRef,
-    table_schema: &Schema,
-    latest: Vec<RecordBatch>,
-    stamp: CommitStamp,
-    details: serde_json::Map<String, serde_json::Value>,
-) -> PipelineResult<Applied> {
-    let err = |e: arrow_schema::ArrowError| PipelineError::flow(flow, e.to_string());
-    let delete_at = schema.index_of("__silt_delete").map_err(err)?;
-    let projection = table_schema
-        .fields()
-        .iter()
-        .map(|f| schema.index_of(f.name()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(err)?;
-    let mut rows = Vec::with_capacity(latest.len());
-    for b in latest {
-        let Some(delete) = b
-            .column(delete_at)
-            .as_any()
-            .downcast_ref::<arrow_array::BooleanArray>()
-        else {
-            return Err(PipelineError::flow(
-                flow,
-                "the delete flag is not a boolean",
-            ));
-        };
-        let keep: arrow_array::BooleanArray =
-            delete.iter().map(|d| Some(!d.unwrap_or(false))).collect();
-        let kept =
-            arrow_select::filter::filter_record_batch(&b.project(&projection).map_err(err)?, &keep)
-                .map_err(err)?;
-        rows.push(kept);
-    }
-    append_changes(
-        snapshot,
-        flow,
-        uri,
-        rows,
-        stamp,
-        details,
-        tables::CommitMode::Append,
-    )
-    .await
 }
 
 /// Appends `rows` (the table's columns) with the stamp: AUTO CDC's inserts

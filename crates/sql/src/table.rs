@@ -86,10 +86,7 @@ fn column_defaults(s: &Snapshot) -> Defaults {
 fn live_rows(files: &[Add]) -> Option<usize> {
     files
         .iter()
-        .map(|f| {
-            let n = f.parsed_stats().ok().flatten()?.num_records?;
-            Some(n - f.deletion_vector.as_ref().map_or(0, |d| d.cardinality))
-        })
+        .map(Add::live_records)
         .sum::<Option<i64>>()
         .and_then(|n| usize::try_from(n).ok())
 }

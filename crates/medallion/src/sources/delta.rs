@@ -252,7 +252,7 @@ pub async fn next_batch(
 fn rows_of(files: &[Add]) -> u64 {
     files
         .iter()
-        .filter_map(|f| f.parsed_stats().ok().flatten()?.num_records)
+        .filter_map(Add::live_records)
         .map(|n| n.max(0) as u64)
         .sum()
 }

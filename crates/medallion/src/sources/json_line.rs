@@ -136,19 +136,13 @@ fn number(b: &[u8], i: &mut usize) -> Option<usize> {
     match b.get(j) {
         Some(b'0') => j += 1,
         Some(b'1'..=b'9') => {
-            while b.get(j).is_some_and(u8::is_ascii_digit) {
-                j += 1;
-            }
+            digits(b, &mut j);
         }
         _ => return None,
     }
     if b.get(j) == Some(&b'.') {
         j += 1;
-        let digits = j;
-        while b.get(j).is_some_and(u8::is_ascii_digit) {
-            j += 1;
-        }
-        if j == digits {
+        if digits(b, &mut j) == 0 {
             return None;
         }
     }
@@ -157,16 +151,21 @@ fn number(b: &[u8], i: &mut usize) -> Option<usize> {
         if matches!(b.get(j), Some(b'+' | b'-')) {
             j += 1;
         }
-        let digits = j;
-        while b.get(j).is_some_and(u8::is_ascii_digit) {
-            j += 1;
-        }
-        if j == digits {
+        if digits(b, &mut j) == 0 {
             return None;
         }
     }
     *i = j;
     Some(start)
+}
+
+/// Skips the ASCII digits at `*j`; how many there were.
+fn digits(b: &[u8], j: &mut usize) -> usize {
+    let start = *j;
+    while b.get(*j).is_some_and(u8::is_ascii_digit) {
+        *j += 1;
+    }
+    *j - start
 }
 
 /// The general path: serde_json decides whether the line is an object.
