@@ -242,9 +242,10 @@ async fn file_schema(
     let mut sample = opts.clone();
     sample.max_files_per_trigger = 20;
     sample.min_file_age_ms = 0;
-    let files = pending_files(store.as_ref(), &FilesProgress::default(), &sample, i64::MAX)
+    let mut files = pending_files(store.as_ref(), &FilesProgress::default(), &sample, i64::MAX)
         .await
         .map_err(|e| at_query(query, format!("listing {path}: {e}")))?;
+    files.truncate(sample.max_files_per_trigger);
     if files.is_empty() {
         return Err(at_query(
             query,

@@ -5,11 +5,11 @@
 //! steps, so the row work can later run as tasks elsewhere while the
 //! commit stays here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use silt_log::{CommitOutcome, CommitStamp, LogError};
+use silt_log::{CommitOutcome, CommitStamp, FileMeta, LogError, LogStore};
 use silt_sql::SiltSession;
 
 use crate::error::{PipelineError, PipelineResult};
@@ -19,7 +19,10 @@ use crate::progress::{FlowProgress, app_id};
 use crate::query::{InputSource, RewrittenQuery};
 use crate::session_rows::{register_rows, register_table};
 use crate::sources::delta::{DeltaStreamOptions, next_batch};
-use crate::sources::files::{FileOptions, FilesProgress, pending_files, read_files};
+use crate::sources::files::{
+    CleanSource, FileOptions, FilesProgress, clean_ingested, list_landing, pending_files,
+    read_files,
+};
 use crate::{cdc, tables};
 
 /// What one batch did.
@@ -230,6 +233,54 @@ struct Inputs<'a> {
 }
 
 impl<'a> Inputs<'a> {
+    /// Applies `cleanSource` to landing files of earlier (committed)
+    /// batches that are still below `path`.
+    async fn clean_source(
+        &self,
+        path: &str,
+        opts: &FileOptions,
+        store: &dyn LogStore,
+        ingested: &[FileMeta],
+    ) -> PipelineResult<()> {
+        if opts.clean_source == CleanSource::Off || ingested.is_empty() {
+            return Ok(());
+        }
+        let fail = |message: String, retryable: bool| PipelineError::Source {
+            flow: self.flow.to_string(),
+            source_name: path.to_string(),
+            message,
+            retryable,
+        };
+        let archive = match &opts.clean_source {
+            CleanSource::Move(dir) => {
+                let (from, to) = (self.p.source_uri(path), self.p.source_uri(dir));
+                // Inside the landing directory, only a hidden directory is
+                // not listed again.
+                let listed_again = to
+                    .strip_prefix(from.trim_end_matches('/'))
+                    .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+                    .is_some_and(|rest| {
+                        !rest
+                            .split('/')
+                            .any(|p| p.starts_with('.') || p.starts_with('_'))
+                    });
+                if listed_again {
+                    return Err(fail(
+                        format!(
+                            "sourceArchiveDir {dir} is inside the landing directory (its files would be read again); use a directory outside it or one whose name starts with '_'"
+                        ),
+                        false,
+                    ));
+                }
+                Some(tables::store_for(&to, &self.p.storage_options)?)
+            }
+            _ => None,
+        };
+        clean_ingested(store, archive.as_deref(), ingested)
+            .await
+            .map_err(|e| fail(format!("cleanSource: {e}"), e.is_retryable()))
+    }
+
     fn key(&self, source: &InputSource) -> String {
         match source {
             InputSource::Dataset(d) => self.p.qualify(d).to_string(),
@@ -337,19 +388,23 @@ impl<'a> Inputs<'a> {
                             message: format!("listing: {e}"),
                             retryable: e.is_retryable(),
                         };
-                        let (before, pending) = if input.streaming {
+                        let (before, pending, held_back_ms) = if input.streaming {
                             self.streams += 1;
                             let before = self.before.files.get(&key).cloned().unwrap_or_default();
-                            let pending = pending_files(store.as_ref(), &before, &opts, now)
+                            let listing = list_landing(store.as_ref(), &before, &opts, now)
                                 .await
                                 .map_err(list_err)?;
+                            self.clean_source(path, &opts, store.as_ref(), &listing.ingested)
+                                .await?;
+                            let mut pending = listing.pending;
+                            let held_back =
+                                pending.split_off(opts.max_files_per_trigger.min(pending.len()));
                             self.advanced |= !pending.is_empty();
-                            (before, pending)
+                            let held_back_ms = held_back.iter().map(|f| f.last_modified).min();
+                            (before, pending, held_back_ms)
                         } else {
-                            let mut all = opts.clone();
-                            all.max_files_per_trigger = usize::MAX;
                             let before = FilesProgress::default();
-                            let pending = pending_files(store.as_ref(), &before, &all, now)
+                            let pending = pending_files(store.as_ref(), &before, &opts, now)
                                 .await
                                 .map_err(list_err)?;
                             // Read whole: a materialized view is recomputed
@@ -357,8 +412,10 @@ impl<'a> Inputs<'a> {
                             self.next
                                 .upstream
                                 .insert(key.clone(), files_fingerprint(&pending));
-                            (before, pending)
+                            (before, pending, None)
                         };
+                        let read: BTreeSet<String> =
+                            pending.iter().map(|f| f.path.clone()).collect();
                         let (rows, after) = read_files(
                             store,
                             &self.p.source_uri(path),
@@ -370,6 +427,14 @@ impl<'a> Inputs<'a> {
                         )
                         .await?;
                         if input.streaming {
+                            let mut after = after;
+                            if opts.clean_source != CleanSource::Off {
+                                // Files of earlier batches are cleaned (or
+                                // the flow failed above): they leave the
+                                // progress.
+                                after.files.retain(|p, _| read.contains(p));
+                            }
+                            after.forget_old(opts.max_file_age_ms, held_back_ms);
                             self.next.files.insert(key.clone(), after);
                         }
                         let mut m = rows.metrics.clone();

@@ -95,11 +95,9 @@ pub async fn status(p: &Pipeline) -> PipelineResult<Vec<DatasetStatus>> {
                             FileOptions::parse(options),
                             tables::store_for(&p.source_uri(path), &p.storage_options),
                         ) {
-                            let mut all = opts.clone();
-                            all.max_files_per_trigger = usize::MAX;
                             let done = progress.files.get(&key).cloned().unwrap_or_default();
                             if let Ok(pending) =
-                                pending_files(store.as_ref(), &done, &all, i64::MAX).await
+                                pending_files(store.as_ref(), &done, &opts, i64::MAX).await
                             {
                                 lag.insert(key, json!({ "files_pending": pending.len() }));
                             }

@@ -17,6 +17,11 @@ fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// The rows of the Delta table at `t`.
+async fn count_at(t: &Path) -> i64 {
+    count(&format!("SELECT count(*) FROM delta.'{}'", t.display())).await
+}
+
 async fn count(sql: &str) -> i64 {
     let session = silt_sql::SiltSession::new();
     let b = session.run(sql).await.unwrap();
@@ -539,15 +544,196 @@ async fn max_file_age_bounds_the_progress_and_ignores_old_files() {
         count(&format!("SELECT count(*) FROM delta.'{}'", t.display())).await,
         4
     );
-    let snapshot = silt_store::TableBuilder::new(t.display().to_string())
+    let files = files_progress(&lake).await;
+    assert_eq!(files.files.len(), 3, "{files:?}");
+    assert!(files.cutoff_ms.is_some());
+}
+
+/// The landing progress of table `t` (flow `default.t`) in `lake`.
+async fn files_progress(lake: &std::path::Path) -> silt_medallion::sources::files::FilesProgress {
+    let snapshot = silt_store::TableBuilder::new(lake.join("default/t").display().to_string())
         .load()
         .await
         .unwrap();
     let progress =
         silt_medallion::progress::FlowProgress::read(Some(&snapshot), "t", "default.t").unwrap();
-    let files = progress.files.values().next().unwrap();
-    assert_eq!(files.files.len(), 3, "{files:?}");
+    progress.files.into_values().next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_progress_stays_bounded_by_default_and_a_backlog_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+    let day = std::time::Duration::from_secs(86_400);
+    let now = std::time::SystemTime::now();
+    let land = |name: &str, x: u32, age_days: u32| {
+        write(&landing, name, &format!("{{\"x\":\"{x}\"}}\n"));
+        let f = std::fs::File::options()
+            .write(true)
+            .open(landing.join(name))
+            .unwrap();
+        f.set_modified(now - day * age_days).unwrap();
+    };
+    // A backlog over 40 days, named so that old and new files interleave,
+    // read one file per batch: the cutoff must not pass a file still to read.
+    for (i, age) in [0u32, 40, 3, 30, 9, 20, 1, 10].iter().enumerate() {
+        land(&format!("d{i}/f.jsonl"), i as u32, *age);
+    }
+    let sql = |age: &str| {
+        format!(
+            "CREATE STREAMING TABLE t AS SELECT x FROM STREAM read_files('${{landing}}', format => 'json', maxFilesPerTrigger => '1'{age});"
+        )
+    };
+    let p = pipeline(&lake, &landing, &sql(""));
+    assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    let t = lake.join("default/t");
+    let rows = |t: std::path::PathBuf| async move {
+        count(&format!("SELECT count(*) FROM delta.'{}'", t.display())).await
+    };
+    assert_eq!(rows(t.clone()).await, 8, "every file of the backlog");
+    // More files: the progress keeps only the last 7 days' files, whatever
+    // was ingested before.
+    for i in 8..40 {
+        land(&format!("e{i}/f.jsonl"), i, 0);
+    }
+    assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    assert_eq!(rows(t.clone()).await, 40);
+    let files = files_progress(&lake).await;
+    assert_eq!(files.files.len(), 32 + 3, "{files:?}"); // ages 0, 3, 1 days and the new ones
     assert!(files.cutoff_ms.is_some());
+    // maxFileAge 'none' keeps every file (and ignores none).
+    let lake2 = dir.path().join("lake2");
+    let p = pipeline(&lake2, &landing, &sql(", maxFileAge => 'none'"));
+    assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    let files = files_progress(&lake2).await;
+    assert_eq!((files.files.len(), files.cutoff_ms), (40, None));
+}
+
+/// The files below `dir`, relative, sorted.
+fn files_below(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_source_moves_or_deletes_ingested_files_and_the_progress_forgets_them() {
+    for mode in ["move", "delete"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+        let archive = dir.path().join("archive");
+        for i in 0..5 {
+            write(
+                &landing,
+                &format!("r{}/f{i}.jsonl", i % 2),
+                &format!("{{\"x\":\"{i}\"}}\n"),
+            );
+        }
+        let clean = if mode == "move" {
+            format!(
+                "cleanSource => 'move', sourceArchiveDir => '{}'",
+                archive.display()
+            )
+        } else {
+            "cleanSource => 'delete'".to_string()
+        };
+        let p = pipeline(
+            &lake,
+            &landing,
+            &format!(
+                "CREATE STREAMING TABLE t AS SELECT x FROM STREAM read_files('${{landing}}', format => 'json', maxFilesPerTrigger => '2', {clean});"
+            ),
+        );
+        let t = lake.join("default/t");
+        let rows = || count_at(&t);
+        for round in 0..3 {
+            assert!(
+                run(&p, &RunOptions::default()).await.unwrap()[0].succeeded(),
+                "{mode}"
+            );
+            assert_eq!(rows().await, 5 + round * 2, "{mode} round {round}");
+            // At most the last batch's files are still in the landing
+            // directory and in the progress.
+            assert!(
+                files_below(&landing).len() <= 2,
+                "{mode}: {:?}",
+                files_below(&landing)
+            );
+            assert!(files_progress(&lake).await.files.len() <= 2, "{mode}");
+            for i in 0..2 {
+                let n = 5 + round * 2 + i;
+                write(
+                    &landing,
+                    &format!("r{round}/g{n}.jsonl"),
+                    &format!("{{\"x\":\"{n}\"}}\n"),
+                );
+            }
+        }
+        assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+        assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+        assert_eq!(rows().await, 11, "{mode}: each file once");
+        assert_eq!(files_below(&landing), Vec::<String>::new(), "{mode}");
+        let archived = files_below(&archive);
+        assert_eq!(
+            archived.len(),
+            if mode == "move" { 11 } else { 0 },
+            "{mode}: {archived:?}"
+        );
+        if mode == "move" {
+            assert!(
+                archived.contains(&"r0/f0.jsonl".to_string()),
+                "{archived:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_source_refuses_an_archive_that_would_be_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+    write(&landing, "a.jsonl", "{\"x\":\"1\"}\n");
+    write(&landing, "b.jsonl", "{\"x\":\"2\"}\n");
+    let sql = |to: &str| {
+        format!(
+            "CREATE STREAMING TABLE t AS SELECT x FROM STREAM read_files('${{landing}}', format => 'json', maxFilesPerTrigger => '1', cleanSource => 'move', sourceArchiveDir => '{to}');"
+        )
+    };
+    let p = pipeline(
+        &lake,
+        &landing,
+        &sql(&landing.join("done").display().to_string()),
+    );
+    let r = &run(&p, &RunOptions::default()).await.unwrap()[0];
+    let (_, e) = r
+        .failure()
+        .expect("an archive inside the landing directory fails");
+    assert!(e.contains("inside the landing directory"), "{e}");
+    // A hidden directory inside it is not listed: allowed.
+    let lake2 = dir.path().join("lake2");
+    let p = pipeline(
+        &lake2,
+        &landing,
+        &sql(&landing.join("_done").display().to_string()),
+    );
+    assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    assert_eq!(count_at(&lake2.join("default/t")).await, 2);
+    assert_eq!(files_below(&landing.join("_done")).len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,10 @@
 //! Landing files, like Auto Loader: every file below a directory
 //! (recursively; new subdirectories included) is ingested once. The
 //! progress is the set of files ingested, kept in the target table's log
-//! with the rows. JSON lines are read with every field as a string (a JSON
+//! with the rows; it stays bounded: files older than `maxFileAge` (7 days
+//! by default) before the newest are forgotten and ignored, and with
+//! `cleanSource` ingested files leave the directory (deleted or moved)
+//! and the progress. JSON lines are read with every field as a string (a JSON
 //! number keeps its text, nested values their JSON); a line that is not a
 //! JSON object is kept in `_corrupt_record`; fields outside the schema go
 //! to `_rescued_data` in `rescue` mode. `_metadata` gives each row's file
@@ -69,9 +72,25 @@ pub struct FileOptions {
     /// Only file names ending so (e.g. `.jsonl`); empty: every file.
     pub suffix: Option<String>,
     /// `maxFileAge`: files modified this long (ms) before the newest file
-    /// ingested are ignored, and the progress forgets them, so it stops
-    /// growing with the files ingested (as Auto Loader's option).
+    /// ingested are ignored, and the progress forgets them, so it does not
+    /// grow with the files ingested. 7 days unless set (the default of
+    /// Spark's file stream source); `none` keeps every file forever.
     pub max_file_age_ms: Option<i64>,
+    /// `cleanSource`: what happens to a file once its batch committed.
+    pub clean_source: CleanSource,
+}
+
+/// `cleanSource` (Spark's `off | delete | archive`, Auto Loader's `OFF |
+/// DELETE | MOVE`): ingested files leave the landing directory, so listing
+/// it costs only the files not read yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CleanSource {
+    /// Files stay (the default).
+    Off,
+    /// Files are deleted.
+    Delete,
+    /// Files are moved below this URI or path, keeping their relative path.
+    Move(String),
 }
 
 impl FileOptions {
@@ -84,9 +103,11 @@ impl FileOptions {
             max_files_per_trigger: 1000,
             min_file_age_ms: 0,
             suffix: None,
-            max_file_age_ms: None,
+            max_file_age_ms: Some(DEFAULT_MAX_FILE_AGE_MS),
+            clean_source: CleanSource::Off,
         };
         let mut format_given = false;
+        let (mut clean, mut archive_dir, mut age_given) = (None, None, false);
         for (k, v) in options {
             let key = k
                 .strip_prefix("cloudFiles.")
@@ -130,9 +151,18 @@ impl FileOptions {
                         "minFileAgeMs must be a non-negative integer, not {v:?}"
                     ))?
                 }
+                "cleansource" => clean = Some(v.to_ascii_lowercase()),
+                "sourcearchivedir" | "cleansource.movedestination" => archive_dir = Some(v.clone()),
+                "maxfileage"
+                    if ["none", "unbounded"].contains(&v.to_ascii_lowercase().as_str()) =>
+                {
+                    age_given = true;
+                    o.max_file_age_ms = None
+                }
                 "maxfileage" => {
+                    age_given = true;
                     o.max_file_age_ms = Some(parse_age(v).ok_or(format!(
-                        "maxFileAge must be a duration such as '14 days', '12 hours' or '30m', not {v:?}"
+                        "maxFileAge must be a duration such as '14 days', '12 hours' or '30m', or 'none', not {v:?}"
                     ))?)
                 }
                 "pathglobfilter" | "filesuffix" => {
@@ -146,9 +176,37 @@ impl FileOptions {
         if !format_given {
             return Err("read_files needs format => 'json' | 'csv' | 'parquet'".into());
         }
+        o.clean_source = match (clean.as_deref(), archive_dir) {
+            (None | Some("off"), None) => CleanSource::Off,
+            (Some("delete"), None) => CleanSource::Delete,
+            (Some("move" | "archive"), Some(dir)) => CleanSource::Move(dir),
+            (Some("move" | "archive"), None) => {
+                return Err(
+                    "cleanSource 'move' needs sourceArchiveDir (or cleanSource.moveDestination)"
+                        .into(),
+                );
+            }
+            (Some(other), None) if !["off", "delete"].contains(&other) => {
+                return Err(
+                    format!("cleanSource {other:?} is not one of off, delete, move").into(),
+                );
+            }
+            (_, Some(_)) => {
+                return Err("sourceArchiveDir is only used with cleanSource 'move'".into());
+            }
+            _ => CleanSource::Off,
+        };
+        if o.clean_source != CleanSource::Off && !age_given {
+            // Cleaned files leave the progress once gone; forgetting by age
+            // would forget files before they are cleaned.
+            o.max_file_age_ms = None;
+        }
         Ok(o)
     }
 }
+
+/// The default `maxFileAge`: 7 days.
+pub const DEFAULT_MAX_FILE_AGE_MS: i64 = 7 * 86_400_000;
 
 /// `14 days`, `12 hours`, `30m`, `90s`, `500ms`, `2 weeks` in milliseconds.
 fn parse_age(text: &str) -> Option<i64> {
@@ -182,31 +240,103 @@ pub struct FilesProgress {
     pub columns: Vec<String>,
 }
 
-/// Lists the files not yet ingested (oldest name first), at most `max`.
-pub async fn pending_files(
+impl FilesProgress {
+    /// Forgets the files modified more than `max_age_ms` before the newest
+    /// one ingested and ignores such files from then on (`cutoff_ms`), so
+    /// the progress holds only recent files. The cutoff never passes a file
+    /// listed but not read yet (`held_back_ms`, the oldest of them), and
+    /// never moves back.
+    pub fn forget_old(&mut self, max_age_ms: Option<i64>, held_back_ms: Option<i64>) {
+        let (Some(age), Some(newest)) = (max_age_ms, self.files.values().max().copied()) else {
+            return;
+        };
+        let mut cutoff = newest.saturating_sub(age);
+        if let Some(h) = held_back_ms {
+            cutoff = cutoff.min(h);
+        }
+        let cutoff = self.cutoff_ms.map_or(cutoff, |c| c.max(cutoff));
+        self.cutoff_ms = Some(cutoff);
+        self.files.retain(|_, modified| *modified >= cutoff);
+    }
+}
+
+/// A landing directory as listed against a progress.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Files not ingested yet, in natural name order (`round-10` after
+    /// `round-9`); a batch takes the first `maxFilesPerTrigger`.
+    pub pending: Vec<FileMeta>,
+    /// Files the progress records as ingested that are still there.
+    pub ingested: Vec<FileMeta>,
+}
+
+/// Lists the landing files below `store`'s root (hidden names, those
+/// starting with `.` or `_`, excluded).
+pub async fn list_landing(
     store: &dyn LogStore,
     progress: &FilesProgress,
     options: &FileOptions,
     now_ms: i64,
-) -> Result<Vec<FileMeta>, silt_log::StorageError> {
+) -> Result<Listing, silt_log::StorageError> {
     let mut all = store.list_recursive("").await?;
     all.retain(|f| {
         let name = f.path.rsplit('/').next().unwrap_or(&f.path);
         !f.path
             .split('/')
             .any(|p| p.starts_with('.') || p.starts_with('_'))
-            && !progress.files.contains_key(&f.path)
-            && progress.cutoff_ms.is_none_or(|c| f.last_modified >= c)
-            && now_ms - f.last_modified >= options.min_file_age_ms
             && options
                 .suffix
                 .as_ref()
                 .is_none_or(|s| name.ends_with(s.as_str()))
             && !name.is_empty()
     });
-    all.sort_by_key(|f| natural_key(&f.path));
-    all.truncate(options.max_files_per_trigger);
-    Ok(all)
+    let (ingested, mut pending): (Vec<FileMeta>, Vec<FileMeta>) = all
+        .into_iter()
+        .partition(|f| progress.files.contains_key(&f.path));
+    pending.retain(|f| {
+        progress.cutoff_ms.is_none_or(|c| f.last_modified >= c)
+            && now_ms - f.last_modified >= options.min_file_age_ms
+    });
+    pending.sort_by_key(|f| natural_key(&f.path));
+    Ok(Listing { pending, ingested })
+}
+
+/// The files not ingested yet (see [`list_landing`]).
+pub async fn pending_files(
+    store: &dyn LogStore,
+    progress: &FilesProgress,
+    options: &FileOptions,
+    now_ms: i64,
+) -> Result<Vec<FileMeta>, silt_log::StorageError> {
+    Ok(list_landing(store, progress, options, now_ms)
+        .await?
+        .pending)
+}
+
+/// Deletes or moves (to `archive`, same relative path) files whose batch
+/// has committed. A move writes the copy before deleting the original, so
+/// a crash leaves a file in both places, never in neither; a file already
+/// gone is not an error.
+pub async fn clean_ingested(
+    store: &dyn LogStore,
+    archive: Option<&dyn LogStore>,
+    files: &[FileMeta],
+) -> Result<(), silt_log::StorageError> {
+    for f in files {
+        if let Some(to) = archive {
+            let bytes = match store.read(&f.path).await {
+                Ok(b) => b,
+                Err(silt_log::StorageError::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            to.put(&f.path, bytes).await?;
+        }
+        match store.delete(&f.path).await {
+            Ok(()) | Err(silt_log::StorageError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// A sort key in which digit runs compare as numbers (`round-10` after
@@ -500,12 +630,6 @@ pub async fn read_files(
     let mut next = progress.clone();
     for f in &files {
         next.files.insert(f.path.clone(), f.last_modified);
-    }
-    if let (Some(age), Some(newest)) = (options.max_file_age_ms, next.files.values().max().copied())
-    {
-        let cutoff = next.cutoff_ms.unwrap_or(i64::MIN).max(newest - age);
-        next.cutoff_ms = Some(cutoff);
-        next.files.retain(|_, modified| *modified >= cutoff);
     }
     if options.format == FileFormat::Parquet {
         return typed_rows(parsed_files, root, with_metadata, next, flow);
@@ -824,5 +948,79 @@ mod tests {
         .unwrap();
         assert_eq!(ok.max_files_per_trigger, 3);
         assert_eq!(ok.evolution, SchemaEvolution::Rescue);
+        assert_eq!(ok.max_file_age_ms, Some(DEFAULT_MAX_FILE_AGE_MS));
+        let keep_all = o(&[("format", "json"), ("maxFileAge", "none")]).unwrap();
+        assert_eq!(keep_all.max_file_age_ms, None);
+        assert!(o(&[("format", "json"), ("maxFileAge", "soon")]).is_err());
+        let moved = o(&[
+            ("format", "json"),
+            ("cloudFiles.cleanSource", "MOVE"),
+            ("cloudFiles.cleanSource.moveDestination", "/a"),
+        ])
+        .unwrap();
+        assert_eq!(moved.clean_source, CleanSource::Move("/a".into()));
+        assert_eq!(
+            moved.max_file_age_ms, None,
+            "cleaned files are not forgotten by age"
+        );
+        let deleted = o(&[("format", "json"), ("cleanSource", "delete")]).unwrap();
+        assert_eq!(deleted.clean_source, CleanSource::Delete);
+        assert!(o(&[("format", "json"), ("cleanSource", "move")]).is_err());
+        assert!(o(&[("format", "json"), ("cleanSource", "shred")]).is_err());
+        assert!(o(&[("format", "json"), ("sourceArchiveDir", "/a")]).is_err());
+    }
+
+    proptest::proptest! {
+        /// Over any run of batches, the progress forgets only files older
+        /// than the age before the newest, the cutoff never moves back and
+        /// never passes a file listed but not read yet, and the progress
+        /// holds no more files than were modified within the age.
+        #[test]
+        fn forgetting_old_files_never_passes_a_pending_one(
+            batches in proptest::collection::vec(
+                (proptest::collection::vec(0i64..1000, 0..6), proptest::option::of(0i64..1000)),
+                1..12,
+            ),
+            age in 1i64..400,
+        ) {
+            let mut p = FilesProgress::default();
+            let mut n = 0;
+            for (read, held_back) in batches {
+                let before = p.cutoff_ms;
+                for m in read {
+                    if p.cutoff_ms.is_some_and(|c| m < c) {
+                        continue; // listing never offers files below the cutoff
+                    }
+                    p.files.insert(format!("f{n}"), m);
+                    n += 1;
+                }
+                let held_back = held_back.filter(|h| p.cutoff_ms.is_none_or(|c| *h >= c));
+                p.forget_old(Some(age), held_back);
+                let newest = p.files.values().max().copied();
+                if let Some(c) = p.cutoff_ms {
+                    proptest::prop_assert!(before.is_none_or(|b| c >= b));
+                    proptest::prop_assert!(held_back.is_none_or(|h| c <= h));
+                    proptest::prop_assert!(p.files.values().all(|m| *m >= c));
+                    if let (Some(newest), None) = (newest, held_back) {
+                        proptest::prop_assert!(c >= newest - age);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn forgetting_without_an_age_keeps_every_file() {
+        let mut p = FilesProgress::default();
+        p.files.insert("a".into(), 0);
+        p.files.insert("b".into(), 1_000_000_000);
+        p.forget_old(None, None);
+        assert_eq!((p.files.len(), p.cutoff_ms), (2, None));
+        p.forget_old(Some(1000), Some(5));
+        assert_eq!(p.cutoff_ms, Some(5), "a file listed at 5 is not read yet");
+        assert_eq!(p.files.len(), 1);
+        p.forget_old(Some(1000), None);
+        assert_eq!(p.cutoff_ms, Some(1_000_000_000 - 1000));
+        assert_eq!(p.files.len(), 1);
     }
 }
