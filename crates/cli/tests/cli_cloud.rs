@@ -5,6 +5,7 @@
 #![cfg(feature = "emulator-tests")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+use std::path::Path;
 use std::process::Command;
 
 fn silt(args: &[String]) -> String {
@@ -239,4 +240,295 @@ fn uuid_like() -> String {
         .unwrap()
         .as_nanos();
     format!("{nanos:x}-{}", std::process::id())
+}
+
+/// A TCP proxy on loopback in front of a storage server whose link can be
+/// cut (open connections are shut down, new ones refused) and restored: a
+/// storage outage.
+struct Proxy {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target: String) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, open2) = (up.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client); // refused while the link is cut
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                {
+                    let mut open = open2.lock().unwrap();
+                    open.push(client.try_clone().unwrap());
+                    open.push(server.try_clone().unwrap());
+                }
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, up, open }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for c in self.open.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The example pipeline's tables and the columns holding ingestion times.
+const PIPELINE_TABLES: &[(&str, &str)] = &[
+    ("bronze/readings_raw", " EXCEPT (_ingested_at)"),
+    ("bronze/readings_quarantine", " EXCEPT (_ingested_at)"),
+    ("bronze/devices_changes", " EXCEPT (_ingested_at)"),
+    ("silver/readings", ""),
+    ("silver/devices", ""),
+    ("silver/devices_history", ""),
+    ("gold/site_daily", ""),
+];
+
+/// `silt pipeline run` of the example project over `landing` into `lake`.
+fn pipeline_run(
+    landing: &Path,
+    lake: &str,
+    options: &[(&str, String)],
+    env: &[(&str, String)],
+) -> Command {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/iot-lake");
+    let landing = format!("landing={}", landing.display());
+    let args = with_options(
+        &[
+            "pipeline",
+            "run",
+            example.to_str().unwrap(),
+            "--conf",
+            &landing,
+            "--storage",
+            lake,
+        ],
+        options,
+    );
+    let mut c = Command::new(env!("CARGO_BIN_EXE_silt"));
+    c.args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    c
+}
+
+/// Every pipeline table's rows as sorted JSON lines (floats to 12
+/// significant digits: sums in another order differ in the last bits).
+/// A table that does not exist yet has no rows; any other error fails.
+fn pipeline_tables(
+    lake: &str,
+    options: &[(&str, String)],
+    env: &[(&str, String)],
+) -> Vec<(String, Vec<String>)> {
+    PIPELINE_TABLES
+        .iter()
+        .map(|(table, except)| {
+            let uri = format!("{lake}/{table}");
+            let out = Command::new(env!("CARGO_BIN_EXE_silt"))
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .args(with_options(
+                    &[
+                        "sql",
+                        &format!("SELECT *{except} FROM delta.'{uri}'"),
+                        "--format",
+                        "jsonl",
+                    ],
+                    options,
+                ))
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if !out.status.success() {
+                assert!(stderr.contains("no Delta table"), "{uri}: {stderr}");
+                return (table.to_string(), Vec::new());
+            }
+            let mut rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| {
+                    let mut v: serde_json::Map<String, serde_json::Value> =
+                        serde_json::from_str(l).unwrap();
+                    for x in v.values_mut() {
+                        if let Some(f) = x.as_f64().filter(|_| x.is_f64()) {
+                            *x = serde_json::Value::String(format!("{f:.11e}"));
+                        }
+                    }
+                    serde_json::Value::Object(v).to_string()
+                })
+                .collect();
+            rows.sort();
+            (table.to_string(), rows)
+        })
+        .collect()
+}
+
+/// Waits for `child`, at most `limit`.
+fn wait_at_most(child: &mut std::process::Child, limit: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.success();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("the pipeline did not end within {limit:?}");
+}
+
+/// The storage goes away in the middle of a pipeline update. A short
+/// outage is retried and the update completes; a long one ends the update
+/// with an error that says what failed, nothing half-visible is left
+/// (every table reads, at a version whose rows are whole batches), and
+/// the next update, once the storage is back, ends with exactly the tables
+/// of an uninterrupted run.
+#[test]
+fn a_storage_outage_is_retried_then_fails_clearly_and_leaves_nothing_half_visible() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let landing = dir.path().join("data");
+    for round in 0..2 {
+        let (ok, text) = silt_testkit::peer::run_peer_pipeline(&[
+            "gen",
+            "--out",
+            &landing.display().to_string(),
+            "--readings",
+            "6000",
+            "--devices",
+            "60",
+            "--files",
+            "4",
+            "--seed",
+            "5",
+            "--round",
+            &round.to_string(),
+        ]);
+        assert!(ok, "{text}");
+    }
+    let landing = landing.join("landing");
+    // The uninterrupted run, on local disk.
+    let local = dir.path().join("lake").display().to_string();
+    assert!(
+        pipeline_run(&landing, &local, &[], &[])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let want = pipeline_tables(&local, &[], &[]);
+    assert!(want.iter().all(|(_, rows)| !rows.is_empty()));
+
+    let azurite = std::env::var("SILT_AZURITE_URL")
+        .expect("SILT_AZURITE_URL: run the tests through scripts/test.sh");
+    let proxy = Proxy::start(azurite.trim_start_matches("http://").to_string());
+    // With azure_storage_use_emulator the endpoint comes from this variable.
+    let env = [(
+        "AZURITE_BLOB_STORAGE_URL",
+        format!("http://127.0.0.1:{}", proxy.port),
+    )];
+    let through_proxy = |extra: &[(&'static str, &str)]| {
+        let mut o = vec![("azure_storage_use_emulator", "true".to_string())];
+        o.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        o
+    };
+
+    // A two-second outage: the storage client retries and the update completes.
+    let lake = format!("az://silt/{}/outage-short", uuid_like());
+    let mut child = pipeline_run(&landing, &lake, &through_proxy(&[]), &env)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the update ended before the outage"
+    );
+    proxy.cut();
+    std::thread::sleep(Duration::from_secs(2));
+    proxy.restore();
+    let succeeded = wait_at_most(&mut child, Duration::from_secs(300));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(succeeded, "a short outage is retried: {stderr}");
+    assert_eq!(pipeline_tables(&lake, &through_proxy(&[]), &env), want);
+
+    // Outages that outlast the retries, starting at different points.
+    let few_retries = through_proxy(&[("max_retries", "2"), ("retry_timeout", "2s")]);
+    let mut cut_while_running = 0;
+    for (trial, at_ms) in [300u64, 1200, 2500].into_iter().enumerate() {
+        let lake = format!("az://silt/{}/outage-{trial}", uuid_like());
+        let mut child = pipeline_run(&landing, &lake, &few_retries, &env)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(at_ms));
+        let running = child.try_wait().unwrap().is_none();
+        proxy.cut();
+        let succeeded = wait_at_most(&mut child, Duration::from_secs(300));
+        proxy.restore();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        eprintln!("outage trial {trial} at {at_ms} ms: running {running}, succeeded {succeeded}");
+        if running {
+            cut_while_running += 1;
+            assert!(
+                !succeeded,
+                "trial {trial}: the update cannot succeed without storage: {stderr}"
+            );
+            assert!(
+                stderr.contains("retries") && stderr.contains(&format!("127.0.0.1:{}", proxy.port)),
+                "trial {trial}: the error names the storage and the retries: {stderr}"
+            );
+        }
+        // Whatever committed reads whole; the next update completes it.
+        let partial = pipeline_tables(&lake, &few_retries, &env);
+        for ((table, rows), (_, all)) in partial.iter().zip(&want) {
+            assert!(
+                rows.iter().all(|r| all.binary_search(r).is_ok())
+                    || table.starts_with("silver/devices")
+                    || table.starts_with("gold"),
+                "trial {trial}: {table} holds rows the uninterrupted run does not"
+            );
+        }
+        let out = pipeline_run(&landing, &lake, &few_retries, &env)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "trial {trial}: the update after the outage: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            pipeline_tables(&lake, &few_retries, &env),
+            want,
+            "trial {trial}"
+        );
+    }
+    assert!(
+        cut_while_running >= 2,
+        "the outages must hit running updates"
+    );
 }
