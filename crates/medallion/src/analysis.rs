@@ -211,6 +211,7 @@ async fn plan_query(
             .register_table(input.placeholder.as_str(), Arc::new(table))
             .map_err(silt_sql::SqlError::from)?;
     }
+    query.prepare(session.context()).await?;
     match session.context().sql(&query.sql).await {
         Ok(df) => Ok(Arc::new(df.schema().as_arrow().clone())),
         Err(e) => Err(at_query(query, e.to_string())),

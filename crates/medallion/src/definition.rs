@@ -129,11 +129,42 @@ pub struct ColumnSpec {
 /// A query as written in a file, with where it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryText {
-    /// The SQL text.
+    /// The SQL text (for a DataFrame dataset: its inputs, as the relations
+    /// of a `SELECT * FROM …`).
     pub text: String,
     /// Where it starts.
     pub at: SourcePos,
+    /// A DataFrame dataset's body (built in Rust).
+    pub frame: Option<FrameQuery>,
 }
+
+/// The signature of a DataFrame dataset's body: its inputs' DataFrames, in
+/// the order declared, to the dataset's rows.
+pub type FrameFn = dyn Fn(
+        Vec<silt_sql::datafusion::dataframe::DataFrame>,
+    ) -> silt_sql::datafusion::error::Result<silt_sql::datafusion::dataframe::DataFrame>
+    + Send
+    + Sync;
+
+/// The body of a dataset written as a DataFusion DataFrame. It is built
+/// each time the dataset runs, from DataFrames over its inputs: a streaming
+/// input gives the new rows of the batch, a whole input the current table.
+#[derive(Clone)]
+pub struct FrameQuery(pub std::sync::Arc<FrameFn>);
+
+impl std::fmt::Debug for FrameQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FrameQuery(..)")
+    }
+}
+
+impl PartialEq for FrameQuery {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for FrameQuery {}
 
 /// One dataset definition.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -143,6 +143,7 @@ pub async fn run_batch(
     };
     let outcome = match &flow.plan {
         FlowPlan::Append(q) | FlowPlan::Recompute(q) => {
+            q.prepare(session.context()).await?;
             let checked =
                 run_checked(&session, &q.sql, expectations, &target_name, &flow.name).await?;
             counts.extend(checked.counts.clone());
@@ -168,6 +169,7 @@ pub async fn run_batch(
             }
         }
         FlowPlan::AutoCdc(spec, q) => {
+            q.prepare(session.context()).await?;
             let checked = run_checked(&session, &q.sql, &[], &target_name, &flow.name).await?;
             report.rows_in = checked.rows_in;
             let applied = cdc::apply(p, flow, spec, &session, checked, target, &uri, stamp).await?;
@@ -313,6 +315,7 @@ impl<'a> Inputs<'a> {
                             .get(&name)
                             .map(|d| d.expectations.as_slice())
                             .unwrap_or(&[]);
+                        view.prepare(session.context()).await?;
                         let checked =
                             run_checked(session, &view.sql, expectations, &key, self.flow).await?;
                         self.counts.extend(checked.counts);

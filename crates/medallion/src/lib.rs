@@ -15,9 +15,16 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), silt_medallion::PipelineError> {
+//! use silt_medallion::definition::DatasetKind;
+//! use silt_sql::datafusion::prelude::col;
 //! let pipeline = silt_medallion::Pipeline::builder("iot", "/data/lake")
 //!     .conf("landing", "/data/landing")
 //!     .sql("bronze.sql", "CREATE STREAMING TABLE raw AS SELECT * FROM STREAM read_files('${landing}', format => 'json')")
+//!     // A dataset whose body is a DataFusion DataFrame over its inputs.
+//!     .dataframe(DatasetKind::StreamingTable, "silver.readings", &["STREAM(raw)"], |inputs| {
+//!         let raw = inputs.into_iter().next().expect("one input");
+//!         raw.filter(col("device_id").is_not_null())
+//!     })
 //!     .build()?;
 //! let reports = silt_medallion::run(&pipeline, &silt_medallion::RunOptions::default()).await?;
 //! assert!(reports[0].succeeded());

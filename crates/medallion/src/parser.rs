@@ -330,7 +330,11 @@ impl<'a, 'b> Cursor<'a, 'b> {
         let at = self.here();
         let text = self.text(self.i, self.tokens.len());
         self.i = self.tokens.len();
-        Ok(QueryText { text, at })
+        Ok(QueryText {
+            text,
+            at,
+            frame: None,
+        })
     }
 
     fn statement(&mut self, defs: &mut Definitions) -> PipelineResult<()> {

@@ -5,8 +5,13 @@
 //! of materialized views, and cycles.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
-use crate::definition::{Dataset, DatasetKind, DatasetName, Definitions, FlowKind, QueryText};
+use silt_sql::datafusion::dataframe::DataFrame;
+
+use crate::definition::{
+    Dataset, DatasetKind, DatasetName, Definitions, FlowKind, FrameQuery, QueryText,
+};
 use crate::error::{PipelineError, PipelineResult, SourcePos};
 use crate::parser::{parse_file, substitute};
 use crate::query::{InputSource, RewrittenQuery, rewrite};
@@ -84,6 +89,17 @@ pub struct PipelineBuilder {
     conf: BTreeMap<String, String>,
     sources: Vec<(String, String)>,
     base_dir: Option<std::path::PathBuf>,
+    frames: Vec<FrameDataset>,
+}
+
+/// A dataset whose body is a DataFusion DataFrame built in Rust.
+#[derive(Debug, Clone)]
+struct FrameDataset {
+    kind: DatasetKind,
+    name: String,
+    inputs: Vec<String>,
+    body: FrameQuery,
+    at: SourcePos,
 }
 
 impl Pipeline {
@@ -98,6 +114,7 @@ impl Pipeline {
             conf: BTreeMap::new(),
             sources: Vec::new(),
             base_dir: None,
+            frames: Vec::new(),
         }
     }
 
@@ -189,14 +206,85 @@ impl PipelineBuilder {
         self
     }
 
+    /// Adds a dataset of `kind` named `name` whose body is a DataFusion
+    /// DataFrame. `inputs` are what it reads, written as in SQL's `FROM`:
+    /// `STREAM(bronze.raw)` (the new rows of each batch), `silver.devices`
+    /// or `delta.'uri'` (the current table), `read_files('path', format =>
+    /// 'json')`; `body` receives their DataFrames in that order each time
+    /// the dataset runs and returns its rows. The dependency graph, `dry-run`
+    /// and exactly-once progress treat it as a SQL dataset. A streaming
+    /// table declared in SQL without a query (with its columns,
+    /// expectations, `PARTITIONED BY`) may get its body here.
+    pub fn dataframe<F>(mut self, kind: DatasetKind, name: &str, inputs: &[&str], body: F) -> Self
+    where
+        F: Fn(Vec<DataFrame>) -> silt_sql::datafusion::error::Result<DataFrame>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let n = self.frames.len() + 1;
+        self.frames.push(FrameDataset {
+            kind,
+            name: name.to_string(),
+            inputs: inputs.iter().map(|i| i.to_string()).collect(),
+            body: FrameQuery(Arc::new(body)),
+            at: SourcePos {
+                file: format!("<dataframe {name}>"),
+                line: n as u64,
+                column: 1,
+            },
+        });
+        self
+    }
+
     /// Parses and checks everything.
-    pub fn build(self) -> PipelineResult<Pipeline> {
+    pub fn build(mut self) -> PipelineResult<Pipeline> {
         let mut all = Definitions::default();
         for (file, text) in &self.sources {
             let text = substitute(file, text, &self.conf)?;
             let defs = parse_file(file, &text)?;
             all.datasets.extend(defs.datasets);
             all.flows.extend(defs.flows);
+        }
+        for f in std::mem::take(&mut self.frames) {
+            let name = DatasetName::parse(&f.name)
+                .ok_or_else(|| analysis(&f.at, format!("{:?} is not a dataset name", f.name)))?;
+            let text = if f.inputs.is_empty() {
+                "SELECT 1".to_string()
+            } else {
+                format!("SELECT * FROM {}", f.inputs.join(", "))
+            };
+            let query = QueryText {
+                text: substitute(&f.at.file, &text, &self.conf)?,
+                at: f.at.clone(),
+                frame: Some(f.body),
+            };
+            let qualified = name.qualified(&self.default_schema);
+            let declared = all
+                .datasets
+                .iter_mut()
+                .find(|d| d.name.qualified(&self.default_schema) == qualified);
+            match declared {
+                Some(d) if d.query.is_none() && d.kind == f.kind => d.query = Some(query),
+                Some(d) => {
+                    return Err(analysis(
+                        &f.at,
+                        format!("{qualified} is already defined at {}", d.at),
+                    ));
+                }
+                None => all.datasets.push(Dataset {
+                    name,
+                    kind: f.kind,
+                    columns: Vec::new(),
+                    expectations: Vec::new(),
+                    partitioned_by: Vec::new(),
+                    cluster_by: Vec::new(),
+                    comment: None,
+                    properties: BTreeMap::new(),
+                    query: Some(query),
+                    at: f.at,
+                }),
+            }
         }
         resolve(self, all)
     }
@@ -318,6 +406,7 @@ fn resolve(b: PipelineBuilder, defs: Definitions) -> PipelineResult<Pipeline> {
                     &QueryText {
                         text,
                         at: f.at.clone(),
+                        frame: None,
                     },
                     "__silt_in",
                 )?;

@@ -15,7 +15,9 @@ use silt_sql::datafusion::sql::sqlparser::dialect::GenericDialect;
 use silt_sql::datafusion::sql::sqlparser::parser::Parser;
 use silt_sql::datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
-use crate::definition::{DatasetName, QueryText};
+use silt_sql::datafusion::prelude::SessionContext;
+
+use crate::definition::{DatasetName, FrameQuery, QueryText};
 use crate::error::{PipelineError, PipelineResult};
 
 /// Where an input's rows come from.
@@ -66,6 +68,36 @@ pub struct RewrittenQuery {
     pub uses_metadata: bool,
     /// The original text and position, for errors.
     pub original: QueryText,
+    /// A DataFrame dataset's body and the view name `sql` reads it by.
+    pub frame: Option<(String, FrameQuery)>,
+}
+
+impl RewrittenQuery {
+    /// Makes `sql` runnable in `ctx`, where the inputs are registered: a
+    /// DataFrame body is built over them and registered as its view.
+    pub async fn prepare(&self, ctx: &SessionContext) -> PipelineResult<()> {
+        let Some((view, body)) = &self.frame else {
+            return Ok(());
+        };
+        let at = |message: String| PipelineError::Analysis {
+            at: self.original.at.clone(),
+            message,
+        };
+        let mut inputs = Vec::with_capacity(self.inputs.len());
+        for i in &self.inputs {
+            let df = ctx
+                .table(i.placeholder.as_str())
+                .await
+                .map_err(|e| at(format!("input {}: {e}", i.source)))?;
+            inputs.push(df);
+        }
+        let df = (body.0)(inputs).map_err(|e| at(format!("the DataFrame body: {e}")))?;
+        ctx.deregister_table(view.as_str())
+            .map_err(|e| at(e.to_string()))?;
+        ctx.register_table(view.as_str(), df.into_view())
+            .map_err(|e| at(e.to_string()))?;
+        Ok(())
+    }
 }
 
 /// Rewrites `query`: the inputs get generated names (prefix `prefix`).
@@ -95,11 +127,21 @@ pub fn rewrite(query: &QueryText, prefix: &str) -> PipelineResult<RewrittenQuery
     if let Some(e) = rewriter.error {
         return Err(err(e));
     }
+    let (sql, frame) = match &query.frame {
+        Some(body) => {
+            static FRAMES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = FRAMES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let view = format!("{prefix}_frame_{n}");
+            (format!("SELECT * FROM {view}"), Some((view, body.clone())))
+        }
+        None => (statement.to_string(), None),
+    };
     Ok(RewrittenQuery {
-        sql: statement.to_string(),
+        sql,
         inputs: rewriter.inputs,
-        uses_metadata: query.text.contains("_metadata"),
+        uses_metadata: query.frame.is_none() && query.text.contains("_metadata"),
         original: query.clone(),
+        frame,
     })
 }
 
@@ -389,6 +431,7 @@ mod tests {
             &QueryText {
                 text: text.into(),
                 at: SourcePos::default(),
+                frame: None,
             },
             "__in",
         )
@@ -443,11 +486,13 @@ mod tests {
         let at = QueryText {
             text: "SELECT a FROM (".into(),
             at: SourcePos::default(),
+            frame: None,
         };
         assert!(rewrite(&at, "p").is_err());
         let at = QueryText {
             text: "SELECT * FROM STREAM(1 + 2)".into(),
             at: SourcePos::default(),
+            frame: None,
         };
         assert!(
             rewrite(&at, "p")

@@ -756,3 +756,121 @@ async fn a_change_without_a_sequence_fails_its_flow_and_commits_nothing() {
     assert!(e.contains("1 change row(s) have a NULL seq"), "{e}");
     assert!(!lake.join("default/s").exists());
 }
+
+/// A pipeline with DataFrame datasets (SQL bronze, a DataFrame streaming
+/// table, a SQL-declared table with an expectation whose body is a
+/// DataFrame, a DataFrame materialized view over it).
+fn frame_pipeline(lake: &Path, landing: &Path) -> Pipeline {
+    use silt_medallion::definition::DatasetKind;
+    use silt_sql::datafusion::arrow::datatypes::DataType;
+    use silt_sql::datafusion::functions_aggregate::expr_fn::{count, sum};
+    use silt_sql::datafusion::logical_expr::try_cast;
+    use silt_sql::datafusion::prelude::{col, lit};
+    Pipeline::builder("frames", &lake.display().to_string())
+        .conf("landing", &landing.display().to_string())
+        .sql(
+            "t.sql",
+            "CREATE STREAMING TABLE raw AS SELECT * FROM STREAM read_files('${landing}', format => 'json');
+             CREATE STREAMING TABLE checked (CONSTRAINT small EXPECT (n < 100) ON VIOLATION DROP ROW);",
+        )
+        .dataframe(DatasetKind::StreamingTable, "typed", &["STREAM(raw)"], |inputs| {
+            let raw = inputs.into_iter().next().expect("one input");
+            raw.select(vec![
+                col("k"),
+                try_cast(col("n"), DataType::Int64).alias("n"),
+            ])?
+            .filter(col("n").is_not_null())
+        })
+        .dataframe(DatasetKind::StreamingTable, "checked", &["STREAM(typed)"], |inputs| {
+            Ok(inputs.into_iter().next().expect("one input"))
+        })
+        .dataframe(DatasetKind::MaterializedView, "gold.per_key", &["checked"], |inputs| {
+            inputs
+                .into_iter()
+                .next()
+                .expect("one input")
+                .aggregate(
+                    vec![col("k")],
+                    vec![sum(col("n")).alias("total"), count(lit(1)).alias("rows")],
+                )
+        })
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataframe_datasets_run_incrementally_beside_sql_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+    write(
+        &landing,
+        "a.jsonl",
+        "{\"k\":\"a\",\"n\":1}\n{\"k\":\"b\",\"n\":2}\n{\"k\":\"a\",\"n\":500}\n{\"k\":\"a\",\"n\":\"x\"}\n",
+    );
+    let p = frame_pipeline(&lake, &landing);
+    let dry = silt_medallion::analysis::dry_run(&p).await.unwrap();
+    assert!(format!("{dry:?}").contains("per_key"), "{dry:?}");
+    let report = run(&p, &RunOptions::default()).await.unwrap();
+    assert!(report[0].succeeded(), "{report:?}");
+    let per_key = |lake: std::path::PathBuf| async move {
+        let session = silt_sql::SiltSession::new();
+        let b = session
+            .run(&format!(
+                "SELECT k || ':' || CAST(total AS VARCHAR) || ':' || CAST(\"rows\" AS VARCHAR) AS r FROM delta.'{}' ORDER BY k",
+                lake.join("gold/per_key").display()
+            ))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for batch in &b {
+            let a = silt_sql::datafusion::arrow::array::AsArray::as_string_view_opt(
+                batch.column(0).as_ref(),
+            )
+            .map(|a| a.iter().map(|v| v.unwrap().to_string()).collect::<Vec<_>>())
+            .unwrap_or_else(|| {
+                silt_sql::datafusion::arrow::array::AsArray::as_string::<i32>(
+                    batch.column(0).as_ref(),
+                )
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect()
+            });
+            out.extend(a);
+        }
+        out
+    };
+    // 500 is dropped by the expectation, "x" by the body's filter.
+    assert_eq!(per_key(lake.clone()).await, ["a:1:1", "b:2:1"]);
+    write(
+        &landing,
+        "b.jsonl",
+        "{\"k\":\"a\",\"n\":10}\n{\"k\":\"c\",\"n\":3}\n",
+    );
+    assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    assert_eq!(per_key(lake.clone()).await, ["a:11:2", "b:2:1", "c:3:1"]);
+    // Each streaming table read each row once.
+    assert_eq!(count_at(&lake.join("default/typed")).await, 5);
+    assert_eq!(count_at(&lake.join("default/checked")).await, 4);
+    // A body that does not fit its inputs fails the dry run, naming it.
+    let bad = Pipeline::builder("bad", &lake.display().to_string())
+        .sql("t.sql", "CREATE MATERIALIZED VIEW v AS SELECT 1 AS a;")
+        .dataframe(
+            silt_medallion::definition::DatasetKind::MaterializedView,
+            "w",
+            &["v"],
+            |inputs| {
+                inputs
+                    .into_iter()
+                    .next()
+                    .expect("one input")
+                    .select_columns(&["nope"])
+            },
+        )
+        .build()
+        .unwrap();
+    let e = silt_medallion::analysis::dry_run(&bad).await.unwrap_err();
+    assert!(
+        e.to_string().contains("<dataframe w>") && e.to_string().contains("nope"),
+        "{e}"
+    );
+}
