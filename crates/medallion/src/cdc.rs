@@ -20,7 +20,7 @@ use crate::expectations::Checked;
 use crate::pipeline::{Pipeline, PlannedFlow};
 use crate::progress::app_id;
 use crate::session_rows::{register_rows, register_table};
-use crate::tables;
+use crate::{tables, tombstones};
 
 /// The SCD type 2 validity columns.
 pub const START_AT: &str = "__START_AT";
@@ -81,7 +81,7 @@ pub async fn apply(
     changes: Checked,
     target: Option<silt_log::Snapshot>,
     uri: &str,
-    stamp: CommitStamp,
+    mut stamp: CommitStamp,
 ) -> PipelineResult<Applied> {
     let f = flow.name.as_str();
     let source_columns: Vec<String> = changes
@@ -210,6 +210,35 @@ pub async fn apply(
                     .map_err(|e| {
                     PipelineError::flow(f, format!("choosing the newest change per key: {e}"))
                 })?;
+            // Tombstones: a change no newer than a recorded delete of its
+            // key is dropped; this batch's deletes are recorded.
+            let tomb_domain = tombstones::domain_name(&p.name, &flow.name);
+            let tomb_schema = tombstones::schema(&schema, &keys, &seq)?;
+            let old_tombs = tombstones::read(target.as_ref(), &tomb_domain, &tomb_schema, f)?;
+            let latest = if old_tombs.is_empty() {
+                latest
+            } else {
+                register_rows(session, "__silt_latest_all", schema.clone(), latest)?;
+                register_rows(
+                    session,
+                    "__silt_tombstones",
+                    tomb_schema.clone(),
+                    old_tombs.clone(),
+                )?;
+                let (_, kept) = collect(
+                    session,
+                    &format!(
+                        "SELECT s.* FROM __silt_latest_all s LEFT ANTI JOIN __silt_tombstones d                          ON {on} AND d.{seq} >= s.{seq}",
+                        on = keys_equal(&keys, "d", "s"),
+                        seq = q(&seq)
+                    ),
+                    f,
+                    "dropping changes older than recorded deletes",
+                )
+                .await?;
+                kept
+            };
+            let record_deletes = spec.delete_when.is_some() || !old_tombs.is_empty();
             details.insert(
                 "latest_per_key".into(),
                 latest
@@ -231,6 +260,51 @@ pub async fn apply(
                 None => tables::ensure(uri, &p.storage_options, &table_schema, dataset).await?,
             };
             register_rows(session, "__silt_latest", schema, latest)?;
+            if record_deletes {
+                if old_tombs.is_empty() {
+                    register_rows(
+                        session,
+                        "__silt_tombstones",
+                        tomb_schema.clone(),
+                        Vec::new(),
+                    )?;
+                }
+                let now = chrono::Utc::now().timestamp_millis();
+                let retention = tombstones::retention_ms(dataset.map(|d| &d.properties), f)?;
+                let tomb_cols: Vec<String> = tomb_schema
+                    .fields()
+                    .iter()
+                    .filter(|c| c.name() != tombstones::DELETED_AT)
+                    .map(|c| format!("s.{}", q(c.name())))
+                    .collect();
+                let (_, new_tombs) = collect(
+                    session,
+                    &format!(
+                        "SELECT {cols}, CAST({now} AS BIGINT) AS {at} FROM __silt_latest s WHERE s.__silt_delete                          UNION ALL                          SELECT d.* FROM __silt_tombstones d LEFT ANTI JOIN __silt_latest s                          ON {on} AND s.{seq} > d.{seq} WHERE d.{at} >= {cutoff}",
+                        cols = tomb_cols.join(", "),
+                        at = q(tombstones::DELETED_AT),
+                        on = keys_equal(&keys, "d", "s"),
+                        seq = q(&seq),
+                        cutoff = now.saturating_sub(retention),
+                    ),
+                    f,
+                    "recording deletes",
+                )
+                .await?;
+                details.insert(
+                    "tombstones".into(),
+                    new_tombs
+                        .iter()
+                        .map(|b| b.num_rows() as u64)
+                        .sum::<u64>()
+                        .into(),
+                );
+                if let Some(d) =
+                    tombstones::to_domain(&new_tombs, &tomb_domain, Some(&snapshot), f)?
+                {
+                    stamp.domains.push(d);
+                }
+            }
             let on = keys_equal(&keys, "t", "s");
             // No MERGE is needed when a change can only insert: into a
             // table with no rows, or when the sequence is one of the keys
@@ -353,8 +427,28 @@ pub async fn apply(
                     .collect::<Vec<_>>()
                     .join(" AND ")
             };
+            // Deletes recorded in earlier batches (which may have left no
+            // row behind) take part in the history as delete events.
+            let tomb_domain = tombstones::domain_name(&p.name, &flow.name);
+            let tomb_schema = tombstones::schema(&changes.schema, &keys, &seq)?;
+            let old_tombs = tombstones::read(Some(&snapshot), &tomb_domain, &tomb_schema, f)?;
+            let record_deletes = spec.delete_when.is_some() || !old_tombs.is_empty();
+            register_rows(session, "__silt_tombstones", tomb_schema.clone(), old_tombs)?;
+            let tomb_cols = stored
+                .iter()
+                .map(|c| {
+                    if keys.contains(c) || *c == seq {
+                        format!("d.{}", q(c))
+                    } else {
+                        format!("NULL AS {}", q(c))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
             let new_history = format!(
-                "WITH new_events AS (SELECT {cols}, {seq} AS __seq, coalesce(CAST(({deleted}) AS BOOLEAN), false) AS __del FROM __silt_changes), \
+                "WITH new_events AS (SELECT {cols}, {seq} AS __seq, coalesce(CAST(({deleted}) AS BOOLEAN), false) AS __del FROM __silt_changes \
+                   UNION ALL SELECT {tomb_cols}, d.{seq} AS __seq, true AS __del FROM __silt_tombstones d \
+                   JOIN (SELECT DISTINCT {keys_sql} FROM __silt_changes) c ON {dc}), \
                  touched AS (SELECT DISTINCT {keys_sql} FROM new_events), \
                  hist AS (SELECT h.* FROM __silt_history h JOIN touched k ON {hk}), \
                  old_deletes AS (SELECT {hcols}, h.{end} AS __seq, true AS __del FROM hist h LEFT JOIN hist h2 ON {hh2} AND h2.{start} = h.{end} WHERE h.{end} IS NOT NULL AND h2.{start} IS NULL), \
@@ -366,6 +460,7 @@ pub async fn apply(
                  versions AS (SELECT {cols}, __seq AS {start}, LEAD(__seq) OVER (PARTITION BY {keys_sql} ORDER BY __seq) AS {end}, __del FROM kept) \
                  SELECT {cols}, {start}, {end} FROM versions WHERE NOT __del",
                 seq = q(&seq),
+                dc = join("d", "c"),
                 hk = join("h", "k"),
                 hh2 = join("h", "h2"),
                 start = q(START_AT),
@@ -383,6 +478,45 @@ pub async fn apply(
                 rows.iter().map(|b| b.num_rows() as u64).sum::<u64>().into(),
             );
             register_rows(session, "__silt_new_history", schema, rows)?;
+            if record_deletes {
+                let now = chrono::Utc::now().timestamp_millis();
+                let retention = tombstones::retention_ms(dataset.map(|d| &d.properties), f)?;
+                let tomb_keys: Vec<String> = tomb_schema
+                    .fields()
+                    .iter()
+                    .filter(|c| c.name() != tombstones::DELETED_AT)
+                    .map(|c| q(c.name()))
+                    .collect();
+                let (_, new_tombs) = collect(
+                    session,
+                    &format!(
+                        "SELECT {k}, max({at}) AS {at} FROM ( \
+                           SELECT {k}, CAST({now} AS BIGINT) AS {at} FROM __silt_changes \
+                           WHERE coalesce(CAST(({deleted}) AS BOOLEAN), false) \
+                           UNION ALL SELECT * FROM __silt_tombstones WHERE {at} >= {cutoff}) \
+                         GROUP BY {k}",
+                        k = tomb_keys.join(", "),
+                        at = q(tombstones::DELETED_AT),
+                        cutoff = now.saturating_sub(retention),
+                    ),
+                    f,
+                    "recording deletes",
+                )
+                .await?;
+                details.insert(
+                    "tombstones".into(),
+                    new_tombs
+                        .iter()
+                        .map(|b| b.num_rows() as u64)
+                        .sum::<u64>()
+                        .into(),
+                );
+                if let Some(d) =
+                    tombstones::to_domain(&new_tombs, &tomb_domain, Some(&snapshot), f)?
+                {
+                    stamp.domains.push(d);
+                }
+            }
             let source = format!(
                 "SELECT {cols}, {start}, {end}, 'upsert' AS __silt_op FROM __silt_new_history \
                  UNION ALL SELECT {hcols}, h.{start}, h.{end}, 'delete' AS __silt_op FROM __silt_history h \

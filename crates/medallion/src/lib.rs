@@ -51,6 +51,7 @@ pub mod sources;
 pub mod spec;
 pub mod status;
 pub mod tables;
+pub mod tombstones;
 
 pub use error::{PipelineError, PipelineResult, SourcePos};
 pub use pipeline::{Pipeline, PipelineBuilder};

@@ -227,7 +227,12 @@ async fn run_update(
                 .flows
                 .iter()
                 .filter(|f| &f.target == name)
-                .map(|f| domain_name(&p.name, &f.name))
+                .flat_map(|f| {
+                    [
+                        domain_name(&p.name, &f.name),
+                        crate::tombstones::domain_name(&p.name, &f.name),
+                    ]
+                })
                 .collect();
             tables::truncate(&s, domains).await?;
             log.emit(
