@@ -82,7 +82,8 @@ pub async fn prepare(dir: &str, files: u64) -> Result<String, String> {
     let schema = StructType::from_json(SCHEMA).map_err(|e| e.to_string())?;
     let props = Default::default();
     let protocol = protocol_for(&props, &[], &schema);
-    let meta = new_metadata(schema, vec![], props, None, &silt_log::SystemEnvironment)?;
+    let meta = new_metadata(schema, vec![], props, None, &silt_log::SystemEnvironment)
+        .map_err(|e| e.to_string())?;
     Transaction::create_table(store.clone(), protocol, meta)
         .commit()
         .await

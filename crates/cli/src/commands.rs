@@ -34,7 +34,8 @@ pub async fn create(
         properties,
         name,
         &silt_log::SystemEnvironment,
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     match Transaction::create_table(store, protocol, metadata)
         .commit()
         .await

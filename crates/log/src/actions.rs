@@ -14,8 +14,65 @@ use serde_json::Value;
 use crate::deletion_vector::DeletionVectorDescriptor;
 use crate::features::{TableFeature, legacy_reader_features, legacy_writer_features};
 use crate::path::FilePath;
+use crate::schema::SchemaError;
 use crate::schema::StructType;
-use crate::stats::FileStats;
+use crate::stats::{FileStats, StatsError};
+
+/// A log line (or a checkpoint row rebuilt as one) that is not a valid
+/// action. The log's content is at fault, so retrying cannot help.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActionError {
+    /// Not JSON, or a field is missing or has the wrong type or value. The
+    /// checks made while parsing ([`ProtocolError`], [`MetadataError`], bad
+    /// paths and deletion-vector descriptors) arrive here, with serde's
+    /// line and column.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// One line holds more than one action.
+    #[error("one log line holds {count} actions; expected one")]
+    SeveralActions {
+        /// How many actions the line holds.
+        count: usize,
+    },
+}
+
+/// A `protocol` action that breaks the protocol's own rules (not
+/// retryable: the log is at fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A version below 1.
+    #[error("protocol versions must be >= 1, found reader {reader} writer {writer}")]
+    VersionBelowOne {
+        /// minReaderVersion.
+        reader: i32,
+        /// minWriterVersion.
+        writer: i32,
+    },
+    /// Reader version 3 with a writer version below 7.
+    #[error("reader version 3 (table features) requires writer version 7, found {writer}")]
+    FeaturesNeedWriterSeven {
+        /// minWriterVersion.
+        writer: i32,
+    },
+}
+
+/// A `metaData` action that is not valid (not retryable: the log is at
+/// fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetadataError {
+    /// `schemaString` is not a Delta schema.
+    #[error("metaData.schemaString does not parse: {0}")]
+    Schema(#[source] SchemaError),
+    /// A partition column the schema does not have.
+    #[error("partition column {column:?} is not in the table schema")]
+    UnknownPartitionColumn {
+        /// The partition column.
+        column: String,
+    },
+}
 
 /// Partition values as written in the log: column name → serialized value
 /// (`None` is SQL NULL).
@@ -120,7 +177,7 @@ impl Add {
     }
 
     /// Parses the `stats` JSON, if present.
-    pub fn parsed_stats(&self) -> Result<Option<FileStats>, String> {
+    pub fn parsed_stats(&self) -> Result<Option<FileStats>, StatsError> {
         self.stats.as_deref().map(FileStats::from_json).transpose()
     }
 
@@ -262,19 +319,18 @@ struct ProtocolJson {
 }
 
 impl TryFrom<ProtocolJson> for Protocol {
-    type Error = String;
-    fn try_from(p: ProtocolJson) -> Result<Self, String> {
+    type Error = ProtocolError;
+    fn try_from(p: ProtocolJson) -> Result<Self, ProtocolError> {
         if p.min_reader_version < 1 || p.min_writer_version < 1 {
-            return Err(format!(
-                "protocol versions must be >= 1, found reader {} writer {}",
-                p.min_reader_version, p.min_writer_version
-            ));
+            return Err(ProtocolError::VersionBelowOne {
+                reader: p.min_reader_version,
+                writer: p.min_writer_version,
+            });
         }
         if p.min_reader_version == 3 && p.min_writer_version < 7 {
-            return Err(format!(
-                "reader version 3 (table features) requires writer version 7, found {}",
-                p.min_writer_version
-            ));
+            return Err(ProtocolError::FeaturesNeedWriterSeven {
+                writer: p.min_writer_version,
+            });
         }
         Ok(Protocol {
             min_reader_version: p.min_reader_version,
@@ -392,21 +448,20 @@ struct MetadataJson {
 }
 
 impl TryFrom<MetadataJson> for Metadata {
-    type Error = String;
-    fn try_from(m: MetadataJson) -> Result<Self, String> {
+    type Error = MetadataError;
+    fn try_from(m: MetadataJson) -> Result<Self, MetadataError> {
         // Some early Delta writers (and the reference implementation's own
         // log-only test tables) omit schemaString; Delta reads such a table
         // as having an empty schema, and so does silt.
         let schema_string = m
             .schema_string
             .unwrap_or_else(|| StructType::default().to_json());
-        let schema = StructType::from_json(&schema_string)
-            .map_err(|e| format!("metaData.schemaString does not parse: {e}"))?;
+        let schema = StructType::from_json(&schema_string).map_err(MetadataError::Schema)?;
         for col in &m.partition_columns {
             if schema.field(col).is_none() {
-                return Err(format!(
-                    "partition column {col:?} is not in the table schema"
-                ));
+                return Err(MetadataError::UnknownPartitionColumn {
+                    column: col.clone(),
+                });
             }
         }
         Ok(Metadata {
@@ -560,7 +615,7 @@ struct ActionLine {
 }
 
 impl ActionLine {
-    fn into_action(self) -> Result<Option<Action>, String> {
+    fn into_action(self) -> Result<Option<Action>, ActionError> {
         let mut found = Vec::with_capacity(1);
         if let Some(a) = self.meta_data {
             found.push(Action::Metadata(a));
@@ -594,25 +649,25 @@ impl ActionLine {
         }
         match found.len() {
             0 | 1 => Ok(found.pop()),
-            n => Err(format!("one log line holds {n} actions; expected one")),
+            count => Err(ActionError::SeveralActions { count }),
         }
     }
 }
 
 /// Parses one line of a commit (or JSON checkpoint) file. Blank lines and
 /// unknown action kinds give `Ok(None)`.
-pub fn parse_action_line(line: &[u8]) -> Result<Option<Action>, String> {
+pub fn parse_action_line(line: &[u8]) -> Result<Option<Action>, ActionError> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let parsed: ActionLine = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    let parsed: ActionLine = serde_json::from_slice(line)?;
     parsed.into_action()
 }
 
 /// Parses one action given as a JSON object (`{"add": {...}}`), as rebuilt
 /// from a Parquet checkpoint row. Unknown action kinds give `Ok(None)`.
-pub fn parse_action_value(value: Value) -> Result<Option<Action>, String> {
-    let parsed: ActionLine = serde_json::from_value(value).map_err(|e| e.to_string())?;
+pub fn parse_action_value(value: Value) -> Result<Option<Action>, ActionError> {
+    let parsed: ActionLine = serde_json::from_value(value)?;
     parsed.into_action()
 }
 
@@ -625,18 +680,18 @@ pub fn parse_log_file(
     file: &str,
     bytes: &[u8],
 ) -> crate::LogResult<Vec<Action>> {
-    parse_action_lines(bytes).map_err(|(line, message)| crate::LogError::InvalidLogFile {
+    parse_action_lines(bytes).map_err(|(line, e)| crate::LogError::InvalidLogFile {
         table: table.to_string(),
         version,
         file: file.to_string(),
         line: Some(line),
-        message,
+        message: e.to_string(),
     })
 }
 
 /// Parses a whole newline-delimited JSON file of actions. The error carries
 /// the 1-based line number.
-pub fn parse_action_lines(bytes: &[u8]) -> Result<Vec<Action>, (usize, String)> {
+pub fn parse_action_lines(bytes: &[u8]) -> Result<Vec<Action>, (usize, ActionError)> {
     let mut out = Vec::new();
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
         if let Some(action) = parse_action_line(line).map_err(|e| (i + 1, e))? {

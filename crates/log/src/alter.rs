@@ -173,20 +173,22 @@ fn mapping_mode(m: &Metadata) -> &str {
 fn struct_at<'a>(
     fields: &'a mut Vec<StructField>,
     parent: &[String],
-) -> Result<&'a mut Vec<StructField>, String> {
+) -> Result<&'a mut Vec<StructField>, AlterRefused> {
     let Some((first, rest)) = parent.split_first() else {
         return Ok(fields);
     };
     let f = fields
         .iter_mut()
         .find(|f| f.name.eq_ignore_ascii_case(first))
-        .ok_or_else(|| format!("column {first:?} does not exist"))?;
+        .ok_or_else(|| AlterRefused::ColumnNotFound {
+            column: first.clone(),
+        })?;
     match &mut f.data_type {
         DataType::Struct(s) => struct_at(&mut s.fields, rest),
-        other => Err(format!(
-            "column {first:?} is a {}, not a struct",
-            other.simple_name()
-        )),
+        other => Err(AlterRefused::NotAStruct {
+            column: first.clone(),
+            type_name: other.simple_name(),
+        }),
     }
 }
 
@@ -194,15 +196,15 @@ fn struct_at<'a>(
 fn locate<'a>(
     schema: &'a mut StructType,
     path: &[String],
-) -> Result<(&'a mut Vec<StructField>, usize), String> {
-    let (name, parent) = path
-        .split_last()
-        .ok_or_else(|| "an empty column path".to_string())?;
+) -> Result<(&'a mut Vec<StructField>, usize), AlterRefused> {
+    let (name, parent) = path.split_last().ok_or(AlterRefused::EmptyPath)?;
     let fields = struct_at(&mut schema.fields, parent)?;
     let i = fields
         .iter()
         .position(|f| f.name.eq_ignore_ascii_case(name))
-        .ok_or_else(|| format!("column {:?} does not exist", path.join(".")))?;
+        .ok_or_else(|| AlterRefused::ColumnNotFound {
+            column: path.join("."),
+        })?;
     Ok((fields, i))
 }
 
@@ -264,14 +266,21 @@ fn mentions(sql: &str, name: &str) -> bool {
     hit
 }
 
-fn refuse_if_referenced(m: &Metadata, column: &str, what: &str) -> Result<(), String> {
+fn refuse_if_referenced(
+    m: &Metadata,
+    column: &str,
+    action: &'static str,
+) -> Result<(), AlterRefused> {
     if let Some((owner, sql)) = rule_texts(m)
         .into_iter()
         .find(|(_, sql)| mentions(sql, column))
     {
-        return Err(format!(
-            "cannot {what} column {column:?}: {owner} uses it ({sql}); drop or change that first"
-        ));
+        return Err(AlterRefused::ColumnInUse {
+            action,
+            column: column.to_string(),
+            owner,
+            sql,
+        });
     }
     Ok(())
 }
@@ -327,13 +336,255 @@ pub fn is_widening(from: &DataType, to: &DataType) -> bool {
 }
 
 /// An ALTER TABLE that cannot be applied to this table, and why (the
-/// column, feature or property named): a refusal, not a storage fault, so
-/// retrying the same change cannot help.
+/// column, feature or property named): a refusal by the protocol's or
+/// silt's rules, not a storage fault, so retrying the same change on the
+/// same table can never help. Columns are named as dotted paths.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{reason}")]
-pub struct AlterRefused {
-    /// Why, naming the column, feature or property.
-    pub reason: String,
+#[non_exhaustive]
+pub enum AlterRefused {
+    /// A column the change names does not exist.
+    #[error("column {column:?} does not exist")]
+    ColumnNotFound {
+        /// The column.
+        column: String,
+    },
+    /// A column path goes through a column that is not a struct.
+    #[error("column {column:?} is a {type_name}, not a struct")]
+    NotAStruct {
+        /// The column.
+        column: String,
+        /// Its type.
+        type_name: String,
+    },
+    /// A change named a column by an empty path.
+    #[error("an empty column path")]
+    EmptyPath,
+    /// Adding or renaming to a name already taken.
+    #[error("column {column:?} already exists")]
+    ColumnExists {
+        /// The name.
+        column: String,
+    },
+    /// A NOT NULL column added to a table with data.
+    #[error(
+        "column {column:?} cannot be added as NOT NULL to a table with data: existing rows would hold nulls"
+    )]
+    NotNullOnExistingRows {
+        /// The column.
+        column: String,
+    },
+    /// A default declared while adding the column.
+    #[error(
+        "column {column:?}: a default cannot be declared in the command that adds the column; add it, then ALTER COLUMN … SET DEFAULT"
+    )]
+    DefaultWhileAdding {
+        /// The column.
+        column: String,
+    },
+    /// An identity or generated column added after creation.
+    #[error(
+        "column {column:?}: identity and generated columns can only be declared when the table is created"
+    )]
+    IdentityOrGeneratedAfterCreate {
+        /// The column.
+        column: String,
+    },
+    /// A default on an identity or generated column.
+    #[error("column {column:?} is an identity or generated column and cannot have a default")]
+    DefaultOnComputedColumn {
+        /// The column.
+        column: String,
+    },
+    /// Renaming without column mapping.
+    #[error(
+        "renaming column {column:?} needs column mapping; run ALTER TABLE … SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name') first"
+    )]
+    RenameNeedsColumnMapping {
+        /// The column.
+        column: String,
+    },
+    /// Dropping without column mapping.
+    #[error(
+        "dropping columns needs column mapping; run ALTER TABLE … SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name') first (columns: {})",
+        columns.join(", ")
+    )]
+    DropNeedsColumnMapping {
+        /// The columns.
+        columns: Vec<String>,
+    },
+    /// Dropping a partition column.
+    #[error("cannot drop partition column {column:?}")]
+    DropPartitionColumn {
+        /// The column.
+        column: String,
+    },
+    /// Dropping a clustering column.
+    #[error("cannot drop clustering column {column:?}; change CLUSTER BY first")]
+    DropClusteringColumn {
+        /// The column.
+        column: String,
+    },
+    /// Dropping the last field of a struct.
+    #[error("cannot drop {column:?}: a struct needs at least one field")]
+    DropLastField {
+        /// The column.
+        column: String,
+    },
+    /// Renaming or dropping a column that a constraint, generation
+    /// expression or default uses.
+    #[error(
+        "cannot {action} column {column:?}: {owner} uses it ({sql}); drop or change that first"
+    )]
+    ColumnInUse {
+        /// `rename` or `drop`.
+        action: &'static str,
+        /// The column.
+        column: String,
+        /// What uses it (`constraint c`, `the expression of column "g"`).
+        owner: String,
+        /// The SQL that names it.
+        sql: String,
+    },
+    /// Changing a column to the type it has.
+    #[error("column {column:?} already has type {type_name}")]
+    SameType {
+        /// The column.
+        column: String,
+        /// Its type.
+        type_name: String,
+    },
+    /// A type change that is not a widening.
+    #[error(
+        "changing column {column:?} from {from} to {to} is not a type widening Delta allows (integers to wider integers, decimals or double; float to double; date to timestamp_ntz; decimals to wider decimals)"
+    )]
+    NotAWidening {
+        /// The column.
+        column: String,
+        /// Its type.
+        from: String,
+        /// The type asked for.
+        to: String,
+    },
+    /// A partition column widened from date to timestamp_ntz.
+    #[error("partition column {column:?} cannot change from date to timestamp_ntz")]
+    PartitionDateToTimestamp {
+        /// The column.
+        column: String,
+    },
+    /// A type change without `delta.enableTypeWidening`.
+    #[error(
+        "changing the type of column {column:?} needs type widening; run ALTER TABLE … SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true') first"
+    )]
+    NeedsTypeWidening {
+        /// The column.
+        column: String,
+    },
+    /// `delta.feature.X` set to something but `supported`.
+    #[error("{key} must be 'supported', not {value:?}")]
+    FeatureValue {
+        /// The property.
+        key: String,
+        /// The value given.
+        value: String,
+    },
+    /// `delta.feature.X` for a feature silt does not know.
+    #[error("unknown table feature {name:?}")]
+    UnknownFeature {
+        /// The feature name.
+        name: String,
+    },
+    /// A CHECK constraint set as a property.
+    #[error(
+        "{key}: CHECK constraints are added with ALTER TABLE … ADD CONSTRAINT, which checks the existing rows"
+    )]
+    ConstraintAsProperty {
+        /// The property.
+        key: String,
+    },
+    /// A CHECK constraint unset as a property.
+    #[error("{key}: CHECK constraints are dropped with ALTER TABLE … DROP CONSTRAINT")]
+    ConstraintUnsetAsProperty {
+        /// The property.
+        key: String,
+    },
+    /// A column mapping mode change other than none → name.
+    #[error(
+        "column mapping mode cannot change from {from} to {to} (only none → name on an existing table; id mode is chosen when the table is created)"
+    )]
+    ColumnMappingModeChange {
+        /// The current mode.
+        from: String,
+        /// The mode asked for.
+        to: String,
+    },
+    /// Unsetting column mapping on a mapped table.
+    #[error("column mapping cannot be turned off")]
+    ColumnMappingOff,
+    /// Unsetting a property that is not set, without IF EXISTS.
+    #[error("property {key:?} is not set (use UNSET TBLPROPERTIES IF EXISTS to ignore)")]
+    PropertyNotSet {
+        /// The property.
+        key: String,
+    },
+    /// Adding a constraint whose name is taken.
+    #[error("constraint {name:?} already exists")]
+    ConstraintExists {
+        /// The constraint.
+        name: String,
+    },
+    /// Dropping a constraint that does not exist, without IF EXISTS.
+    #[error("constraint {name:?} does not exist")]
+    ConstraintNotFound {
+        /// The constraint.
+        name: String,
+    },
+    /// CLUSTER BY on a partitioned table.
+    #[error("a partitioned table cannot be clustered")]
+    ClusteringPartitionedTable,
+    /// A clustering column that does not exist.
+    #[error("clustering column {column:?} does not exist")]
+    ClusteringColumnNotFound {
+        /// The column.
+        column: String,
+    },
+    /// A clustering column of a type without statistics.
+    #[error(
+        "clustering column {column:?} has type {type_name}; only primitive columns (with statistics) can cluster"
+    )]
+    ClusteringColumnType {
+        /// The column.
+        column: String,
+        /// Its type.
+        type_name: String,
+    },
+    /// Dropping a feature the table does not have.
+    #[error("the table does not have the feature {feature}")]
+    FeatureNotPresent {
+        /// The feature.
+        feature: String,
+    },
+    /// Dropping a reader-writer feature.
+    #[error(
+        "{feature} is a reader-writer feature: dropping it needs its traces removed and the history truncated, which silt does not do yet"
+    )]
+    ReaderWriterFeatureDrop {
+        /// The feature.
+        feature: String,
+    },
+    /// Dropping a feature silt cannot drop.
+    #[error("dropping {feature} is not supported")]
+    FeatureDropUnsupported {
+        /// The feature.
+        feature: String,
+    },
+    /// Dropping a feature the table still uses.
+    #[error("cannot drop {feature}: {why}; stop using it first")]
+    FeatureInUse {
+        /// The feature.
+        feature: String,
+        /// What uses it.
+        why: &'static str,
+    },
 }
 
 /// Computes the commit for `change` on a table at `protocol` / `metadata`.
@@ -349,7 +600,6 @@ pub fn alter_table(
     env: &dyn Environment,
 ) -> Result<TableChange, AlterRefused> {
     plan_alter(protocol, metadata, domains, has_files, change, env)
-        .map_err(|reason| AlterRefused { reason })
 }
 
 fn plan_alter(
@@ -359,7 +609,7 @@ fn plan_alter(
     has_files: bool,
     change: &AlterTable,
     env: &dyn Environment,
-) -> Result<TableChange, String> {
+) -> Result<TableChange, AlterRefused> {
     let mut meta = metadata.clone();
     let mut schema = metadata.schema.clone();
     let mut features: Vec<TableFeature> = Vec::new();
@@ -373,28 +623,27 @@ fn plan_alter(
             let target = struct_at(&mut schema.fields, parent)?;
             for f in fields {
                 if target.iter().any(|t| t.name.eq_ignore_ascii_case(&f.name)) {
-                    return Err(format!("column {:?} already exists", f.name));
+                    return Err(AlterRefused::ColumnExists {
+                        column: f.name.clone(),
+                    });
                 }
                 if !f.nullable && has_files {
-                    return Err(format!(
-                        "column {:?} cannot be added as NOT NULL to a table with data: existing rows would hold nulls",
-                        f.name
-                    ));
+                    return Err(AlterRefused::NotNullOnExistingRows {
+                        column: f.name.clone(),
+                    });
                 }
                 if f.metadata.contains_key(CURRENT_DEFAULT) {
-                    return Err(format!(
-                        "column {:?}: a default cannot be declared in the command that adds the column; add it, then ALTER COLUMN … SET DEFAULT",
-                        f.name
-                    ));
+                    return Err(AlterRefused::DefaultWhileAdding {
+                        column: f.name.clone(),
+                    });
                 }
                 if f.metadata
                     .keys()
                     .any(|k| k.starts_with("delta.identity.") || k == GENERATION_EXPRESSION)
                 {
-                    return Err(format!(
-                        "column {:?}: identity and generated columns can only be declared when the table is created",
-                        f.name
-                    ));
+                    return Err(AlterRefused::IdentityOrGeneratedAfterCreate {
+                        column: f.name.clone(),
+                    });
                 }
                 target.push(f.clone());
             }
@@ -423,10 +672,9 @@ fn plan_alter(
         }
         AlterTable::RenameColumn { path, to } => {
             if !mapped {
-                return Err(format!(
-                    "renaming column {:?} needs column mapping; run ALTER TABLE … SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name') first",
-                    path.join(".")
-                ));
+                return Err(AlterRefused::RenameNeedsColumnMapping {
+                    column: path.join("."),
+                });
             }
             let (fields, i) = locate(&mut schema, path)?;
             if fields
@@ -434,7 +682,7 @@ fn plan_alter(
                 .enumerate()
                 .any(|(j, f)| j != i && f.name.eq_ignore_ascii_case(to))
             {
-                return Err(format!("column {to:?} already exists"));
+                return Err(AlterRefused::ColumnExists { column: to.clone() });
             }
             let old = fields[i].name.clone();
             if path.len() == 1 {
@@ -460,14 +708,9 @@ fn plan_alter(
         }
         AlterTable::DropColumns { paths, if_exists } => {
             if !mapped {
-                return Err(format!(
-                    "dropping columns needs column mapping; run ALTER TABLE … SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name') first (columns: {})",
-                    paths
-                        .iter()
-                        .map(|p| p.join("."))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+                return Err(AlterRefused::DropNeedsColumnMapping {
+                    columns: paths.iter().map(|p| p.join(".")).collect(),
+                });
             }
             let clustered = clustering_columns(domains);
             let mut dropped = Vec::new();
@@ -484,22 +727,19 @@ fn plan_alter(
                         .iter()
                         .any(|p| p.eq_ignore_ascii_case(&name))
                     {
-                        return Err(format!("cannot drop partition column {name:?}"));
+                        return Err(AlterRefused::DropPartitionColumn { column: name });
                     }
                     refuse_if_referenced(metadata, &name, "drop")?;
                 }
                 let physical = fields[i].physical_name().unwrap_or(&name).to_string();
                 if clustered.iter().any(|c| c.first() == Some(&physical)) {
-                    return Err(format!(
-                        "cannot drop clustering column {name:?}; change CLUSTER BY first"
-                    ));
+                    return Err(AlterRefused::DropClusteringColumn { column: name });
                 }
                 fields.remove(i);
                 if fields.is_empty() {
-                    return Err(format!(
-                        "cannot drop {:?}: a struct needs at least one field",
-                        path.join(".")
-                    ));
+                    return Err(AlterRefused::DropLastField {
+                        column: path.join("."),
+                    });
                 }
                 dropped.push(path.join("."));
             }
@@ -514,31 +754,27 @@ fn plan_alter(
             let (fields, i) = locate(&mut schema, path)?;
             let f = &mut fields[i];
             if &f.data_type == to {
-                return Err(format!(
-                    "column {:?} already has type {}",
-                    f.name,
-                    to.simple_name()
-                ));
+                return Err(AlterRefused::SameType {
+                    column: f.name.clone(),
+                    type_name: to.simple_name(),
+                });
             }
             if !is_widening(&f.data_type, to) {
-                return Err(format!(
-                    "changing column {:?} from {} to {} is not a type widening Delta allows (integers to wider integers, decimals or double; float to double; date to timestamp_ntz; decimals to wider decimals)",
-                    f.name,
-                    f.data_type.simple_name(),
-                    to.simple_name()
-                ));
+                return Err(AlterRefused::NotAWidening {
+                    column: f.name.clone(),
+                    from: f.data_type.simple_name(),
+                    to: to.simple_name(),
+                });
             }
             if partition && matches!(to, DataType::Primitive(PrimitiveType::TimestampNtz)) {
-                return Err(format!(
-                    "partition column {:?} cannot change from date to timestamp_ntz",
-                    f.name
-                ));
+                return Err(AlterRefused::PartitionDateToTimestamp {
+                    column: f.name.clone(),
+                });
             }
             if !metadata.flag("delta.enableTypeWidening") {
-                return Err(format!(
-                    "changing the type of column {:?} needs type widening; run ALTER TABLE … SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true') first",
-                    f.name
-                ));
+                return Err(AlterRefused::NeedsTypeWidening {
+                    column: f.name.clone(),
+                });
             }
             let mut changes = match f.metadata.get(TYPE_CHANGES) {
                 Some(Value::Array(a)) => a.clone(),
@@ -575,10 +811,9 @@ fn plan_alter(
                 .keys()
                 .any(|k| k.starts_with("delta.identity.") || k == GENERATION_EXPRESSION)
             {
-                return Err(format!(
-                    "column {:?} is an identity or generated column and cannot have a default",
-                    f.name
-                ));
+                return Err(AlterRefused::DefaultOnComputedColumn {
+                    column: f.name.clone(),
+                });
             }
             match sql {
                 Some(sql) => {
@@ -596,21 +831,22 @@ fn plan_alter(
             for (k, v) in props {
                 if let Some(name) = k.strip_prefix("delta.feature.") {
                     if !v.eq_ignore_ascii_case("supported") && !v.eq_ignore_ascii_case("enabled") {
-                        return Err(format!("{k} must be 'supported', not {v:?}"));
+                        return Err(AlterRefused::FeatureValue {
+                            key: k.clone(),
+                            value: v.clone(),
+                        });
                     }
                     let f: TableFeature = name
                         .parse()
                         .unwrap_or_else(|e: std::convert::Infallible| match e {});
                     if let TableFeature::Unknown(n) = &f {
-                        return Err(format!("unknown table feature {n:?}"));
+                        return Err(AlterRefused::UnknownFeature { name: n.clone() });
                     }
                     features.push(f);
                     continue;
                 }
                 if k.starts_with("delta.constraints.") {
-                    return Err(format!(
-                        "{k}: CHECK constraints are added with ALTER TABLE … ADD CONSTRAINT, which checks the existing rows"
-                    ));
+                    return Err(AlterRefused::ConstraintAsProperty { key: k.clone() });
                 }
                 if k == COLUMN_MAPPING_MODE {
                     let from = mapping_mode(metadata).to_ascii_lowercase();
@@ -628,9 +864,10 @@ fn plan_alter(
                             features.push(TableFeature::ColumnMapping);
                         }
                         (a, b) => {
-                            return Err(format!(
-                                "column mapping mode cannot change from {a} to {b} (only none → name on an existing table; id mode is chosen when the table is created)"
-                            ));
+                            return Err(AlterRefused::ColumnMappingModeChange {
+                                from: a.to_string(),
+                                to: b.to_string(),
+                            });
                         }
                     }
                 }
@@ -657,17 +894,13 @@ fn plan_alter(
         AlterTable::UnsetProperties { keys, if_exists } => {
             for k in keys {
                 if k.starts_with("delta.constraints.") {
-                    return Err(format!(
-                        "{k}: CHECK constraints are dropped with ALTER TABLE … DROP CONSTRAINT"
-                    ));
+                    return Err(AlterRefused::ConstraintUnsetAsProperty { key: k.clone() });
                 }
                 if k == COLUMN_MAPPING_MODE && mapped {
-                    return Err("column mapping cannot be turned off".into());
+                    return Err(AlterRefused::ColumnMappingOff);
                 }
                 if meta.configuration.remove(k).is_none() && !if_exists {
-                    return Err(format!(
-                        "property {k:?} is not set (use UNSET TBLPROPERTIES IF EXISTS to ignore)"
-                    ));
+                    return Err(AlterRefused::PropertyNotSet { key: k.clone() });
                 }
             }
             operation = Operation::unset_table_properties()
@@ -677,7 +910,7 @@ fn plan_alter(
         AlterTable::AddConstraint { name, sql } => {
             let key = format!("delta.constraints.{}", name.to_ascii_lowercase());
             if meta.configuration.contains_key(&key) {
-                return Err(format!("constraint {name:?} already exists"));
+                return Err(AlterRefused::ConstraintExists { name: name.clone() });
             }
             meta.configuration.insert(key, sql.clone());
             features.push(TableFeature::CheckConstraints);
@@ -689,7 +922,7 @@ fn plan_alter(
         AlterTable::DropConstraint { name, if_exists } => {
             let key = format!("delta.constraints.{}", name.to_ascii_lowercase());
             if meta.configuration.remove(&key).is_none() && !if_exists {
-                return Err(format!("constraint {name:?} does not exist"));
+                return Err(AlterRefused::ConstraintNotFound { name: name.clone() });
             }
             operation = Operation::drop_constraint().with_parameter("name", name.clone());
         }
@@ -699,7 +932,7 @@ fn plan_alter(
         }
         AlterTable::ClusterBy(columns) => {
             if !meta.partition_columns.is_empty() && !columns.is_empty() {
-                return Err("a partitioned table cannot be clustered".into());
+                return Err(AlterRefused::ClusteringPartitionedTable);
             }
             let mut physical = Vec::new();
             for path in columns {
@@ -709,19 +942,18 @@ fn plan_alter(
                     let f = fields
                         .iter()
                         .find(|f| f.name.eq_ignore_ascii_case(part))
-                        .ok_or_else(|| {
-                            format!("clustering column {:?} does not exist", path.join("."))
+                        .ok_or_else(|| AlterRefused::ClusteringColumnNotFound {
+                            column: path.join("."),
                         })?;
                     phys.push(f.physical_name().unwrap_or(&f.name).to_string());
                     match (&f.data_type, depth + 1 == path.len()) {
                         (DataType::Struct(s), false) => fields = &s.fields,
                         (DataType::Primitive(_), true) => {}
                         (t, _) => {
-                            return Err(format!(
-                                "clustering column {:?} has type {}; only primitive columns (with statistics) can cluster",
-                                path.join("."),
-                                t.simple_name()
-                            ));
+                            return Err(AlterRefused::ClusteringColumnType {
+                                column: path.join("."),
+                                type_name: t.simple_name(),
+                            });
                         }
                     }
                 }
@@ -776,16 +1008,14 @@ fn drop_feature_check(
     meta: &mut Metadata,
     domains: &BTreeMap<String, String>,
     f: &TableFeature,
-) -> Result<(), String> {
+) -> Result<(), AlterRefused> {
     use TableFeature::*;
+    let feature = || f.name().to_string();
     if !protocol.has_feature(f) {
-        return Err(format!("the table does not have the feature {}", f.name()));
+        return Err(AlterRefused::FeatureNotPresent { feature: feature() });
     }
     if f.is_reader_writer() {
-        return Err(format!(
-            "{} is a reader-writer feature: dropping it needs its traces removed and the history truncated, which silt does not do yet",
-            f.name()
-        ));
+        return Err(AlterRefused::ReaderWriterFeatureDrop { feature: feature() });
     }
     let field_key = |key: &str| {
         fn walk(fields: &[StructField], key: &str) -> bool {
@@ -830,15 +1060,15 @@ fn drop_feature_check(
             None
         }
         RowTracking | CheckpointProtection | Unknown(_) => {
-            return Err(format!("dropping {} is not supported", f.name()));
+            return Err(AlterRefused::FeatureDropUnsupported { feature: feature() });
         }
         _ => None,
     };
     if let Some(why) = in_use {
-        return Err(format!(
-            "cannot drop {}: {why}; stop using it first",
-            f.name()
-        ));
+        return Err(AlterRefused::FeatureInUse {
+            feature: feature(),
+            why,
+        });
     }
     Ok(())
 }
@@ -923,9 +1153,8 @@ mod tests {
         (p, m)
     }
 
-    fn alter(p: &Protocol, m: &Metadata, c: AlterTable) -> Result<TableChange, String> {
+    fn alter(p: &Protocol, m: &Metadata, c: AlterTable) -> Result<TableChange, AlterRefused> {
         alter_table(p, m, &BTreeMap::new(), true, &c, &crate::SystemEnvironment)
-            .map_err(|e| e.reason)
     }
 
     fn set(kv: &[(&str, &str)]) -> AlterTable {
@@ -944,7 +1173,14 @@ mod tests {
             to: "value".into(),
         };
         let err = alter(&p, &m, rename.clone()).unwrap_err();
-        assert!(err.contains("delta.columnMapping.mode"), "{err}");
+        assert!(
+            matches!(&err, AlterRefused::RenameNeedsColumnMapping { column } if column == "v"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("delta.columnMapping.mode"),
+            "{err}"
+        );
         let on = alter(&p, &m, set(&[("delta.columnMapping.mode", "name")])).expect("enable");
         let p2 = on.protocol.expect("upgraded");
         assert_eq!((p2.min_reader_version, p2.min_writer_version), (2, 5));
@@ -1034,7 +1270,11 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert!(err.contains("constraint positive"), "{err}");
+        assert!(
+            matches!(&err, AlterRefused::ColumnInUse { action: "rename", column, owner, .. }
+                if column == "v" && owner == "constraint positive"),
+            "{err}"
+        );
         assert!(mentions("`v` > 0", "v") && !mentions("'v' = x", "v") && !mentions("vv > 1", "v"));
     }
 
@@ -1046,7 +1286,10 @@ mod tests {
             to: DataType::Primitive(PrimitiveType::Long),
         };
         let err = alter(&p, &m, to_long.clone()).unwrap_err();
-        assert!(err.contains("delta.enableTypeWidening"), "{err}");
+        assert!(
+            err.to_string().contains("delta.enableTypeWidening"),
+            "{err}"
+        );
         let on = alter(&p, &m, set(&[("delta.enableTypeWidening", "true")])).expect("enable");
         let p = on.protocol.expect("typeWidening added");
         assert!(p.has_feature(&TableFeature::TypeWidening));
@@ -1064,6 +1307,7 @@ mod tests {
         assert!(
             alter(&p, &widened, narrow)
                 .unwrap_err()
+                .to_string()
                 .contains("not a type widening")
         );
         let dec =
@@ -1194,7 +1438,14 @@ mod tests {
         assert_eq!((p.min_reader_version, p.min_writer_version), (1, 4));
         let drop = AlterTable::DropFeature(TableFeature::ChangeDataFeed);
         let err = alter(&p, &m, drop.clone()).unwrap_err();
-        assert!(err.contains("delta.enableChangeDataFeed"), "{err}");
+        assert!(
+            matches!(&err, AlterRefused::FeatureInUse { feature, .. } if feature == "changeDataFeed"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("delta.enableChangeDataFeed"),
+            "{err}"
+        );
         let off = alter(&p, &m, set(&[("delta.enableChangeDataFeed", "false")])).expect("off");
         let dropped = alter(&p, &off.metadata, drop)
             .expect("drop")
@@ -1212,7 +1463,7 @@ mod tests {
             AlterTable::DropFeature(TableFeature::DeletionVectors),
         )
         .unwrap_err();
-        assert!(err.contains("does not have"), "{err}");
+        assert!(err.to_string().contains("does not have"), "{err}");
         let (p3, m3) = table(&[("delta.enableDeletionVectors", "true")]);
         let err = alter(
             &p3,
@@ -1220,7 +1471,7 @@ mod tests {
             AlterTable::DropFeature(TableFeature::DeletionVectors),
         )
         .unwrap_err();
-        assert!(err.contains("reader-writer"), "{err}");
+        assert!(err.to_string().contains("reader-writer"), "{err}");
         // Table features: the name leaves the list; ICT properties go too.
         let (p4, m4) = table(&[("delta.enableInCommitTimestamps", "true")]);
         let c = alter(

@@ -11,6 +11,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch, StructArray, new_null_array};
 use arrow_schema::{DataType, SchemaRef};
 
 use crate::actions::Add;
+use crate::checkpoint_write::CheckpointEncodeError;
 use crate::deletion_vector::StorageType;
 
 fn map_builder() -> MapBuilder<StringBuilder, StringBuilder> {
@@ -25,16 +26,23 @@ fn map_builder() -> MapBuilder<StringBuilder, StringBuilder> {
     )
 }
 
-fn struct_fields(dt: &DataType) -> Result<&arrow_schema::Fields, String> {
+fn struct_fields<'a>(
+    column: &str,
+    dt: &'a DataType,
+) -> Result<&'a arrow_schema::Fields, CheckpointEncodeError> {
     match dt {
         DataType::Struct(f) => Ok(f),
-        other => Err(format!("expected a struct type, found {other}")),
+        other => Err(CheckpointEncodeError::TypeMismatch {
+            column: column.to_string(),
+            built: "a struct".to_string(),
+            expected: other.to_string(),
+        }),
     }
 }
 
 /// The `add` column for `adds`, typed as `add_type` (the checkpoint schema's).
-fn add_column(adds: &[&Add], add_type: &DataType) -> Result<ArrayRef, String> {
-    let fields = struct_fields(add_type)?;
+fn add_column(adds: &[&Add], add_type: &DataType) -> Result<ArrayRef, CheckpointEncodeError> {
+    let fields = struct_fields("add", add_type)?;
     let mut path = StringBuilder::new();
     let mut pv = map_builder();
     let mut size = Int64Builder::new();
@@ -51,14 +59,13 @@ fn add_column(adds: &[&Add], add_type: &DataType) -> Result<ArrayRef, String> {
     let mut base_row_id = Int64Builder::new();
     let mut row_commit = Int64Builder::new();
     let mut clustering = StringBuilder::new();
-    let err = |e: arrow_schema::ArrowError| e.to_string();
     for a in adds {
         path.append_value(a.path.as_str());
         for (k, v) in &a.partition_values {
             pv.keys().append_value(k);
             pv.values().append_option(v.as_deref());
         }
-        pv.append(true).map_err(err)?;
+        pv.append(true)?;
         size.append_value(a.size);
         mtime.append_value(a.modification_time);
         // Checkpoint rows describe state, not changes.
@@ -70,9 +77,9 @@ fn add_column(adds: &[&Add], add_type: &DataType) -> Result<ArrayRef, String> {
                     tags.keys().append_value(k);
                     tags.values().append_option(v.as_deref());
                 }
-                tags.append(true).map_err(err)?;
+                tags.append(true)?;
             }
-            None => tags.append(false).map_err(err)?,
+            None => tags.append(false)?,
         }
         match &a.deletion_vector {
             Some(dv) => {
@@ -101,15 +108,17 @@ fn add_column(adds: &[&Add], add_type: &DataType) -> Result<ArrayRef, String> {
         row_commit.append_option(a.default_row_commit_version);
         clustering.append_option(a.clustering_provider.as_deref());
     }
-    let field_type = |name: &str| -> Result<DataType, String> {
+    let field_type = |name: &str| -> Result<DataType, CheckpointEncodeError> {
         fields
             .iter()
             .find(|f| f.name() == name)
             .map(|f| f.data_type().clone())
-            .ok_or_else(|| format!("checkpoint schema has no add.{name}"))
+            .ok_or_else(|| CheckpointEncodeError::MissingColumn {
+                column: format!("add.{name}"),
+            })
     };
     let dv = StructArray::try_new(
-        struct_fields(&field_type("deletionVector")?)?.clone(),
+        struct_fields("add.deletionVector", &field_type("deletionVector")?)?.clone(),
         vec![
             Arc::new(dv_type.finish()) as ArrayRef,
             Arc::new(dv_path.finish()),
@@ -118,8 +127,7 @@ fn add_column(adds: &[&Add], add_type: &DataType) -> Result<ArrayRef, String> {
             Arc::new(dv_card.finish()),
         ],
         Some(dv_valid.into()),
-    )
-    .map_err(err)?;
+    )?;
     let columns: Vec<ArrayRef> = vec![
         Arc::new(path.finish()),
         Arc::new(pv.finish()),
@@ -141,27 +149,33 @@ fn add_column(adds: &[&Add], add_type: &DataType) -> Result<ArrayRef, String> {
             if c.data_type() == f.data_type() {
                 Ok(c)
             } else {
-                Err(format!(
-                    "add.{}: built {} but the schema says {}",
-                    f.name(),
-                    c.data_type(),
-                    f.data_type()
-                ))
+                Err(CheckpointEncodeError::TypeMismatch {
+                    column: format!("add.{}", f.name()),
+                    built: c.data_type().to_string(),
+                    expected: f.data_type().to_string(),
+                })
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Arc::new(
-        StructArray::try_new(fields.clone(), columns, None).map_err(err)?,
-    ))
+    Ok(Arc::new(StructArray::try_new(
+        fields.clone(),
+        columns,
+        None,
+    )?))
 }
 
 /// Record batches holding one `add` row per file (other columns null).
-pub(crate) fn add_batches(schema: &SchemaRef, adds: &[Add]) -> Result<Vec<RecordBatch>, String> {
+pub(crate) fn add_batches(
+    schema: &SchemaRef,
+    adds: &[Add],
+) -> Result<Vec<RecordBatch>, CheckpointEncodeError> {
     let add_index = schema
         .fields()
         .iter()
         .position(|f| f.name() == "add")
-        .ok_or("checkpoint schema has no add column")?;
+        .ok_or_else(|| CheckpointEncodeError::MissingColumn {
+            column: "add".to_string(),
+        })?;
     let add_type = schema.field(add_index).data_type().clone();
     let mut out = Vec::new();
     for chunk in adds.chunks(65_536) {
@@ -179,7 +193,7 @@ pub(crate) fn add_batches(schema: &SchemaRef, adds: &[Add]) -> Result<Vec<Record
                 }
             })
             .collect();
-        out.push(RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?);
+        out.push(RecordBatch::try_new(schema.clone(), columns)?);
     }
     Ok(out)
 }

@@ -11,6 +11,7 @@ use arrow_array::{Array, BooleanArray, Int64Array, MapArray, StringArray, Struct
 
 use crate::actions::Add;
 use crate::arrow_rows::json_at;
+use crate::checkpoint_read::CheckpointRowError;
 use crate::deletion_vector::DeletionVectorDescriptor;
 use crate::path::FilePath;
 
@@ -98,7 +99,7 @@ impl<'a> AddColumns<'a> {
     }
 
     /// Decodes row `row`; `None` means "use the generic path".
-    pub(crate) fn get(&self, row: usize) -> Option<Result<Add, String>> {
+    pub(crate) fn get(&self, row: usize) -> Option<Result<Add, CheckpointRowError>> {
         let opt_i64 =
             |a: Option<&Int64Array>| a.and_then(|a| a.is_valid(row).then(|| a.value(row)));
         let opt_str = |a: Option<&StringArray>| {
@@ -119,14 +120,16 @@ impl<'a> AddColumns<'a> {
             let path = FilePath::parse(self.path.value(row))?;
             let size = self.size.value(row);
             if size < 0 {
-                return Err(format!("add.size is negative ({size})"));
+                return Err(CheckpointRowError::NegativeSize { size });
             }
             let deletion_vector = match self.deletion_vector {
                 Some(dv) if dv.is_valid(row) => {
-                    let value = json_at(dv, row).ok_or("unreadable deletionVector")?;
+                    let value = json_at(dv, row).ok_or(CheckpointRowError::Malformed {
+                        field: "deletionVector",
+                    })?;
                     Some(
                         serde_json::from_value::<DeletionVectorDescriptor>(value)
-                            .map_err(|e| e.to_string())?,
+                            .map_err(CheckpointRowError::DeletionVector)?,
                     )
                 }
                 _ => None,
@@ -136,13 +139,15 @@ impl<'a> AddColumns<'a> {
             if base_row_id.is_some_and(|v| v < 0)
                 || default_row_commit_version.is_some_and(|v| v < 0)
             {
-                return Err("row tracking fields must be non-negative".into());
+                return Err(CheckpointRowError::NegativeRowTracking);
             }
             Ok(Add {
                 path,
                 partition_values: match self.partition_values {
                     Some(m) if m.is_valid(row) => {
-                        string_map(m, row).ok_or("bad partitionValues")?
+                        string_map(m, row).ok_or(CheckpointRowError::Malformed {
+                            field: "partitionValues",
+                        })?
                     }
                     _ => HashMap::new(),
                 },
@@ -151,7 +156,10 @@ impl<'a> AddColumns<'a> {
                 data_change: self.data_change.value(row),
                 stats,
                 tags: match self.tags {
-                    Some(m) if m.is_valid(row) => Some(string_map(m, row).ok_or("bad tags")?),
+                    Some(m) if m.is_valid(row) => Some(
+                        string_map(m, row)
+                            .ok_or(CheckpointRowError::Malformed { field: "tags" })?,
+                    ),
                     _ => None,
                 },
                 deletion_vector,

@@ -31,6 +31,63 @@ const STATE_COLUMNS: &[&str] = &[
     "checkpointMetadata",
 ];
 
+/// A Parquet checkpoint (or sidecar) file that cannot be decoded into
+/// actions. The file is damaged or not a checkpoint; rereading it cannot
+/// help, so this is never retryable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointDecodeError {
+    /// The footer or schema does not decode.
+    #[error("not a readable Parquet file: {0}")]
+    NotParquet(#[source] parquet::errors::ParquetError),
+    /// The reader cannot be set up for the checkpoint's columns.
+    #[error("cannot read Parquet: {0}")]
+    Read(#[source] parquet::errors::ParquetError),
+    /// A row group does not decode.
+    #[error("cannot decode Parquet: {0}")]
+    Decode(#[source] arrow_schema::ArrowError),
+    /// A row is not a valid action.
+    #[error("row {row}: {problem}")]
+    Row {
+        /// 0-based row in the file.
+        row: usize,
+        /// What is wrong with it.
+        #[source]
+        problem: CheckpointRowError,
+    },
+}
+
+/// A checkpoint row that is not a valid action (see
+/// [`CheckpointDecodeError::Row`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointRowError {
+    /// The row, read as a JSON action, does not parse.
+    #[error(transparent)]
+    Action(#[from] crate::actions::ActionError),
+    /// `add.path` is refused.
+    #[error(transparent)]
+    Path(#[from] crate::path::PathError),
+    /// `add.size` below zero.
+    #[error("add.size is negative ({size})")]
+    NegativeSize {
+        /// The size found.
+        size: i64,
+    },
+    /// A field the fast path reads is not of the shape it should be.
+    #[error("bad {field}")]
+    Malformed {
+        /// `deletionVector`, `partitionValues` or `tags`.
+        field: &'static str,
+    },
+    /// `add.deletionVector` is not a valid descriptor.
+    #[error("{0}")]
+    DeletionVector(#[source] serde_json::Error),
+    /// `baseRowId` or `defaultRowCommitVersion` below zero.
+    #[error("row tracking fields must be non-negative")]
+    NegativeRowTracking,
+}
+
 /// How many files are fetched at once.
 const READ_CONCURRENCY: usize = 16;
 
@@ -139,12 +196,12 @@ fn parquet_actions_unguarded(
     file: &str,
     bytes: Bytes,
 ) -> LogResult<Vec<Action>> {
-    let bad = |message: String| LogError::InvalidLogFile {
+    let bad = |e: CheckpointDecodeError| LogError::InvalidLogFile {
         table: table.to_string(),
         version,
         file: file.to_string(),
         line: None,
-        message,
+        message: e.to_string(),
     };
     let first = decode_parallel(&bytes, false).map_err(&bad)?;
     if first.has_skipped_stats
@@ -167,12 +224,15 @@ const PARALLEL_ROWS: i64 = 32_768;
 /// range of rows. A checkpoint holds reconciled state (no two rows act on
 /// the same file), so the order of the ranges does not matter to replay;
 /// they are still concatenated in file order.
-fn decode_parallel(bytes: &Bytes, with_struct_stats: bool) -> Result<Decoded, String> {
+fn decode_parallel(
+    bytes: &Bytes,
+    with_struct_stats: bool,
+) -> Result<Decoded, CheckpointDecodeError> {
     let rows = ParquetRecordBatchReaderBuilder::try_new_with_options(
         bytes.clone(),
         ArrowReaderOptions::new().with_skip_arrow_metadata(true),
     )
-    .map_err(|e| format!("not a readable Parquet file: {e}"))?
+    .map_err(CheckpointDecodeError::NotParquet)?
     .metadata()
     .file_metadata()
     .num_rows();
@@ -190,7 +250,7 @@ fn decode_parallel(bytes: &Bytes, with_struct_stats: bool) -> Result<Decoded, St
         })
         .filter(|(_, len)| *len > 0)
         .collect();
-    let parts: Vec<Result<Decoded, String>> = std::thread::scope(|scope| {
+    let parts: Vec<Result<Decoded, CheckpointDecodeError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = ranges
             .iter()
             .map(|range| {
@@ -224,12 +284,12 @@ fn decode_parquet(
     bytes: Bytes,
     with_struct_stats: bool,
     rows: Option<(usize, usize)>,
-) -> Result<Decoded, String> {
+) -> Result<Decoded, CheckpointDecodeError> {
     // The embedded Arrow schema is not needed (the Parquet schema is enough)
     // and is one more untrusted structure to decode.
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
-        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+        .map_err(CheckpointDecodeError::NotParquet)?;
     let mut has_skipped_stats = false;
     let leaves: Vec<usize> = builder
         .parquet_schema()
@@ -262,13 +322,17 @@ fn decode_parquet(
         .with_projection(mask)
         .with_batch_size(8192)
         .build()
-        .map_err(|e| format!("cannot read Parquet: {e}"))?;
+        .map_err(CheckpointDecodeError::Read)?;
     let mut actions = Vec::new();
     let mut row_base = 0usize;
     for batch in reader {
-        let batch = batch.map_err(|e| format!("cannot decode Parquet: {e}"))?;
-        batch_actions(&batch, &mut actions)
-            .map_err(|(row, m)| format!("row {}: {m}", row_base + row))?;
+        let batch = batch.map_err(CheckpointDecodeError::Decode)?;
+        batch_actions(&batch, &mut actions).map_err(|(row, problem)| {
+            CheckpointDecodeError::Row {
+                row: row_base + row,
+                problem,
+            }
+        })?;
         row_base += batch.num_rows();
     }
     Ok(Decoded {
@@ -277,7 +341,10 @@ fn decode_parquet(
     })
 }
 
-fn batch_actions(batch: &RecordBatch, out: &mut Vec<Action>) -> Result<(), (usize, String)> {
+fn batch_actions(
+    batch: &RecordBatch,
+    out: &mut Vec<Action>,
+) -> Result<(), (usize, CheckpointRowError)> {
     let schema = batch.schema();
     let adds = batch
         .column_by_name("add")
@@ -312,7 +379,7 @@ fn batch_actions(batch: &RecordBatch, out: &mut Vec<Action>) -> Result<(), (usiz
         if obj.is_empty() {
             continue;
         }
-        if let Some(action) = parse_action_value(Value::Object(obj)).map_err(|e| (row, e))? {
+        if let Some(action) = parse_action_value(Value::Object(obj)).map_err(|e| (row, e.into()))? {
             out.push(action);
         }
     }

@@ -26,6 +26,42 @@ use crate::path::FilePath;
 use crate::snapshot::Snapshot;
 use crate::storage::StorageError;
 
+/// Why a checkpoint could not be encoded. The table's state does not fit
+/// the checkpoint schema (a bug or a value Arrow refuses), so encoding
+/// again gives the same result: never retryable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointEncodeError {
+    /// Arrow refused the rows (JSON decoding, array or batch building).
+    #[error("{0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// The Parquet writer failed.
+    #[error("{0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// `_last_checkpoint` did not serialize.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// A sidecar name is not a valid log path.
+    #[error(transparent)]
+    Path(#[from] crate::path::PathError),
+    /// The checkpoint schema lacks a column the writer fills.
+    #[error("checkpoint schema has no {column}")]
+    MissingColumn {
+        /// The column (`add`, `add.deletionVector`, …).
+        column: String,
+    },
+    /// A checkpoint schema column is not the type the writer builds.
+    #[error("{column}: built {built} but the schema says {expected}")]
+    TypeMismatch {
+        /// The column (`add.tags`, …), or the schema type for a struct check.
+        column: String,
+        /// The Arrow type built.
+        built: String,
+        /// The schema's Arrow type.
+        expected: String,
+    },
+}
+
 /// Files per checkpoint part (and per sidecar) before a checkpoint is split.
 pub const DEFAULT_ACTIONS_PER_FILE: usize = 1_000_000;
 
@@ -239,23 +275,25 @@ fn sidecar_schema() -> SchemaRef {
 }
 
 /// Decodes JSON lines into record batches of the schema.
-fn decode_lines(schema: &SchemaRef, lines: &[String]) -> Result<Vec<RecordBatch>, String> {
+fn decode_lines(
+    schema: &SchemaRef,
+    lines: &[String],
+) -> Result<Vec<RecordBatch>, CheckpointEncodeError> {
     let mut decoder = arrow_json::ReaderBuilder::new(schema.clone())
         .with_batch_size(8192)
-        .build_decoder()
-        .map_err(|e| e.to_string())?;
+        .build_decoder()?;
     let mut out = Vec::new();
     for chunk in lines.chunks(8192) {
         let text = chunk.join("\n");
         let mut buf = text.as_bytes();
         while !buf.is_empty() {
-            let read = decoder.decode(buf).map_err(|e| e.to_string())?;
+            let read = decoder.decode(buf)?;
             if read == 0 {
                 break;
             }
             buf = &buf[read..];
         }
-        if let Some(batch) = decoder.flush().map_err(|e| e.to_string())? {
+        if let Some(batch) = decoder.flush()? {
             out.push(batch);
         }
     }
@@ -264,16 +302,23 @@ fn decode_lines(schema: &SchemaRef, lines: &[String]) -> Result<Vec<RecordBatch>
 
 /// Encodes action rows (their JSON lines) as one Parquet file. Lines are
 /// decoded into Arrow on all cores; the Parquet encoding itself is serial.
-pub fn encode_parquet(schema: &SchemaRef, lines: &[String]) -> Result<Bytes, String> {
+pub fn encode_parquet(
+    schema: &SchemaRef,
+    lines: &[String],
+) -> Result<Bytes, CheckpointEncodeError> {
     encode_rows(schema, &[], lines)
 }
 
 /// Encodes `adds` (built straight into Arrow) and other rows (JSON lines) as
 /// one Parquet file.
-fn encode_rows(schema: &SchemaRef, adds: &[Add], lines: &[String]) -> Result<Bytes, String> {
+fn encode_rows(
+    schema: &SchemaRef,
+    adds: &[Add],
+    lines: &[String],
+) -> Result<Bytes, CheckpointEncodeError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_thread = lines.len().div_ceil(threads).max(8192);
-    let parts: Vec<Result<Vec<RecordBatch>, String>> = std::thread::scope(|scope| {
+    let parts: Vec<Result<Vec<RecordBatch>, CheckpointEncodeError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = lines
             .chunks(per_thread)
             .map(|part| scope.spawn(move || decode_lines(schema, part)))
@@ -287,27 +332,24 @@ fn encode_rows(schema: &SchemaRef, adds: &[Add], lines: &[String]) -> Result<Byt
         .set_compression(Compression::SNAPPY)
         .build();
     let mut out = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut out, schema.clone(), Some(props)).map_err(|e| e.to_string())?;
+    let mut writer = ArrowWriter::try_new(&mut out, schema.clone(), Some(props))?;
     let mut wrote = false;
     if !adds.is_empty() {
         for batch in crate::checkpoint_arrow::add_batches(schema, adds)? {
-            writer.write(&batch).map_err(|e| e.to_string())?;
+            writer.write(&batch)?;
             wrote = true;
         }
     }
     for part in parts {
         for batch in part? {
-            writer.write(&batch).map_err(|e| e.to_string())?;
+            writer.write(&batch)?;
             wrote = true;
         }
     }
     if !wrote {
-        writer
-            .write(&RecordBatch::new_empty(schema.clone()))
-            .map_err(|e| e.to_string())?;
+        writer.write(&RecordBatch::new_empty(schema.clone()))?;
     }
-    writer.close().map_err(|e| e.to_string())?;
+    writer.close()?;
     Ok(Bytes::from(out))
 }
 
@@ -378,12 +420,10 @@ impl Snapshot {
             table: table.clone(),
             source,
         };
-        let encode_err = |message: String| LogError::InvalidLogFile {
+        let encode_err = |source: CheckpointEncodeError| LogError::CheckpointEncode {
             table: table.clone(),
             version,
-            file: format!("{version:020}.checkpoint"),
-            line: None,
-            message: format!("cannot encode checkpoint: {message}"),
+            source,
         };
         let retention = self
             .metadata()
@@ -445,7 +485,7 @@ impl Snapshot {
                 store.put_if_absent(&path, bytes).await.map_err(storage)?;
                 written.push(path);
                 sidecars.push(Sidecar {
-                    path: FilePath::parse(name).map_err(encode_err)?,
+                    path: FilePath::parse(name).map_err(|e| encode_err(e.into()))?,
                     size_in_bytes: size,
                     modification_time: options.now_ms,
                     tags: None,
@@ -516,7 +556,7 @@ impl Snapshot {
             size_in_bytes: total_bytes,
             num_of_add_files: num_add_files,
         };
-        let hint = serde_json::to_vec(&hint).map_err(|e| encode_err(e.to_string()))?;
+        let hint = serde_json::to_vec(&hint).map_err(|e| encode_err(e.into()))?;
         store
             .put(LAST_CHECKPOINT, Bytes::from(hint))
             .await
@@ -555,7 +595,10 @@ fn split<'a>(
 
 /// Encodes each part as one Parquet file. A part is encoded on all cores
 /// (its rows are decoded in parallel); parts follow one another.
-fn encode_all(schema: &SchemaRef, parts: Vec<(&[Add], &[String])>) -> Vec<Result<Bytes, String>> {
+fn encode_all(
+    schema: &SchemaRef,
+    parts: Vec<(&[Add], &[String])>,
+) -> Vec<Result<Bytes, CheckpointEncodeError>> {
     parts
         .into_iter()
         .map(|(adds, lines)| encode_rows(schema, adds, lines))

@@ -9,6 +9,83 @@ use serde::Deserialize;
 
 use crate::actions::{Metadata, Protocol};
 
+/// A `.crc` file that does not parse or disagrees with log replay. Either
+/// the log or the checksum is corrupt; rereading cannot help, so this is
+/// never retryable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChecksumError {
+    /// The file is not valid checksum JSON.
+    #[error("does not parse: {0}")]
+    Parse(#[source] serde_json::Error),
+    /// One or more fields disagree with the replayed state.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Disagrees(Vec<ChecksumDifference>),
+}
+
+/// One way a `.crc` file disagrees with log replay.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChecksumDifference {
+    /// `numFiles`.
+    #[error("numFiles is {recorded} but replay found {replayed}")]
+    NumFiles {
+        /// In the checksum.
+        recorded: i64,
+        /// By replay.
+        replayed: usize,
+    },
+    /// `tableSizeBytes`.
+    #[error("tableSizeBytes is {recorded} but replay found {replayed}")]
+    TableSizeBytes {
+        /// In the checksum.
+        recorded: i64,
+        /// By replay.
+        replayed: i64,
+    },
+    /// `numMetadata` / `numProtocol` other than 1.
+    #[error("numMetadata/numProtocol are {num_metadata}/{num_protocol}, expected 1/1")]
+    ActionCounts {
+        /// numMetadata.
+        num_metadata: i64,
+        /// numProtocol.
+        num_protocol: i64,
+    },
+    /// The table id.
+    #[error("metadata id is {recorded} but replay found {replayed}")]
+    MetadataId {
+        /// In the checksum.
+        recorded: String,
+        /// By replay.
+        replayed: String,
+    },
+    /// The protocol (versions and features).
+    #[error("protocol is {recorded} but replay found {replayed}")]
+    Protocol {
+        /// In the checksum, described.
+        recorded: String,
+        /// By replay, described.
+        replayed: String,
+    },
+}
+
+/// A protocol for a message: its versions and feature lists.
+fn describe_protocol(p: &Protocol) -> String {
+    let mut out = format!(
+        "reader version {}, writer version {}",
+        p.min_reader_version, p.min_writer_version
+    );
+    for (what, list) in [
+        ("reader", &p.reader_features),
+        ("writer", &p.writer_features),
+    ] {
+        if let Some(list) = list {
+            out.push_str(&format!(", {what} features [{}]", list.join(", ")));
+        }
+    }
+    out
+}
+
 /// The fields of a `.crc` file that silt verifies.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -34,8 +111,8 @@ pub struct VersionChecksum {
 
 impl VersionChecksum {
     /// Parses a `.crc` file.
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("does not parse: {e}"))
+    pub fn parse(bytes: &[u8]) -> Result<Self, ChecksumError> {
+        serde_json::from_slice(bytes).map_err(ChecksumError::Parse)
     }
 
     /// Compares with the replayed state; the error says what differs.
@@ -45,43 +122,46 @@ impl VersionChecksum {
         table_size_bytes: i64,
         protocol: &Protocol,
         metadata: &Metadata,
-    ) -> Result<(), String> {
+    ) -> Result<(), ChecksumError> {
         let mut problems = Vec::new();
         if self.num_files != num_files as i64 {
-            problems.push(format!(
-                "numFiles is {} but replay found {num_files}",
-                self.num_files
-            ));
+            problems.push(ChecksumDifference::NumFiles {
+                recorded: self.num_files,
+                replayed: num_files,
+            });
         }
         if self.table_size_bytes != table_size_bytes {
-            problems.push(format!(
-                "tableSizeBytes is {} but replay found {table_size_bytes}",
-                self.table_size_bytes
-            ));
+            problems.push(ChecksumDifference::TableSizeBytes {
+                recorded: self.table_size_bytes,
+                replayed: table_size_bytes,
+            });
         }
         if self.num_metadata != 1 || self.num_protocol != 1 {
-            problems.push(format!(
-                "numMetadata/numProtocol are {}/{}, expected 1/1",
-                self.num_metadata, self.num_protocol
-            ));
+            problems.push(ChecksumDifference::ActionCounts {
+                num_metadata: self.num_metadata,
+                num_protocol: self.num_protocol,
+            });
         }
         if let Some(m) = &self.metadata
             && m.id != metadata.id
         {
-            problems.push(format!(
-                "metadata id is {} but replay found {}",
-                m.id, metadata.id
-            ));
+            problems.push(ChecksumDifference::MetadataId {
+                recorded: m.id.clone(),
+                replayed: metadata.id.clone(),
+            });
         }
         if let Some(p) = &self.protocol
             && !same_protocol(p, protocol)
         {
-            problems.push(format!("protocol is {p:?} but replay found {protocol:?}"));
+            problems.push(ChecksumDifference::Protocol {
+                recorded: describe_protocol(p),
+                replayed: describe_protocol(protocol),
+            });
         }
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(problems.join("; "))
+            Err(ChecksumError::Disagrees(problems))
         }
     }
 }
@@ -121,7 +201,7 @@ mod tests {
         )
         .unwrap();
         assert!(c.verify(2, 10, &p, &m).is_ok());
-        let err = c.verify(3, 10, &p, &m).unwrap_err();
+        let err = c.verify(3, 10, &p, &m).unwrap_err().to_string();
         assert!(err.contains("numFiles"), "{err}");
     }
 }

@@ -38,6 +38,52 @@ pub struct IdentitySpec {
     pub allow_explicit_insert: bool,
 }
 
+/// A column rule written in the schema that silt cannot act on: identity
+/// metadata that is missing or malformed, or identity values that ran out.
+/// The table's definition (or its 64-bit range) is at fault, so retrying
+/// cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ColumnRuleError {
+    /// An identity key holds something other than an integer.
+    #[error("column {column:?}: {key} is not an integer: {value}")]
+    NotAnInteger {
+        /// The column.
+        column: String,
+        /// The metadata key.
+        key: &'static str,
+        /// The value found, as JSON.
+        value: String,
+    },
+    /// An identity key holds something other than a boolean.
+    #[error("column {column:?}: {key} is not a boolean: {value}")]
+    NotABoolean {
+        /// The column.
+        column: String,
+        /// The metadata key.
+        key: &'static str,
+        /// The value found, as JSON.
+        value: String,
+    },
+    /// An identity column lacks a required key.
+    #[error("identity column {column:?} has no {key}")]
+    MissingKey {
+        /// The column.
+        column: String,
+        /// The missing metadata key.
+        key: &'static str,
+    },
+    /// An identity column's step is zero.
+    #[error("identity column {column:?} has step 0")]
+    ZeroStep {
+        /// The column.
+        column: String,
+    },
+    /// The next identity value does not fit in 64 bits.
+    #[error("identity values are exhausted (64-bit overflow)")]
+    IdentityExhausted,
+}
+
 fn as_i64(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64(),
@@ -48,38 +94,46 @@ fn as_i64(v: &Value) -> Option<i64> {
 
 impl IdentitySpec {
     /// The spec of `field`, `None` when it is not an identity column.
-    pub fn of_field(field: &StructField) -> Option<Result<Self, String>> {
+    pub fn of_field(field: &StructField) -> Option<Result<Self, ColumnRuleError>> {
         let m = &field.metadata;
         if !m.keys().any(|k| k.starts_with("delta.identity.")) {
             return None;
         }
-        let num = |key: &str| -> Result<Option<i64>, String> {
+        let column = || field.name.clone();
+        let num = |key: &'static str| -> Result<Option<i64>, ColumnRuleError> {
             match m.get(key) {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => as_i64(v).map(Some).ok_or_else(|| {
-                    format!("column {:?}: {key} is not an integer: {v}", field.name)
-                }),
+                Some(v) => as_i64(v)
+                    .map(Some)
+                    .ok_or_else(|| ColumnRuleError::NotAnInteger {
+                        column: column(),
+                        key,
+                        value: v.to_string(),
+                    }),
             }
         };
+        let required = |key: &'static str| -> Result<i64, ColumnRuleError> {
+            num(key)?.ok_or_else(|| ColumnRuleError::MissingKey {
+                column: column(),
+                key,
+            })
+        };
         Some((|| {
-            let start = num(IDENTITY_START)?.ok_or_else(|| {
-                format!("identity column {:?} has no {IDENTITY_START}", field.name)
-            })?;
-            let step = num(IDENTITY_STEP)?.ok_or_else(|| {
-                format!("identity column {:?} has no {IDENTITY_STEP}", field.name)
-            })?;
+            let start = required(IDENTITY_START)?;
+            let step = required(IDENTITY_STEP)?;
             if step == 0 {
-                return Err(format!("identity column {:?} has step 0", field.name));
+                return Err(ColumnRuleError::ZeroStep { column: column() });
             }
             let allow_explicit_insert = match m.get(IDENTITY_ALLOW_EXPLICIT_INSERT) {
                 None | Some(Value::Null) => false,
                 Some(Value::Bool(b)) => *b,
                 Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
                 Some(v) => {
-                    return Err(format!(
-                        "column {:?}: {IDENTITY_ALLOW_EXPLICIT_INSERT} is not a boolean: {v}",
-                        field.name
-                    ));
+                    return Err(ColumnRuleError::NotABoolean {
+                        column: column(),
+                        key: IDENTITY_ALLOW_EXPLICIT_INSERT,
+                        value: v.to_string(),
+                    });
                 }
             };
             Ok(IdentitySpec {
@@ -93,7 +147,7 @@ impl IdentitySpec {
 
     /// The first value a writer may hand out: the smallest `start + k·step`
     /// (k ≥ 0) strictly beyond the high-water mark in step direction.
-    pub fn first_free(&self) -> Result<i64, String> {
+    pub fn first_free(&self) -> Result<i64, ColumnRuleError> {
         let (start, step) = (self.start as i128, self.step as i128);
         let k = match self.high_water_mark {
             None => 0,
@@ -103,14 +157,13 @@ impl IdentitySpec {
                 if dist < 0 { 0 } else { dist / step.abs() + 1 }
             }
         };
-        i64::try_from(start + k * step)
-            .map_err(|_| "identity values are exhausted (64-bit overflow)".to_string())
+        i64::try_from(start + k * step).map_err(|_| ColumnRuleError::IdentityExhausted)
     }
 
     /// The value `n` steps after `first`, overflow-checked.
-    pub fn nth(&self, first: i64, n: u64) -> Result<i64, String> {
+    pub fn nth(&self, first: i64, n: u64) -> Result<i64, ColumnRuleError> {
         i64::try_from(first as i128 + n as i128 * self.step as i128)
-            .map_err(|_| "identity values are exhausted (64-bit overflow)".to_string())
+            .map_err(|_| ColumnRuleError::IdentityExhausted)
     }
 }
 
@@ -137,7 +190,10 @@ pub struct RuledColumn {
 /// The column rules in force: those whose feature the protocol has. The
 /// protocol allows them on top-level columns only; metadata below is kept
 /// but not acted on.
-pub fn column_rules(protocol: &Protocol, schema: &StructType) -> Result<Vec<RuledColumn>, String> {
+pub fn column_rules(
+    protocol: &Protocol,
+    schema: &StructType,
+) -> Result<Vec<RuledColumn>, ColumnRuleError> {
     let identity = protocol.has_feature(&TableFeature::IdentityColumns);
     let generated = protocol.has_feature(&TableFeature::GeneratedColumns);
     let defaults = protocol.has_feature(&TableFeature::AllowColumnDefaults);

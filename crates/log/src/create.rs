@@ -164,6 +164,25 @@ fn schema_uses_timestamp_ntz(schema: &StructType) -> bool {
     schema.to_json().contains("\"timestamp_ntz\"")
 }
 
+/// A table definition that cannot be created (not retryable: the request is
+/// at fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateError {
+    /// A partition column the schema does not have.
+    #[error("partition column {column:?} is not in the schema")]
+    UnknownPartitionColumn {
+        /// The partition column.
+        column: String,
+    },
+    /// `delta.columnMapping.mode` is not `none`, `name` or `id`.
+    #[error("unknown column mapping mode {mode:?}")]
+    UnknownColumnMappingMode {
+        /// The mode given.
+        mode: String,
+    },
+}
+
 /// Metadata for a new table, created now by `env`'s clock, with a table
 /// id from `env`. With `delta.columnMapping.mode` `name` or `id`, every
 /// field gets a column-mapping id and a fresh physical name.
@@ -173,10 +192,10 @@ pub fn new_metadata(
     mut properties: HashMap<String, String>,
     name: Option<String>,
     env: &dyn Environment,
-) -> Result<Metadata, String> {
+) -> Result<Metadata, CreateError> {
     for c in &partition_columns {
         if schema.field(c).is_none() {
-            return Err(format!("partition column {c:?} is not in the schema"));
+            return Err(CreateError::UnknownPartitionColumn { column: c.clone() });
         }
     }
     let id = env.new_id().to_string();
@@ -188,7 +207,11 @@ pub fn new_metadata(
                 properties.insert(COLUMN_MAPPING_MAX_ID.into(), max.to_string());
             }
             "none" => {}
-            other => return Err(format!("unknown column mapping mode {other:?}")),
+            other => {
+                return Err(CreateError::UnknownColumnMappingMode {
+                    mode: other.to_string(),
+                });
+            }
         }
     }
     Ok(Metadata {

@@ -47,27 +47,56 @@ struct DescriptorJson {
     cardinality: i64,
 }
 
+/// A deletion-vector descriptor that breaks the protocol's rules (not
+/// retryable: the log is at fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DescriptorError {
+    /// A size, offset or cardinality below zero.
+    #[error(
+        "deletion vector has a negative size ({size_in_bytes}), offset ({}) or cardinality ({cardinality})",
+        offset.map_or_else(|| "none".to_string(), |o| o.to_string())
+    )]
+    Negative {
+        /// sizeInBytes.
+        size_in_bytes: i32,
+        /// offset, when given.
+        offset: Option<i32>,
+        /// cardinality.
+        cardinality: i64,
+    },
+    /// A `u` descriptor whose id is too short to hold a UUID.
+    #[error("deletion vector id {id:?} is shorter than a Z85 UUID")]
+    IdTooShort {
+        /// pathOrInlineDv.
+        id: String,
+    },
+    /// An `i` or `p` descriptor with nothing in pathOrInlineDv.
+    #[error("deletion vector has an empty pathOrInlineDv")]
+    EmptyPathOrInlineDv,
+}
+
 /// Length of a Z85-encoded UUID.
 const Z85_UUID_LEN: usize = 20;
 
 impl TryFrom<DescriptorJson> for DeletionVectorDescriptor {
-    type Error = String;
-    fn try_from(d: DescriptorJson) -> Result<Self, String> {
+    type Error = DescriptorError;
+    fn try_from(d: DescriptorJson) -> Result<Self, DescriptorError> {
         if d.size_in_bytes < 0 || d.cardinality < 0 || d.offset.is_some_and(|o| o < 0) {
-            return Err(format!(
-                "deletion vector has a negative size ({}), offset ({:?}) or cardinality ({})",
-                d.size_in_bytes, d.offset, d.cardinality
-            ));
+            return Err(DescriptorError::Negative {
+                size_in_bytes: d.size_in_bytes,
+                offset: d.offset,
+                cardinality: d.cardinality,
+            });
         }
         match d.storage_type {
             StorageType::UuidRelative if d.path_or_inline_dv.len() < Z85_UUID_LEN => {
-                return Err(format!(
-                    "deletion vector id {:?} is shorter than a Z85 UUID",
-                    d.path_or_inline_dv
-                ));
+                return Err(DescriptorError::IdTooShort {
+                    id: d.path_or_inline_dv,
+                });
             }
             StorageType::AbsolutePath | StorageType::Inline if d.path_or_inline_dv.is_empty() => {
-                return Err("deletion vector has an empty pathOrInlineDv".into());
+                return Err(DescriptorError::EmptyPathOrInlineDv);
             }
             _ => {}
         }

@@ -52,6 +52,18 @@ pub enum LogError {
         /// Context.
         detail: String,
     },
+    /// A checkpoint could not be encoded. Not retryable: the same state
+    /// encodes the same way.
+    #[error("table {table}, version {version}: cannot encode checkpoint: {source}")]
+    CheckpointEncode {
+        /// Table location.
+        table: String,
+        /// Checkpoint version.
+        version: u64,
+        /// What failed.
+        #[source]
+        source: crate::checkpoint_write::CheckpointEncodeError,
+    },
     /// A checkpoint named by the log or `_last_checkpoint` is incomplete.
     #[error("table {table}, version {version}: incomplete checkpoint: {message}")]
     IncompleteCheckpoint {

@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::partition::{Scalar, parse_partition_value, parse_timestamp};
+use crate::partition::{InvalidValue, Scalar, parse_partition_value, parse_timestamp};
 use crate::schema::{DataType, PrimitiveType, StructType};
 use crate::stats::FileStats;
 
@@ -57,6 +57,61 @@ impl CmpOp {
     }
 }
 
+/// A literal that is not a value of the column type it meets (not
+/// retryable: the predicate is at fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LiteralError {
+    /// An empty literal for a non-string column.
+    #[error("empty literal for a {ty} column")]
+    Empty {
+        /// The column's type.
+        ty: PrimitiveType,
+    },
+    /// Text that does not parse as the column's type.
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
+}
+
+/// A predicate that does not fit the table's schema: a column that does not
+/// exist or cannot be compared, or a literal of the wrong type. Not
+/// retryable: the predicate is at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExprError {
+    /// No such column (dotted for nested fields).
+    #[error("no column {column:?} in the table schema")]
+    UnknownColumn {
+        /// The column as named in the predicate.
+        column: String,
+    },
+    /// A dotted path goes through a field that is not a struct.
+    #[error("column {column:?}: {part} is not a struct")]
+    NotAStruct {
+        /// The column as named in the predicate.
+        column: String,
+        /// The path segment that is not a struct.
+        part: String,
+    },
+    /// The column is a struct, array, map or variant.
+    #[error("column {column:?} has type {type_name}, which predicates cannot compare")]
+    NotComparable {
+        /// The column as named in the predicate.
+        column: String,
+        /// Its type.
+        type_name: String,
+    },
+    /// A literal that is not a value of the column's type.
+    #[error("column {column}: {source}")]
+    Literal {
+        /// The column the literal meets.
+        column: String,
+        /// What is wrong with the literal.
+        #[source]
+        source: LiteralError,
+    },
+}
+
 /// A literal as written in a predicate, typed against the column it meets.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Literal {
@@ -80,7 +135,7 @@ impl fmt::Display for Literal {
 
 impl Literal {
     /// The literal as a value of `ty`, or an error naming the mismatch.
-    pub fn to_scalar(&self, ty: &PrimitiveType) -> Result<Scalar, String> {
+    pub fn to_scalar(&self, ty: &PrimitiveType) -> Result<Scalar, LiteralError> {
         let text = match self {
             Literal::Number(n) => n.as_str(),
             Literal::String(s) => s.as_str(),
@@ -91,9 +146,9 @@ impl Literal {
             return Ok(Scalar::String(text.to_string()));
         }
         if text.is_empty() {
-            return Err(format!("empty literal for a {ty} column"));
+            return Err(LiteralError::Empty { ty: *ty });
         }
-        parse_partition_value(Some(text), ty)
+        Ok(parse_partition_value(Some(text), ty)?)
     }
 }
 
@@ -218,20 +273,20 @@ impl Expr {
 
     /// Checks every column exists with a primitive type and every literal
     /// parses as its column's type; the error names the column.
-    pub fn validate(&self, schema: &StructType) -> Result<(), String> {
+    pub fn validate(&self, schema: &StructType) -> Result<(), ExprError> {
+        let literal = |column: &str| {
+            let column = column.to_string();
+            move |source| ExprError::Literal { column, source }
+        };
         match self {
             Expr::Cmp { column, value, .. } => {
                 let ty = primitive_of(schema, column)?;
-                value
-                    .to_scalar(&ty)
-                    .map(|_| ())
-                    .map_err(|e| format!("column {column}: {e}"))
+                value.to_scalar(&ty).map(|_| ()).map_err(literal(column))
             }
             Expr::In { column, values, .. } => {
                 let ty = primitive_of(schema, column)?;
                 for v in values {
-                    v.to_scalar(&ty)
-                        .map_err(|e| format!("column {column}: {e}"))?;
+                    v.to_scalar(&ty).map_err(literal(column))?;
                 }
                 Ok(())
             }
@@ -422,33 +477,41 @@ fn or3(xs: impl Iterator<Item = Option<bool>>) -> Option<bool> {
 fn find_field<'a>(
     schema: &'a StructType,
     column: &str,
-) -> Result<&'a crate::schema::StructField, String> {
+) -> Result<&'a crate::schema::StructField, ExprError> {
+    let unknown = || ExprError::UnknownColumn {
+        column: column.to_string(),
+    };
     let mut fields = &schema.fields;
     let parts: Vec<&str> = column.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
         let f = fields
             .iter()
             .find(|f| f.name.eq_ignore_ascii_case(part))
-            .ok_or_else(|| format!("no column {column:?} in the table schema"))?;
+            .ok_or_else(unknown)?;
         if i + 1 == parts.len() {
             return Ok(f);
         }
         match &f.data_type {
             DataType::Struct(s) => fields = &s.fields,
-            _ => return Err(format!("column {column:?}: {part} is not a struct")),
+            _ => {
+                return Err(ExprError::NotAStruct {
+                    column: column.to_string(),
+                    part: part.to_string(),
+                });
+            }
         }
     }
-    Err(format!("no column {column:?} in the table schema"))
+    Err(unknown())
 }
 
 /// The primitive type of a (possibly nested) column.
-pub fn primitive_of(schema: &StructType, column: &str) -> Result<PrimitiveType, String> {
+pub fn primitive_of(schema: &StructType, column: &str) -> Result<PrimitiveType, ExprError> {
     match &find_field(schema, column)?.data_type {
         DataType::Primitive(p) => Ok(*p),
-        other => Err(format!(
-            "column {column:?} has type {}, which predicates cannot compare",
-            other.simple_name()
-        )),
+        other => Err(ExprError::NotComparable {
+            column: column.to_string(),
+            type_name: other.simple_name(),
+        }),
     }
 }
 

@@ -50,17 +50,35 @@ const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
     None => panic!("1970-01-01 is a valid date"),
 };
 
+/// A serialized value (partition value, predicate literal) that is not a
+/// valid value of its column's type. The data or the request is at fault,
+/// so retrying cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("partition value {value:?} is not a valid {expected}")]
+pub struct InvalidValue {
+    /// The text as written.
+    pub value: String,
+    /// The type it should have (`long`, `date`, `decimal(10,2)`, …).
+    pub expected: String,
+}
+
 /// Parses a serialized partition value. `None` and (for every type but
 /// string) the empty string are NULL; an empty string column is also NULL, as
 /// Spark writes it.
-pub fn parse_partition_value(raw: Option<&str>, ty: &PrimitiveType) -> Result<Scalar, String> {
+pub fn parse_partition_value(
+    raw: Option<&str>,
+    ty: &PrimitiveType,
+) -> Result<Scalar, InvalidValue> {
     let Some(raw) = raw else {
         return Ok(Scalar::Null);
     };
     if raw.is_empty() {
         return Ok(Scalar::Null);
     }
-    let bad = |what: &str| format!("partition value {raw:?} is not a valid {what}");
+    let bad = |what: &str| InvalidValue {
+        value: raw.to_string(),
+        expected: what.to_string(),
+    };
     Ok(match ty {
         PrimitiveType::String => Scalar::String(raw.to_string()),
         PrimitiveType::Long => Scalar::Long(raw.parse().map_err(|_| bad("long"))?),

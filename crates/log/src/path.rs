@@ -10,6 +10,34 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// A file path from the log that silt refuses to follow. The log is at
+/// fault (or a hostile writer), so retrying cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// The path is empty.
+    #[error("file path is empty")]
+    Empty,
+    /// The path holds a NUL byte.
+    #[error("file path {path:?} contains a NUL byte")]
+    NulByte {
+        /// The path as written.
+        path: String,
+    },
+    /// A `%` escape that does not decode to UTF-8 text.
+    #[error("file path {path:?} is not valid percent-encoding")]
+    BadPercentEncoding {
+        /// The path as written.
+        path: String,
+    },
+    /// A relative path with a `..` segment.
+    #[error("relative file path {path:?} climbs out of the table root")]
+    ClimbsOut {
+        /// The path as written.
+        path: String,
+    },
+}
+
 /// A validated file path from the log.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -17,24 +45,23 @@ pub struct FilePath(String);
 
 impl FilePath {
     /// Validates a path taken from the log.
-    pub fn parse(raw: impl Into<String>) -> Result<Self, String> {
+    pub fn parse(raw: impl Into<String>) -> Result<Self, PathError> {
         let raw = raw.into();
         if raw.is_empty() {
-            return Err("file path is empty".into());
+            return Err(PathError::Empty);
         }
         if raw.contains('\0') {
-            return Err(format!("file path {raw:?} contains a NUL byte"));
+            return Err(PathError::NulByte { path: raw });
         }
         // Only a path with a dot-dot (possibly percent-encoded) or a
         // backslash can climb out; most paths skip the segment check.
         let suspicious = raw.contains("..") || raw.contains('%') || raw.contains('\\');
         if suspicious && !is_absolute(&raw) {
-            let decoded = percent_decode(&raw)
-                .ok_or_else(|| format!("file path {raw:?} is not valid percent-encoding"))?;
+            let Some(decoded) = percent_decode(&raw) else {
+                return Err(PathError::BadPercentEncoding { path: raw });
+            };
             if decoded.split(['/', '\\']).any(|segment| segment == "..") {
-                return Err(format!(
-                    "relative file path {raw:?} climbs out of the table root"
-                ));
+                return Err(PathError::ClimbsOut { path: raw });
             }
         }
         Ok(Self(raw))
@@ -128,8 +155,8 @@ pub fn percent_decode(s: &str) -> Option<String> {
 }
 
 impl TryFrom<String> for FilePath {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = PathError;
+    fn try_from(s: String) -> Result<Self, PathError> {
         Self::parse(s)
     }
 }

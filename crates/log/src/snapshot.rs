@@ -599,9 +599,10 @@ async fn load_version(
     let mut checksum_discrepancy = None;
     if let Some((path, bytes)) = checksum {
         let size: i64 = files.iter().map(|f| f.size).sum();
-        if let Err(message) = VersionChecksum::parse(&bytes)
+        if let Err(problem) = VersionChecksum::parse(&bytes)
             .and_then(|c| c.verify(files.len(), size, &protocol, &metadata))
         {
+            let message = problem.to_string();
             if strict_checksum {
                 return Err(LogError::ChecksumMismatch {
                     table: table.clone(),

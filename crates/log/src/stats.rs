@@ -4,6 +4,22 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// An `add.stats` string that is not valid statistics (not retryable: the
+/// log is at fault).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StatsError {
+    /// Not JSON, or a field has the wrong type.
+    #[error("stats do not parse: {0}")]
+    Json(#[source] serde_json::Error),
+    /// `numRecords` below zero.
+    #[error("stats numRecords is negative ({num_records})")]
+    NegativeRecordCount {
+        /// The value found.
+        num_records: i64,
+    },
+}
+
 /// Parsed file statistics.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -27,11 +43,10 @@ pub struct FileStats {
 
 impl FileStats {
     /// Parses a `stats` string.
-    pub fn from_json(text: &str) -> Result<Self, String> {
-        let stats: FileStats =
-            serde_json::from_str(text).map_err(|e| format!("stats do not parse: {e}"))?;
-        if stats.num_records.is_some_and(|n| n < 0) {
-            return Err("stats numRecords is negative".into());
+    pub fn from_json(text: &str) -> Result<Self, StatsError> {
+        let stats: FileStats = serde_json::from_str(text).map_err(StatsError::Json)?;
+        if let Some(num_records) = stats.num_records.filter(|n| *n < 0) {
+            return Err(StatsError::NegativeRecordCount { num_records });
         }
         Ok(stats)
     }

@@ -43,7 +43,7 @@ pub async fn read_in_commit_timestamp(store: &dyn LogStore, version: u64) -> Log
         line,
         message,
     };
-    let actions = parse_action_lines(&bytes).map_err(|(l, m)| bad(m, Some(l)))?;
+    let actions = parse_action_lines(&bytes).map_err(|(l, e)| bad(e.to_string(), Some(l)))?;
     actions
         .iter()
         .find_map(|a| match a {

@@ -15,8 +15,85 @@ use arrow_schema::{DataType as ArrowType, Field, FieldRef, Fields, TimeUnit};
 use silt_log::partition::Scalar;
 use silt_log::schema::{COLUMN_MAPPING_ID_KEY, DataType, StructField, type_to_arrow};
 
+/// A value or column that does not fit the Arrow type the table calls
+/// for. The data (or the table's definition) is at fault, so retrying
+/// cannot help.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArrowValueError {
+    /// A scalar of another type than the column's.
+    #[error("cannot make a {arrow_type} column from the value {value}")]
+    ScalarType {
+        /// The value, with its type (`long 5`).
+        value: String,
+        /// The column's Arrow type.
+        arrow_type: String,
+    },
+    /// A file column of another shape than the table's (a non-struct for
+    /// a struct, a non-map for a map).
+    #[error("expected a {expected} column, found {found}")]
+    Shape {
+        /// `struct` or `map`.
+        expected: &'static str,
+        /// The Arrow type found.
+        found: String,
+    },
+    /// A Delta type whose Arrow form is not of its kind (a bug in the
+    /// type mapping).
+    #[error("{detail}")]
+    TypeMapping {
+        /// What does not match.
+        detail: &'static str,
+    },
+    /// A file column that does not cast to the table's type.
+    #[error("cannot read {found} as {expected}: {source}")]
+    Cast {
+        /// The Arrow type in the file.
+        found: String,
+        /// The table's type.
+        expected: String,
+        /// Arrow's error.
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+    /// The Delta type has no Arrow form.
+    #[error(transparent)]
+    Schema(#[from] silt_log::schema::SchemaError),
+    /// Arrow refused to build the column.
+    #[error(transparent)]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
+/// A scalar for a message: its type and value (`long 5`, `string 'a'`).
+fn describe_scalar(value: &Scalar) -> String {
+    match value {
+        Scalar::Null => "null".to_string(),
+        Scalar::String(s) => format!("string '{s}'"),
+        Scalar::Long(v) => format!("long {v}"),
+        Scalar::Integer(v) => format!("integer {v}"),
+        Scalar::Short(v) => format!("short {v}"),
+        Scalar::Byte(v) => format!("byte {v}"),
+        Scalar::Float(v) => format!("float {v}"),
+        Scalar::Double(v) => format!("double {v}"),
+        Scalar::Boolean(v) => format!("boolean {v}"),
+        Scalar::Binary(v) => format!("binary of {} bytes", v.len()),
+        Scalar::Date(v) => format!("date ({v} days since 1970-01-01)"),
+        Scalar::Timestamp(v) => format!("timestamp ({v} µs since the epoch)"),
+        Scalar::TimestampNtz(v) => format!("timestamp_ntz ({v} µs since the epoch)"),
+        Scalar::Decimal {
+            unscaled,
+            precision,
+            scale,
+        } => format!("decimal({precision},{scale}) with unscaled value {unscaled}"),
+    }
+}
+
 /// `n` copies of a scalar as an array of `ty` (nulls for `Scalar::Null`).
-pub fn repeat_scalar(value: &Scalar, ty: &ArrowType, n: usize) -> Result<ArrayRef, String> {
+pub fn repeat_scalar(
+    value: &Scalar,
+    ty: &ArrowType,
+    n: usize,
+) -> Result<ArrayRef, ArrowValueError> {
     if matches!(value, Scalar::Null) {
         return Ok(new_null_array(ty, n));
     }
@@ -37,12 +114,15 @@ pub fn repeat_scalar(value: &Scalar, ty: &ArrowType, n: usize) -> Result<ArrayRe
             Scalar::Timestamp(v) | Scalar::TimestampNtz(v),
             ArrowType::Timestamp(TimeUnit::Microsecond, tz),
         ) => Arc::new(TimestampMicrosecondArray::from(vec![*v; n]).with_timezone_opt(tz.clone())),
-        (Scalar::Decimal { unscaled, .. }, ArrowType::Decimal128(p, s)) => Arc::new(
-            Decimal128Array::from(vec![*unscaled; n])
-                .with_precision_and_scale(*p, *s)
-                .map_err(|e| e.to_string())?,
-        ),
-        (v, t) => return Err(format!("cannot make a {t} column from {v:?}")),
+        (Scalar::Decimal { unscaled, .. }, ArrowType::Decimal128(p, s)) => {
+            Arc::new(Decimal128Array::from(vec![*unscaled; n]).with_precision_and_scale(*p, *s)?)
+        }
+        (v, t) => {
+            return Err(ArrowValueError::ScalarType {
+                value: describe_scalar(v),
+                arrow_type: t.to_string(),
+            });
+        }
     };
     Ok(arr)
 }
@@ -117,18 +197,20 @@ pub fn conform(
     array: &ArrayRef,
     ty: &DataType,
     mode: ColumnMappingMode,
-) -> Result<ArrayRef, String> {
+) -> Result<ArrayRef, ArrowValueError> {
     let target = logical_arrow_type(ty)?;
     match ty {
         DataType::Struct(st) => {
             let Some(file) = array.as_struct_opt() else {
-                return Err(format!(
-                    "expected a struct column, found {}",
-                    array.data_type()
-                ));
+                return Err(ArrowValueError::Shape {
+                    expected: "struct",
+                    found: array.data_type().to_string(),
+                });
             };
             let ArrowType::Struct(target_fields) = &target else {
-                return Err("struct maps to a non-struct Arrow type".into());
+                return Err(ArrowValueError::TypeMapping {
+                    detail: "struct maps to a non-struct Arrow type",
+                });
             };
             let file_fields = file.fields().clone();
             let mut columns = Vec::with_capacity(st.fields.len());
@@ -138,64 +220,64 @@ pub fn conform(
                     None => new_null_array(tf.data_type(), file.len()),
                 });
             }
-            Ok(Arc::new(
-                StructArray::try_new(target_fields.clone(), columns, file.nulls().cloned())
-                    .map_err(|e| e.to_string())?,
-            ))
+            Ok(Arc::new(StructArray::try_new(
+                target_fields.clone(),
+                columns,
+                file.nulls().cloned(),
+            )?))
         }
         DataType::Array(at) => {
             let Some(list) = array.as_list_opt::<i32>() else {
-                return arrow_cast::cast(array, &target).map_err(|e| e.to_string());
+                return Ok(arrow_cast::cast(array, &target)?);
             };
             let values = conform(list.values(), &at.element_type, mode)?;
             let ArrowType::List(field) = &target else {
-                return Err("array maps to a non-list Arrow type".into());
+                return Err(ArrowValueError::TypeMapping {
+                    detail: "array maps to a non-list Arrow type",
+                });
             };
-            Ok(Arc::new(
-                ListArray::try_new(
-                    Arc::new(Field::new(
-                        field.name(),
-                        values.data_type().clone(),
-                        field.is_nullable(),
-                    )),
-                    list.offsets().clone(),
-                    values,
-                    list.nulls().cloned(),
-                )
-                .map_err(|e| e.to_string())?,
-            ))
+            Ok(Arc::new(ListArray::try_new(
+                Arc::new(Field::new(
+                    field.name(),
+                    values.data_type().clone(),
+                    field.is_nullable(),
+                )),
+                list.offsets().clone(),
+                values,
+                list.nulls().cloned(),
+            )?))
         }
         DataType::Map(mt) => {
             let Some(map) = array.as_map_opt() else {
-                return Err(format!(
-                    "expected a map column, found {}",
-                    array.data_type()
-                ));
+                return Err(ArrowValueError::Shape {
+                    expected: "map",
+                    found: array.data_type().to_string(),
+                });
             };
             let keys = conform(map.keys(), &mt.key_type, mode)?;
             let values = conform(map.values(), &mt.value_type, mode)?;
             let ArrowType::Map(entries, sorted) = &target else {
-                return Err("map maps to a non-map Arrow type".into());
+                return Err(ArrowValueError::TypeMapping {
+                    detail: "map maps to a non-map Arrow type",
+                });
             };
             let ArrowType::Struct(kv) = entries.data_type() else {
-                return Err("map entries are not a struct".into());
+                return Err(ArrowValueError::TypeMapping {
+                    detail: "map entries are not a struct",
+                });
             };
-            let entries_array = StructArray::try_new(kv.clone(), vec![keys, values], None)
-                .map_err(|e| e.to_string())?;
-            Ok(Arc::new(
-                MapArray::try_new(
-                    Arc::new(Field::new(
-                        entries.name(),
-                        entries_array.data_type().clone(),
-                        false,
-                    )),
-                    map.offsets().clone(),
-                    entries_array,
-                    map.nulls().cloned(),
-                    *sorted,
-                )
-                .map_err(|e| e.to_string())?,
-            ))
+            let entries_array = StructArray::try_new(kv.clone(), vec![keys, values], None)?;
+            Ok(Arc::new(MapArray::try_new(
+                Arc::new(Field::new(
+                    entries.name(),
+                    entries_array.data_type().clone(),
+                    false,
+                )),
+                map.offsets().clone(),
+                entries_array,
+                map.nulls().cloned(),
+                *sorted,
+            )?))
         }
         _ => {
             if array.data_type() == &target {
@@ -206,20 +288,17 @@ pub fn conform(
                 // Parquet timestamps are instants (INT96 and isAdjustedToUTC)
                 // or wall-clock values; change the unit, then label the zone
                 // without converting (no time-zone database needed).
-                let naive = arrow_cast::cast(array, &ArrowType::Timestamp(*unit, None))
-                    .map_err(|e| e.to_string())?;
+                let naive = arrow_cast::cast(array, &ArrowType::Timestamp(*unit, None))?;
                 let labelled = naive
                     .as_primitive::<arrow_array::types::TimestampMicrosecondType>()
                     .clone()
                     .with_timezone_opt(tz.clone());
                 Ok(Arc::new(labelled))
             } else {
-                arrow_cast::cast(array, &target).map_err(|e| {
-                    format!(
-                        "cannot read {} as {}: {e}",
-                        array.data_type(),
-                        ty.simple_name()
-                    )
+                arrow_cast::cast(array, &target).map_err(|source| ArrowValueError::Cast {
+                    found: array.data_type().to_string(),
+                    expected: ty.simple_name(),
+                    source,
                 })
             }
         }
@@ -259,8 +338,8 @@ pub fn plain_type(t: &ArrowType) -> ArrowType {
 }
 
 /// The plain Arrow type of a Delta type.
-pub fn logical_arrow_type(ty: &DataType) -> Result<ArrowType, String> {
-    Ok(plain_type(&type_to_arrow(ty).map_err(|e| e.to_string())?))
+pub fn logical_arrow_type(ty: &DataType) -> Result<ArrowType, silt_log::schema::SchemaError> {
+    Ok(plain_type(&type_to_arrow(ty)?))
 }
 
 /// An add's partition values keyed by logical column names (the log keys
@@ -291,7 +370,7 @@ pub(crate) fn append_column(
     batch: &arrow_array::RecordBatch,
     field: arrow_schema::Field,
     column: ArrayRef,
-) -> Result<arrow_array::RecordBatch, String> {
+) -> Result<arrow_array::RecordBatch, arrow_schema::ArrowError> {
     let mut fields: Vec<arrow_schema::Field> = batch
         .schema()
         .fields()
@@ -302,5 +381,4 @@ pub(crate) fn append_column(
     fields.push(field);
     cols.push(column);
     arrow_array::RecordBatch::try_new(std::sync::Arc::new(arrow_schema::Schema::new(fields)), cols)
-        .map_err(|e| e.to_string())
 }

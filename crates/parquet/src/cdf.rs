@@ -55,9 +55,9 @@ pub async fn write_changes(
             Field::new(CHANGE_TYPE, ArrowType::Utf8, true),
             Arc::new(StringArray::from(vec![change_type; n])),
         )
-        .map_err(|reason| ParquetError::InvalidData {
+        .map_err(|e| ParquetError::InvalidData {
             table: snapshot.location().to_string(),
-            reason,
+            reason: e.to_string(),
         })?;
         batches.push(with_type);
     }
@@ -244,10 +244,10 @@ pub async fn read_changes(
                 let n = b.num_rows();
                 let mut b = b;
                 let mut add = |field: Field, column: ArrayRef| -> ParquetResult<()> {
-                    b = append_column(&b, field, column).map_err(|reason| {
+                    b = append_column(&b, field, column).map_err(|e| {
                         ParquetError::InvalidData {
                             table: table.clone(),
-                            reason,
+                            reason: e.to_string(),
                         }
                     })?;
                     Ok(())

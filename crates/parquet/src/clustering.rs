@@ -12,12 +12,53 @@ use silt_log::Snapshot;
 use silt_log::alter::CLUSTERING_DOMAIN;
 use silt_log::schema::StructType;
 
+/// Why a table's clustering cannot be read or applied. The table's
+/// clustering domain, its schema or the rows are at fault, so retrying
+/// cannot help.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusteringError {
+    /// The clustering domain's configuration is not JSON.
+    #[error("the {CLUSTERING_DOMAIN} domain is not JSON: {0}")]
+    DomainNotJson(#[source] serde_json::Error),
+    /// The clustering domain has no list of column paths.
+    #[error("the {CLUSTERING_DOMAIN} domain has no column list: {0}")]
+    NoColumnList(#[source] serde_json::Error),
+    /// A nested clustering column (not supported yet).
+    #[error("clustering on the nested column {column} is not supported yet")]
+    Nested {
+        /// The physical column path, dotted.
+        column: String,
+    },
+    /// A clustering column the schema does not have.
+    #[error("clustering column {column} is not in the schema")]
+    NotInSchema {
+        /// The physical column name.
+        column: String,
+    },
+    /// A clustering column the rows do not have.
+    #[error("clustering column {column} is missing from the rows")]
+    NotInRows {
+        /// The logical column name.
+        column: String,
+    },
+    /// Arrow cannot order a clustering column's values.
+    #[error("clustering column {column}: {source}")]
+    Order {
+        /// The logical column name.
+        column: String,
+        /// Arrow's error.
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+}
+
 /// The `clusteringProvider` silt writes on clustered files.
 pub const CLUSTERING_PROVIDER: &str = "liquid";
 
 /// The table's clustering columns as logical top-level names, when it is
 /// clustered (`Ok(None)` otherwise).
-pub fn clustering_columns(snapshot: &Snapshot) -> Result<Option<Vec<String>>, String> {
+pub fn clustering_columns(snapshot: &Snapshot) -> Result<Option<Vec<String>>, ClusteringError> {
     let Some(d) = snapshot
         .domains()
         .get(CLUSTERING_DOMAIN)
@@ -25,11 +66,11 @@ pub fn clustering_columns(snapshot: &Snapshot) -> Result<Option<Vec<String>>, St
     else {
         return Ok(None);
     };
-    let parsed: serde_json::Value = serde_json::from_str(&d.configuration)
-        .map_err(|e| format!("the {CLUSTERING_DOMAIN} domain is not JSON: {e}"))?;
+    let parsed: serde_json::Value =
+        serde_json::from_str(&d.configuration).map_err(ClusteringError::DomainNotJson)?;
     let paths: Vec<Vec<String>> =
         serde_json::from_value(parsed.get("clusteringColumns").cloned().unwrap_or_default())
-            .map_err(|e| format!("the {CLUSTERING_DOMAIN} domain has no column list: {e}"))?;
+            .map_err(ClusteringError::NoColumnList)?;
     if paths.is_empty() {
         return Ok(None);
     }
@@ -41,23 +82,24 @@ pub fn clustering_columns(snapshot: &Snapshot) -> Result<Option<Vec<String>>, St
         .map(Some)
 }
 
-fn logical_name(schema: &StructType, path: &[String]) -> Result<String, String> {
+fn logical_name(schema: &StructType, path: &[String]) -> Result<String, ClusteringError> {
     let [physical] = path else {
-        return Err(format!(
-            "clustering on the nested column {} is not supported yet",
-            path.join(".")
-        ));
+        return Err(ClusteringError::Nested {
+            column: path.join("."),
+        });
     };
     schema
         .fields
         .iter()
         .find(|f| f.physical_name().unwrap_or(&f.name) == physical)
         .map(|f| f.name.clone())
-        .ok_or_else(|| format!("clustering column {physical} is not in the schema"))
+        .ok_or_else(|| ClusteringError::NotInSchema {
+            column: physical.clone(),
+        })
 }
 
 /// Row order of `batch` along the Z-order curve of `columns`.
-pub fn z_order(batch: &RecordBatch, columns: &[String]) -> Result<UInt32Array, String> {
+pub fn z_order(batch: &RecordBatch, columns: &[String]) -> Result<UInt32Array, ClusteringError> {
     let n = batch.num_rows();
     let arrays: Vec<ArrayRef> = columns
         .iter()
@@ -65,14 +107,18 @@ pub fn z_order(batch: &RecordBatch, columns: &[String]) -> Result<UInt32Array, S
             batch
                 .column_by_name(c)
                 .cloned()
-                .ok_or_else(|| format!("clustering column {c} is missing from the rows"))
+                .ok_or_else(|| ClusteringError::NotInRows { column: c.clone() })
         })
         .collect::<Result<_, _>>()?;
     let k = arrays.len().max(1);
     let bits = (128 / k).min(32) as u32;
     // Each column's rank of every row, scaled to 32 bits.
     let mut scaled: Vec<Vec<u32>> = Vec::with_capacity(k);
-    for a in &arrays {
+    for (a, column) in arrays.iter().zip(columns) {
+        let order_err = |source| ClusteringError::Order {
+            column: column.clone(),
+            source,
+        };
         // Row-format encodings compare like the values (nulls first).
         let converter = RowConverter::new(vec![SortField::new_with_options(
             a.data_type().clone(),
@@ -81,10 +127,10 @@ pub fn z_order(batch: &RecordBatch, columns: &[String]) -> Result<UInt32Array, S
                 nulls_first: true,
             },
         )])
-        .map_err(|e| e.to_string())?;
+        .map_err(order_err)?;
         let rows = converter
             .convert_columns(std::slice::from_ref(a))
-            .map_err(|e| e.to_string())?;
+            .map_err(order_err)?;
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_unstable_by(|&x, &y| rows.row(x).cmp(&rows.row(y)));
         let mut rank = vec![0u32; n];

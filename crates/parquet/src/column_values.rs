@@ -15,8 +15,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch};
 use arrow_schema::{Field, Schema};
-use silt_log::column_rules::{ColumnRule, IdentitySpec, column_rules};
-use silt_log::expr::Expr;
+use silt_log::column_rules::{ColumnRule, ColumnRuleError, IdentitySpec, column_rules};
+use silt_log::expr::{Expr, ExprError, PredicateError};
 use silt_log::schema::StructType;
 use silt_log::{Metadata, Protocol};
 
@@ -24,7 +24,190 @@ use silt_log::{Metadata, Protocol};
 /// logical names.
 pub trait ExpressionEvaluator: Send + Sync + std::fmt::Debug {
     /// The expression's value for every row of `batch`.
-    fn evaluate(&self, sql: &str, batch: &RecordBatch) -> Result<ArrayRef, String>;
+    fn evaluate(&self, sql: &str, batch: &RecordBatch) -> Result<ArrayRef, EvaluationError>;
+}
+
+/// An [`ExpressionEvaluator`] could not evaluate an expression: it does
+/// not compile or fails on the rows. The expression or the rows are at
+/// fault, so retrying cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EvaluationError {
+    /// The SQL expression.
+    pub sql: String,
+    /// The evaluator's explanation.
+    pub message: String,
+}
+
+impl EvaluationError {
+    /// An error evaluating `sql`, explained by `message`.
+    pub fn new(sql: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a CHECK constraint is not a silt predicate (so it needs SQL).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotAPredicate {
+    /// It does not parse as a predicate.
+    #[error(transparent)]
+    Parse(#[from] PredicateError),
+    /// It parses but does not fit the schema.
+    #[error(transparent)]
+    Schema(#[from] ExprError),
+}
+
+/// Rows that break the table's data rules, or rules that cannot be
+/// applied. The rows or the table's definition are at fault (or a SQL
+/// engine is missing), so retrying the same write cannot help.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RowRuleError {
+    /// A rule needs SQL and no [`ExpressionEvaluator`] was given.
+    #[error("{rule} ({sql}) cannot be evaluated without a SQL engine (silt-sql): {reason}")]
+    CheckNeedsSqlEngine {
+        /// The rule (`constraint c`, an invariant).
+        rule: String,
+        /// Its SQL.
+        sql: String,
+        /// Why silt's own predicates cannot evaluate it.
+        #[source]
+        reason: NotAPredicate,
+    },
+    /// A generated or default column and no [`ExpressionEvaluator`].
+    #[error(
+        "column {column:?} is a generated or default column; writing it needs a SQL engine (use silt-sql, or pass an ExpressionEvaluator)"
+    )]
+    ComputedColumnNeedsSqlEngine {
+        /// The column.
+        column: String,
+    },
+    /// An expression to evaluate and no [`ExpressionEvaluator`].
+    #[error("evaluating {sql} needs a SQL engine")]
+    NoSqlEngine {
+        /// The expression.
+        sql: String,
+    },
+    /// The table's column rules are malformed.
+    #[error(transparent)]
+    ColumnRule(#[from] ColumnRuleError),
+    /// A ruled column the schema does not have.
+    #[error("column {column:?} is not in the schema")]
+    UnknownColumn {
+        /// The column.
+        column: String,
+    },
+    /// An identity column ran out of values.
+    #[error("identity column {column:?}: {source}")]
+    Identity {
+        /// The column.
+        column: String,
+        /// Why.
+        #[source]
+        source: ColumnRuleError,
+    },
+    /// Values given for a `GENERATED ALWAYS` identity column.
+    #[error(
+        "column {column:?} is GENERATED ALWAYS AS IDENTITY; {rows} rows give it a value (omit the column)"
+    )]
+    ExplicitIdentity {
+        /// The column.
+        column: String,
+        /// Rows with a value.
+        rows: usize,
+    },
+    /// A default whose value does not fit its column.
+    #[error("the default of column {column:?} ({sql}) is not a {arrow_type}: {source}")]
+    DefaultType {
+        /// The column.
+        column: String,
+        /// The default's SQL.
+        sql: String,
+        /// The column's Arrow type.
+        arrow_type: String,
+        /// The cast's error.
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+    /// A generation expression whose value does not fit its column.
+    #[error("generated column {column:?} ({sql}) does not give a {arrow_type}: {source}")]
+    GeneratedType {
+        /// The column.
+        column: String,
+        /// The generation expression.
+        sql: String,
+        /// The column's Arrow type.
+        arrow_type: String,
+        /// The cast's error.
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+    /// Given values of a generated column that differ from the expression.
+    #[error(
+        "generated column {column:?} must equal {sql}, but {rows} rows give another value; omit the column to have it computed"
+    )]
+    GeneratedMismatch {
+        /// The column.
+        column: String,
+        /// The generation expression.
+        sql: String,
+        /// Rows that differ.
+        rows: usize,
+    },
+    /// Nulls in a NOT NULL column.
+    #[error("column {column:?} is NOT NULL but {rows} rows are null")]
+    NullInNotNull {
+        /// The column.
+        column: String,
+        /// Null rows.
+        rows: usize,
+    },
+    /// A NOT NULL column missing from the data.
+    #[error("column {column:?} is NOT NULL but the data does not have it")]
+    NotNullColumnMissing {
+        /// The column.
+        column: String,
+    },
+    /// A SQL check that does not give booleans.
+    #[error("{rule} ({sql}) is not a boolean")]
+    NotBoolean {
+        /// The rule.
+        rule: String,
+        /// Its SQL.
+        sql: String,
+    },
+    /// Rows that violate a CHECK constraint or invariant.
+    #[error("{rule} ({sql}) is violated by {rows} rows; nothing was committed")]
+    CheckViolated {
+        /// The rule.
+        rule: String,
+        /// Its SQL.
+        sql: String,
+        /// Violating rows.
+        rows: usize,
+    },
+    /// An evaluator that gave the wrong number of values.
+    #[error("{sql} gave {values} values for {rows} rows")]
+    WrongLength {
+        /// The expression.
+        sql: String,
+        /// Values given.
+        values: usize,
+        /// Rows in the batch.
+        rows: usize,
+    },
+    /// The evaluator failed.
+    #[error(transparent)]
+    Evaluation(#[from] EvaluationError),
+    /// A predicate check failed to evaluate.
+    #[error(transparent)]
+    Filter(#[from] crate::filter::FilterError),
+    /// Arrow refused the rows (casts, comparisons, batch building).
+    #[error(transparent)]
+    Arrow(#[from] arrow_schema::ArrowError),
 }
 
 /// How a CHECK constraint or invariant is evaluated.
@@ -88,7 +271,7 @@ impl RowRules {
         schema: &StructType,
         evaluator: Option<Arc<dyn ExpressionEvaluator>>,
         new_rows: bool,
-    ) -> Result<Arc<Self>, String> {
+    ) -> Result<Arc<Self>, RowRuleError> {
         let mut rules = RowRules {
             evaluator,
             new_rows,
@@ -97,15 +280,16 @@ impl RowRules {
         for c in silt_log::constraints::table_checks(protocol, metadata) {
             let eval = match c
                 .predicate
-                .map_err(|e| e.to_string())
-                .and_then(|e| e.validate(schema).map(|_| e))
+                .map_err(NotAPredicate::from)
+                .and_then(|e| e.validate(schema).map(|_| e).map_err(NotAPredicate::from))
             {
                 Ok(e) => CheckEval::Predicate(e),
-                Err(e) if rules.evaluator.is_none() => {
-                    return Err(format!(
-                        "{} ({}) cannot be evaluated without a SQL engine (silt-sql): {e}",
-                        c.name, c.sql
-                    ));
+                Err(reason) if rules.evaluator.is_none() => {
+                    return Err(RowRuleError::CheckNeedsSqlEngine {
+                        rule: c.name,
+                        sql: c.sql,
+                        reason,
+                    });
                 }
                 Err(_) => CheckEval::Sql,
             };
@@ -120,13 +304,16 @@ impl RowRules {
                 .fields
                 .iter()
                 .position(|f| f.name == r.name)
-                .ok_or_else(|| format!("column {:?} is not in the schema", r.name))?;
+                .ok_or_else(|| RowRuleError::UnknownColumn {
+                    column: r.name.clone(),
+                })?;
             match r.rule {
                 ColumnRule::Identity(spec) => rules.identity.push(IdentityColumn {
                     index,
-                    first: spec
-                        .first_free()
-                        .map_err(|e| format!("identity column {:?}: {e}", r.name))?,
+                    first: spec.first_free().map_err(|source| RowRuleError::Identity {
+                        column: r.name.clone(),
+                        source,
+                    })?,
                     name: r.name,
                     spec,
                     used: AtomicU64::new(0),
@@ -138,10 +325,9 @@ impl RowRules {
         if rules.evaluator.is_none()
             && let Some((i, _)) = rules.fills.first()
         {
-            return Err(format!(
-                "column {:?} is a generated or default column; writing it needs a SQL engine (use silt-sql, or pass an ExpressionEvaluator)",
-                schema.fields[*i].name
-            ));
+            return Err(RowRuleError::ComputedColumnNeedsSqlEngine {
+                column: schema.fields[*i].name.clone(),
+            });
         }
         // Defaults first: generation expressions may read defaulted columns.
         rules
@@ -171,7 +357,7 @@ impl RowRules {
         schema: &StructType,
         columns: &mut [ArrayRef],
         present: &[bool],
-    ) -> Result<(), String> {
+    ) -> Result<(), RowRuleError> {
         let rows = columns.first().map_or(0, |c| c.len());
         for c in &self.identity {
             columns[c.index] = self.identity_values(c, &columns[c.index], rows)?;
@@ -183,38 +369,46 @@ impl RowRules {
                 Fill::Default(sql) => {
                     if !present[*i] {
                         let v = self.evaluate(sql, schema, columns)?;
-                        columns[*i] = strict_cast(&v, &want).map_err(|e| {
-                            format!("the default of column {name:?} ({sql}) is not a {want}: {e}")
-                        })?;
+                        columns[*i] =
+                            strict_cast(&v, &want).map_err(|source| RowRuleError::DefaultType {
+                                column: name.clone(),
+                                sql: sql.clone(),
+                                arrow_type: want.to_string(),
+                                source,
+                            })?;
                     }
                 }
                 Fill::Generated(sql) => {
                     let v = self.evaluate(sql, schema, columns)?;
-                    let v = strict_cast(&v, &want).map_err(|e| {
-                        format!("generated column {name:?} ({sql}) does not give a {want}: {e}")
-                    })?;
+                    let v =
+                        strict_cast(&v, &want).map_err(|source| RowRuleError::GeneratedType {
+                            column: name.clone(),
+                            sql: sql.clone(),
+                            arrow_type: want.to_string(),
+                            source,
+                        })?;
                     let given = &columns[*i];
                     if given.null_count() == given.len() {
                         columns[*i] = v;
                     } else {
                         // Given values must equal the expression (null-safe);
                         // nulls are filled.
-                        let same =
-                            arrow_ord::cmp::not_distinct(given, &v).map_err(|e| e.to_string())?;
+                        let same = arrow_ord::cmp::not_distinct(given, &v)?;
                         let wrong = (0..rows)
                             .filter(|&r| !given.is_null(r) && !same.value(r))
                             .count();
                         if wrong > 0 {
-                            return Err(format!(
-                                "generated column {name:?} must equal {sql}, but {wrong} rows give another value; omit the column to have it computed"
-                            ));
+                            return Err(RowRuleError::GeneratedMismatch {
+                                column: name.clone(),
+                                sql: sql.clone(),
+                                rows: wrong,
+                            });
                         }
                         columns[*i] = arrow_select::zip::zip(
-                            &arrow_arith::boolean::is_null(given).map_err(|e| e.to_string())?,
+                            &arrow_arith::boolean::is_null(given)?,
                             &v,
                             given,
-                        )
-                        .map_err(|e| e.to_string())?;
+                        )?;
                     }
                 }
             }
@@ -222,16 +416,14 @@ impl RowRules {
         for ((f, c), had) in schema.fields.iter().zip(columns.iter()).zip(present) {
             if !f.nullable && c.null_count() > 0 {
                 return Err(if *had {
-                    format!(
-                        "column {:?} is NOT NULL but {} rows are null",
-                        f.name,
-                        c.null_count()
-                    )
+                    RowRuleError::NullInNotNull {
+                        column: f.name.clone(),
+                        rows: c.null_count(),
+                    }
                 } else {
-                    format!(
-                        "column {:?} is NOT NULL but the data does not have it",
-                        f.name
-                    )
+                    RowRuleError::NotNullColumnMissing {
+                        column: f.name.clone(),
+                    }
                 });
             }
         }
@@ -245,16 +437,18 @@ impl RowRules {
         sql: &str,
         schema: &StructType,
         evaluator: Option<Arc<dyn ExpressionEvaluator>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, RowRuleError> {
         let eval = match silt_log::expr::parse_predicate(sql)
-            .map_err(|e| e.to_string())
-            .and_then(|e| e.validate(schema).map(|_| e))
+            .map_err(NotAPredicate::from)
+            .and_then(|e| e.validate(schema).map(|_| e).map_err(NotAPredicate::from))
         {
             Ok(e) => CheckEval::Predicate(e),
-            Err(e) if evaluator.is_none() => {
-                return Err(format!(
-                    "constraint {name} ({sql}) cannot be evaluated without a SQL engine (silt-sql): {e}"
-                ));
+            Err(reason) if evaluator.is_none() => {
+                return Err(RowRuleError::CheckNeedsSqlEngine {
+                    rule: format!("constraint {name}"),
+                    sql: sql.to_string(),
+                    reason,
+                });
             }
             Err(_) => CheckEval::Sql,
         };
@@ -271,7 +465,11 @@ impl RowRules {
 
     /// Checks CHECK constraints and invariants on rows (`columns` in table
     /// order).
-    pub(crate) fn check(&self, schema: &StructType, columns: &[ArrayRef]) -> Result<(), String> {
+    pub(crate) fn check(
+        &self,
+        schema: &StructType,
+        columns: &[ArrayRef],
+    ) -> Result<(), RowRuleError> {
         if !self.checks.is_empty() {
             let batch = logical_batch(schema, columns)?;
             for check in &self.checks {
@@ -280,8 +478,9 @@ impl RowRules {
                     CheckEval::Sql => {
                         let v = self.evaluate(&check.sql, schema, columns)?;
                         v.as_boolean_opt()
-                            .ok_or_else(|| {
-                                format!("{} ({}) is not a boolean", check.name, check.sql)
+                            .ok_or_else(|| RowRuleError::NotBoolean {
+                                rule: check.name.clone(),
+                                sql: check.sql.clone(),
                             })?
                             .clone()
                     }
@@ -291,10 +490,11 @@ impl RowRules {
                     .filter(|i| mask.is_valid(*i) && !mask.value(*i))
                     .count();
                 if violations > 0 {
-                    return Err(format!(
-                        "{} ({}) is violated by {violations} rows; nothing was committed",
-                        check.name, check.sql
-                    ));
+                    return Err(RowRuleError::CheckViolated {
+                        rule: check.name.clone(),
+                        sql: check.sql.clone(),
+                        rows: violations,
+                    });
                 }
             }
         }
@@ -306,19 +506,21 @@ impl RowRules {
         sql: &str,
         schema: &StructType,
         columns: &[ArrayRef],
-    ) -> Result<ArrayRef, String> {
+    ) -> Result<ArrayRef, RowRuleError> {
         let evaluator = self
             .evaluator
             .as_ref()
-            .ok_or_else(|| format!("evaluating {sql} needs a SQL engine"))?;
+            .ok_or_else(|| RowRuleError::NoSqlEngine {
+                sql: sql.to_string(),
+            })?;
         let batch = logical_batch(schema, columns)?;
         let v = evaluator.evaluate(sql, &batch)?;
         if v.len() != batch.num_rows() {
-            return Err(format!(
-                "{sql} gave {} values for {} rows",
-                v.len(),
-                batch.num_rows()
-            ));
+            return Err(RowRuleError::WrongLength {
+                sql: sql.to_string(),
+                values: v.len(),
+                rows: batch.num_rows(),
+            });
         }
         Ok(v)
     }
@@ -328,21 +530,19 @@ impl RowRules {
         c: &IdentityColumn,
         given: &ArrayRef,
         rows: usize,
-    ) -> Result<ArrayRef, String> {
+    ) -> Result<ArrayRef, RowRuleError> {
         let missing = given.null_count();
         if self.new_rows && !c.spec.allow_explicit_insert && missing < rows {
-            return Err(format!(
-                "column {:?} is GENERATED ALWAYS AS IDENTITY; {} rows give it a value (omit the column)",
-                c.name,
-                rows - missing
-            ));
+            return Err(RowRuleError::ExplicitIdentity {
+                column: c.name.clone(),
+                rows: rows - missing,
+            });
         }
         if missing == 0 {
             return Ok(given.clone());
         }
         let base = c.used.fetch_add(missing as u64, Ordering::AcqRel);
-        let given64 =
-            arrow_cast::cast(given, &arrow_schema::DataType::Int64).map_err(|e| e.to_string())?;
+        let given64 = arrow_cast::cast(given, &arrow_schema::DataType::Int64)?;
         let given64 = given64.as_primitive::<Int64Type>();
         let mut k = base;
         let mut out = Vec::with_capacity(rows);
@@ -351,7 +551,10 @@ impl RowRules {
                 out.push(
                     c.spec
                         .nth(c.first, k)
-                        .map_err(|e| format!("identity column {:?}: {e}", c.name))?,
+                        .map_err(|source| RowRuleError::Identity {
+                            column: c.name.clone(),
+                            source,
+                        })?,
                 );
                 k += 1;
             } else {
@@ -359,7 +562,7 @@ impl RowRules {
             }
         }
         let values: ArrayRef = Arc::new(Int64Array::from(out));
-        arrow_cast::cast(&values, given.data_type()).map_err(|e| e.to_string())
+        Ok(arrow_cast::cast(&values, given.data_type())?)
     }
 }
 
@@ -380,7 +583,7 @@ fn strict_cast(
 pub(crate) fn logical_batch(
     schema: &StructType,
     columns: &[ArrayRef],
-) -> Result<RecordBatch, String> {
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
     RecordBatch::try_new(
         Arc::new(Schema::new(
             schema
@@ -392,5 +595,4 @@ pub(crate) fn logical_batch(
         )),
         columns.to_vec(),
     )
-    .map_err(|e| e.to_string())
 }

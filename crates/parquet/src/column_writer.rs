@@ -757,8 +757,10 @@ struct PageLocation {
     rows: usize,
 }
 
-fn encode_err(e: String) -> EncodeError {
-    EncodeError::General(e)
+/// A page that cannot be encoded, as the Parquet writer's error (the
+/// writer API this column writer plugs into takes only its own type).
+fn encode_err(e: page_bytes::PageError) -> EncodeError {
+    EncodeError::General(e.to_string())
 }
 
 /// Writes one top-level column chunk of kind `K`; see the module docs.

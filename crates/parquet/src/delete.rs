@@ -56,10 +56,11 @@ pub async fn delete_where(
         ..RowChanges::default()
     };
     let mut rows_deleted = 0u64;
-    let file_err = |file: &str, reason: String| ParquetError::Write {
+    // Evaluating the predicate or splitting rows in memory: a failure is
+    // bad data, not a (retryable) storage failure.
+    let file_err = |file: &str, reason: String| ParquetError::InvalidData {
         table: snapshot.location().to_string(),
-        file: file.to_string(),
-        reason,
+        reason: format!("file {file}: {reason}"),
     };
     for add in &candidates {
         // Whole-file decisions from partition values alone.
@@ -90,9 +91,8 @@ pub async fn delete_where(
         let mut kept: Vec<RecordBatch> = Vec::new();
         for (batch, positions) in &batches {
             let mask = match scan.predicate() {
-                Some(p) => {
-                    evaluate(p, &schema, batch).map_err(|e| file_err(add.path.as_str(), e))?
-                }
+                Some(p) => evaluate(p, &schema, batch)
+                    .map_err(|e| file_err(add.path.as_str(), e.to_string()))?,
                 None => BooleanArray::from(vec![true; batch.num_rows()]),
             };
             let hit = |i: usize| mask.is_valid(i) && mask.value(i);
@@ -177,7 +177,7 @@ pub async fn optimize(
     };
     // A clustered table rewrites every file not yet clustered into one
     // Z-ordered sequence of files; others compact small files per partition.
-    let clustered = clustering_columns(snapshot).map_err(&invalid)?;
+    let clustered = clustering_columns(snapshot).map_err(|e| invalid(e.to_string()))?;
     let mut groups: HashMap<Vec<(String, Option<String>)>, Vec<Add>> = HashMap::new();
     for a in snapshot.files() {
         let candidate = match &clustered {
@@ -212,12 +212,13 @@ pub async fn optimize(
         for f in files {
             for (b, positions) in scan.read_with_positions(f).await? {
                 batches.push(match &tracking {
-                    Some(t) => t.resolve(f, &b, &positions).map_err(|reason| {
-                        ParquetError::InvalidData {
-                            table: snapshot.location().to_string(),
-                            reason,
-                        }
-                    })?,
+                    Some(t) => {
+                        t.resolve(f, &b, &positions)
+                            .map_err(|e| ParquetError::InvalidData {
+                                table: snapshot.location().to_string(),
+                                reason: e.to_string(),
+                            })?
+                    }
                     None => b,
                 });
             }
@@ -229,7 +230,7 @@ pub async fn optimize(
             if !batches.is_empty() {
                 let one = arrow_select::concat::concat_batches(&batches[0].schema(), &batches)
                     .map_err(|e| invalid(e.to_string()))?;
-                let order = z_order(&one, columns).map_err(&invalid)?;
+                let order = z_order(&one, columns).map_err(|e| invalid(e.to_string()))?;
                 let sorted = arrow_select::take::take_record_batch(&one, &order)
                     .map_err(|e| invalid(e.to_string()))?;
                 // Slices keep the encoder's batches small; order is kept.

@@ -9,6 +9,145 @@ use std::io::Cursor;
 use roaring::RoaringBitmap;
 use silt_log::deletion_vector::{DeletionVectorDescriptor, StorageType};
 
+/// A deletion vector that cannot be decoded or located. Its bytes or its
+/// descriptor are damaged (or the input was not a deletion vector), so
+/// reading it again cannot help: never retryable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DvError {
+    /// Z85 text whose length is not a multiple of 5.
+    #[error("Z85 text length {len} is not a multiple of 5")]
+    Z85Length {
+        /// The length found.
+        len: usize,
+    },
+    /// A character outside the Z85 alphabet.
+    #[error("{found:?} is not a Z85 character")]
+    Z85Character {
+        /// The character.
+        found: char,
+    },
+    /// A Z85 group above 2³² − 1.
+    #[error("Z85 group overflows 32 bits")]
+    Z85Overflow,
+    /// Bytes to encode whose length is not a multiple of 4 (a caller bug).
+    #[error("Z85 input length must be a multiple of 4, not {len}")]
+    Z85InputLength {
+        /// The length given.
+        len: usize,
+    },
+    /// An inline vector that is not ASCII text.
+    #[error("an inline deletion vector is not Z85 text")]
+    InlineNotText,
+    /// An inline vector whose text length does not fit its declared size.
+    #[error("inline deletion vector of {size} bytes needs {expected} Z85 characters, not {found}")]
+    InlineLength {
+        /// The declared size in bytes.
+        size: usize,
+        /// The characters that size needs.
+        expected: usize,
+        /// The characters found.
+        found: usize,
+    },
+    /// The short final group of an inline vector holds too large a value.
+    #[error("the last Z85 group of an inline deletion vector is out of range")]
+    InlineLastGroup,
+    /// The serialized bitmap array ends early.
+    #[error("deletion vector truncated at byte {at}")]
+    Truncated {
+        /// Where the missing bytes start.
+        at: usize,
+    },
+    /// The bitmap array does not start with the magic number.
+    #[error("deletion vector has magic {found}, expected {ROARING_ARRAY_MAGIC}")]
+    Magic {
+        /// The number found.
+        found: u32,
+    },
+    /// More bitmaps claimed than the bytes could hold.
+    #[error("deletion vector claims {count} bitmaps in {len} bytes")]
+    BitmapCount {
+        /// The count claimed.
+        count: u64,
+        /// The bytes available.
+        len: usize,
+    },
+    /// A bitmap key is cut off.
+    #[error("deletion vector truncated in a bitmap key")]
+    KeyTruncated,
+    /// Bitmap keys out of order or repeated.
+    #[error("deletion vector bitmap keys are not increasing")]
+    KeysNotIncreasing,
+    /// A 32-bit Roaring bitmap does not parse.
+    #[error("deletion vector bitmap does not parse: {0}")]
+    Bitmap(#[source] std::io::Error),
+    /// A descriptor's sizeInBytes below zero.
+    #[error("deletion vector has a negative sizeInBytes ({size_in_bytes})")]
+    NegativeSize {
+        /// The size given.
+        size_in_bytes: i32,
+    },
+    /// A `u` descriptor id that does not end in a Z85 UUID.
+    #[error("deletion vector id {id:?} does not end in a 20-character Z85 UUID")]
+    BadId {
+        /// pathOrInlineDv.
+        id: String,
+    },
+    /// A `u` descriptor id whose UUID part does not decode to 16 bytes.
+    #[error("deletion vector id {id:?}: {source}")]
+    BadUuid {
+        /// pathOrInlineDv.
+        id: String,
+        /// Why.
+        #[source]
+        source: uuid::Error,
+    },
+    /// A `u` descriptor whose prefix makes the path leave the table.
+    #[error("deletion vector path {path:?} escapes the table")]
+    EscapesTable {
+        /// The path built.
+        path: String,
+    },
+    /// An offset beyond what this platform can address.
+    #[error("deletion vector offset {offset} is too large")]
+    OffsetTooLarge {
+        /// The offset.
+        offset: u64,
+    },
+    /// An offset past the end of the DV file.
+    #[error("deletion vector offset {offset} is past the end of its file ({len} bytes)")]
+    OffsetPastEnd {
+        /// The offset.
+        offset: u64,
+        /// The file's length.
+        len: usize,
+    },
+    /// The size in the file and in the descriptor differ.
+    #[error(
+        "deletion vector size {in_file} in the file differs from the descriptor's {in_descriptor}"
+    )]
+    SizeMismatch {
+        /// Size stored in the file.
+        in_file: usize,
+        /// sizeInBytes of the descriptor.
+        in_descriptor: i32,
+    },
+    /// The bitmap runs past the end of the DV file.
+    #[error("deletion vector runs past the end of its file")]
+    PastEnd,
+    /// The CRC after the bitmap is cut off.
+    #[error("deletion vector checksum is missing")]
+    ChecksumMissing,
+    /// The CRC does not match the bitmap.
+    #[error("deletion vector checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    ChecksumMismatch {
+        /// CRC32 in the file.
+        stored: u32,
+        /// CRC32 of the bytes read.
+        computed: u32,
+    },
+}
+
 /// Magic number that starts a RoaringBitmapArray (little endian).
 pub const ROARING_ARRAY_MAGIC: u32 = 1_681_511_377;
 
@@ -16,13 +155,10 @@ const Z85_CHARS: &[u8; 85] =
     b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
 
 /// Decodes Z85 text (length a multiple of 5) into bytes.
-pub fn z85_decode(text: &str) -> Result<Vec<u8>, String> {
+pub fn z85_decode(text: &str) -> Result<Vec<u8>, DvError> {
     let bytes = text.as_bytes();
     if bytes.len() % 5 != 0 {
-        return Err(format!(
-            "Z85 text length {} is not a multiple of 5",
-            bytes.len()
-        ));
+        return Err(DvError::Z85Length { len: bytes.len() });
     }
     let mut table = [255u8; 256];
     for (i, c) in Z85_CHARS.iter().enumerate() {
@@ -34,12 +170,12 @@ pub fn z85_decode(text: &str) -> Result<Vec<u8>, String> {
         for c in chunk {
             let d = table[*c as usize];
             if d == 255 {
-                return Err(format!("{:?} is not a Z85 character", *c as char));
+                return Err(DvError::Z85Character { found: *c as char });
             }
             value = value * 85 + d as u64;
         }
         if value > u32::MAX as u64 {
-            return Err("Z85 group overflows 32 bits".into());
+            return Err(DvError::Z85Overflow);
         }
         out.extend_from_slice(&(value as u32).to_be_bytes());
     }
@@ -52,17 +188,17 @@ pub fn z85_decode(text: &str) -> Result<Vec<u8>, String> {
 /// final group of `r < 4` bytes in its short form — `r + 1` digits after
 /// filler characters — which decodes past 32 bits as a whole group and is
 /// read in that short form instead.
-pub fn z85_decode_sized(text: &str, size: usize) -> Result<Vec<u8>, String> {
+pub fn z85_decode_sized(text: &str, size: usize) -> Result<Vec<u8>, DvError> {
     if !text.is_ascii() {
-        return Err("an inline deletion vector is not Z85 text".into());
+        return Err(DvError::InlineNotText);
     }
     let groups = size.div_ceil(4);
     if text.len() != groups * 5 {
-        return Err(format!(
-            "inline deletion vector of {size} bytes needs {} Z85 characters, not {}",
-            groups * 5,
-            text.len()
-        ));
+        return Err(DvError::InlineLength {
+            size,
+            expected: groups * 5,
+            found: text.len(),
+        });
     }
     if size == 0 {
         return Ok(Vec::new());
@@ -78,20 +214,18 @@ pub fn z85_decode_sized(text: &str, size: usize) -> Result<Vec<u8>, String> {
             let mut value: u64 = 0;
             for c in last.bytes() {
                 if !Z85_CHARS.contains(&c) {
-                    return Err(format!("{:?} is not a Z85 character", c as char));
+                    return Err(DvError::Z85Character { found: c as char });
                 }
             }
             for c in digits {
                 let d = Z85_CHARS
                     .iter()
                     .position(|x| x == c)
-                    .ok_or_else(|| format!("{:?} is not a Z85 character", *c as char))?;
+                    .ok_or(DvError::Z85Character { found: *c as char })?;
                 value = value * 85 + d as u64;
             }
             if value >= 1u64 << (8 * r) {
-                return Err(
-                    "the last Z85 group of an inline deletion vector is out of range".into(),
-                );
+                return Err(DvError::InlineLastGroup);
             }
             out.extend_from_slice(&value.to_be_bytes()[8 - r..]);
         }
@@ -101,9 +235,9 @@ pub fn z85_decode_sized(text: &str, size: usize) -> Result<Vec<u8>, String> {
 }
 
 /// Encodes bytes (length a multiple of 4) as Z85.
-pub fn z85_encode(data: &[u8]) -> Result<String, String> {
+pub fn z85_encode(data: &[u8]) -> Result<String, DvError> {
     if data.len() % 4 != 0 {
-        return Err("Z85 input length must be a multiple of 4".into());
+        return Err(DvError::Z85InputLength { len: data.len() });
     }
     let mut out = String::with_capacity(data.len() / 4 * 5);
     for chunk in data.chunks(4) {
@@ -177,23 +311,20 @@ impl DeletedRows {
     }
 
     /// Parses the RoaringBitmapArray format.
-    pub fn deserialize(data: &[u8]) -> Result<Self, String> {
-        let take = |at: usize, n: usize| -> Result<&[u8], String> {
-            data.get(at..at + n)
-                .ok_or_else(|| format!("deletion vector truncated at byte {at}"))
+    pub fn deserialize(data: &[u8]) -> Result<Self, DvError> {
+        let take = |at: usize, n: usize| -> Result<&[u8], DvError> {
+            data.get(at..at + n).ok_or(DvError::Truncated { at })
         };
         let magic = u32::from_le_bytes(take(0, 4)?.try_into().unwrap_or_default());
         if magic != ROARING_ARRAY_MAGIC {
-            return Err(format!(
-                "deletion vector has magic {magic}, expected {ROARING_ARRAY_MAGIC}"
-            ));
+            return Err(DvError::Magic { found: magic });
         }
         let count = u64::from_le_bytes(take(4, 8)?.try_into().unwrap_or_default());
         if count > (data.len() as u64) / 4 {
-            return Err(format!(
-                "deletion vector claims {count} bitmaps in {} bytes",
-                data.len()
-            ));
+            return Err(DvError::BitmapCount {
+                count,
+                len: data.len(),
+            });
         }
         let mut cursor = Cursor::new(&data[12..]);
         let mut bitmaps = Vec::with_capacity(count as usize);
@@ -203,15 +334,14 @@ impl DeletedRows {
             let key_bytes = cursor
                 .get_ref()
                 .get(pos..pos + 4)
-                .ok_or("deletion vector truncated in a bitmap key")?;
+                .ok_or(DvError::KeyTruncated)?;
             let key = u32::from_le_bytes(key_bytes.try_into().unwrap_or_default());
             if last_key.is_some_and(|k| key <= k) {
-                return Err("deletion vector bitmap keys are not increasing".into());
+                return Err(DvError::KeysNotIncreasing);
             }
             last_key = Some(key);
             cursor.set_position((pos + 4) as u64);
-            let bitmap = RoaringBitmap::deserialize_from(&mut cursor)
-                .map_err(|e| format!("deletion vector bitmap does not parse: {e}"))?;
+            let bitmap = RoaringBitmap::deserialize_from(&mut cursor).map_err(DvError::Bitmap)?;
             bitmaps.push((key, bitmap));
         }
         Ok(Self { bitmaps })
@@ -240,24 +370,27 @@ pub enum DvLocation {
 }
 
 /// Resolves a descriptor to where its bytes are.
-pub fn locate(dv: &DeletionVectorDescriptor) -> Result<DvLocation, String> {
+pub fn locate(dv: &DeletionVectorDescriptor) -> Result<DvLocation, DvError> {
     let offset = dv.offset.unwrap_or(1).max(0) as u64;
     match dv.storage_type {
         StorageType::Inline => Ok(DvLocation::Inline(z85_decode_sized(
             &dv.path_or_inline_dv,
-            usize::try_from(dv.size_in_bytes).map_err(|_| "negative sizeInBytes".to_string())?,
+            usize::try_from(dv.size_in_bytes).map_err(|_| DvError::NegativeSize {
+                size_in_bytes: dv.size_in_bytes,
+            })?,
         )?)),
         StorageType::UuidRelative => {
             let id = &dv.path_or_inline_dv;
             let cut = id.len().checked_sub(20).filter(|c| id.is_char_boundary(*c));
             let Some(cut) = cut else {
-                return Err(format!(
-                    "deletion vector id {id:?} does not end in a 20-character Z85 UUID"
-                ));
+                return Err(DvError::BadId { id: id.clone() });
             };
             let (prefix, encoded) = id.split_at(cut);
             let uuid_bytes = z85_decode(encoded)?;
-            let uuid = uuid::Uuid::from_slice(&uuid_bytes).map_err(|e| e.to_string())?;
+            let uuid = uuid::Uuid::from_slice(&uuid_bytes).map_err(|source| DvError::BadUuid {
+                id: id.clone(),
+                source,
+            })?;
             let name = format!("deletion_vector_{uuid}.bin");
             let path = if prefix.is_empty() {
                 name
@@ -265,7 +398,7 @@ pub fn locate(dv: &DeletionVectorDescriptor) -> Result<DvLocation, String> {
                 format!("{prefix}/{name}")
             };
             if path.split('/').any(|s| s == ".." || s.is_empty()) {
-                return Err(format!("deletion vector path {path:?} escapes the table"));
+                return Err(DvError::EscapesTable { path });
             }
             Ok(DvLocation::File { path, offset })
         }
@@ -282,32 +415,30 @@ pub fn read_from_file(
     bytes: &[u8],
     offset: u64,
     expected_size: i32,
-) -> Result<DeletedRows, String> {
-    let at = usize::try_from(offset).map_err(|_| "offset too large")?;
-    let size_bytes = bytes.get(at..at + 4).ok_or_else(|| {
-        format!(
-            "deletion vector offset {offset} is past the end of its file ({} bytes)",
-            bytes.len()
-        )
+) -> Result<DeletedRows, DvError> {
+    let at = usize::try_from(offset).map_err(|_| DvError::OffsetTooLarge { offset })?;
+    let size_bytes = bytes.get(at..at + 4).ok_or(DvError::OffsetPastEnd {
+        offset,
+        len: bytes.len(),
     })?;
     let size = u32::from_be_bytes(size_bytes.try_into().unwrap_or_default()) as usize;
     if expected_size >= 0 && size != expected_size as usize {
-        return Err(format!(
-            "deletion vector size {size} in the file differs from the descriptor's {expected_size}"
-        ));
+        return Err(DvError::SizeMismatch {
+            in_file: size,
+            in_descriptor: expected_size,
+        });
     }
-    let data = bytes
-        .get(at + 4..at + 4 + size)
-        .ok_or("deletion vector runs past the end of its file")?;
+    let data = bytes.get(at + 4..at + 4 + size).ok_or(DvError::PastEnd)?;
     let crc_bytes = bytes
         .get(at + 4 + size..at + 8 + size)
-        .ok_or("deletion vector checksum is missing")?;
+        .ok_or(DvError::ChecksumMissing)?;
     let expected = u32::from_be_bytes(crc_bytes.try_into().unwrap_or_default());
     let actual = crc32fast::hash(data);
     if actual != expected {
-        return Err(format!(
-            "deletion vector checksum mismatch: stored {expected:#010x}, computed {actual:#010x}"
-        ));
+        return Err(DvError::ChecksumMismatch {
+            stored: expected,
+            computed: actual,
+        });
     }
     DeletedRows::deserialize(data)
 }
@@ -368,11 +499,10 @@ mod tests {
         assert_eq!(read_from_file(&file, offset, size as i32).unwrap(), rows);
         let mut corrupt = file.clone();
         corrupt[10] ^= 0xff;
-        assert!(
-            read_from_file(&corrupt, offset, size as i32)
-                .unwrap_err()
-                .contains("checksum")
-        );
+        assert!(matches!(
+            read_from_file(&corrupt, offset, size as i32),
+            Err(DvError::ChecksumMismatch { .. })
+        ));
         assert!(read_from_file(&file, 1000, -1).is_err());
         assert!(DeletedRows::deserialize(&bytes[..bytes.len() - 2]).is_err());
         assert!(DeletedRows::deserialize(b"\0\0\0\0").is_err());

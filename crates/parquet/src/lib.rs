@@ -53,7 +53,7 @@ pub mod arrow {
 }
 
 pub use alter::alter_table;
-pub use column_values::ExpressionEvaluator;
+pub use column_values::{EvaluationError, ExpressionEvaluator};
 pub use delete::{DeleteResult, OptimizeResult, delete_where, optimize};
 pub use error::{ParquetError, ParquetResult};
 pub use row_changes::{

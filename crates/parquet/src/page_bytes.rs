@@ -68,8 +68,23 @@ impl<'a> ThriftStruct<'a> {
     }
 }
 
-fn size_i32(n: usize) -> Result<i32, String> {
-    i32::try_from(n).map_err(|_| format!("a page of {n} bytes is too large for Parquet"))
+/// A page silt cannot encode. The same column data gives the same page,
+/// so retrying cannot help.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PageError {
+    /// A size or count beyond Parquet's 32-bit page header fields.
+    #[error("a page of {0} bytes is too large for Parquet")]
+    TooLarge(usize),
+    /// The Snappy encoder failed.
+    #[error("snappy: {0}")]
+    Snappy(#[source] snap::Error),
+    /// The Zstandard encoder failed.
+    #[error("zstd: {0}")]
+    Zstd(#[source] std::io::Error),
+}
+
+fn size_i32(n: usize) -> Result<i32, PageError> {
+    i32::try_from(n).map_err(|_| PageError::TooLarge(n))
 }
 
 /// The header of a data page (version 1) holding `values` values.
@@ -78,7 +93,7 @@ pub(crate) fn data_page_header(
     compressed: usize,
     values: usize,
     value_encoding: i32,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, PageError> {
     let mut out = Vec::with_capacity(32);
     let mut h = ThriftStruct::new(&mut out);
     h.i32(1, DATA_PAGE);
@@ -99,7 +114,7 @@ pub(crate) fn dictionary_page_header(
     uncompressed: usize,
     compressed: usize,
     entries: usize,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, PageError> {
     let mut out = Vec::with_capacity(32);
     let mut h = ThriftStruct::new(&mut out);
     h.i32(1, DICTIONARY_PAGE);
@@ -202,7 +217,7 @@ impl PageCompressor {
     }
 
     /// Appends `body` compressed to `out`; the compressed length.
-    pub(crate) fn compress(&mut self, body: &[u8], out: &mut Vec<u8>) -> Result<usize, String> {
+    pub(crate) fn compress(&mut self, body: &[u8], out: &mut Vec<u8>) -> Result<usize, PageError> {
         let start = out.len();
         match self {
             Self::Uncompressed => out.extend_from_slice(body),
@@ -210,7 +225,7 @@ impl PageCompressor {
                 out.resize(start + snap::raw::max_compress_len(body.len()), 0);
                 let n = encoder
                     .compress(body, &mut out[start..])
-                    .map_err(|e| e.to_string())?;
+                    .map_err(PageError::Snappy)?;
                 out.truncate(start + n);
             }
             Self::Zstd(compressor) => {
@@ -219,7 +234,7 @@ impl PageCompressor {
                 cursor.set_position(start as u64);
                 compressor
                     .compress_to_buffer(body, &mut cursor)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(PageError::Zstd)?;
             }
         }
         Ok(out.len() - start)

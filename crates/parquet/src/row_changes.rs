@@ -148,7 +148,12 @@ async fn with_deletion_vector(
         .put_if_absent(&path, Bytes::from(bytes))
         .await
         .map_err(|e| write_err(snapshot, &path, e.to_string()))?;
-    let encoded = z85_encode(id.as_bytes()).map_err(|e| write_err(snapshot, &path, e))?;
+    // A UUID is 16 bytes, a multiple of 4: Z85 encoding cannot fail, and
+    // would not be a storage failure if it did.
+    let encoded = z85_encode(id.as_bytes()).map_err(|e| ParquetError::InvalidData {
+        table: snapshot.location().to_string(),
+        reason: format!("deletion vector id for {path}: {e}"),
+    })?;
     let bad_size = |what: &str| write_err(snapshot, &path, format!("{what} exceeds 2 GiB"));
     let mut new = add.clone();
     new.deletion_vector = Some(DeletionVectorDescriptor {
@@ -225,11 +230,12 @@ fn kept_rows(
             // Kept rows carry their row ids into the new file.
             let batch = match &tracking {
                 Some(t) => {
+                    // Unresolvable row ids are a data problem, not a
+                    // (retryable) storage failure.
                     t.resolve(&file, &batch, &positions)
-                        .map_err(|reason| ParquetError::Write {
+                        .map_err(|e| ParquetError::InvalidData {
                             table: table.clone(),
-                            file: path.clone(),
-                            reason,
+                            reason: format!("rewriting {path}: {e}"),
                         })?
                 }
                 None => batch,
@@ -445,9 +451,9 @@ pub async fn commit_row_changes(
                     arrow_array::new_null_array(&arrow_schema::DataType::Int64, b.num_rows());
                 *b = t
                     .with_hidden(b, nulls)
-                    .map_err(|reason| ParquetError::InvalidData {
+                    .map_err(|e| ParquetError::InvalidData {
                         table: table.clone(),
-                        reason,
+                        reason: e.to_string(),
                     })?;
             }
         }
@@ -460,9 +466,9 @@ pub async fn commit_row_changes(
             changes.evaluator.clone(),
             false,
         )
-        .map_err(|reason| ParquetError::InvalidData {
+        .map_err(|e| ParquetError::InvalidData {
             table: table.clone(),
-            reason,
+            reason: e.to_string(),
         })?;
         let invalid = |reason: String| ParquetError::InvalidData {
             table: table.clone(),
@@ -474,11 +480,12 @@ pub async fn commit_row_changes(
         let mut filled = Vec::with_capacity(added.len());
         for (b, kinds) in added {
             let (mut columns, present) =
-                crate::write::conform_input(&b, &schema).map_err(&invalid)?;
+                crate::write::conform_input(&b, &schema).map_err(|e| invalid(e.to_string()))?;
             rules
                 .apply(&schema, &mut columns, &present)
-                .map_err(&invalid)?;
-            let full = crate::column_values::logical_batch(&schema, &columns).map_err(&invalid)?;
+                .map_err(|e| invalid(e.to_string()))?;
+            let full = crate::column_values::logical_batch(&schema, &columns)
+                .map_err(|e| invalid(e.to_string()))?;
             if let Some(kinds) = kinds.filter(|k| k.len() == full.num_rows()) {
                 let visible = full
                     .project(&(0..table_columns).collect::<Vec<_>>())

@@ -22,6 +22,40 @@ pub use silt_log::create::{MATERIALIZED_ROW_COMMIT_VERSION, MATERIALIZED_ROW_ID}
 /// commitInfo tag saying row ids were preserved.
 pub const PRESERVED_TAG: &str = "delta.rowTracking.preserved";
 
+/// Rows whose row ids or commit versions cannot be resolved. The file's
+/// `add` or the rows are at fault, so retrying cannot help.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RowTrackingError {
+    /// The scanned rows lack a hidden column.
+    #[error("the scan lacks the row-tracking column {column}")]
+    MissingColumn {
+        /// The materialized column's name.
+        column: String,
+    },
+    /// A file of a row-tracking table without `baseRowId`.
+    #[error("{file} has no baseRowId on a row-tracking table")]
+    NoBaseRowId {
+        /// The file's path as in the log.
+        file: String,
+    },
+    /// A file of a row-tracking table without `defaultRowCommitVersion`.
+    #[error("{file} has no defaultRowCommitVersion on a row-tracking table")]
+    NoDefaultRowCommitVersion {
+        /// The file's path as in the log.
+        file: String,
+    },
+    /// `baseRowId` plus a row position beyond 64 bits.
+    #[error("row id overflow in {file}")]
+    RowIdOverflow {
+        /// The file's path as in the log.
+        file: String,
+    },
+    /// Arrow refused the resolved columns.
+    #[error(transparent)]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
 /// The hidden columns of a row-tracking table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowTracking {
@@ -93,30 +127,30 @@ impl RowTracking {
         add: &Add,
         batch: &RecordBatch,
         positions: &[u64],
-    ) -> Result<RecordBatch, String> {
+    ) -> Result<RecordBatch, RowTrackingError> {
         let schema = batch.schema();
         let idx = |name: &str| {
             schema
                 .index_of(name)
-                .map_err(|_| format!("the scan lacks the row-tracking column {name}"))
+                .map_err(|_| RowTrackingError::MissingColumn {
+                    column: name.to_string(),
+                })
         };
         let (id_at, version_at) = (idx(&self.row_id)?, idx(&self.commit_version)?);
+        let file = || add.path.to_string();
         let base = add
             .base_row_id
-            .ok_or_else(|| format!("{} has no baseRowId on a row-tracking table", add.path))?;
-        let default_version = add.default_row_commit_version.ok_or_else(|| {
-            format!(
-                "{} has no defaultRowCommitVersion on a row-tracking table",
-                add.path
-            )
-        })?;
+            .ok_or_else(|| RowTrackingError::NoBaseRowId { file: file() })?;
+        let default_version = add
+            .default_row_commit_version
+            .ok_or_else(|| RowTrackingError::NoDefaultRowCommitVersion { file: file() })?;
         let ids = batch.column(id_at).as_primitive::<Int64Type>();
         let versions = batch.column(version_at).as_primitive::<Int64Type>();
         let mut new_ids = Vec::with_capacity(ids.len());
         for (k, p) in positions.iter().enumerate() {
             new_ids.push(if ids.is_null(k) {
                 base.checked_add(*p as i64)
-                    .ok_or_else(|| format!("row id overflow in {}", add.path))?
+                    .ok_or_else(|| RowTrackingError::RowIdOverflow { file: file() })?
             } else {
                 ids.value(k)
             });
@@ -133,7 +167,7 @@ impl RowTracking {
         let mut columns = batch.columns().to_vec();
         columns[id_at] = Arc::new(Int64Array::from(new_ids));
         columns[version_at] = Arc::new(new_versions);
-        RecordBatch::try_new(schema, columns).map_err(|e| e.to_string())
+        Ok(RecordBatch::try_new(schema, columns)?)
     }
 
     /// `batch` (table columns) with the hidden columns appended: row ids
@@ -143,14 +177,14 @@ impl RowTracking {
         &self,
         batch: &RecordBatch,
         row_ids: ArrayRef,
-    ) -> Result<RecordBatch, String> {
-        let ids = arrow_cast::cast(&row_ids, &ArrowType::Int64).map_err(|e| e.to_string())?;
+    ) -> Result<RecordBatch, RowTrackingError> {
+        let ids = arrow_cast::cast(&row_ids, &ArrowType::Int64)?;
         let with_ids = append_column(batch, Field::new(&self.row_id, ArrowType::Int64, true), ids)?;
-        append_column(
+        Ok(append_column(
             &with_ids,
             Field::new(&self.commit_version, ArrowType::Int64, true),
             arrow_array::new_null_array(&ArrowType::Int64, batch.num_rows()),
-        )
+        )?)
     }
 }
 
@@ -173,7 +207,9 @@ pub async fn scan_with_row_ids(snapshot: &Snapshot) -> crate::ParquetResult<Vec<
             .try_collect()
             .await?;
         for (b, p) in read {
-            let b = rt.resolve(add, &b, &p).map_err(&invalid)?;
+            let b = rt
+                .resolve(add, &b, &p)
+                .map_err(|e| invalid(e.to_string()))?;
             let n = b.num_columns();
             let mut fields: Vec<Field> = b
                 .schema()

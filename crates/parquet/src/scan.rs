@@ -275,7 +275,8 @@ impl Scan {
             .iter()
             .map(|name| {
                 let f = self.field(name)?;
-                let dt = logical_arrow_type(&f.data_type).map_err(|e| self.invalid(e))?;
+                let dt =
+                    logical_arrow_type(&f.data_type).map_err(|e| self.invalid(e.to_string()))?;
                 // Nullable: files written before a NOT NULL column existed
                 // give nulls for it.
                 Ok(Field::new(&f.name, dt, true))
@@ -324,7 +325,8 @@ impl Scan {
         let Some(pred) = &self.predicate else {
             return Ok((self.files.clone(), 0));
         };
-        pred.validate(&self.schema).map_err(|e| self.invalid(e))?;
+        pred.validate(&self.schema)
+            .map_err(|e| self.invalid(e.to_string()))?;
         let physical = |c: &str| -> String {
             // Statistics use physical names at every level.
             let mut fields = &self.schema.fields;
@@ -444,7 +446,8 @@ impl Scan {
 
     /// The object key of a file path from the log.
     fn object_key(&self, add: &Add, raw: &str) -> ParquetResult<String> {
-        let path = silt_log::path::FilePath::parse(raw).map_err(|e| self.file_error(add, e))?;
+        let path = silt_log::path::FilePath::parse(raw)
+            .map_err(|e| self.file_error(add, e.to_string()))?;
         if let Some(rel) = path.relative_decoded() {
             return Ok(rel);
         }
@@ -494,18 +497,19 @@ impl Scan {
             return Ok(None);
         };
         let bad = |e: String| self.file_error(add, format!("deletion vector: {e}"));
-        let rows = match locate(dv).map_err(bad)? {
+        let dv_err = |e: crate::deletion_vector::DvError| bad(e.to_string());
+        let rows = match locate(dv).map_err(dv_err)? {
             DvLocation::Inline(bytes) => {
-                crate::deletion_vector::DeletedRows::deserialize(&bytes).map_err(bad)?
+                crate::deletion_vector::DeletedRows::deserialize(&bytes).map_err(dv_err)?
             }
             DvLocation::File { path, offset } => {
                 let bytes = self.read_object(add, &path).await?;
-                read_from_file(&bytes, offset, dv.size_in_bytes).map_err(bad)?
+                read_from_file(&bytes, offset, dv.size_in_bytes).map_err(dv_err)?
             }
             DvLocation::Absolute { uri, offset } => {
                 let key = self.object_key(add, &uri)?;
                 let bytes = self.read_object(add, &key).await?;
-                read_from_file(&bytes, offset, dv.size_in_bytes).map_err(bad)?
+                read_from_file(&bytes, offset, dv.size_in_bytes).map_err(dv_err)?
             }
         };
         if rows.len() != dv.cardinality as u64 {
@@ -854,7 +858,7 @@ impl Scan {
             let mut fields = Vec::with_capacity(sources.len());
             for (name, source) in &sources {
                 let f = self.field(name)?;
-                let dt = logical_arrow_type(&f.data_type).map_err(&err)?;
+                let dt = logical_arrow_type(&f.data_type).map_err(|e| err(e.to_string()))?;
                 let array = match source {
                     Source::File(i) => {
                         // Position of root `i` within the projected batch.
@@ -862,7 +866,9 @@ impl Scan {
                         conform(batch.column(pos), &f.data_type, self.mode)
                             .map_err(|e| err(format!("column {name}: {e}")))?
                     }
-                    Source::Partition(v) => repeat_scalar(v, &dt, n).map_err(&err)?,
+                    Source::Partition(v) => {
+                        repeat_scalar(v, &dt, n).map_err(|e| err(e.to_string()))?
+                    }
                     Source::Missing => arrow_array::new_null_array(&dt, n),
                 };
                 fields.push(Field::new(name, array.data_type().clone(), true));
@@ -889,7 +895,7 @@ impl Scan {
                 pos.clear();
             }
             if let Some(p) = &self.predicate {
-                rb = filter_batch(p, &self.schema, &rb).map_err(&err)?;
+                rb = filter_batch(p, &self.schema, &rb).map_err(|e| err(e.to_string()))?;
             }
             // Final projection to the output schema.
             let cols: Vec<ArrayRef> = output

@@ -24,7 +24,7 @@ use silt_log::path::FilePath;
 use silt_log::schema::{COLUMN_MAPPING_ID_KEY, DataType, StructType};
 use silt_log::{CommitOutcome, LogStore, Operation, Snapshot, Transaction};
 
-use crate::arrow_values::{ColumnMappingMode, logical_arrow_type, physical_name};
+use crate::arrow_values::{ArrowValueError, ColumnMappingMode, logical_arrow_type, physical_name};
 use crate::column_values::{ExpressionEvaluator, RowRules};
 use crate::encoder_queue::{EncoderInput, encoder_queue};
 use crate::error::{ParquetError, ParquetResult};
@@ -176,8 +176,70 @@ pub fn encode_log_path(path: &str) -> String {
     out
 }
 
+/// Rows that do not fit the table they are written to, or a table layout
+/// silt cannot write yet. The rows or the table definition are at fault,
+/// so retrying cannot help.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteDataError {
+    /// An input column the table does not have.
+    #[error(
+        "column {column:?} is not in the table schema (schema evolution is not enabled for this write)"
+    )]
+    UnknownColumn {
+        /// The input column.
+        column: String,
+    },
+    /// An input column of a type that does not convert to the table's.
+    #[error("column {column:?} has type {found} but the table says {expected}")]
+    ColumnType {
+        /// The column.
+        column: String,
+        /// The input's Arrow type.
+        found: String,
+        /// The table's type.
+        expected: String,
+    },
+    /// An input column whose values do not convert to the table's type.
+    #[error("column {column:?}: {source}")]
+    Conform {
+        /// The column.
+        column: String,
+        /// Why.
+        #[source]
+        source: ArrowValueError,
+    },
+    /// A partition column the schema does not have.
+    #[error("partition column {column:?} is not in the schema")]
+    UnknownPartitionColumn {
+        /// The partition column.
+        column: String,
+    },
+    /// A partition column of a type silt cannot write as a partition value.
+    #[error("partition columns of type {arrow_type} are not supported")]
+    PartitionType {
+        /// The Arrow type.
+        arrow_type: String,
+    },
+    /// A date or timestamp partition value outside chrono's range.
+    #[error("{type_name} out of range")]
+    PartitionValueOutOfRange {
+        /// `date` or `timestamp`.
+        type_name: &'static str,
+    },
+    /// Structs inside arrays or maps of a column-mapped table.
+    #[error("writing structs inside arrays or maps of a column-mapped table is not supported yet")]
+    NestedStructUnderMapping,
+    /// A table type with no Arrow form.
+    #[error(transparent)]
+    Schema(#[from] silt_log::schema::SchemaError),
+    /// Arrow refused the rows (rebuilding structs, taking rows).
+    #[error(transparent)]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
 /// The Delta string form of a partition value (`None` for NULL).
-fn partition_string(array: &dyn Array, row: usize) -> Result<Option<String>, String> {
+fn partition_string(array: &dyn Array, row: usize) -> Result<Option<String>, WriteDataError> {
     if array.is_null(row) {
         return Ok(None);
     }
@@ -194,14 +256,16 @@ fn partition_string(array: &dyn Array, row: usize) -> Result<Option<String>, Str
             let d = array.as_primitive::<Date32Type>().value(row);
             chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
                 .and_then(|e| e.checked_add_signed(chrono::Duration::days(d as i64)))
-                .ok_or("date out of range")?
+                .ok_or(WriteDataError::PartitionValueOutOfRange { type_name: "date" })?
                 .format("%Y-%m-%d")
                 .to_string()
         }
         ArrowType::Timestamp(TimeUnit::Microsecond, _) => {
             let v = array.as_primitive::<TimestampMicrosecondType>().value(row);
             DateTime::from_timestamp_micros(v)
-                .ok_or("timestamp out of range")?
+                .ok_or(WriteDataError::PartitionValueOutOfRange {
+                    type_name: "timestamp",
+                })?
                 .naive_utc()
                 .format("%Y-%m-%d %H:%M:%S%.6f")
                 .to_string()
@@ -212,9 +276,9 @@ fn partition_string(array: &dyn Array, row: usize) -> Result<Option<String>, Str
             *s,
         ),
         other => {
-            return Err(format!(
-                "partition columns of type {other} are not supported"
-            ));
+            return Err(WriteDataError::PartitionType {
+                arrow_type: other.to_string(),
+            });
         }
     }))
 }
@@ -223,7 +287,7 @@ fn partition_string(array: &dyn Array, row: usize) -> Result<Option<String>, Str
 fn physical_field(
     f: &silt_log::schema::StructField,
     mode: ColumnMappingMode,
-) -> Result<Field, String> {
+) -> Result<Field, WriteDataError> {
     let dt = physical_type(&f.data_type, mode)?;
     let mut field = Field::new(physical_name(f, mode), dt, f.nullable);
     if mode == ColumnMappingMode::Id
@@ -240,7 +304,7 @@ fn physical_field(
     Ok(field)
 }
 
-fn physical_type(ty: &DataType, mode: ColumnMappingMode) -> Result<ArrowType, String> {
+fn physical_type(ty: &DataType, mode: ColumnMappingMode) -> Result<ArrowType, WriteDataError> {
     fn has_struct(t: &DataType) -> bool {
         match t {
             DataType::Struct(_) => true,
@@ -253,10 +317,7 @@ fn physical_type(ty: &DataType, mode: ColumnMappingMode) -> Result<ArrowType, St
         && let DataType::Array(_) | DataType::Map(_) = ty
         && has_struct(ty)
     {
-        return Err(
-            "writing structs inside arrays or maps of a column-mapped table is not supported yet"
-                .into(),
-        );
+        return Err(WriteDataError::NestedStructUnderMapping);
     }
     match ty {
         DataType::Struct(s) if mode != ColumnMappingMode::None => Ok(ArrowType::Struct(
@@ -266,11 +327,15 @@ fn physical_type(ty: &DataType, mode: ColumnMappingMode) -> Result<ArrowType, St
                 .collect::<Result<Vec<_>, _>>()?
                 .into(),
         )),
-        other => logical_arrow_type(other),
+        other => Ok(logical_arrow_type(other)?),
     }
 }
 
-fn to_physical(array: &ArrayRef, ty: &DataType, target: &ArrowType) -> Result<ArrayRef, String> {
+fn to_physical(
+    array: &ArrayRef,
+    ty: &DataType,
+    target: &ArrowType,
+) -> Result<ArrayRef, WriteDataError> {
     match (ty, target) {
         (DataType::Struct(s), ArrowType::Struct(fields)) if array.data_type() != target => {
             let st = array.as_struct();
@@ -281,10 +346,11 @@ fn to_physical(array: &ArrayRef, ty: &DataType, target: &ArrowType) -> Result<Ar
                 .zip(st.columns())
                 .map(|((f, pf), c)| to_physical(c, &f.data_type, pf.data_type()))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(Arc::new(
-                StructArray::try_new(fields.clone(), children, st.nulls().cloned())
-                    .map_err(|e| e.to_string())?,
-            ))
+            Ok(Arc::new(StructArray::try_new(
+                fields.clone(),
+                children,
+                st.nulls().cloned(),
+            )?))
         }
         _ => Ok(array.clone()),
     }
@@ -297,7 +363,7 @@ fn to_physical(array: &ArrayRef, ty: &DataType, target: &ArrowType) -> Result<Ar
 pub(crate) fn conform_input(
     batch: &RecordBatch,
     schema: &StructType,
-) -> Result<(Vec<ArrayRef>, Vec<bool>), String> {
+) -> Result<(Vec<ArrayRef>, Vec<bool>), WriteDataError> {
     let input = batch.schema();
     for f in input.fields() {
         if !schema
@@ -305,10 +371,9 @@ pub(crate) fn conform_input(
             .iter()
             .any(|t| t.name.eq_ignore_ascii_case(f.name()))
         {
-            return Err(format!(
-                "column {:?} is not in the table schema (schema evolution is not enabled for this write)",
-                f.name()
-            ));
+            return Err(WriteDataError::UnknownColumn {
+                column: f.name().clone(),
+            });
         }
     }
     let present: Vec<bool> = schema
@@ -356,18 +421,22 @@ pub(crate) fn conform_input(
                     | (ArrowType::Float32, ArrowType::Float64)
                     | (ArrowType::Date64, ArrowType::Date32)
             ) {
-                crate::arrow_values::conform(col, &t.data_type, ColumnMappingMode::None)?
+                crate::arrow_values::conform(col, &t.data_type, ColumnMappingMode::None).map_err(
+                    |source| WriteDataError::Conform {
+                        column: t.name.clone(),
+                        source,
+                    },
+                )?
             } else {
-                return Err(format!(
-                    "column {:?} has type {} but the table says {}",
-                    t.name,
-                    col.data_type(),
-                    t.data_type.simple_name()
-                ));
+                return Err(WriteDataError::ColumnType {
+                    column: t.name.clone(),
+                    found: col.data_type().to_string(),
+                    expected: t.data_type.simple_name(),
+                });
             };
             Ok(col)
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, WriteDataError>>()?;
     Ok((columns, present))
 }
 
@@ -575,7 +644,8 @@ impl Context {
             .wait()
             .map_err(|e| self.write_err(&key, e.to_string()))?;
         let size = i64::try_from(size).map_err(|e| self.write_err(&key, e.to_string()))?;
-        let path = FilePath::parse(encode_log_path(&key)).map_err(|e| self.write_err(&key, e))?;
+        let path = FilePath::parse(encode_log_path(&key))
+            .map_err(|e| self.write_err(&key, e.to_string()))?;
         Ok(Add {
             path,
             partition_values,
@@ -605,10 +675,11 @@ impl Context {
             table: self.table.clone(),
             reason,
         };
-        let (mut columns, present) = conform_input(&batch, &self.schema).map_err(&invalid)?;
+        let (mut columns, present) =
+            conform_input(&batch, &self.schema).map_err(|e| invalid(e.to_string()))?;
         self.rules
             .apply(&self.schema, &mut columns, &present)
-            .map_err(&invalid)?;
+            .map_err(|e| invalid(e.to_string()))?;
         let n = batch.num_rows();
         let full = RecordBatch::try_new(
             Arc::new(Schema::new(
@@ -623,7 +694,8 @@ impl Context {
         )
         .map_err(|e| invalid(e.to_string()))?;
         if let Some(pred) = &self.replace {
-            let kept = crate::filter::filter_batch(pred, &self.schema, &full).map_err(&invalid)?;
+            let kept = crate::filter::filter_batch(pred, &self.schema, &full)
+                .map_err(|e| invalid(e.to_string()))?;
             if kept.num_rows() != n {
                 return Err(invalid(format!(
                     "{} rows do not match the replaceWhere predicate {pred}",
@@ -638,7 +710,7 @@ impl Context {
             &self.file_schema,
             self.mode,
         )
-        .map_err(invalid)
+        .map_err(|e| invalid(e.to_string()))
     }
 
     /// Keeps a worker's unfinished row groups within
@@ -894,7 +966,7 @@ where
                 None,
                 &silt_log::SystemEnvironment,
             )
-            .map_err(&invalid)?;
+            .map_err(|e| invalid(e.to_string()))?;
             // Column mapping, when asked for, was set up by new_metadata:
             // files use its physical names.
             let mode =
@@ -908,7 +980,7 @@ where
         }
     };
     if let WriteMode::ReplaceWhere(e) = &options.mode {
-        e.validate(&schema).map_err(&invalid)?;
+        e.validate(&schema).map_err(|e| invalid(e.to_string()))?;
         if let Some(c) = e
             .columns()
             .into_iter()
@@ -933,7 +1005,7 @@ where
         (None, Some((p, m))) => RowRules::for_table(p, m, &schema, options.evaluator.clone(), true),
         (None, None) => unreachable!("a missing snapshot means the table is created"),
     }
-    .map_err(&invalid)?;
+    .map_err(|e| invalid(e.to_string()))?;
     let (adds, rows) = write_data_files(
         store.clone(),
         &schema,
@@ -1121,7 +1193,7 @@ where
             .iter()
             .map(|f| physical_field(f, mode))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(&invalid)?,
+            .map_err(|e| invalid(e.to_string()))?,
     ));
     let compression = match options.compression {
         // Level 1, as Arrow's own writers default to: most of the ratio of
@@ -1233,7 +1305,7 @@ fn split(
     partition_columns: &[String],
     file_schema: &SchemaRef,
     mode: ColumnMappingMode,
-) -> Result<Vec<Job>, String> {
+) -> Result<Vec<Job>, WriteDataError> {
     let part_idx: Vec<usize> = partition_columns
         .iter()
         .map(|p| {
@@ -1241,19 +1313,19 @@ fn split(
                 .fields
                 .iter()
                 .position(|f| &f.name == p)
-                .ok_or_else(|| format!("partition column {p:?} is not in the schema"))
+                .ok_or_else(|| WriteDataError::UnknownPartitionColumn { column: p.clone() })
         })
         .collect::<Result<_, _>>()?;
     let data_idx: Vec<usize> = (0..schema.fields.len())
         .filter(|i| !part_idx.contains(i))
         .collect();
-    let to_file = |b: &RecordBatch| -> Result<RecordBatch, String> {
+    let to_file = |b: &RecordBatch| -> Result<RecordBatch, WriteDataError> {
         let cols = data_idx
             .iter()
             .zip(file_schema.fields())
             .map(|(i, pf)| to_physical(b.column(*i), &schema.fields[*i].data_type, pf.data_type()))
             .collect::<Result<Vec<_>, _>>()?;
-        RecordBatch::try_new(file_schema.clone(), cols).map_err(|e| e.to_string())
+        Ok(RecordBatch::try_new(file_schema.clone(), cols)?)
     };
     if part_idx.is_empty() {
         return Ok(vec![Job {
@@ -1270,25 +1342,19 @@ fn split(
     // of one run is a zero-copy slice. Groups keep the order they first
     // appear in.
     let part_cols: Vec<ArrayRef> = part_idx.iter().map(|i| batch.column(*i).clone()).collect();
-    let run_ranges = arrow_ord::partition::partition(&part_cols)
-        .map_err(|e| e.to_string())?
-        .ranges();
+    let run_ranges = arrow_ord::partition::partition(&part_cols)?.ranges();
     let starts: UInt32Array = run_ranges.iter().map(|r| r.start as u32).collect();
     let run_keys: Vec<ArrayRef> = part_cols
         .iter()
         .map(|c| arrow_select::take::take(c, &starts, None))
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
+        .collect::<Result<_, _>>()?;
     let converter = arrow_row::RowConverter::new(
         run_keys
             .iter()
             .map(|c| arrow_row::SortField::new(c.data_type().clone()))
             .collect(),
-    )
-    .map_err(|e| e.to_string())?;
-    let encoded = converter
-        .convert_columns(&run_keys)
-        .map_err(|e| e.to_string())?;
+    )?;
+    let encoded = converter.convert_columns(&run_keys)?;
     let mut group_of: HashMap<arrow_row::Row<'_>, usize> = HashMap::new();
     let mut runs: Vec<Vec<std::ops::Range<usize>>> = Vec::new();
     for (k, range) in run_ranges.into_iter().enumerate() {
@@ -1313,13 +1379,16 @@ fn split(
                     .flat_map(|r| r.clone())
                     .map(|i| i as u32)
                     .collect();
-                arrow_select::take::take_record_batch(batch, &rows).map_err(|e| e.to_string())?
+                arrow_select::take::take_record_batch(batch, &rows)?
             }
         };
         let mut dir = Vec::new();
         let mut values = HashMap::new();
         for (p, v) in partition_columns.iter().zip(&key) {
-            let field = schema.field(p).ok_or("partition column vanished")?;
+            // `part_idx` found every partition column in the schema above.
+            let field = schema
+                .field(p)
+                .ok_or_else(|| WriteDataError::UnknownPartitionColumn { column: p.clone() })?;
             let name = physical_name(field, mode).to_string();
             dir.push(format!(
                 "{}={}",

@@ -1658,7 +1658,13 @@ async fn a_refused_alter_is_typed_and_not_retryable() {
     .await
     .unwrap_err();
     assert!(
-        matches!(&err, silt_parquet::ParquetError::AlterRefused { source, .. } if source.reason.contains("column mapping")),
+        matches!(
+            &err,
+            silt_parquet::ParquetError::AlterRefused {
+                source: silt_log::alter::AlterRefused::RenameNeedsColumnMapping { column },
+                ..
+            } if column == "value"
+        ) && err.to_string().contains("column mapping"),
         "{err}"
     );
     assert!(!err.is_retryable());

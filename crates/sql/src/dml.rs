@@ -155,7 +155,7 @@ impl PartitionStream for PositionedGroup {
                         Some(t) => {
                             let b = t
                                 .resolve(&file, &batch, &positions)
-                                .map_err(DataFusionError::Execution)?;
+                                .map_err(|e| DataFusionError::Execution(e.to_string()))?;
                             let k = b.num_columns() - 2;
                             (b.columns()[..k].to_vec(), Some(b.column(k).clone()))
                         }
@@ -441,7 +441,7 @@ impl Collector {
             let ids = arrow_select::filter::filter(batch.column(base + 3), &write_mask)?;
             writes = t
                 .with_hidden(&writes, ids)
-                .map_err(DataFusionError::Execution)?;
+                .map_err(|e| DataFusionError::Execution(e.to_string()))?;
         }
         let count = |m: &BooleanArray| m.true_count() as u64;
         let (ins, upd, del) = (

@@ -10,7 +10,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use datafusion::common::DFSchema;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use silt_parquet::ExpressionEvaluator;
+use silt_parquet::{EvaluationError, ExpressionEvaluator};
 
 /// An [`ExpressionEvaluator`] backed by DataFusion; parsed expressions are
 /// cached per expression and input schema.
@@ -124,11 +124,13 @@ fn with_spark_date_parts(sql: &str) -> Result<String, String> {
 }
 
 impl ExpressionEvaluator for DataFusionEvaluator {
-    fn evaluate(&self, sql: &str, batch: &RecordBatch) -> Result<ArrayRef, String> {
-        let expr = self.compile(sql, batch)?;
+    fn evaluate(&self, sql: &str, batch: &RecordBatch) -> Result<ArrayRef, EvaluationError> {
+        let expr = self
+            .compile(sql, batch)
+            .map_err(|message| EvaluationError::new(sql, message))?;
         expr.evaluate(batch)
             .and_then(|v| v.into_array(batch.num_rows()))
-            .map_err(|e| format!("evaluating {sql}: {e}"))
+            .map_err(|e| EvaluationError::new(sql, format!("evaluating {sql}: {e}")))
     }
 }
 

@@ -439,7 +439,7 @@ impl SiltSession {
             None,
             &silt_log::SystemEnvironment,
         )
-        .map_err(&bad)?;
+        .map_err(|e| bad(e.to_string()))?;
         let store = builder.build_store()?;
         let mut txn = silt_log::Transaction::create_table(store, protocol, metadata.clone());
         if !spec.cluster_by.is_empty() {
