@@ -159,7 +159,9 @@ mod tests {
             ],
         )
         .unwrap();
-        let d = to_domain(std::slice::from_ref(&rows), "x", None, "f").unwrap().unwrap();
+        let d = to_domain(std::slice::from_ref(&rows), "x", None, "f")
+            .unwrap()
+            .unwrap();
         assert!(!d.removed);
         let back: Vec<RecordBatch> = arrow_json::ReaderBuilder::new(s.clone())
             .build(Cursor::new(d.configuration.as_bytes()))
