@@ -11,7 +11,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch, StructArray, new_null_array};
 use arrow_schema::{DataType, SchemaRef};
 
 use crate::actions::Add;
-use crate::checkpoint_write::CheckpointEncodeError;
+use crate::checkpoint_error::CheckpointEncodeError;
 use crate::deletion_vector::StorageType;
 
 fn map_builder() -> MapBuilder<StringBuilder, StringBuilder> {

@@ -11,7 +11,7 @@ use arrow_array::{Array, BooleanArray, Int64Array, MapArray, StringArray, Struct
 
 use crate::actions::Add;
 use crate::arrow_rows::json_at;
-use crate::checkpoint_read::CheckpointRowError;
+use crate::checkpoint_error::CheckpointRowError;
 use crate::deletion_vector::DeletionVectorDescriptor;
 use crate::path::FilePath;
 

@@ -31,62 +31,7 @@ const STATE_COLUMNS: &[&str] = &[
     "checkpointMetadata",
 ];
 
-/// A Parquet checkpoint (or sidecar) file that cannot be decoded into
-/// actions. The file is damaged or not a checkpoint; rereading it cannot
-/// help, so this is never retryable.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CheckpointDecodeError {
-    /// The footer or schema does not decode.
-    #[error("not a readable Parquet file: {0}")]
-    NotParquet(#[source] parquet::errors::ParquetError),
-    /// The reader cannot be set up for the checkpoint's columns.
-    #[error("cannot read Parquet: {0}")]
-    Read(#[source] parquet::errors::ParquetError),
-    /// A row group does not decode.
-    #[error("cannot decode Parquet: {0}")]
-    Decode(#[source] arrow_schema::ArrowError),
-    /// A row is not a valid action.
-    #[error("row {row}: {problem}")]
-    Row {
-        /// 0-based row in the file.
-        row: usize,
-        /// What is wrong with it.
-        #[source]
-        problem: CheckpointRowError,
-    },
-}
-
-/// A checkpoint row that is not a valid action (see
-/// [`CheckpointDecodeError::Row`]).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CheckpointRowError {
-    /// The row, read as a JSON action, does not parse.
-    #[error(transparent)]
-    Action(#[from] crate::actions::ActionError),
-    /// `add.path` is refused.
-    #[error(transparent)]
-    Path(#[from] crate::path::PathError),
-    /// `add.size` below zero.
-    #[error("add.size is negative ({size})")]
-    NegativeSize {
-        /// The size found.
-        size: i64,
-    },
-    /// A field the fast path reads is not of the shape it should be.
-    #[error("bad {field}")]
-    Malformed {
-        /// `deletionVector`, `partitionValues` or `tags`.
-        field: &'static str,
-    },
-    /// `add.deletionVector` is not a valid descriptor.
-    #[error("{0}")]
-    DeletionVector(#[source] serde_json::Error),
-    /// `baseRowId` or `defaultRowCommitVersion` below zero.
-    #[error("row tracking fields must be non-negative")]
-    NegativeRowTracking,
-}
+pub use crate::checkpoint_error::{CheckpointDecodeError, CheckpointRowError};
 
 /// How many files are fetched at once.
 const READ_CONCURRENCY: usize = 16;

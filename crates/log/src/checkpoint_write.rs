@@ -26,41 +26,7 @@ use crate::path::FilePath;
 use crate::snapshot::Snapshot;
 use crate::storage::StorageError;
 
-/// Why a checkpoint could not be encoded. The table's state does not fit
-/// the checkpoint schema (a bug or a value Arrow refuses), so encoding
-/// again gives the same result: never retryable.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CheckpointEncodeError {
-    /// Arrow refused the rows (JSON decoding, array or batch building).
-    #[error("{0}")]
-    Arrow(#[from] arrow_schema::ArrowError),
-    /// The Parquet writer failed.
-    #[error("{0}")]
-    Parquet(#[from] parquet::errors::ParquetError),
-    /// `_last_checkpoint` did not serialize.
-    #[error("{0}")]
-    Json(#[from] serde_json::Error),
-    /// A sidecar name is not a valid log path.
-    #[error(transparent)]
-    Path(#[from] crate::path::PathError),
-    /// The checkpoint schema lacks a column the writer fills.
-    #[error("checkpoint schema has no {column}")]
-    MissingColumn {
-        /// The column (`add`, `add.deletionVector`, …).
-        column: String,
-    },
-    /// A checkpoint schema column is not the type the writer builds.
-    #[error("{column}: built {built} but the schema says {expected}")]
-    TypeMismatch {
-        /// The column (`add.tags`, …), or the schema type for a struct check.
-        column: String,
-        /// The Arrow type built.
-        built: String,
-        /// The schema's Arrow type.
-        expected: String,
-    },
-}
+pub use crate::checkpoint_error::CheckpointEncodeError;
 
 /// Files per checkpoint part (and per sidecar) before a checkpoint is split.
 pub const DEFAULT_ACTIONS_PER_FILE: usize = 1_000_000;

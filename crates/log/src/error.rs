@@ -62,7 +62,7 @@ pub enum LogError {
         version: u64,
         /// What failed.
         #[source]
-        source: crate::checkpoint_write::CheckpointEncodeError,
+        source: crate::checkpoint_error::CheckpointEncodeError,
     },
     /// A checkpoint named by the log or `_last_checkpoint` is incomplete.
     #[error("table {table}, version {version}: incomplete checkpoint: {message}")]

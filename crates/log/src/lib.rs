@@ -19,6 +19,7 @@ pub mod alter;
 pub mod arrow_rows;
 mod checkpoint_arrow;
 mod checkpoint_columns;
+pub mod checkpoint_error;
 pub mod checkpoint_read;
 pub mod checkpoint_write;
 pub mod checksum;
