@@ -445,6 +445,38 @@ pub async fn apply(
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
+            // Columns outside TRACK HISTORY open no new version: a change
+            // to them alone updates the version in place, so a version
+            // carries the newest values of its run of events.
+            let untracked: Vec<&String> = stored
+                .iter()
+                .filter(|c| !keys.contains(c) && **c != seq && !tracked.contains(c))
+                .collect();
+            let kept = if untracked.is_empty() {
+                "kept AS (SELECT * FROM marked WHERE NOT __same),".to_string()
+            } else {
+                let filled = stored
+                    .iter()
+                    .map(|c| {
+                        if untracked.contains(&c) {
+                            format!(
+                                "LAST_VALUE({c}) OVER (PARTITION BY {keys_sql}, __grp ORDER BY __seq \
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS {c}",
+                                c = q(c)
+                            )
+                        } else {
+                            q(c)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "grouped AS (SELECT *, SUM(CASE WHEN __same THEN 0 ELSE 1 END) OVER (PARTITION BY {keys_sql} \
+                     ORDER BY __seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS __grp FROM marked), \
+                     filled AS (SELECT {filled}, __seq, __del, __same FROM grouped), \
+                     kept AS (SELECT * FROM filled WHERE NOT __same),"
+                )
+            };
             let new_history = format!(
                 "WITH new_events AS (SELECT {cols}, {seq} AS __seq, coalesce(CAST(({deleted}) AS BOOLEAN), false) AS __del FROM __silt_changes \
                    UNION ALL SELECT {tomb_cols}, d.{seq} AS __seq, true AS __del FROM __silt_tombstones d \
@@ -456,7 +488,7 @@ pub async fn apply(
                  ranked AS (SELECT *, row_number() OVER (PARTITION BY {keys_sql}, __seq ORDER BY __del DESC) AS __rn FROM events), \
                  ev AS (SELECT * FROM ranked WHERE __rn = 1), \
                  marked AS (SELECT *, ((NOT __del) AND coalesce((LAG(__del) OVER (PARTITION BY {keys_sql} ORDER BY __seq)) = false, false) AND {same}) AS __same FROM ev), \
-                 kept AS (SELECT * FROM marked WHERE NOT __same), \
+                 {kept} \
                  versions AS (SELECT {cols}, __seq AS {start}, LEAD(__seq) OVER (PARTITION BY {keys_sql} ORDER BY __seq) AS {end}, __del FROM kept) \
                  SELECT {cols}, {start}, {end} FROM versions WHERE NOT __del",
                 seq = q(&seq),

@@ -190,3 +190,54 @@ proptest! {
         });
     }
 }
+
+/// `TRACK HISTORY ON (site)`: a change to another column alone opens no
+/// version but updates the version it falls in, even when it arrives late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untracked_columns_update_their_version_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+    let p = Pipeline::builder("track", &lake.display().to_string())
+        .conf("landing", &landing.display().to_string())
+        .sql(
+            "t.sql",
+            "CREATE STREAMING TABLE raw AS SELECT * FROM STREAM read_files('${landing}', format => 'json');
+             CREATE TEMPORARY VIEW feed AS SELECT k, CAST(seq AS BIGINT) AS seq, site, note FROM STREAM(raw);
+             CREATE STREAMING TABLE hist;
+             CREATE FLOW f AS AUTO CDC INTO hist FROM STREAM(feed) KEYS (k) SEQUENCE BY seq
+               STORED AS SCD TYPE 2 TRACK HISTORY ON (site);",
+        )
+        .build()
+        .unwrap();
+    let event = |seq: u32, site: &str| {
+        format!("{{\"k\":\"a\",\"seq\":{seq},\"site\":\"{site}\",\"note\":\"n{seq}\"}}\n")
+    };
+    let land = |name: &str, events: &[(u32, &str)]| {
+        std::fs::create_dir_all(&landing).unwrap();
+        let text: String = events.iter().map(|(s, site)| event(*s, site)).collect();
+        std::fs::write(landing.join(name), text).unwrap();
+    };
+    let sql = format!(
+        "SELECT k, site, note, seq, \"__START_AT\", \"__END_AT\" FROM delta.'{}/default/hist'",
+        lake.display()
+    );
+    let history = || rows(&sql);
+    land("1.jsonl", &[(10, "s1"), (20, "s1"), (30, "s2")]);
+    assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    assert_eq!(
+        history().await,
+        ["a|s1|n20|10|10|30", "a|s2|n30|30|30|null"]
+    );
+    // A late change inside the first version, one inside the second, and
+    // a tracked change.
+    land("2.jsonl", &[(25, "s1"), (40, "s2"), (50, "s1")]);
+    assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    assert_eq!(
+        history().await,
+        [
+            "a|s1|n25|10|10|30",
+            "a|s1|n50|50|50|null",
+            "a|s2|n40|30|30|50"
+        ]
+    );
+}
