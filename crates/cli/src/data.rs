@@ -554,7 +554,7 @@ pub async fn alter(
         .load()
         .await
         .map_err(|e| e.to_string())?;
-    println!("committed version {}", snapshot.version());
+    outln!("committed version {}", snapshot.version());
     Ok(())
 }
 

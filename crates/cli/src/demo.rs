@@ -217,7 +217,7 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), String> {
         }
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    println!(
+    outln!(
         "silt demo in {}\n  project  {}\n  landing  {}\n  lake     {}",
         dir.display(),
         project.display(),
@@ -229,7 +229,7 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), String> {
     for round in 0..2 {
         let (lines, changes) =
             generate_round(&landing, round, readings, devices, files, &mut state)?;
-        println!(
+        outln!(
             "landed day {round}: {lines} reading lines in {files} files, {changes} registry changes"
         );
     }
@@ -241,7 +241,7 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), String> {
     let p = load(&project, &options)
         .map_err(|e| e.to_string())?
         .pipeline;
-    println!(
+    outln!(
         "\n$ silt pipeline run {} --conf landing={} --storage {}",
         project.display(),
         landing.display(),
@@ -253,7 +253,7 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), String> {
     for r in &reports {
         summarize(r);
     }
-    println!(
+    outln!(
         "\n$ silt pipeline run … --continuous --trigger-interval 500ms   (two more days land meanwhile)"
     );
     let stop = Arc::new(AtomicBool::new(false));
@@ -266,7 +266,7 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), String> {
             for round in 2..4 {
                 tokio::time::sleep(Duration::from_millis(1500)).await;
                 match generate_round(&landing, round, readings, devices, files, &mut state) {
-                    Ok((lines, changes)) => println!(
+                    Ok((lines, changes)) => outln!(
                         "  [landing] day {round}: {lines} reading lines, {changes} registry changes"
                     ),
                     Err(e) => result = Err(e),
@@ -281,7 +281,7 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), String> {
         continuous: true,
         trigger_interval: Duration::from_millis(500),
         stop: Some(stop.clone()),
-        progress: Some(Arc::new(|line: &str| println!("  {line}"))),
+        progress: Some(Arc::new(|line: &str| outln!("  {line}"))),
         ..RunOptions::default()
     };
     let runs = silt_medallion::run(&p, &continuous)
@@ -291,11 +291,11 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), String> {
     if let Some((flow, e)) = runs.iter().find_map(|r| r.failure()) {
         return Err(format!("flow {flow} failed: {e}"));
     }
-    println!("  stopped after {} updates", runs.len());
+    outln!("  stopped after {} updates", runs.len());
     let gold = p.dataset_uri(
         &silt_medallion::definition::DatasetName::parse("gold.site_daily").ok_or("name")?,
     );
-    println!("\n$ silt sql \"SELECT * FROM delta.'{gold}' ORDER BY site, day LIMIT 12\"");
+    outln!("\n$ silt sql \"SELECT * FROM delta.'{gold}' ORDER BY site, day LIMIT 12\"");
     crate::data::sql(
         &format!("SELECT * FROM delta.'{gold}' ORDER BY site, day LIMIT 12"),
         Default::default(),
@@ -304,14 +304,14 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), String> {
         None,
     )
     .await?;
-    println!("\n$ silt pipeline status");
+    outln!("\n$ silt pipeline status");
     crate::pipeline_cmd::print_status(&p).await?;
-    println!("\n$ silt pipeline graph");
-    print!(
+    outln!("\n$ silt pipeline graph");
+    out!(
         "{}",
         silt_medallion::graph::mermaid(&p, &Default::default())
     );
-    println!(
+    outln!(
         "\ndemo finished in {:.1}s; the lake stays in {}",
         started.elapsed().as_secs_f64(),
         dir.display()
@@ -322,14 +322,20 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), String> {
 fn summarize(r: &silt_medallion::UpdateReport) {
     for f in &r.flows {
         if let FlowStatus::Completed = f.status {
-            println!(
+            outln!(
                 "  {:<16} -> {:<26} {} batch(es), {} rows in, {} out",
-                f.flow, f.target, f.batches, f.rows_in, f.rows_out
+                f.flow,
+                f.target,
+                f.batches,
+                f.rows_in,
+                f.rows_out
             );
             for e in f.expectations.iter().filter(|e| e.failed_records > 0) {
-                println!(
+                outln!(
                     "      expectation {} ({}): {} rows failed",
-                    e.name, e.action, e.failed_records
+                    e.name,
+                    e.action,
+                    e.failed_records
                 );
             }
         }

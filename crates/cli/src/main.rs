@@ -5,6 +5,31 @@
 //! it. `--json` prints machine-readable output. Errors go to stderr and exit
 //! non-zero.
 
+/// `print!` to stdout that ends the program quietly and successfully when
+/// stdout is closed (`silt pipeline events | head`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*)
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            std::process::exit(0);
+        }
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*)
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            std::process::exit(0);
+        }
+    }};
+}
+
 mod commands;
 mod data;
 mod demo;
@@ -375,7 +400,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 merge_schema,
             })
             .await?;
-            println!("wrote {rows} rows in {files} files as version {version} of {table}");
+            outln!("wrote {rows} rows in {files} files as version {version} of {table}");
             Ok(())
         }
         Command::Changes {
@@ -426,10 +451,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             match r.outcome {
-                None => println!("no rows matched; nothing committed"),
-                Some(silt_log::CommitOutcome::Committed(c)) => println!(
+                None => outln!("no rows matched; nothing committed"),
+                Some(silt_log::CommitOutcome::Committed(c)) => outln!(
                     "deleted {} rows as version {} ({} files removed, {} added, {} deletion vectors)",
-                    r.rows_deleted, c.version, r.files_removed, r.files_added, r.deletion_vectors
+                    r.rows_deleted,
+                    c.version,
+                    r.files_removed,
+                    r.files_added,
+                    r.deletion_vectors
                 ),
                 Some(other) => return Err(format!("delete did not commit: {other:?}")),
             }
@@ -446,10 +475,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             match r.outcome {
-                None => println!("nothing to compact"),
-                Some(silt_log::CommitOutcome::Committed(c)) => println!(
+                None => outln!("nothing to compact"),
+                Some(silt_log::CommitOutcome::Committed(c)) => outln!(
                     "compacted {} files into {} as version {}",
-                    r.files_removed, r.files_added, c.version
+                    r.files_removed,
+                    r.files_added,
+                    c.version
                 ),
                 Some(other) => return Err(format!("optimize did not commit: {other:?}")),
             }
@@ -475,9 +506,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
             let verb = if dry_run { "would remove" } else { "removed" };
-            println!("{verb} {} files ({} bytes)", r.files.len(), r.bytes);
+            outln!("{verb} {} files ({} bytes)", r.files.len(), r.bytes);
             for f in &r.files {
-                println!("  {f}");
+                outln!("  {f}");
             }
             Ok(())
         }

@@ -162,7 +162,7 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
             let plan = silt_medallion::analysis::dry_run(p)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!(
+            outln!(
                 "pipeline {}: {} SQL files, {} datasets, {} flows; storage {}",
                 p.name,
                 project.files.len(),
@@ -177,9 +177,9 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
                     .iter()
                     .map(|f| format!("{} {}", f.name(), f.data_type()))
                     .collect();
-                println!("  {name} ({kind}): {}", cols.join(", "));
+                outln!("  {name} ({kind}): {}", cols.join(", "));
             }
-            println!("dry run passed: nothing was read or written");
+            outln!("dry run passed: nothing was read or written");
             Ok(())
         }
         PipelineCommand::Run {
@@ -223,7 +223,7 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
             let last = reports.last();
             if json {
                 let all: Vec<serde_json::Value> = reports.iter().map(report_json).collect();
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?
                 );
@@ -243,7 +243,7 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
                 let status = silt_medallion::status::status(&project.pipeline)
                     .await
                     .map_err(|e| e.to_string())?;
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&status).map_err(|e| e.to_string())?
                 );
@@ -264,8 +264,8 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
                 }
             }
             match format {
-                GraphFormat::Mermaid => print!("{}", silt_medallion::graph::mermaid(p, &fresh)),
-                GraphFormat::Dot => print!("{}", silt_medallion::graph::dot(p, &fresh)),
+                GraphFormat::Mermaid => out!("{}", silt_medallion::graph::mermaid(p, &fresh)),
+                GraphFormat::Dot => out!("{}", silt_medallion::graph::dot(p, &fresh)),
                 GraphFormat::Svg => {
                     let dot = silt_medallion::graph::dot(p, &fresh);
                     let mut child = std::process::Command::new("dot")
@@ -297,14 +297,14 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             for e in events {
                 if json {
-                    println!("{e}");
+                    outln!("{e}");
                 } else {
                     let t = chrono::DateTime::from_timestamp_millis(
                         e["timestamp_ms"].as_i64().unwrap_or(0),
                     )
                     .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
                     .unwrap_or_default();
-                    println!(
+                    outln!(
                         "{t}  {:<7} {:<20} {}",
                         e["level"].as_str().unwrap_or(""),
                         e["event_type"].as_str().unwrap_or(""),
@@ -323,7 +323,7 @@ pub async fn print_status(p: &silt_medallion::Pipeline) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let now = chrono::Utc::now().timestamp_millis();
-    println!(
+    outln!(
         "pipeline {}  storage {}",
         p.name,
         silt_store::redact(&p.storage)
@@ -344,9 +344,13 @@ pub async fn print_status(p: &silt_medallion::Pipeline) -> Result<(), String> {
                 human_age(now - u["timestamp_ms"].as_i64().unwrap_or(now))
             ),
         };
-        println!(
+        outln!(
             "{:<28} {:<18} {:>6} {:>10} rows  committed {:<10}{last}",
-            s.name, s.kind, version, rows, age
+            s.name,
+            s.kind,
+            version,
+            rows,
+            age
         );
         for f in &s.flows {
             let lag = &f["lag"];
@@ -368,7 +372,7 @@ pub async fn print_status(p: &silt_medallion::Pipeline) -> Result<(), String> {
                         .join("; ")
                 })
                 .unwrap_or_default();
-            println!(
+            outln!(
                 "    flow {:<24} {} batches{}",
                 f["flow"].as_str().unwrap_or("?"),
                 f["batches"],
@@ -380,7 +384,7 @@ pub async fn print_status(p: &silt_medallion::Pipeline) -> Result<(), String> {
             );
         }
         for e in &s.expectations {
-            println!(
+            outln!(
                 "    expectation {} ({}): {:.2}% pass ({} failed of {})",
                 e["name"].as_str().unwrap_or("?"),
                 e["action"].as_str().unwrap_or("?"),
@@ -462,7 +466,7 @@ fn print_report(r: &UpdateReport, continuous: bool) {
     if continuous && active.is_empty() {
         return;
     }
-    println!(
+    outln!(
         "update {} {} in {:.2}s",
         &r.update_id[..8],
         if r.succeeded() { "completed" } else { "FAILED" },
@@ -478,10 +482,10 @@ fn print_report(r: &UpdateReport, continuous: bool) {
             FlowStatus::Skipped(w) => format!("skipped ({w})"),
             FlowStatus::Failed(e) => format!("FAILED: {e}"),
         };
-        println!("  {:<22} -> {:<28} {status}", f.flow, f.target);
+        outln!("  {:<22} -> {:<28} {status}", f.flow, f.target);
         for e in &f.expectations {
             if e.failed_records > 0 {
-                println!(
+                outln!(
                     "      expectation {} ({}): {} of {} rows failed",
                     e.name,
                     e.action,
@@ -536,7 +540,7 @@ fn init(dir: &Path, name: Option<String>) -> Result<(), String> {
         "landing/2026-01-01/events.jsonl",
         "{\"id\": 1, \"kind\": \"click\", \"amount\": 0.5}\n{\"id\": 2, \"kind\": \"buy\", \"amount\": 12.25}\n{\"id\": null, \"kind\": \"click\", \"amount\": 1}\nnot json\n",
     )?;
-    println!(
+    outln!(
         "created pipeline {name} in {}: run it with\n  silt pipeline run {}",
         dir.display(),
         dir.display()

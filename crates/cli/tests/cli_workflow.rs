@@ -366,4 +366,19 @@ fn a_reader_that_stops_early_is_not_an_error() {
         assert!(out.status.success(), "{format}: {err}");
         assert!(!err.contains("pipe"), "{format}: {err}");
     }
+    // Commands that print line by line (here the demo's report) end
+    // quietly too instead of panicking on the closed pipe.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_silt"))
+        .args(["demo", dir.path().join("demo").to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 10];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo: {err}");
+    assert!(!err.contains("panicked"), "demo: {err}");
 }
