@@ -18,7 +18,7 @@ use silt_sql::datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespa
 use silt_sql::datafusion::prelude::SessionContext;
 
 use crate::definition::{DatasetName, FrameQuery, QueryText};
-use crate::error::{PipelineError, PipelineResult};
+use crate::error::{InvalidInput, PipelineError, PipelineResult};
 
 /// Where an input's rows come from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -106,7 +106,7 @@ pub fn rewrite(query: &QueryText, prefix: &str) -> PipelineResult<RewrittenQuery
         at: query.at.clone(),
         message,
     };
-    let (text, paths) = normalise(&query.text).map_err(&err)?;
+    let (text, paths) = normalise(&query.text).map_err(|e| err(e.0))?;
     let mut statements =
         Parser::parse_sql(&GenericDialect {}, &text).map_err(|e| err(e.to_string()))?;
     if statements.len() != 1 {
@@ -125,7 +125,7 @@ pub fn rewrite(query: &QueryText, prefix: &str) -> PipelineResult<RewrittenQuery
     };
     let _ = statement.visit(&mut rewriter);
     if let Some(e) = rewriter.error {
-        return Err(err(e));
+        return Err(err(e.0));
     }
     let (sql, frame) = match &query.frame {
         Some(body) => {
@@ -147,11 +147,11 @@ pub fn rewrite(query: &QueryText, prefix: &str) -> PipelineResult<RewrittenQuery
 
 /// `STREAM name` becomes `STREAM(name)`; `delta.'path'` and
 /// ``delta.`path` `` become a generated identifier (returned with its path).
-fn normalise(text: &str) -> Result<(String, BTreeMap<String, String>), String> {
+fn normalise(text: &str) -> Result<(String, BTreeMap<String, String>), InvalidInput> {
     let (text, paths) = path_identifiers(text)?;
     let tokens = Tokenizer::new(&GenericDialect {}, &text)
         .tokenize()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| InvalidInput(e.to_string()))?;
     let significant =
         |from: usize| (from..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)));
     let mut out = String::with_capacity(text.len() + 16);
@@ -212,10 +212,10 @@ fn normalise(text: &str) -> Result<(String, BTreeMap<String, String>), String> {
 }
 
 /// `delta.'path'` and ``delta.`path` `` become generated identifiers.
-fn path_identifiers(text: &str) -> Result<(String, BTreeMap<String, String>), String> {
+fn path_identifiers(text: &str) -> Result<(String, BTreeMap<String, String>), InvalidInput> {
     let tokens = Tokenizer::new(&GenericDialect {}, text)
         .tokenize()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| InvalidInput(e.to_string()))?;
     let mut out = String::with_capacity(text.len());
     let mut paths = BTreeMap::new();
     let mut i = 0;
@@ -258,7 +258,7 @@ struct Rewriter {
     paths: BTreeMap<String, String>,
     ctes: BTreeSet<String>,
     inputs: Vec<Input>,
-    error: Option<String>,
+    error: Option<InvalidInput>,
 }
 
 fn name_parts(name: &ObjectName) -> Vec<String> {
@@ -286,7 +286,7 @@ fn string_of(arg: &FunctionArgExpr) -> Option<String> {
 
 impl Rewriter {
     /// `read_files('path', key => 'value', …)`.
-    fn files(&self, args: &[FunctionArg]) -> Result<InputSource, String> {
+    fn files(&self, args: &[FunctionArg]) -> Result<InputSource, InvalidInput> {
         let mut path = None;
         let mut options = BTreeMap::new();
         for a in args {
@@ -309,14 +309,14 @@ impl Rewriter {
                         .ok_or(format!("read_files: option {name} needs a literal value"))?;
                     options.insert(name.to_string(), v);
                 }
-                other => return Err(format!("read_files: unexpected argument {other}")),
+                other => return Err(format!("read_files: unexpected argument {other}").into()),
             }
         }
         let path = path.ok_or("read_files needs a path")?;
         Ok(InputSource::Files { path, options })
     }
 
-    fn named(&self, parts: &[String]) -> Result<InputSource, String> {
+    fn named(&self, parts: &[String]) -> Result<InputSource, InvalidInput> {
         if let [one] = parts
             && let Some(p) = self.paths.get(one)
         {
@@ -324,10 +324,10 @@ impl Rewriter {
         }
         DatasetName::parse(&parts.join("."))
             .map(InputSource::Dataset)
-            .ok_or_else(|| format!("`{}` is not a dataset name", parts.join(".")))
+            .ok_or_else(|| format!("`{}` is not a dataset name", parts.join(".")).into())
     }
 
-    fn stream_arg(&self, args: &[FunctionArg]) -> Result<InputSource, String> {
+    fn stream_arg(&self, args: &[FunctionArg]) -> Result<InputSource, InvalidInput> {
         let [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] = args else {
             return Err("STREAM takes one table".into());
         };
@@ -342,13 +342,11 @@ impl Rewriter {
                     _ => Err("read_files needs arguments".into()),
                 }
             }
-            other => Err(format!(
-                "STREAM reads a table or read_files(…), not {other}"
-            )),
+            other => Err(format!("STREAM reads a table or read_files(…), not {other}").into()),
         }
     }
 
-    fn replace(&mut self, factor: &mut TableFactor) -> Result<(), String> {
+    fn replace(&mut self, factor: &mut TableFactor) -> Result<(), InvalidInput> {
         let TableFactor::Table {
             name, alias, args, ..
         } = factor

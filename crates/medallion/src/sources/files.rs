@@ -535,13 +535,54 @@ fn csv_lines(data: &[u8]) -> impl Iterator<Item = (u64, Vec<String>)> + '_ {
     records.into_iter()
 }
 
+/// Why one landing file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileReadError {
+    /// Reading its bytes failed; retryable when the storage error is (a
+    /// file that vanished is not).
+    #[error("{0}")]
+    Storage(#[from] silt_log::StorageError),
+    /// A file declared Parquet is not readable as Parquet. Not retryable.
+    #[error("{path}: not a readable Parquet file: {source}")]
+    NotParquet {
+        /// The file, relative to the source directory.
+        path: String,
+        /// The decoder's error.
+        source: parquet::errors::ParquetError,
+    },
+    /// A Parquet file's rows do not decode. Not retryable.
+    #[error("{path}: {source}")]
+    Decode {
+        /// The file, relative to the source directory.
+        path: String,
+        /// The decoder's error.
+        source: arrow_schema::ArrowError,
+    },
+    /// The parsing task panicked or was cancelled. Not retryable.
+    #[error("reading {path}: {source}")]
+    Task {
+        /// The file, relative to the source directory.
+        path: String,
+        /// The task's failure.
+        source: tokio::task::JoinError,
+    },
+}
+
+impl FileReadError {
+    /// Whether reading the file again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Storage(e) if e.is_retryable())
+    }
+}
+
 async fn read_one(
     store: Arc<dyn LogStore>,
     meta: FileMeta,
     format: FileFormat,
-) -> Result<ParsedFile, String> {
-    let data = store.read(&meta.path).await.map_err(|e| e.to_string())?;
+) -> Result<ParsedFile, FileReadError> {
+    let data = store.read(&meta.path).await?;
     let path = meta.path.clone();
+    let task_path = path.clone();
     tokio::task::spawn_blocking(move || {
         let mut file = ParsedFile {
             meta,
@@ -555,16 +596,25 @@ async fn read_one(
                 let reader =
                     parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(data)
                         .and_then(|b| b.build())
-                        .map_err(|e| format!("{path}: not a readable Parquet file: {e}"))?;
+                        .map_err(|source| FileReadError::NotParquet {
+                            path: path.clone(),
+                            source,
+                        })?;
                 for b in reader {
-                    file.typed.push(b.map_err(|e| format!("{path}: {e}"))?);
+                    file.typed.push(b.map_err(|source| FileReadError::Decode {
+                        path: path.clone(),
+                        source,
+                    })?);
                 }
             }
         }
         Ok(file)
     })
     .await
-    .map_err(|e| e.to_string())?
+    .map_err(|source| FileReadError::Task {
+        path: task_path,
+        source,
+    })?
 }
 
 /// The schema of file rows: the data columns, then `_rescued_data`,
@@ -618,14 +668,14 @@ pub async fn read_files(
         retryable,
     };
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let parsed: Vec<Result<ParsedFile, String>> = futures::stream::iter(files.clone())
+    let parsed: Vec<Result<ParsedFile, FileReadError>> = futures::stream::iter(files.clone())
         .map(|m| read_one(store.clone(), m, options.format))
         .buffered(threads.max(2))
         .collect()
         .await;
     let mut parsed_files = Vec::with_capacity(parsed.len());
     for p in parsed {
-        parsed_files.push(p.map_err(|m| source_err(m, false))?);
+        parsed_files.push(p.map_err(|e| source_err(e.to_string(), e.is_retryable()))?);
     }
     let mut next = progress.clone();
     for f in &files {
