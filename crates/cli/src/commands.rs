@@ -1,5 +1,7 @@
 //! Commands that change tables (the inspection commands only render).
 
+use crate::error::CliError;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -7,15 +9,17 @@ use silt_log::create::{new_metadata, protocol_for};
 use silt_log::{CommitOutcome, LogStore, StructType, Transaction};
 
 /// Reads `--schema`: inline JSON, or a file (`@path` or a path that exists).
-fn read_schema(arg: &str) -> Result<StructType, String> {
+fn read_schema(arg: &str) -> Result<StructType, CliError> {
     let text = if let Some(path) = arg.strip_prefix('@') {
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read schema file {path}: {e}"))?
+        std::fs::read_to_string(path)
+            .map_err(|e| CliError::from(format!("cannot read schema file {path}: {e}")))?
     } else if !arg.trim_start().starts_with('{') && std::path::Path::new(arg).exists() {
-        std::fs::read_to_string(arg).map_err(|e| format!("cannot read schema file {arg}: {e}"))?
+        std::fs::read_to_string(arg)
+            .map_err(|e| CliError::from(format!("cannot read schema file {arg}: {e}")))?
     } else {
         arg.to_string()
     };
-    StructType::from_json(&text).map_err(|e| format!("invalid --schema: {e}"))
+    StructType::from_json(&text).map_err(|e| CliError::from(format!("invalid --schema: {e}")))
 }
 
 /// `silt create`: commits version 0.
@@ -25,7 +29,7 @@ pub async fn create(
     partition_by: Vec<String>,
     properties: HashMap<String, String>,
     name: Option<String>,
-) -> Result<u64, String> {
+) -> Result<u64, CliError> {
     let schema = read_schema(schema)?;
     let protocol = protocol_for(&properties, &[], &schema);
     let metadata = new_metadata(
@@ -35,13 +39,13 @@ pub async fn create(
         name,
         &silt_log::SystemEnvironment,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(CliError::from)?;
     match Transaction::create_table(store, protocol, metadata)
         .commit()
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(CliError::from)?
     {
         CommitOutcome::Committed(c) => Ok(c.version),
-        other => Err(format!("table creation did not commit: {other:?}")),
+        other => Err(format!("table creation did not commit: {other:?}").into()),
     }
 }

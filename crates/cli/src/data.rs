@@ -1,6 +1,8 @@
 //! `silt scan` and `silt append`: reading table rows out (table, JSON
 //! lines, CSV or Parquet) and writing files in (JSON lines, CSV, Parquet).
 
+use crate::error::CliError;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Write};
@@ -44,11 +46,13 @@ pub struct ScanRequest {
     pub output: Option<String>,
 }
 
-fn sink(output: &Option<String>) -> Result<Box<dyn Write + Send>, String> {
+fn sink(output: &Option<String>) -> Result<Box<dyn Write + Send>, CliError> {
     match output {
-        Some(p) => Ok(Box::new(
-            File::create(p).map_err(|e| format!("cannot create {p}: {e}"))?,
-        )),
+        Some(p) => {
+            Ok(Box::new(File::create(p).map_err(|e| {
+                CliError::from(format!("cannot create {p}: {e}"))
+            })?))
+        }
         None => Ok(Box::new(Stdout)),
     }
 }
@@ -95,17 +99,18 @@ impl Write for Stdout {
 }
 
 /// Runs `silt scan`.
-pub async fn scan(req: ScanRequest) -> Result<(), String> {
-    let snapshot = req.builder.load().await.map_err(|e| e.to_string())?;
+pub async fn scan(req: ScanRequest) -> Result<(), CliError> {
+    let snapshot = req.builder.load().await.map_err(CliError::from)?;
     let mut scan = Scan::new(&snapshot);
     if !req.columns.is_empty() {
         scan = scan.select(req.columns.clone());
     }
     if let Some(p) = &req.predicate {
-        scan = scan.filter(parse_predicate(p).map_err(|e| format!("--where: {e}"))?);
+        scan =
+            scan.filter(parse_predicate(p).map_err(|e| CliError::from(format!("--where: {e}")))?);
     }
-    let schema = scan.output_schema().map_err(|e| e.to_string())?;
-    let stream = scan.stream().map_err(|e| e.to_string())?;
+    let schema = scan.output_schema().map_err(CliError::from)?;
+    let stream = scan.stream().map_err(CliError::from)?;
     // Progress only when the rows go to a file: a terminal shows the rows.
     let read = Arc::new(AtomicU64::new(0));
     let _ticker = req
@@ -117,7 +122,7 @@ pub async fn scan(req: ScanRequest) -> Result<(), String> {
     });
     write_stream(
         schema,
-        stream.map_err(|e| e.to_string()),
+        stream.map_err(CliError::from),
         req.format,
         &req.output,
         req.limit,
@@ -133,9 +138,9 @@ pub async fn write_stream<S>(
     format: OutputFormat,
     output: &Option<String>,
     limit: Option<usize>,
-) -> Result<(), String>
+) -> Result<(), CliError>
 where
-    S: futures::Stream<Item = Result<RecordBatch, String>>,
+    S: futures::Stream<Item = Result<RecordBatch, CliError>>,
 {
     let mut stream = Box::pin(stream);
     let mut out = sink(output)?;
@@ -152,7 +157,7 @@ where
         }
         Some(
             parquet::arrow::ArrowWriter::try_new(sink(output)?, schema.clone(), None)
-                .map_err(|e| e.to_string())?,
+                .map_err(CliError::from)?,
         )
     } else {
         None
@@ -168,9 +173,9 @@ where
             OutputFormat::Table => table_rows.extend(render_rows(&batch)?),
             OutputFormat::Jsonl => {
                 let w = json.as_mut().ok_or("json writer")?;
-                w.write(&batch).map_err(|e| e.to_string())?;
+                w.write(&batch).map_err(CliError::from)?;
                 let buf = std::mem::take(w.get_mut());
-                out.write_all(&buf).map_err(|e| e.to_string())?;
+                out.write_all(&buf).map_err(CliError::from)?;
             }
             OutputFormat::Csv => {
                 if csv_writer.is_none() {
@@ -181,14 +186,14 @@ where
                     .as_mut()
                     .ok_or("csv writer")?
                     .write(&batch)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(CliError::from)?;
             }
             OutputFormat::Parquet => {
                 parquet
                     .as_mut()
                     .ok_or("parquet writer")?
                     .write(&batch)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(CliError::from)?;
             }
         }
     }
@@ -196,7 +201,7 @@ where
         let _ = w.into_inner();
     }
     if let Some(w) = parquet {
-        w.close().map_err(|e| e.to_string())?;
+        w.close().map_err(CliError::from)?;
     }
     if format == OutputFormat::Table {
         write_table(&mut out, &schema, &table_rows)?;
@@ -204,12 +209,12 @@ where
     Ok(())
 }
 
-fn render_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>, String> {
+fn render_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>, CliError> {
     let opts = FormatOptions::default().with_null("NULL");
     let fmts: Vec<ArrayFormatter> = batch
         .columns()
         .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).map_err(|e| e.to_string()))
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).map_err(CliError::from))
         .collect::<Result<_, _>>()?;
     Ok((0..batch.num_rows())
         .map(|r| fmts.iter().map(|f| f.value(r).to_string()).collect())
@@ -220,7 +225,7 @@ fn write_table(
     out: &mut dyn Write,
     schema: &SchemaRef,
     rows: &[Vec<String>],
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let headers: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
@@ -253,7 +258,7 @@ fn write_table(
     }
     text.push_str(&format!("({} rows)\n", rows.len()));
     match out.write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::from(e)),
         _ => Ok(()),
     }
 }
@@ -320,8 +325,8 @@ fn text_timestamp_type(values: &arrow_array::StringArray) -> Option<arrow_schema
 fn with_sampled_timestamps(
     inferred: arrow_schema::Schema,
     candidates: &[usize],
-    read_sample: impl FnOnce(Arc<arrow_schema::Schema>) -> Result<Option<RecordBatch>, String>,
-) -> Result<arrow_schema::Schema, String> {
+    read_sample: impl FnOnce(Arc<arrow_schema::Schema>) -> Result<Option<RecordBatch>, CliError>,
+) -> Result<arrow_schema::Schema, CliError> {
     use arrow_schema::{DataType, Field, Schema};
     if candidates.is_empty() {
         return Ok(inferred);
@@ -371,24 +376,24 @@ fn columns_where(
 fn read_inputs(
     files: &[String],
     table: Option<&arrow_schema::Schema>,
-) -> Result<Vec<RecordBatch>, String> {
+) -> Result<Vec<RecordBatch>, CliError> {
     let mut out = Vec::new();
     for f in files {
         let lower = f.to_ascii_lowercase();
-        let open = || File::open(f).map_err(|e| format!("cannot open {f}: {e}"));
+        let open = || File::open(f).map_err(|e| CliError::from(format!("cannot open {f}: {e}")));
         if lower.ends_with(".parquet") {
             let reader =
                 parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(open()?)
                     .and_then(|b| b.build())
-                    .map_err(|e| format!("{f}: {e}"))?;
+                    .map_err(|e| CliError::from(format!("{f}: {e}")))?;
             for b in reader {
-                out.push(b.map_err(|e| format!("{f}: {e}"))?);
+                out.push(b.map_err(|e| CliError::from(format!("{f}: {e}")))?);
             }
         } else if lower.ends_with(".csv") {
             let (schema, _) = arrow_csv::reader::Format::default()
                 .with_header(true)
                 .infer_schema(BufReader::new(open()?), Some(10_000))
-                .map_err(|e| format!("{f}: {e}"))?;
+                .map_err(|e| CliError::from(format!("{f}: {e}")))?;
             let candidates = columns_where(&schema, |t| {
                 matches!(t, arrow_schema::DataType::Timestamp(_, None))
             });
@@ -397,16 +402,18 @@ fn read_inputs(
                     .with_header(true)
                     .with_batch_size(1000)
                     .build(BufReader::new(open()?))
-                    .map_err(|e| format!("{f}: {e}"))?;
-                rows.next().transpose().map_err(|e| format!("{f}: {e}"))
+                    .map_err(|e| CliError::from(format!("{f}: {e}")))?;
+                rows.next()
+                    .transpose()
+                    .map_err(|e| CliError::from(format!("{f}: {e}")))
             })?;
             let schema = with_table_types(schema, table);
             let reader = arrow_csv::ReaderBuilder::new(Arc::new(schema))
                 .with_header(true)
                 .build(BufReader::new(open()?))
-                .map_err(|e| format!("{f}: {e}"))?;
+                .map_err(|e| CliError::from(format!("{f}: {e}")))?;
             for b in reader {
-                out.push(b.map_err(|e| format!("{f}: {e}"))?);
+                out.push(b.map_err(|e| CliError::from(format!("{f}: {e}")))?);
             }
         } else if lower.ends_with(".json")
             || lower.ends_with(".jsonl")
@@ -414,26 +421,28 @@ fn read_inputs(
         {
             let (schema, _) =
                 arrow_json::reader::infer_json_schema(BufReader::new(open()?), Some(10_000))
-                    .map_err(|e| format!("{f}: {e}"))?;
+                    .map_err(|e| CliError::from(format!("{f}: {e}")))?;
             let candidates = columns_where(&schema, |t| *t == arrow_schema::DataType::Utf8);
             let schema = with_sampled_timestamps(schema, &candidates, |text| {
                 let mut rows = arrow_json::ReaderBuilder::new(text)
                     .with_batch_size(1000)
                     .build(BufReader::new(open()?))
-                    .map_err(|e| format!("{f}: {e}"))?;
-                rows.next().transpose().map_err(|e| format!("{f}: {e}"))
+                    .map_err(|e| CliError::from(format!("{f}: {e}")))?;
+                rows.next()
+                    .transpose()
+                    .map_err(|e| CliError::from(format!("{f}: {e}")))
             })?;
             let schema = with_table_types(schema, table);
             let reader = arrow_json::ReaderBuilder::new(Arc::new(schema))
                 .build(BufReader::new(open()?))
-                .map_err(|e| format!("{f}: {e}"))?;
+                .map_err(|e| CliError::from(format!("{f}: {e}")))?;
             for b in reader {
-                out.push(b.map_err(|e| format!("{f}: {e}"))?);
+                out.push(b.map_err(|e| CliError::from(format!("{f}: {e}")))?);
             }
         } else {
-            return Err(format!(
-                "{f}: unknown input format (use .parquet, .csv, .json/.jsonl)"
-            ));
+            return Err(
+                format!("{f}: unknown input format (use .parquet, .csv, .json/.jsonl)").into(),
+            );
         }
     }
     Ok(out)
@@ -458,8 +467,8 @@ pub struct AppendRequest {
 }
 
 /// Runs `silt append`; returns (version, rows, files).
-pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), String> {
-    let store = req.builder.build_store().map_err(|e| e.to_string())?;
+pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), CliError> {
+    let store = req.builder.build_store().map_err(CliError::from)?;
     let snapshot = match req.builder.clone().load().await {
         Ok(s) => Some(s),
         Err(silt_store::StoreError::Log(silt_log::LogError::TableNotFound { .. }))
@@ -467,11 +476,11 @@ pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), String> {
         {
             None
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     };
     // Appends and overwrites both keep the table's schema.
     let table_schema = match &snapshot {
-        Some(s) => Some(s.metadata().schema.to_arrow().map_err(|e| e.to_string())?),
+        Some(s) => Some(s.metadata().schema.to_arrow().map_err(CliError::from)?),
         None => None,
     };
     let batches = read_inputs(&req.files, table_schema.as_ref())?;
@@ -495,10 +504,10 @@ pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), String> {
     // Racing identity writers conflict; the loser redoes its write.
     let r = silt_parquet::write_batches_retrying(store, snapshot, batches, options, 16)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::from)?;
     match r.outcome {
         silt_log::CommitOutcome::Committed(c) => Ok((c.version, r.rows, r.files_added)),
-        other => Err(format!("the write did not commit: {other:?}")),
+        other => Err(format!("the write did not commit: {other:?}").into()),
     }
 }
 
@@ -509,11 +518,11 @@ pub async fn changes(
     to: Option<u64>,
     format: OutputFormat,
     output: Option<String>,
-) -> Result<(), String> {
-    let snapshot = builder.load().await.map_err(|e| e.to_string())?;
+) -> Result<(), CliError> {
+    let snapshot = builder.load().await.map_err(CliError::from)?;
     let batches = silt_parquet::cdf::read_changes(&snapshot, from, to)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::from)?;
     let mut out = sink(&output)?;
     match format {
         OutputFormat::Table => {
@@ -530,9 +539,9 @@ pub async fn changes(
         OutputFormat::Jsonl => {
             let mut w = arrow_json::LineDelimitedWriter::new(out);
             for b in &batches {
-                w.write(b).map_err(|e| e.to_string())?;
+                w.write(b).map_err(CliError::from)?;
             }
-            w.finish().map_err(|e| e.to_string())
+            w.finish().map_err(CliError::from)
         }
         _ => Err("silt changes prints table or jsonl".into()),
     }
@@ -545,15 +554,15 @@ pub async fn alter(
     uri: &str,
     clause: &str,
     storage_options: HashMap<String, String>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let session = silt_sql::SiltSession::with_storage_options(storage_options.clone());
     let statement = format!("ALTER TABLE delta.'{}' {clause}", uri.replace('\'', "''"));
-    session.run(&statement).await.map_err(|e| e.to_string())?;
+    session.run(&statement).await.map_err(CliError::from)?;
     let snapshot = silt_store::TableBuilder::new(uri)
         .with_storage_options(storage_options)
         .load()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::from)?;
     outln!("committed version {}", snapshot.version());
     Ok(())
 }
@@ -564,26 +573,23 @@ pub async fn sql(
     storage_options: HashMap<String, String>,
     format: OutputFormat,
     output: Option<String>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let session = silt_sql::SiltSession::with_storage_options(storage_options);
     for (name, uri) in &tables {
         session
             .register(name, uri)
             .await
-            .map_err(|e| format!("--table {name}={uri}: {e}"))?;
+            .map_err(|e| CliError::from(format!("--table {name}={uri}: {e}")))?;
     }
-    let mut frames = session
-        .sql_all(statements)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut frames = session.sql_all(statements).await.map_err(CliError::from)?;
     let Some(last) = frames.pop() else {
         return Err("no SQL statement given".into());
     };
-    let stream = last.execute_stream().await.map_err(|e| e.to_string())?;
+    let stream = last.execute_stream().await.map_err(CliError::from)?;
     let schema = stream.schema();
     write_stream(
         schema,
-        stream.map_err(|e| e.to_string()),
+        stream.map_err(CliError::from),
         format,
         &output,
         None,

@@ -6,6 +6,8 @@
 //! triggered update, then continuously while two more days of files land,
 //! and prints the gold table, `status` and `graph`.
 
+use crate::error::CliError;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,13 +53,13 @@ fn iso(ms: i64) -> String {
 
 /// Writes `text` to `path` atomically (a hidden temporary file renamed),
 /// as a landing process should, so no reader sees half a file.
-fn land(path: &Path, text: &str) -> Result<(), String> {
+fn land(path: &Path, text: &str) -> Result<(), CliError> {
     let dir = path.parent().ok_or("no parent")?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| CliError::from(format!("{}: {e}", dir.display())))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::write(&tmp, text).map_err(|e| CliError::from(format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| CliError::from(format!("{}: {e}", path.display())))
 }
 
 /// The registry: device → (site, model), replayed round by round.
@@ -127,7 +129,7 @@ fn generate_round(
     devices: usize,
     files: usize,
     state: &mut BTreeMap<String, (String, String, i64)>,
-) -> Result<(usize, usize), String> {
+) -> Result<(usize, usize), CliError> {
     let mut rng = Rng(0x5EED ^ (round as u64).wrapping_mul(0x1000_0001));
     let changes = registry_round(&mut rng, round, devices, state);
     land(
@@ -196,7 +198,7 @@ fn line_cut(rng: &mut Rng, len: usize) -> usize {
 
 /// Runs the demo in `dir` (default: a fresh directory under the system's
 /// temporary directory).
-pub async fn run(dir: Option<PathBuf>) -> Result<(), String> {
+pub async fn run(dir: Option<PathBuf>) -> Result<(), CliError> {
     let started = Instant::now();
     let dir = match dir {
         Some(d) => d,
@@ -213,9 +215,11 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), String> {
     ] {
         let path = project.join(rel);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| CliError::from(format!("{}: {e}", parent.display())))?;
         }
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(&path, text)
+            .map_err(|e| CliError::from(format!("{}: {e}", path.display())))?;
     }
     outln!(
         "silt demo in {}\n  project  {}\n  landing  {}\n  lake     {}",
@@ -238,9 +242,7 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), String> {
         storage: Some(lake.display().to_string()),
         ..ProjectOptions::default()
     };
-    let p = load(&project, &options)
-        .map_err(|e| e.to_string())?
-        .pipeline;
+    let p = load(&project, &options).map_err(CliError::from)?.pipeline;
     outln!(
         "\n$ silt pipeline run {} --conf landing={} --storage {}",
         project.display(),
@@ -249,7 +251,7 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), String> {
     );
     let reports = silt_medallion::run(&p, &RunOptions::default())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::from)?;
     for r in &reports {
         summarize(r);
     }
@@ -286,10 +288,10 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), String> {
     };
     let runs = silt_medallion::run(&p, &continuous)
         .await
-        .map_err(|e| e.to_string())?;
-    landing_task.await.map_err(|e| e.to_string())??;
+        .map_err(CliError::from)?;
+    landing_task.await.map_err(CliError::from)??;
     if let Some((flow, e)) = runs.iter().find_map(|r| r.failure()) {
-        return Err(format!("flow {flow} failed: {e}"));
+        return Err(format!("flow {flow} failed: {e}").into());
     }
     outln!("  stopped after {} updates", runs.len());
     let gold = p.dataset_uri(

@@ -33,12 +33,15 @@ macro_rules! outln {
 mod commands;
 mod data;
 mod demo;
+mod error;
 mod output;
 mod pipeline_cmd;
 mod progress;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
+
+use error::CliError;
 
 use clap::{Args, Parser, Subcommand};
 use silt_store::TableBuilder;
@@ -265,13 +268,16 @@ enum Command {
     },
 }
 
-fn key_values(pairs: &[String], what: &str) -> Result<HashMap<String, String>, String> {
+/// `KEY=VALUE` pairs by key.
+type KeyValues = HashMap<String, String>;
+
+fn key_values(pairs: &[String], what: &str) -> Result<KeyValues, CliError> {
     pairs
         .iter()
         .map(|kv| {
             kv.split_once('=')
                 .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .ok_or_else(|| format!("{what} {kv:?} is not KEY=VALUE"))
+                .ok_or_else(|| CliError::from(format!("{what} {kv:?} is not KEY=VALUE")))
         })
         .collect()
 }
@@ -280,14 +286,14 @@ fn key_values(pairs: &[String], what: &str) -> Result<HashMap<String, String>, S
 async fn load_latest(
     table: &str,
     storage_options: &[String],
-) -> Result<silt_log::Snapshot, String> {
+) -> Result<silt_log::Snapshot, CliError> {
     store_for(table, storage_options)?
         .load()
         .await
-        .map_err(|e| e.to_string())
+        .map_err(CliError::from)
 }
 
-fn store_for(table: &str, storage_options: &[String]) -> Result<TableBuilder, String> {
+fn store_for(table: &str, storage_options: &[String]) -> Result<TableBuilder, CliError> {
     Ok(TableBuilder::new(table)
         .with_storage_options(key_values(storage_options, "--storage-option")?))
 }
@@ -311,7 +317,7 @@ struct TableArgs {
 }
 
 impl TableArgs {
-    fn builder(&self) -> Result<TableBuilder, String> {
+    fn builder(&self) -> Result<TableBuilder, CliError> {
         let mut b = store_for(&self.table, &self.storage_options)?;
         if let Some(v) = self.version {
             b = b.at_version(v);
@@ -323,16 +329,16 @@ impl TableArgs {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Pipeline(cmd) => pipeline_cmd::run(cmd).await,
         Command::Demo { dir } => demo::run(dir).await,
         Command::Describe(args) => {
-            let snapshot = args.builder()?.load().await.map_err(|e| e.to_string())?;
+            let snapshot = args.builder()?.load().await.map_err(CliError::from)?;
             output::describe(&snapshot, args.json)
         }
         Command::Files(args) => {
-            let snapshot = args.builder()?.load().await.map_err(|e| e.to_string())?;
+            let snapshot = args.builder()?.load().await.map_err(CliError::from)?;
             output::files(&snapshot, args.json)
         }
         Command::Create {
@@ -346,7 +352,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => {
             let store = store_for(&table, &storage_options)?
                 .build_store()
-                .map_err(|e| e.to_string())?;
+                .map_err(CliError::from)?;
             let version = commands::create(
                 store,
                 &schema,
@@ -388,7 +394,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let overwrite = match mode.as_str() {
                 "append" => false,
                 "overwrite" => true,
-                other => return Err(format!("--mode {other:?}: use append or overwrite")),
+                other => return Err(format!("--mode {other:?}: use append or overwrite").into()),
             };
             let (version, rows, files) = data::append(data::AppendRequest {
                 builder: store_for(&table, &storage_options)?,
@@ -445,11 +451,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => {
             let snapshot = load_latest(&table, &storage_options).await?;
             let predicate = predicate
-                .map(|p| silt_log::expr::parse_predicate(&p).map_err(|e| format!("--where: {e}")))
+                .map(|p| {
+                    silt_log::expr::parse_predicate(&p)
+                        .map_err(|e| CliError::from(format!("--where: {e}")))
+                })
                 .transpose()?;
             let r = silt_parquet::delete_where(&snapshot, predicate)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(CliError::from)?;
             match r.outcome {
                 None => outln!("no rows matched; nothing committed"),
                 Some(silt_log::CommitOutcome::Committed(c)) => outln!(
@@ -460,7 +469,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     r.files_added,
                     r.deletion_vectors
                 ),
-                Some(other) => return Err(format!("delete did not commit: {other:?}")),
+                Some(other) => return Err(format!("delete did not commit: {other:?}").into()),
             }
             Ok(())
         }
@@ -473,7 +482,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let target = target_mib.max(1) << 20;
             let r = silt_parquet::optimize(&snapshot, target, target / 2)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(CliError::from)?;
             match r.outcome {
                 None => outln!("nothing to compact"),
                 Some(silt_log::CommitOutcome::Committed(c)) => outln!(
@@ -482,7 +491,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     r.files_added,
                     c.version
                 ),
-                Some(other) => return Err(format!("optimize did not commit: {other:?}")),
+                Some(other) => return Err(format!("optimize did not commit: {other:?}").into()),
             }
             Ok(())
         }
@@ -504,7 +513,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 },
             )
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(CliError::from)?;
             let verb = if dry_run { "would remove" } else { "removed" };
             outln!("{verb} {} files ({} bytes)", r.files.len(), r.bytes);
             for f in &r.files {
@@ -521,7 +530,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let written = snapshot
                 .write_checkpoint(&silt_log::checkpoint_write::CheckpointOptions::default())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(CliError::from)?;
             output::checkpoint(&written, json)
         }
         Command::CleanupLog {
@@ -535,14 +544,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             let report = snapshot
                 .cleanup_log(now, dry_run)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(CliError::from)?;
             output::cleanup(&report, json)
         }
         Command::History { table, limit } => {
-            let store = table.builder()?.build_store().map_err(|e| e.to_string())?;
+            let store = table.builder()?.build_store().map_err(CliError::from)?;
             let records = silt_log::read_history(store.as_ref(), limit)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(CliError::from)?;
             output::history(&records, table.json)
         }
     }

@@ -1,6 +1,8 @@
 //! Rendering snapshots, files and history for people (text) and programs
 //! (JSON with the key names of Delta's `DESCRIBE DETAIL`).
 
+use crate::error::CliError;
+
 use std::io::Write;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -9,7 +11,7 @@ use silt_log::{CommitRecord, Snapshot};
 
 /// Parses `--timestamp`: RFC 3339, `YYYY-MM-DD HH:MM:SS[.f]` (UTC),
 /// `YYYY-MM-DD` (UTC midnight) or epoch milliseconds.
-pub fn parse_timestamp(s: &str) -> Result<i64, String> {
+pub fn parse_timestamp(s: &str) -> Result<i64, CliError> {
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }
@@ -28,7 +30,8 @@ pub fn parse_timestamp(s: &str) -> Result<i64, String> {
     }
     Err(format!(
         "cannot read timestamp {s:?}: use RFC 3339, YYYY-MM-DD[ HH:MM:SS] or epoch milliseconds"
-    ))
+    )
+    .into())
 }
 
 fn iso(ms: i64) -> String {
@@ -37,11 +40,11 @@ fn iso(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-fn print(text: &str) -> Result<(), String> {
+fn print(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     // A closed pipe (`silt files t | head`) is not an error worth reporting.
     match out.write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::from(e)),
         _ => Ok(()),
     }
 }
@@ -82,7 +85,7 @@ fn describe_json(s: &Snapshot) -> Value {
 }
 
 /// `silt describe`.
-pub fn describe(s: &Snapshot, as_json: bool) -> Result<(), String> {
+pub fn describe(s: &Snapshot, as_json: bool) -> Result<(), CliError> {
     if as_json {
         return print(&format!("{}\n", describe_json(s)));
     }
@@ -194,7 +197,7 @@ pub fn describe(s: &Snapshot, as_json: bool) -> Result<(), String> {
 }
 
 /// `silt files`.
-pub fn files(s: &Snapshot, as_json: bool) -> Result<(), String> {
+pub fn files(s: &Snapshot, as_json: bool) -> Result<(), CliError> {
     let mut out = String::new();
     let mut sorted: Vec<&silt_log::Add> = s.files().iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
@@ -240,7 +243,7 @@ pub fn files(s: &Snapshot, as_json: bool) -> Result<(), String> {
 }
 
 /// `silt history`.
-pub fn history(records: &[CommitRecord], as_json: bool) -> Result<(), String> {
+pub fn history(records: &[CommitRecord], as_json: bool) -> Result<(), CliError> {
     let mut out = String::new();
     for r in records {
         let info = r.commit_info.as_ref();
@@ -271,7 +274,7 @@ pub fn history(records: &[CommitRecord], as_json: bool) -> Result<(), String> {
 }
 
 /// `silt create`.
-pub fn created(table: &str, version: u64, as_json: bool) -> Result<(), String> {
+pub fn created(table: &str, version: u64, as_json: bool) -> Result<(), CliError> {
     if as_json {
         print(&format!(
             "{}\n",
@@ -286,7 +289,7 @@ pub fn created(table: &str, version: u64, as_json: bool) -> Result<(), String> {
 pub fn checkpoint(
     w: &silt_log::checkpoint_write::CheckpointWritten,
     as_json: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     if as_json {
         return print(&format!(
             "{}\n",
@@ -304,7 +307,7 @@ pub fn checkpoint(
 }
 
 /// `silt cleanup-log`.
-pub fn cleanup(r: &silt_log::cleanup::CleanupReport, as_json: bool) -> Result<(), String> {
+pub fn cleanup(r: &silt_log::cleanup::CleanupReport, as_json: bool) -> Result<(), CliError> {
     if as_json {
         return print(&format!(
             "{}\n",

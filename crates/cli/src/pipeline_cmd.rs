@@ -1,6 +1,8 @@
 //! `silt pipeline …`: init, dry-run, run (triggered or continuous), status,
 //! graph and events over a pipeline project.
 
+use crate::error::CliError;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -110,17 +112,17 @@ pub enum PipelineCommand {
     },
 }
 
-fn pairs(list: &[String], what: &str) -> Result<Vec<(String, String)>, String> {
+fn pairs(list: &[String], what: &str) -> Result<Vec<(String, String)>, CliError> {
     list.iter()
         .map(|kv| {
             kv.split_once('=')
                 .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-                .ok_or_else(|| format!("{what} {kv:?} is not key=value"))
+                .ok_or_else(|| CliError::from(format!("{what} {kv:?} is not key=value")))
         })
         .collect()
 }
 
-fn open(args: &ProjectArgs) -> Result<Project, String> {
+fn open(args: &ProjectArgs) -> Result<Project, CliError> {
     let options = ProjectOptions {
         conf: pairs(&args.conf, "--conf")?
             .into_iter()
@@ -130,11 +132,11 @@ fn open(args: &ProjectArgs) -> Result<Project, String> {
             .into_iter()
             .collect::<HashMap<_, _>>(),
     };
-    load(&args.project, &options).map_err(|e| e.to_string())
+    load(&args.project, &options).map_err(CliError::from)
 }
 
 /// Parses `500ms`, `2s`, `1m`, or plain milliseconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, CliError> {
     let t = text.trim();
     let (num, unit) = t.split_at(
         t.find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -142,18 +144,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     );
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration (500ms, 2s, 1m)"))?;
+        .map_err(|_| CliError::from(format!("{text:?} is not a duration (500ms, 2s, 1m)")))?;
     let ms = match unit {
         "" | "ms" => n,
         "s" => n * 1000.0,
         "m" => n * 60_000.0,
-        _ => return Err(format!("{text:?} is not a duration (500ms, 2s, 1m)")),
+        _ => return Err(format!("{text:?} is not a duration (500ms, 2s, 1m)").into()),
     };
     Ok(Duration::from_millis(ms as u64))
 }
 
 /// Runs a pipeline subcommand.
-pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
+pub async fn run(cmd: PipelineCommand) -> Result<(), CliError> {
     match cmd {
         PipelineCommand::Init { dir, name } => init(&dir, name),
         PipelineCommand::DryRun(args) => {
@@ -161,7 +163,7 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
             let p = &project.pipeline;
             let plan = silt_medallion::analysis::dry_run(p)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(CliError::from)?;
             outln!(
                 "pipeline {}: {} SQL files, {} datasets, {} flows; storage {}",
                 p.name,
@@ -219,13 +221,13 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
             };
             let reports = silt_medallion::run(&project.pipeline, &options)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(CliError::from)?;
             let last = reports.last();
             if json {
                 let all: Vec<serde_json::Value> = reports.iter().map(report_json).collect();
                 outln!(
                     "{}",
-                    serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?
+                    serde_json::to_string_pretty(&all).map_err(CliError::from)?
                 );
             } else {
                 for r in &reports {
@@ -233,7 +235,7 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
                 }
             }
             match last.and_then(|r| r.failure()) {
-                Some((flow, e)) => Err(format!("the update failed in flow {flow}: {e}")),
+                Some((flow, e)) => Err(format!("the update failed in flow {flow}: {e}").into()),
                 None => Ok(()),
             }
         }
@@ -242,10 +244,10 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
             if json {
                 let status = silt_medallion::status::status(&project.pipeline)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(CliError::from)?;
                 outln!(
                     "{}",
-                    serde_json::to_string_pretty(&status).map_err(|e| e.to_string())?
+                    serde_json::to_string_pretty(&status).map_err(CliError::from)?
                 );
                 return Ok(());
             }
@@ -273,12 +275,12 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
                         .stdin(std::process::Stdio::piped())
                         .stdout(std::process::Stdio::inherit())
                         .spawn()
-                        .map_err(|e| format!("--format svg needs Graphviz's `dot` on PATH ({e}); use --format dot or mermaid"))?;
+                        .map_err(|e| CliError::from(format!("--format svg needs Graphviz's `dot` on PATH ({e}); use --format dot or mermaid")))?;
                     if let Some(mut stdin) = child.stdin.take() {
                         use std::io::Write;
-                        stdin.write_all(dot.as_bytes()).map_err(|e| e.to_string())?;
+                        stdin.write_all(dot.as_bytes()).map_err(CliError::from)?;
                     }
-                    let status = child.wait().map_err(|e| e.to_string())?;
+                    let status = child.wait().map_err(CliError::from)?;
                     if !status.success() {
                         return Err("dot -Tsvg failed".into());
                     }
@@ -294,7 +296,7 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
             let project = open(&project)?;
             let events = silt_medallion::status::read_events(&project.pipeline, Some(limit))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(CliError::from)?;
             for e in events {
                 if json {
                     outln!("{e}");
@@ -318,10 +320,10 @@ pub async fn run(cmd: PipelineCommand) -> Result<(), String> {
 }
 
 /// Prints `status` as text.
-pub async fn print_status(p: &silt_medallion::Pipeline) -> Result<(), String> {
+pub async fn print_status(p: &silt_medallion::Pipeline) -> Result<(), CliError> {
     let status = silt_medallion::status::status(p)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::from)?;
     let now = chrono::Utc::now().timestamp_millis();
     outln!(
         "pipeline {}  storage {}",
@@ -497,9 +499,9 @@ fn print_report(r: &UpdateReport, continuous: bool) {
     }
 }
 
-fn init(dir: &Path, name: Option<String>) -> Result<(), String> {
+fn init(dir: &Path, name: Option<String>) -> Result<(), CliError> {
     if dir.join("spark-pipeline.yml").exists() {
-        return Err(format!("{} already holds a pipeline", dir.display()));
+        return Err(format!("{} already holds a pipeline", dir.display()).into());
     }
     let name = name.unwrap_or_else(|| {
         dir.file_name()
@@ -511,12 +513,13 @@ fn init(dir: &Path, name: Option<String>) -> Result<(), String> {
             })
             .unwrap_or_else(|| "pipeline".into())
     });
-    let write = |rel: &str, text: &str| -> Result<(), String> {
+    let write = |rel: &str, text: &str| -> Result<(), CliError> {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| CliError::from(format!("{}: {e}", parent.display())))?;
         }
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+        std::fs::write(&path, text).map_err(|e| CliError::from(format!("{}: {e}", path.display())))
     };
     write(
         "spark-pipeline.yml",

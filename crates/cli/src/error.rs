@@ -1,0 +1,62 @@
+//! The CLI's error: what failed, from which layer of silt, printed once as
+//! `silt: …` with a non-zero exit.
+
+/// Why a `silt` command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The Delta log (conflicts, unreadable or missing tables).
+    #[error(transparent)]
+    Log(#[from] silt_log::LogError),
+    /// Data files: writing, scanning, table operations.
+    #[error(transparent)]
+    Parquet(#[from] silt_parquet::ParquetError),
+    /// SQL.
+    #[error(transparent)]
+    Sql(#[from] silt_sql::SqlError),
+    /// Opening a store or table location.
+    #[error(transparent)]
+    Store(#[from] silt_store::StoreError),
+    /// Pipelines.
+    #[error(transparent)]
+    Pipeline(#[from] silt_medallion::PipelineError),
+    /// A new table's definition is refused.
+    #[error(transparent)]
+    Create(#[from] silt_log::create::CreateError),
+    /// A schema does not convert.
+    #[error(transparent)]
+    Schema(#[from] silt_log::schema::SchemaError),
+    /// A Parquet input or output file.
+    #[error(transparent)]
+    ParquetFile(#[from] parquet::errors::ParquetError),
+    /// A background task failed.
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+    /// Reading an input or writing the output.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Arrow could not build or convert rows (input files, output formats).
+    #[error(transparent)]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// DataFusion (SQL planning and execution outside silt-sql's wrappers).
+    #[error(transparent)]
+    DataFusion(#[from] silt_sql::datafusion::error::DataFusionError),
+    /// JSON input or output.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// The command line or an input it names is wrong (a bad option value,
+    /// an unreadable input file, output that cannot be written).
+    #[error("{0}")]
+    Input(String),
+}
+
+impl From<String> for CliError {
+    fn from(message: String) -> Self {
+        Self::Input(message)
+    }
+}
+
+impl From<&str> for CliError {
+    fn from(message: &str) -> Self {
+        Self::Input(message.to_string())
+    }
+}
