@@ -33,7 +33,7 @@ use parquet::errors::{ParquetError as EncodeError, Result as EncodeResult};
 use parquet::file::metadata::{
     ColumnChunkMetaData, ColumnIndexBuilder, OffsetIndexBuilder, PageEncodingStats,
 };
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::schema::types::ColumnDescPtr;
 
@@ -137,8 +137,15 @@ pub(crate) fn own_writer(
     props: &WriterProperties,
 ) -> Option<MakeWriter> {
     let path = descr.path();
+    // Only the exact properties this writer implements: version 1 data
+    // pages, its own choice of encodings (dictionary, else plain), no page
+    // header statistics, an offset index, no bloom filter.
     let eligible = path.parts().len() == 1
         && descr.max_rep_level() == 0
+        && props.writer_version() == WriterVersion::PARQUET_1_0
+        && props.encoding(path).is_none()
+        && !props.write_page_header_statistics(path)
+        && !props.offset_index_disabled()
         && props.bloom_filter_properties(path).is_none()
         && PageCompressor::supports(props.compression(path));
     let strings = matches!(data_type, DataType::Utf8 | DataType::LargeUtf8);
@@ -1517,6 +1524,28 @@ mod tests {
     }
 
     #[test]
+    fn properties_it_does_not_implement_leave_the_column_to_parquet_rs() {
+        let schema = Schema::new(vec![Field::new("s", DataType::Utf8, true)]);
+        let leaves = ArrowSchemaConverter::new().convert(&schema).unwrap();
+        let s = leaves.column(0);
+        let base = props(&limits());
+        assert!(own_writer(&s, &DataType::Utf8, &base).is_some());
+        let with = |f: fn(
+            parquet::file::properties::WriterPropertiesBuilder,
+        ) -> parquet::file::properties::WriterPropertiesBuilder| {
+            f(base.clone().into_builder()).build()
+        };
+        for refused in [
+            with(|b| b.set_writer_version(WriterVersion::PARQUET_2_0)),
+            with(|b| b.set_encoding(Encoding::DELTA_LENGTH_BYTE_ARRAY)),
+            with(|b| b.set_write_page_header_statistics(true)),
+            with(|b| b.set_offset_index_disabled(true)),
+        ] {
+            assert!(own_writer(&s, &DataType::Utf8, &refused).is_none());
+        }
+    }
+
+    #[test]
     fn large_strings_are_written_alike() {
         let values: Vec<Option<&str>> = (0..3000)
             .map(|i| (i % 4 != 0).then_some(["x", "yy", "zzz"][i % 3]))
@@ -1599,6 +1628,7 @@ mod tests {
         let factory = crate::shared_file::RowGroupFactory::new(
             schema.clone(),
             WriterProperties::builder().build(),
+            true,
         )
         .unwrap();
         let mut rg = factory.row_group().unwrap();

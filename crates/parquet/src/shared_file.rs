@@ -38,7 +38,13 @@ pub(crate) struct RowGroupFactory {
 }
 
 impl RowGroupFactory {
-    pub(crate) fn new(schema: SchemaRef, props: WriterProperties) -> EncodeResult<Self> {
+    /// `own_writer`: whether silt's own column writer takes the columns it
+    /// is eligible for (else parquet-rs writes every column).
+    pub(crate) fn new(
+        schema: SchemaRef,
+        props: WriterProperties,
+        own_writer: bool,
+    ) -> EncodeResult<Self> {
         // The factory of a writer to nowhere: column writers depend only on
         // the schema and the properties, not on the file they end up in.
         let (_, inner) =
@@ -58,6 +64,7 @@ impl RowGroupFactory {
             if let Some(make) = schema
                 .fields()
                 .get(root)
+                .filter(|_| own_writer)
                 .and_then(|field| column_writer::own_writer(descr, field.data_type(), &props))
             {
                 own_columns[root] = Some((descr.clone(), make));
