@@ -94,6 +94,21 @@ impl Operation {
         Self::new("WRITE")
     }
 
+    /// `CREATE TABLE AS SELECT`: a table created by its first write.
+    pub fn create_table_as_select() -> Self {
+        Self::new("CREATE TABLE AS SELECT")
+    }
+
+    /// `TRUNCATE`: every row removed (a pipeline's full refresh).
+    pub fn truncate() -> Self {
+        Self::new("TRUNCATE")
+    }
+
+    /// `STREAMING UPDATE`: a streaming micro-batch's commit.
+    pub fn streaming_update() -> Self {
+        Self::new("STREAMING UPDATE")
+    }
+
     /// `DELETE`: DELETE.
     pub fn delete() -> Self {
         Self::new("DELETE")
@@ -432,6 +447,19 @@ impl Transaction {
     /// [`Transaction::read_files`]).
     pub fn remove_files(mut self, removes: impl IntoIterator<Item = Remove>) -> Self {
         self.removes.extend(removes);
+        self
+    }
+
+    /// Removes these live files of the read snapshot and records them as
+    /// read, so a concurrent commit that removes or rewrites one of them is
+    /// a conflict. The deletion timestamp is the commit environment's
+    /// clock at the time of the call.
+    pub fn remove_adds<'a>(mut self, adds: impl IntoIterator<Item = &'a Add>) -> Self {
+        let now = self.options.env.now_ms();
+        for add in adds {
+            self.read_files.insert(add.path.to_string());
+            self.removes.push(add.to_remove(now));
+        }
         self
     }
 

@@ -506,3 +506,31 @@ async fn loads_and_commits_are_send() {
     let outcome = tokio::spawn(assert_send(commit)).await.unwrap().unwrap();
     assert_eq!(outcome.version(), Some(1));
 }
+
+/// `remove_adds` removes live files and records them as read: the second
+/// of two transactions removing the same file conflicts, as when the read
+/// is recorded by hand.
+#[tokio::test]
+async fn removing_adds_records_their_read() {
+    let store = Arc::new(MemoryLogStore::default());
+    let s0 = create(&store, legacy(), metadata("{}", false)).await;
+    let f = add("1.parquet", None, 5);
+    committed(
+        s0.transaction(Operation::append())
+            .add_files([f.clone()])
+            .commit()
+            .await
+            .unwrap(),
+    );
+    let s1 = Snapshot::builder(store.clone()).load().await.unwrap();
+    let live = s1.files().to_vec();
+    let first = s1.transaction(Operation::delete()).remove_adds(&live);
+    let second = s1.transaction(Operation::delete()).remove_adds(&live);
+    assert_eq!(committed(first.commit().await.unwrap()).version, 2);
+    match second.commit().await.unwrap() {
+        CommitOutcome::Conflict(c) => assert_eq!(c.rule, ConflictRule::ConcurrentDeleteRead),
+        other => panic!("{other:?}"),
+    }
+    let s2 = Snapshot::builder(store.clone()).load().await.unwrap();
+    assert!(s2.files().is_empty());
+}

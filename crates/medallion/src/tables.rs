@@ -109,7 +109,7 @@ pub async fn ensure(
 pub async fn truncate(snapshot: &Snapshot, domains: Vec<String>) -> PipelineResult<()> {
     let now = chrono::Utc::now().timestamp_millis();
     let mut txn = snapshot
-        .transaction(Operation::new("TRUNCATE").with_parameter("reason", "pipeline full refresh"))
+        .transaction(Operation::truncate().with_parameter("reason", "pipeline full refresh"))
         .read_whole_table()
         .remove_files(snapshot.files().iter().map(|a| a.to_remove(now)));
     for d in domains {
@@ -158,7 +158,7 @@ pub async fn commit_rows(
     if rows == 0 && !overwrite {
         // Progress alone (every record dropped, or only a skipped commit).
         let outcome = snapshot
-            .transaction(Operation::new("STREAMING UPDATE").with_parameter("flow", flow))
+            .transaction(Operation::streaming_update().with_parameter("flow", flow))
             .stamped(&stamp)
             .commit()
             .await?;

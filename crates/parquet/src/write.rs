@@ -1064,11 +1064,11 @@ where
         WriteMode::Overwrite => ("Overwrite", None),
         WriteMode::ReplaceWhere(e) => ("Overwrite", Some(e.to_string())),
     };
-    let mut op = Operation::new(if create.is_some() {
-        "CREATE TABLE AS SELECT"
+    let mut op = if create.is_some() {
+        Operation::create_table_as_select()
     } else {
-        "WRITE"
-    })
+        Operation::write()
+    }
     .with_parameter("mode", mode_name)
     .with_parameter(
         "partitionBy",
