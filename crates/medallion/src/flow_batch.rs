@@ -99,10 +99,19 @@ pub async fn run_batch(
         waiting: None,
         counts: Vec::new(),
         sources: BTreeMap::new(),
+        defer_unchanged: matches!(flow.plan, FlowPlan::Recompute(_))
+            && target.is_some()
+            && !settings.force_recompute,
+        in_view: 0,
+        deferred: Vec::new(),
     };
     inputs.register(&session, flow.query()).await?;
     if let Some(w) = inputs.waiting {
         return Ok(BatchOutcome::Skipped(w));
+    }
+    let skipped = inputs.defer_unchanged && inputs.next.upstream == before.upstream;
+    if !skipped {
+        inputs.read_deferred(&session).await?;
     }
     let (streams, advanced) = (inputs.streams, inputs.advanced);
     let mut next = inputs.next;
@@ -232,9 +241,51 @@ struct Inputs<'a> {
     waiting: Option<String>,
     counts: Vec<ExpectationCount>,
     sources: BTreeMap<String, serde_json::Value>,
+    /// A materialized view's landing files read whole are left unread while
+    /// they are unchanged (the view may then be skipped without reading
+    /// them): set for recomputed flows that may be skipped.
+    defer_unchanged: bool,
+    /// Inside a temporary view being evaluated (its inputs are read now).
+    in_view: usize,
+    /// Unchanged landing inputs not read yet (see `read_deferred`).
+    deferred: Vec<DeferredFiles>,
+}
+
+/// A landing directory read whole whose files did not change since the
+/// last recompute: read only if another input changed.
+struct DeferredFiles {
+    placeholder: String,
+    key: String,
+    store: Arc<dyn LogStore>,
+    uri: String,
+    files: Vec<FileMeta>,
+    options: FileOptions,
+    uses_metadata: bool,
 }
 
 impl<'a> Inputs<'a> {
+    /// Reads and registers the landing inputs left unread by
+    /// `defer_unchanged`.
+    async fn read_deferred(&mut self, session: &SiltSession) -> PipelineResult<()> {
+        for d in std::mem::take(&mut self.deferred) {
+            let (rows, _) = read_files(
+                d.store,
+                &d.uri,
+                d.files,
+                &d.options,
+                &FilesProgress::default(),
+                d.uses_metadata,
+                self.flow,
+            )
+            .await?;
+            let mut m = rows.metrics.clone();
+            m.insert("rows".into(), rows.rows().into());
+            self.sources.insert(d.key, serde_json::Value::Object(m));
+            register_rows(session, &d.placeholder, rows.schema, rows.batches)?;
+        }
+        Ok(())
+    }
+
     /// Applies `cleanSource` to landing files of earlier (committed)
     /// batches that are still below `path`.
     async fn clean_source(
@@ -305,7 +356,10 @@ impl<'a> Inputs<'a> {
                     InputSource::Dataset(d) if self.p.views.contains_key(&self.p.qualify(d)) => {
                         let name = self.p.qualify(d);
                         let view = &self.p.views[&name];
-                        self.register(session, view).await?;
+                        self.in_view += 1;
+                        let registered = self.register(session, view).await;
+                        self.in_view -= 1;
+                        registered?;
                         if self.waiting.is_some() {
                             return Ok(());
                         }
@@ -412,9 +466,23 @@ impl<'a> Inputs<'a> {
                                 .map_err(list_err)?;
                             // Read whole: a materialized view is recomputed
                             // when the files change.
-                            self.next
-                                .upstream
-                                .insert(key.clone(), files_fingerprint(&pending));
+                            let fingerprint = files_fingerprint(&pending);
+                            self.next.upstream.insert(key.clone(), fingerprint);
+                            if self.defer_unchanged
+                                && self.in_view == 0
+                                && self.before.upstream.get(&key) == Some(&fingerprint)
+                            {
+                                self.deferred.push(DeferredFiles {
+                                    placeholder: input.placeholder.clone(),
+                                    key,
+                                    store,
+                                    uri: self.p.source_uri(path),
+                                    files: pending,
+                                    options: opts,
+                                    uses_metadata: query.uses_metadata,
+                                });
+                                continue;
+                            }
                             (before, pending, None)
                         };
                         let read: BTreeSet<String> =

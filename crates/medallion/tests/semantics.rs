@@ -874,3 +874,61 @@ async fn dataframe_datasets_run_incrementally_beside_sql_ones() {
         "{e}"
     );
 }
+
+/// A materialized view over landing files read whole is skipped without
+/// reading them while they are unchanged: here an unchanged file whose
+/// bytes went bad does not fail the update, and the next change, which
+/// needs them read, does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_landing_input_is_not_read_to_skip_a_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+    std::fs::create_dir_all(&landing).unwrap();
+    let file = landing.join("a.parquet");
+    let batch = arrow_array::RecordBatch::try_from_iter([(
+        "x",
+        std::sync::Arc::new(arrow_array::Int64Array::from(vec![1, 2, 3])) as arrow_array::ArrayRef,
+    )])
+    .unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&file).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let p = pipeline(
+        &lake,
+        &landing,
+        "CREATE MATERIALIZED VIEW v AS SELECT sum(x) AS s FROM read_files('${landing}', format => 'parquet');",
+    );
+    assert!(run(&p, &RunOptions::default()).await.unwrap()[0].succeeded());
+    assert_eq!(
+        count(&format!(
+            "SELECT s FROM delta.'{}'",
+            lake.join("default/v").display()
+        ))
+        .await,
+        6
+    );
+    // Same path, size and modification time, unreadable bytes.
+    let meta = std::fs::metadata(&file).unwrap();
+    std::fs::write(&file, vec![b'x'; meta.len() as usize]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(meta.modified().unwrap())
+        .unwrap();
+    let r = run(&p, &RunOptions::default()).await.unwrap();
+    assert!(
+        matches!(&r[0].flows[0].status, FlowStatus::Skipped(why) if why.contains("unchanged")),
+        "{r:?}"
+    );
+    // A new file changes the input: now every file is read.
+    std::fs::write(landing.join("b.parquet"), std::fs::read(&file).unwrap()).unwrap();
+    let r = run(&p, &RunOptions::default()).await.unwrap();
+    let (_, e) = r[0].failure().expect("reading the bad file fails the view");
+    assert!(e.contains("not a readable Parquet file"), "{e}");
+}
