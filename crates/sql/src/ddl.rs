@@ -12,9 +12,10 @@ use datafusion::sql::sqlparser::ast::{
     ColumnDef, ColumnOption, CreateTable, Expr as SqlExpr, GeneratedAs, SequenceOptions,
     TableConstraint, WrappedCollection,
 };
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenizerError};
 
 use crate::sql_text::sql_text;
+use crate::statement_error::{DdlError, SyntaxError, TypeError};
 use serde_json::Value;
 use silt_log::alter::{AlterTable, CLUSTERING_DOMAIN};
 use silt_log::column_rules::{
@@ -39,31 +40,38 @@ fn word(t: Option<&Token>) -> Option<String> {
     }
 }
 
-fn expect(tokens: &[Token], i: &mut usize, want: &Token) -> Result<(), String> {
+/// The token at `i` as SQL text (`None` past the end), for messages.
+fn found(tokens: &[Token], i: usize) -> Option<String> {
+    tokens.get(i).map(sql_text)
+}
+
+fn expect(tokens: &[Token], i: &mut usize, want: &Token) -> Result<(), SyntaxError> {
     // `>>` closes two nested type lists.
     if *want == Token::Gt && tokens.get(*i) == Some(&Token::ShiftRight) {
-        return Err("internal: split >> first".into());
+        return Err(SyntaxError::UnsplitShift);
     }
     if tokens.get(*i) == Some(want) {
         *i += 1;
         Ok(())
     } else {
-        Err(format!(
-            "expected {want} but found {}",
-            tokens
-                .get(*i)
-                .map_or("the end".to_string(), ToString::to_string)
-        ))
+        Err(SyntaxError::Expected {
+            want: want.to_string(),
+            found: found(tokens, *i),
+        })
     }
 }
 
-fn number(tokens: &[Token], i: &mut usize) -> Result<u8, String> {
+fn number(tokens: &[Token], i: &mut usize) -> Result<u8, TypeError> {
     match tokens.get(*i) {
         Some(Token::Number(n, _)) => {
             *i += 1;
-            n.parse().map_err(|_| format!("{n} is not a precision"))
+            n.parse()
+                .map_err(|_| TypeError::NotAPrecision { number: n.clone() })
         }
-        other => Err(format!("expected a number, found {other:?}")),
+        _ => Err(SyntaxError::ExpectedNumber {
+            found: found(tokens, *i),
+        }
+        .into()),
     }
 }
 
@@ -81,14 +89,9 @@ fn split_shifts(tokens: &[Token]) -> Vec<Token> {
 }
 
 /// Parses a Spark SQL type starting at `tokens[*i]`.
-pub(crate) fn parse_type(tokens: &[Token], i: &mut usize) -> Result<DataType, String> {
-    let name = word(tokens.get(*i)).ok_or_else(|| {
-        format!(
-            "expected a type, found {}",
-            tokens
-                .get(*i)
-                .map_or("the end".to_string(), ToString::to_string)
-        )
+pub(crate) fn parse_type(tokens: &[Token], i: &mut usize) -> Result<DataType, TypeError> {
+    let name = word(tokens.get(*i)).ok_or_else(|| TypeError::ExpectedType {
+        found: found(tokens, *i),
     })?;
     *i += 1;
     use PrimitiveType::*;
@@ -145,9 +148,7 @@ pub(crate) fn parse_type(tokens: &[Token], i: &mut usize) -> Result<DataType, St
                 expect(tokens, i, &Token::RParen)?;
             }
             if precision == 0 || precision > 38 || scale > precision {
-                return Err(format!(
-                    "DECIMAL({precision},{scale}) is not a valid decimal"
-                ));
+                return Err(TypeError::InvalidDecimal { precision, scale });
             }
             p(Decimal { precision, scale })
         }
@@ -177,7 +178,7 @@ pub(crate) fn parse_type(tokens: &[Token], i: &mut usize) -> Result<DataType, St
             let mut fields = Vec::new();
             loop {
                 let Some(Token::Word(w)) = tokens.get(*i) else {
-                    return Err("expected a struct field name".into());
+                    return Err(TypeError::ExpectedStructFieldName);
                 };
                 let name = w.value.clone();
                 *i += 1;
@@ -202,26 +203,31 @@ pub(crate) fn parse_type(tokens: &[Token], i: &mut usize) -> Result<DataType, St
             Ok(DataType::Struct(Box::new(StructType::new(fields))))
         }
         "VARIANT" => Ok(DataType::Variant),
-        other => Err(format!("unknown type {other}")),
+        other => Err(TypeError::UnknownType {
+            name: other.to_string(),
+        }),
     }
 }
 
 /// Parses a whole type string (`DECIMAL(12, 2)`, `ARRAY<STRUCT<a: INT>>`).
-pub(crate) fn parse_type_text(text: &str) -> Result<DataType, String> {
-    let tokens = split_shifts(&crate::sql_text::significant_tokens(text)?);
+pub(crate) fn parse_type_text(text: &str) -> Result<DataType, TypeError> {
+    let tokens = crate::sql_text::significant_tokens(text).map_err(SyntaxError::from)?;
+    let tokens = split_shifts(&tokens);
     let mut i = 0;
     let t = parse_type(&tokens, &mut i)?;
-    if i != tokens.len() {
-        return Err(format!("unexpected {} after the type", tokens[i]));
+    if let Some(extra) = found(&tokens, i) {
+        return Err(TypeError::TrailingTokens { found: extra });
     }
     Ok(t)
 }
 
-fn integer(e: &SqlExpr) -> Result<i64, String> {
+fn integer(e: &SqlExpr) -> Result<i64, DdlError> {
     e.to_string()
         .replace(' ', "")
         .parse()
-        .map_err(|_| format!("{e} is not an integer"))
+        .map_err(|_| DdlError::NotAnInteger {
+            value: e.to_string(),
+        })
 }
 
 /// A column definition of CREATE TABLE as a Delta field (and its CHECK
@@ -229,10 +235,13 @@ fn integer(e: &SqlExpr) -> Result<i64, String> {
 fn column_field(
     def: &ColumnDef,
     checks: &mut Vec<(String, String)>,
-) -> Result<StructField, String> {
+) -> Result<StructField, DdlError> {
     let name = def.name.value.clone();
     let data_type =
-        parse_type_text(&def.data_type.to_string()).map_err(|e| format!("column {name:?}: {e}"))?;
+        parse_type_text(&def.data_type.to_string()).map_err(|problem| DdlError::ColumnType {
+            column: name.clone(),
+            problem,
+        })?;
     let mut field = StructField::new(name.clone(), data_type, true);
     for opt in &def.options {
         match &opt.option {
@@ -264,9 +273,7 @@ fn column_field(
             } => match generation_expr {
                 Some(e) => {
                     if *generated_as != GeneratedAs::Always {
-                        return Err(format!(
-                            "column {name:?}: a generated column is GENERATED ALWAYS AS (expression)"
-                        ));
+                        return Err(DdlError::GeneratedNotAlways { column: name });
                     }
                     field
                         .metadata
@@ -274,7 +281,7 @@ fn column_field(
                 }
                 None => {
                     if field.data_type != DataType::Primitive(PrimitiveType::Long) {
-                        return Err(format!("identity column {name:?} must be BIGINT"));
+                        return Err(DdlError::IdentityNotBigint { column: name });
                     }
                     let (mut start, mut step) = (1i64, 1i64);
                     for o in sequence_options.iter().flatten() {
@@ -282,14 +289,15 @@ fn column_field(
                             SequenceOptions::StartWith(e, _) => start = integer(e)?,
                             SequenceOptions::IncrementBy(e, _) => step = integer(e)?,
                             other => {
-                                return Err(format!(
-                                    "identity column {name:?}: {other} is not supported by Delta"
-                                ));
+                                return Err(DdlError::UnsupportedIdentityOption {
+                                    column: name,
+                                    option: other.to_string(),
+                                });
                             }
                         }
                     }
                     if step == 0 {
-                        return Err(format!("identity column {name:?}: INCREMENT BY 0"));
+                        return Err(DdlError::IdentityStepZero { column: name });
                     }
                     field.metadata.insert(IDENTITY_START.into(), start.into());
                     field.metadata.insert(IDENTITY_STEP.into(), step.into());
@@ -299,7 +307,12 @@ fn column_field(
                     );
                 }
             },
-            other => return Err(format!("column {name:?}: {other} is not supported")),
+            other => {
+                return Err(DdlError::UnsupportedColumnOption {
+                    column: name,
+                    option: other.to_string(),
+                });
+            }
         }
     }
     let rules = [
@@ -308,14 +321,12 @@ fn column_field(
         field.metadata.contains_key(IDENTITY_START),
     ];
     if rules.iter().filter(|r| **r).count() > 1 {
-        return Err(format!(
-            "column {name:?} can be only one of: a default, a generated column, an identity column"
-        ));
+        return Err(DdlError::SeveralColumnRules { column: name });
     }
     Ok(field)
 }
 
-fn column_paths(e: &SqlExpr, out: &mut Vec<Vec<String>>) -> Result<(), String> {
+fn column_paths(e: &SqlExpr, out: &mut Vec<Vec<String>>) -> Result<(), DdlError> {
     match e {
         SqlExpr::Tuple(items) => {
             for i in items {
@@ -331,16 +342,18 @@ fn column_paths(e: &SqlExpr, out: &mut Vec<Vec<String>>) -> Result<(), String> {
     }
 }
 
-fn column_path(e: &SqlExpr) -> Result<Vec<String>, String> {
+fn column_path(e: &SqlExpr) -> Result<Vec<String>, DdlError> {
     match e {
         SqlExpr::Identifier(i) => Ok(vec![i.value.clone()]),
         SqlExpr::CompoundIdentifier(parts) => Ok(parts.iter().map(|p| p.value.clone()).collect()),
-        other => Err(format!("expected a column name, found {other}")),
+        other => Err(DdlError::ExpectedColumnName {
+            found: other.to_string(),
+        }),
     }
 }
 
 /// The schema, constraints and clustering of `CREATE TABLE … (columns)`.
-pub(crate) fn create_spec(ct: &CreateTable) -> Result<CreateSpec, String> {
+pub(crate) fn create_spec(ct: &CreateTable) -> Result<CreateSpec, DdlError> {
     let mut constraints = Vec::new();
     let mut fields = Vec::new();
     for c in &ct.columns {
@@ -355,9 +368,9 @@ pub(crate) fn create_spec(ct: &CreateTable) -> Result<CreateSpec, String> {
                 c.expr.to_string(),
             )),
             other => {
-                return Err(format!(
-                    "{other}: Delta tables take CHECK constraints only (no keys or indexes)"
-                ));
+                return Err(DdlError::NotACheckConstraint {
+                    constraint: other.to_string(),
+                });
             }
         }
     }
@@ -382,7 +395,7 @@ pub(crate) fn create_spec(ct: &CreateTable) -> Result<CreateSpec, String> {
 pub(crate) fn clustering_domain(
     schema: &StructType,
     columns: &[Vec<String>],
-) -> Result<silt_log::actions::DomainMetadata, String> {
+) -> Result<silt_log::actions::DomainMetadata, DdlError> {
     let mut physical = Vec::new();
     for path in columns {
         let mut fields = &schema.fields;
@@ -391,7 +404,9 @@ pub(crate) fn clustering_domain(
             let f = fields
                 .iter()
                 .find(|f| f.name.eq_ignore_ascii_case(part))
-                .ok_or_else(|| format!("clustering column {:?} does not exist", path.join(".")))?;
+                .ok_or_else(|| DdlError::UnknownClusteringColumn {
+                    column: path.join("."),
+                })?;
             out.push(f.physical_name().unwrap_or(&f.name).to_string());
             if let DataType::Struct(s) = &f.data_type {
                 fields = &s.fields;
@@ -409,7 +424,7 @@ pub(crate) fn clustering_domain(
 /// Rewrites `IDENTITY (START WITH s INCREMENT BY i)` (Spark's order) as
 /// `IDENTITY (INCREMENT BY i START WITH s)`, the order the SQL parser
 /// accepts.
-pub(crate) fn identity_options_in_parser_order(text: &str) -> Result<String, String> {
+pub(crate) fn identity_options_in_parser_order(text: &str) -> Result<String, TokenizerError> {
     let tokens = crate::sql_text::tokenize(text)?;
     let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
     let mut i = 0;
@@ -463,21 +478,20 @@ fn is_word(t: Option<&Token>, w: &str) -> bool {
     matches!(t, Some(Token::Word(x)) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
 }
 
-fn ident(tokens: &[Token], i: &mut usize) -> Result<String, String> {
+fn ident(tokens: &[Token], i: &mut usize) -> Result<String, SyntaxError> {
     match tokens.get(*i) {
         Some(Token::Word(w)) => {
             *i += 1;
             Ok(w.value.clone())
         }
-        other => Err(format!(
-            "expected a name, found {}",
-            other.map_or("the end".to_string(), ToString::to_string)
-        )),
+        _ => Err(SyntaxError::ExpectedName {
+            found: found(tokens, *i),
+        }),
     }
 }
 
 /// A dotted column path.
-fn path(tokens: &[Token], i: &mut usize) -> Result<Vec<String>, String> {
+fn path(tokens: &[Token], i: &mut usize) -> Result<Vec<String>, SyntaxError> {
     let mut out = vec![ident(tokens, i)?];
     while tokens.get(*i) == Some(&Token::Period) {
         *i += 1;
@@ -491,7 +505,7 @@ fn text_of(tokens: &[Token]) -> String {
 }
 
 /// The tokens inside the parenthesised group starting at `tokens[*i]`.
-fn group<'a>(tokens: &'a [Token], i: &mut usize) -> Result<&'a [Token], String> {
+fn group<'a>(tokens: &'a [Token], i: &mut usize) -> Result<&'a [Token], SyntaxError> {
     expect(tokens, i, &Token::LParen)?;
     let start = *i;
     let mut depth = 1;
@@ -509,7 +523,7 @@ fn group<'a>(tokens: &'a [Token], i: &mut usize) -> Result<&'a [Token], String> 
         }
         *i += 1;
     }
-    Err("unbalanced parentheses".into())
+    Err(SyntaxError::UnbalancedParentheses)
 }
 
 /// Splits at top-level commas.
@@ -533,17 +547,19 @@ fn split_commas(tokens: &[Token]) -> Vec<&[Token]> {
     out
 }
 
-fn string_value(t: &Token) -> Result<String, String> {
+fn string_value(t: &Token) -> Result<String, DdlError> {
     match t {
         Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => Ok(s.clone()),
         Token::Word(w) => Ok(w.value.clone()),
         Token::Number(n, _) => Ok(n.clone()),
-        other => Err(format!("expected a property key or value, found {other}")),
+        other => Err(DdlError::ExpectedPropertyToken {
+            found: sql_text(other),
+        }),
     }
 }
 
 /// `name TYPE [NOT NULL] [COMMENT '…']` in ADD COLUMNS.
-fn added_column(tokens: &[Token]) -> Result<StructField, String> {
+fn added_column(tokens: &[Token]) -> Result<StructField, DdlError> {
     let tokens = split_shifts(tokens);
     let mut i = 0;
     let name = ident(&tokens, &mut i)?;
@@ -556,35 +572,34 @@ fn added_column(tokens: &[Token]) -> Result<StructField, String> {
         } else if is_word(tokens.get(i), "COMMENT") {
             let c = tokens
                 .get(i + 1)
-                .ok_or("COMMENT needs a string")
-                .and_then(|t| string_value(t).map_err(|_| "COMMENT needs a string"))?;
+                .and_then(|t| string_value(t).ok())
+                .ok_or(DdlError::CommentNeedsString)?;
             f.metadata.insert("comment".into(), Value::from(c));
             i += 2;
         } else {
-            return Err(format!("unexpected {} in the column definition", tokens[i]));
+            return Err(DdlError::UnexpectedInColumnDefinition {
+                found: sql_text(&tokens[i]),
+            });
         }
     }
     Ok(f)
 }
 
-const ALTER_USAGE: &str = "ALTER TABLE <table> ADD COLUMN[S] … | DROP FEATURE f | RENAME COLUMN a TO b | DROP COLUMN[S] [IF EXISTS] … | ALTER COLUMN c TYPE t | ALTER COLUMN c DROP NOT NULL | ALTER COLUMN c SET DEFAULT e | ALTER COLUMN c DROP DEFAULT | SET TBLPROPERTIES (…) | UNSET TBLPROPERTIES [IF EXISTS] (…) | ADD CONSTRAINT n CHECK (…) | DROP CONSTRAINT [IF EXISTS] n | CLUSTER BY (…) | CLUSTER BY NONE";
-
 /// Parses the part of `ALTER TABLE` after the table name.
-pub(crate) fn parse_alter(tokens: &[Token]) -> Result<AlterTable, String> {
+pub(crate) fn parse_alter(tokens: &[Token]) -> Result<AlterTable, DdlError> {
     let mut i;
     let kw = |i: usize, w: &str| is_word(tokens.get(i), w);
-    let done = |i: usize| -> Result<(), String> {
-        if i == tokens.len() {
-            Ok(())
-        } else {
-            Err(format!("unexpected {} ({ALTER_USAGE})", tokens[i]))
+    let done = |i: usize| -> Result<(), DdlError> {
+        match found(tokens, i) {
+            None => Ok(()),
+            Some(extra) => Err(DdlError::UnexpectedToken { found: extra }),
         }
     };
     let change = if kw(0, "ADD") && kw(1, "CONSTRAINT") {
         i = 2;
         let name = ident(tokens, &mut i)?;
         if !kw(i, "CHECK") {
-            return Err("ADD CONSTRAINT <name> CHECK (<condition>)".into());
+            return Err(DdlError::AddConstraintUsage);
         }
         i += 1;
         let sql = text_of(group(tokens, &mut i)?);
@@ -613,7 +628,7 @@ pub(crate) fn parse_alter(tokens: &[Token]) -> Result<AlterTable, String> {
         }
         let parent = fields.first().map(|(p, _)| p.clone()).unwrap_or_default();
         if fields.iter().any(|(p, _)| *p != parent) {
-            return Err("ADD COLUMNS adds to one struct at a time".into());
+            return Err(DdlError::AddColumnsToSeveralStructs);
         }
         AlterTable::AddColumns {
             parent,
@@ -623,7 +638,7 @@ pub(crate) fn parse_alter(tokens: &[Token]) -> Result<AlterTable, String> {
         i = 2;
         let p = path(tokens, &mut i)?;
         if !kw(i, "TO") {
-            return Err("RENAME COLUMN <column> TO <new name>".into());
+            return Err(DdlError::RenameColumnUsage);
         }
         i += 1;
         let to = ident(tokens, &mut i)?;
@@ -642,10 +657,7 @@ pub(crate) fn parse_alter(tokens: &[Token]) -> Result<AlterTable, String> {
         i = 2;
         let name = ident(tokens, &mut i)?;
         if kw(i, "TRUNCATE") && kw(i + 1, "HISTORY") {
-            return Err(
-                "DROP FEATURE … TRUNCATE HISTORY is for reader-writer features, which silt cannot drop yet"
-                    .into(),
-            );
+            return Err(DdlError::DropFeatureTruncateHistory);
         }
         done(i)?;
         let f: silt_log::TableFeature = name
@@ -672,7 +684,9 @@ pub(crate) fn parse_alter(tokens: &[Token]) -> Result<AlterTable, String> {
             let mut k = 0;
             paths.push(path(item, &mut k)?);
             if k != item.len() {
-                return Err(format!("unexpected {} in DROP COLUMNS", item[k]));
+                return Err(DdlError::UnexpectedInDropColumns {
+                    found: sql_text(&item[k]),
+                });
             }
         }
         AlterTable::DropColumns { paths, if_exists }
@@ -684,8 +698,8 @@ pub(crate) fn parse_alter(tokens: &[Token]) -> Result<AlterTable, String> {
             let rest = split_shifts(&tokens[i..]);
             let mut k = 0;
             let to = parse_type(&rest, &mut k)?;
-            if k != rest.len() {
-                return Err(format!("unexpected {} after the type", rest[k]));
+            if let Some(extra) = found(&rest, k) {
+                return Err(TypeError::TrailingTokens { found: extra }.into());
             }
             AlterTable::ChangeColumnType { path: p, to }
         } else if kw(i, "DROP") && kw(i + 1, "NOT") && kw(i + 2, "NULL") {
@@ -693,7 +707,7 @@ pub(crate) fn parse_alter(tokens: &[Token]) -> Result<AlterTable, String> {
             AlterTable::DropNotNull { path: p }
         } else if kw(i, "SET") && kw(i + 1, "DEFAULT") {
             let [column] = p.as_slice() else {
-                return Err("defaults are set on top-level columns".into());
+                return Err(DdlError::DefaultOnNestedField { column: p });
             };
             AlterTable::SetDefault {
                 column: column.clone(),
@@ -702,14 +716,14 @@ pub(crate) fn parse_alter(tokens: &[Token]) -> Result<AlterTable, String> {
         } else if kw(i, "DROP") && kw(i + 1, "DEFAULT") {
             done(i + 2)?;
             let [column] = p.as_slice() else {
-                return Err("defaults are set on top-level columns".into());
+                return Err(DdlError::DefaultOnNestedField { column: p });
             };
             AlterTable::SetDefault {
                 column: column.clone(),
                 sql: None,
             }
         } else {
-            return Err(format!("ALTER COLUMN … what? ({ALTER_USAGE})"));
+            return Err(DdlError::AlterColumnUsage);
         }
     } else if (kw(0, "SET") || kw(0, "UNSET")) && kw(1, "TBLPROPERTIES") {
         let set = kw(0, "SET");
@@ -727,7 +741,11 @@ pub(crate) fn parse_alter(tokens: &[Token]) -> Result<AlterTable, String> {
                     [k, Token::Eq, v] | [k, v] => {
                         props.insert(string_value(k)?, string_value(v)?);
                     }
-                    _ => return Err(format!("expected 'key' = 'value', found {}", text_of(item))),
+                    _ => {
+                        return Err(DdlError::ExpectedKeyValue {
+                            found: text_of(item),
+                        });
+                    }
                 }
             }
             AlterTable::SetProperties(props)
@@ -736,7 +754,9 @@ pub(crate) fn parse_alter(tokens: &[Token]) -> Result<AlterTable, String> {
                 .into_iter()
                 .map(|item| match item {
                     [k] => string_value(k),
-                    _ => Err(format!("expected 'key', found {}", text_of(item))),
+                    _ => Err(DdlError::ExpectedKey {
+                        found: text_of(item),
+                    }),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             AlterTable::UnsetProperties { keys, if_exists }
@@ -757,20 +777,20 @@ pub(crate) fn parse_alter(tokens: &[Token]) -> Result<AlterTable, String> {
             AlterTable::ClusterBy(cols)
         }
     } else {
-        return Err(ALTER_USAGE.to_string());
+        return Err(DdlError::AlterUsage);
     };
     Ok(change)
 }
 
 /// Splits `ALTER TABLE <name> <rest>` into the name's tokens and the rest.
-pub(crate) fn split_alter(tokens: &[Token]) -> Result<(&[Token], &[Token]), String> {
+pub(crate) fn split_alter(tokens: &[Token]) -> Result<(&[Token], &[Token]), DdlError> {
     let start = 2; // ALTER TABLE
     let ops = [
         "ADD", "RENAME", "DROP", "ALTER", "CHANGE", "SET", "UNSET", "CLUSTER",
     ];
     let end = (start..tokens.len())
         .find(|&k| ops.iter().any(|o| is_word(tokens.get(k), o)))
-        .ok_or_else(|| ALTER_USAGE.to_string())?;
+        .ok_or(DdlError::AlterUsage)?;
     Ok((&tokens[start..end], &tokens[end..]))
 }
 
@@ -805,6 +825,23 @@ mod tests {
         assert_eq!(t("MAP<STRING, DOUBLE>"), "map");
         assert!(parse_type_text("DECIMAL(50,2)").is_err());
         assert!(parse_type_text("WIBBLE").is_err());
+        // What is wrong and where, without debug text.
+        let e = parse_type_text("DECIMAL(").unwrap_err();
+        assert_eq!(
+            e,
+            TypeError::Syntax(SyntaxError::ExpectedNumber { found: None })
+        );
+        assert_eq!(e.to_string(), "expected a number, found the end");
+        assert_eq!(
+            parse_type_text("MAP<INT STRING>").unwrap_err().to_string(),
+            "expected , but found STRING"
+        );
+        assert_eq!(
+            parse_type_text("INT 'x'").unwrap_err(),
+            TypeError::TrailingTokens {
+                found: "'x'".into()
+            }
+        );
     }
 
     #[test]
@@ -854,7 +891,18 @@ mod tests {
         assert!(
             matches!(p("CLUSTER BY (a, s.b)").unwrap(), AlterTable::ClusterBy(c) if c.len() == 2)
         );
-        assert!(p("EXPLODE").is_err());
-        assert!(p("RENAME COLUMN a b").is_err());
+        assert_eq!(p("EXPLODE").unwrap_err(), DdlError::AlterUsage);
+        assert_eq!(
+            p("RENAME COLUMN a b").unwrap_err(),
+            DdlError::RenameColumnUsage
+        );
+        assert_eq!(
+            p("DROP CONSTRAINT").unwrap_err(),
+            DdlError::Syntax(SyntaxError::ExpectedName { found: None })
+        );
+        assert_eq!(
+            p("SET TBLPROPERTIES ('a' = 'b'").unwrap_err(),
+            DdlError::Syntax(SyntaxError::UnbalancedParentheses)
+        );
     }
 }

@@ -4,6 +4,8 @@
 
 use datafusion::error::DataFusionError;
 
+use crate::statement_error::StatementError;
+
 /// Errors of SQL over Delta tables.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -18,6 +20,20 @@ pub enum SqlError {
         statement: String,
         /// What is wrong with it.
         reason: String,
+    },
+    /// silt's own reading of the statement refuses it before DataFusion
+    /// plans it: a `CREATE TABLE` or `ALTER TABLE` it cannot read or Delta
+    /// does not allow, text that does not tokenize, a `delta.'path'` name
+    /// or MERGE star form it cannot rewrite. Not retryable: the text is at
+    /// fault.
+    #[error("{problem} (in: {statement})")]
+    InvalidStatement {
+        /// The statement text (the whole script when it does not split
+        /// into statements).
+        statement: String,
+        /// What is wrong with it, and where.
+        #[source]
+        problem: StatementError,
     },
     /// A concurrent commit conflicts with the statement's commit; nothing
     /// was written. Running the statement again plans it on the new version.
@@ -42,8 +58,8 @@ pub enum SqlError {
 impl SqlError {
     /// Whether running the statement again can succeed: a conflict (it is
     /// planned again on the new version), a lost commit race, or a storage
-    /// failure that may be transient. Statement, planning and data errors
-    /// are not.
+    /// failure that may be transient. Statement (including
+    /// [`Self::InvalidStatement`]), planning and data errors are not.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Conflict { .. } => true,

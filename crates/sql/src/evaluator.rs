@@ -8,9 +8,50 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::{ArrayRef, RecordBatch};
 use datafusion::common::DFSchema;
+use datafusion::error::DataFusionError;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::sqlparser::tokenizer::TokenizerError;
 use silt_parquet::{EvaluationError, ExpressionEvaluator};
+
+/// Why an expression does not compile against a batch's schema. The
+/// expression (or the table's definition holding it) is at fault, so
+/// compiling it again cannot help; it reaches silt-parquet as the message
+/// of an [`EvaluationError`].
+#[derive(Debug, thiserror::Error)]
+enum CompileError {
+    /// The batch's schema is not one DataFusion can plan against.
+    #[error("{0}")]
+    Schema(#[source] DataFusionError),
+    /// The text does not split into SQL tokens.
+    #[error("cannot parse {sql}: {source}")]
+    Tokenize {
+        /// The expression.
+        sql: String,
+        /// The tokenizer's refusal.
+        #[source]
+        source: TokenizerError,
+    },
+    /// The text does not parse as an expression over the schema.
+    #[error("cannot parse {sql}: {source}")]
+    Parse {
+        /// The expression.
+        sql: String,
+        /// DataFusion's refusal.
+        #[source]
+        source: DataFusionError,
+    },
+    /// The expression parses but cannot be planned (an unknown function,
+    /// mismatched types).
+    #[error("cannot evaluate {sql}: {source}")]
+    Plan {
+        /// The expression.
+        sql: String,
+        /// DataFusion's refusal.
+        #[source]
+        source: DataFusionError,
+    },
+}
 
 /// An [`ExpressionEvaluator`] backed by DataFusion; parsed expressions are
 /// cached per expression and input schema.
@@ -42,7 +83,11 @@ impl DataFusionEvaluator {
         Arc::new(Self::default())
     }
 
-    fn compile(&self, sql: &str, batch: &RecordBatch) -> Result<Arc<dyn PhysicalExpr>, String> {
+    fn compile(
+        &self,
+        sql: &str,
+        batch: &RecordBatch,
+    ) -> Result<Arc<dyn PhysicalExpr>, CompileError> {
         let schema = batch.schema();
         let key = (
             sql.to_string(),
@@ -57,15 +102,26 @@ impl DataFusionEvaluator {
         if let Some(e) = cache.get(&key) {
             return Ok(e.clone());
         }
-        let df_schema = DFSchema::try_from(schema.as_ref().clone()).map_err(|e| e.to_string())?;
+        let df_schema =
+            DFSchema::try_from(schema.as_ref().clone()).map_err(CompileError::Schema)?;
+        let rewritten = with_spark_date_parts(sql).map_err(|source| CompileError::Tokenize {
+            sql: sql.to_string(),
+            source,
+        })?;
         let expr = self
             .ctx
-            .parse_sql_expr(&with_spark_date_parts(sql)?, &df_schema)
-            .map_err(|e| format!("cannot parse {sql}: {e}"))?;
+            .parse_sql_expr(&rewritten, &df_schema)
+            .map_err(|source| CompileError::Parse {
+                sql: sql.to_string(),
+                source,
+            })?;
         let physical = self
             .ctx
             .create_physical_expr(expr, &df_schema)
-            .map_err(|e| format!("cannot evaluate {sql}: {e}"))?;
+            .map_err(|source| CompileError::Plan {
+                sql: sql.to_string(),
+                source,
+            })?;
         cache.insert(key, physical.clone());
         Ok(physical)
     }
@@ -74,7 +130,7 @@ impl DataFusionEvaluator {
 /// Spark's date-part functions (`year(ts)`, `month`, `day`, `dayofmonth`,
 /// `hour`, `minute`, `second`), common in generation expressions, as
 /// DataFusion `date_part` calls returning INT.
-fn with_spark_date_parts(sql: &str) -> Result<String, String> {
+fn with_spark_date_parts(sql: &str) -> Result<String, TokenizerError> {
     use datafusion::sql::sqlparser::tokenizer::Token;
     let tokens = crate::sql_text::tokenize(sql)?;
     let part = |t: &Token| match t {
@@ -127,7 +183,7 @@ impl ExpressionEvaluator for DataFusionEvaluator {
     fn evaluate(&self, sql: &str, batch: &RecordBatch) -> Result<ArrayRef, EvaluationError> {
         let expr = self
             .compile(sql, batch)
-            .map_err(|message| EvaluationError::new(sql, message))?;
+            .map_err(|e| EvaluationError::new(sql, e.to_string()))?;
         expr.evaluate(batch)
             .and_then(|v| v.into_array(batch.num_rows()))
             .map_err(|e| EvaluationError::new(sql, format!("evaluating {sql}: {e}")))

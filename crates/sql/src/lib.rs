@@ -39,6 +39,7 @@ mod metrics;
 pub mod restore;
 mod session;
 mod sql_text;
+mod statement_error;
 mod table;
 
 pub use builders::{DeleteBuilder, MergeBuilder, UpdateBuilder};
@@ -48,4 +49,5 @@ pub use evaluator::DataFusionEvaluator;
 pub use metrics::{DmlMetrics, METRIC_COLUMNS};
 pub use restore::{RestoreResult, restore};
 pub use session::{PATH_SCHEMA, SiltSession};
+pub use statement_error::{DdlError, MergeStarError, StatementError, SyntaxError, TypeError};
 pub use table::DeltaTable;

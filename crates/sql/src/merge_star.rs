@@ -8,9 +8,10 @@
 
 use datafusion::sql::sqlparser::ast::{ObjectName, Statement, TableFactor};
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenizerError};
 
 use crate::sql_text::{sql_text, tokenize};
+use crate::statement_error::MergeStarError;
 
 const UPDATE_MARK: &str = "__silt_update_star = NULL";
 const INSERT_MARK: &str = "(__silt_insert_star) VALUES (NULL)";
@@ -21,7 +22,7 @@ fn is_word(t: Option<&Token>, keyword: Keyword) -> bool {
 
 /// `text` with `UPDATE SET *` and `INSERT *` replaced by marks the parser
 /// reads; `None` when `text` is not a MERGE using either.
-pub(crate) fn mark_stars(text: &str) -> Result<Option<String>, String> {
+pub(crate) fn mark_stars(text: &str) -> Result<Option<String>, TokenizerError> {
     let tokens = tokenize(text)?;
     // Positions of the significant tokens.
     let sig: Vec<usize> = (0..tokens.len())
@@ -57,12 +58,12 @@ pub(crate) fn mark_stars(text: &str) -> Result<Option<String>, String> {
 
 /// The target table of a parsed MERGE and the name its source's columns
 /// are qualified with (its alias, else its table name).
-pub(crate) fn merge_names(statement: &Statement) -> Result<(ObjectName, String), String> {
+pub(crate) fn merge_names(statement: &Statement) -> Result<(ObjectName, String), MergeStarError> {
     let Statement::Merge(m) = statement else {
-        return Err("expected a MERGE statement".into());
+        return Err(MergeStarError::NotAMerge);
     };
     let TableFactor::Table { name: target, .. } = &m.table else {
-        return Err("MERGE INTO needs a table".into());
+        return Err(MergeStarError::TargetNotATable);
     };
     let source = match &m.source {
         TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
@@ -72,10 +73,8 @@ pub(crate) fn merge_names(statement: &Statement) -> Result<(ObjectName, String),
             .0
             .last()
             .map(|p| p.to_string())
-            .ok_or("MERGE source without a name")?,
-        _ => {
-            return Err("UPDATE SET * and INSERT * need the MERGE source to have an alias".into());
-        }
+            .ok_or(MergeStarError::UnnamedSource)?,
+        _ => return Err(MergeStarError::SourceNeedsAlias),
     };
     Ok((target.clone(), source))
 }

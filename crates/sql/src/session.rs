@@ -30,6 +30,7 @@ use crate::error::{SqlError, SqlResult};
 use crate::exec::external;
 use crate::restore::restore;
 use crate::sql_text::{significant_tokens, tokenize};
+use crate::statement_error::{DdlError, StatementError};
 use crate::table::DeltaTable;
 
 /// The schema under which tables are named by path.
@@ -246,36 +247,39 @@ impl SiltSession {
             statement: text.to_string(),
             reason,
         };
-        let tokens = significant_tokens(text).map_err(&bad)?;
+        let invalid = |problem: StatementError| SqlError::InvalidStatement {
+            statement: text.to_string(),
+            problem,
+        };
+        let tokens = significant_tokens(text).map_err(|e| invalid(e.into()))?;
         if let Some(Token::Word(w)) = tokens.first()
             && w.value.eq_ignore_ascii_case("RESTORE")
         {
-            return self.restore_statement(&tokens).await.map_err(|e| match e {
-                SqlError::Statement { reason, .. } => bad(reason),
-                other => other,
-            });
+            return self
+                .restore_statement(&tokens)
+                .await
+                .map_err(|e| in_statement(e, text));
         }
         if let [Token::Word(a), Token::Word(t), ..] = tokens.as_slice()
             && a.value.eq_ignore_ascii_case("ALTER")
             && t.value.eq_ignore_ascii_case("TABLE")
         {
-            return self.alter_statement(&tokens).await.map_err(|e| match e {
-                SqlError::Statement { reason, .. } => bad(reason),
-                other => other,
-            });
-        }
-        let rewritten = with_path_identifiers(text).map_err(&bad)?;
-        let rewritten = crate::ddl::identity_options_in_parser_order(&rewritten).map_err(&bad)?;
-        let rewritten = match crate::merge_star::mark_stars(&rewritten).map_err(&bad)? {
-            Some(marked) => self
-                .expand_merge_stars(&marked)
+            return self
+                .alter_statement(&tokens)
                 .await
-                .map_err(|e| match e {
-                    SqlError::Statement { reason, .. } => bad(reason),
-                    other => other,
-                })?,
-            None => rewritten,
-        };
+                .map_err(|e| in_statement(e, text));
+        }
+        let rewritten = with_path_identifiers(text).map_err(invalid)?;
+        let rewritten = crate::ddl::identity_options_in_parser_order(&rewritten)
+            .map_err(|e| invalid(e.into()))?;
+        let rewritten =
+            match crate::merge_star::mark_stars(&rewritten).map_err(|e| invalid(e.into()))? {
+                Some(marked) => self
+                    .expand_merge_stars(&marked)
+                    .await
+                    .map_err(|e| in_statement(e, text))?,
+                None => rewritten,
+            };
         let mut parsed = DFParser::parse_sql(&rewritten)?;
         let mut statement = match (parsed.pop_front(), parsed.is_empty()) {
             (Some(s), true) => s,
@@ -296,10 +300,10 @@ impl SiltSession {
             && let Some(path) = path_of(&ct.name.0)
         {
             let Some(query) = &ct.query else {
-                return self.create_table(path, ct).await.map_err(|e| match e {
-                    SqlError::Statement { reason, .. } => bad(reason),
-                    other => other,
-                });
+                return self
+                    .create_table(path, ct)
+                    .await
+                    .map_err(|e| in_statement(e, text));
             };
             if !ct.columns.is_empty() {
                 return Err(bad(
@@ -307,7 +311,7 @@ impl SiltSession {
                 ));
             }
             let layout = TableLayout {
-                partition_by: partition_columns(ct).map_err(&bad)?,
+                partition_by: partition_columns(ct).map_err(|e| invalid(e.into()))?,
                 properties: table_properties(&ct.table_options),
             };
             return self
@@ -333,7 +337,11 @@ impl SiltSession {
         let Some(DFStatement::Statement(statement)) = parsed.front() else {
             return Err(bad("expected one MERGE statement".into()));
         };
-        let (target, source) = crate::merge_star::merge_names(statement).map_err(&bad)?;
+        let (target, source) =
+            crate::merge_star::merge_names(statement).map_err(|e| SqlError::InvalidStatement {
+                statement: marked.to_string(),
+                problem: e.into(),
+            })?;
         let reference = datafusion::sql::planner::object_name_to_table_reference(target, true)?;
         let provider = self.ctx.table_provider(reference).await?;
         let columns = crate::exec::column_names(&provider.schema());
@@ -405,6 +413,10 @@ impl SiltSession {
             statement: format!("CREATE TABLE {PATH_SCHEMA}.'{path}'"),
             reason,
         };
+        let invalid = |problem: StatementError| SqlError::InvalidStatement {
+            statement: format!("CREATE TABLE {PATH_SCHEMA}.'{path}'"),
+            problem,
+        };
         let builder = TableBuilder::new(&path).with_storage_options(self.options.clone());
         if builder.clone().load().await.is_ok() {
             if ct.if_not_exists {
@@ -415,8 +427,8 @@ impl SiltSession {
         if ct.columns.is_empty() {
             return Err(bad("CREATE TABLE needs a column list or AS SELECT".into()));
         }
-        let spec = crate::ddl::create_spec(ct).map_err(&bad)?;
-        let partition_by = partition_columns(ct).map_err(&bad)?;
+        let spec = crate::ddl::create_spec(ct).map_err(|e| invalid(e.into()))?;
+        let partition_by = partition_columns(ct).map_err(|e| invalid(e.into()))?;
         if !spec.cluster_by.is_empty() && !partition_by.is_empty() {
             return Err(bad(
                 "a table is either partitioned or clustered, not both".into()
@@ -439,12 +451,13 @@ impl SiltSession {
             None,
             &silt_log::SystemEnvironment,
         )
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(|e| invalid(e.into()))?;
         let store = builder.build_store()?;
         let mut txn = silt_log::Transaction::create_table(store, protocol, metadata.clone());
         if !spec.cluster_by.is_empty() {
             txn = txn.set_domain_metadata(
-                crate::ddl::clustering_domain(&metadata.schema, &spec.cluster_by).map_err(&bad)?,
+                crate::ddl::clustering_domain(&metadata.schema, &spec.cluster_by)
+                    .map_err(|e| invalid(e.into()))?,
             );
         }
         let outcome = txn.commit().await?;
@@ -454,12 +467,13 @@ impl SiltSession {
 
     /// `ALTER TABLE <table> …`: one commit.
     async fn alter_statement(&self, tokens: &[Token]) -> SqlResult<DataFrame> {
-        let bad = |reason: String| SqlError::Statement {
+        // The caller names the statement (see `in_statement`).
+        let invalid = |problem: DdlError| SqlError::InvalidStatement {
             statement: String::new(),
-            reason,
+            problem: problem.into(),
         };
-        let (name, rest) = crate::ddl::split_alter(tokens).map_err(&bad)?;
-        let change = crate::ddl::parse_alter(rest).map_err(&bad)?;
+        let (name, rest) = crate::ddl::split_alter(tokens).map_err(invalid)?;
+        let change = crate::ddl::parse_alter(rest).map_err(invalid)?;
         let table = self.resolve(name).await?;
         let snapshot = table.writable().await?;
         let outcome = silt_parquet::alter_table(
@@ -555,6 +569,22 @@ impl SiltSession {
     }
 }
 
+/// `e` naming `text` as its statement: the parts of a statement (ALTER,
+/// RESTORE, CREATE TABLE, MERGE's stars) name only what they were given.
+fn in_statement(e: SqlError, text: &str) -> SqlError {
+    match e {
+        SqlError::Statement { reason, .. } => SqlError::Statement {
+            statement: text.to_string(),
+            reason,
+        },
+        SqlError::InvalidStatement { problem, .. } => SqlError::InvalidStatement {
+            statement: text.to_string(),
+            problem,
+        },
+        other => other,
+    }
+}
+
 /// Partitioning and properties of a table created by a statement.
 struct TableLayout {
     partition_by: Vec<String>,
@@ -562,8 +592,8 @@ struct TableLayout {
 }
 
 /// `PARTITIONED BY (a, b)` / `PARTITION BY …` column names.
-fn partition_columns(ct: &CreateTable) -> Result<Vec<String>, String> {
-    fn names(e: &SqlExpr, out: &mut Vec<String>) -> Result<(), String> {
+fn partition_columns(ct: &CreateTable) -> Result<Vec<String>, DdlError> {
+    fn names(e: &SqlExpr, out: &mut Vec<String>) -> Result<(), DdlError> {
         match e {
             SqlExpr::Identifier(i) => out.push(i.value.clone()),
             SqlExpr::Nested(inner) => names(inner, out)?,
@@ -572,7 +602,11 @@ fn partition_columns(ct: &CreateTable) -> Result<Vec<String>, String> {
                     names(i, out)?;
                 }
             }
-            other => return Err(format!("PARTITIONED BY takes column names, not {other}")),
+            other => {
+                return Err(DdlError::PartitionByNotColumn {
+                    found: other.to_string(),
+                });
+            }
         }
         Ok(())
     }
@@ -636,9 +670,9 @@ fn path_of(parts: &[ObjectNamePart]) -> Option<String> {
 
 /// Splits a script at top-level `;` (not inside strings or quotes).
 fn split_statements(text: &str) -> SqlResult<Vec<String>> {
-    let tokens = tokenize(text).map_err(|reason| SqlError::Statement {
+    let tokens = tokenize(text).map_err(|e| SqlError::InvalidStatement {
         statement: text.to_string(),
-        reason,
+        problem: e.into(),
     })?;
     let mut out = Vec::new();
     let mut current = String::new();
@@ -660,7 +694,7 @@ fn split_statements(text: &str) -> SqlResult<Vec<String>> {
 
 /// Rewrites `delta.'path'` as the quoted identifier `delta.`path``, which
 /// DataFusion resolves through the path schema.
-fn with_path_identifiers(text: &str) -> Result<String, String> {
+fn with_path_identifiers(text: &str) -> Result<String, StatementError> {
     let mut tokens = tokenize(text)?;
     for i in 0..tokens.len() {
         let is_schema = matches!(&tokens[i], Token::Word(w)
@@ -670,7 +704,7 @@ fn with_path_identifiers(text: &str) -> Result<String, String> {
             && let Some(Token::SingleQuotedString(path)) = tokens.get(i + 2)
         {
             if path.contains('`') {
-                return Err(format!("a table path may not contain a backtick: {path}"));
+                return Err(StatementError::BacktickInPath { path: path.clone() });
             }
             tokens[i + 2] = Token::Word(Word {
                 value: path.clone(),

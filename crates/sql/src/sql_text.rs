@@ -4,18 +4,17 @@
 //! tokens into SQL again. A leaf module: it uses nothing else in the crate.
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, TokenizerError};
 
 /// Every token of `text`, whitespace included (so joining them with
-/// [`sql_text`] gives the text back).
-pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, String> {
-    Tokenizer::new(&GenericDialect {}, text)
-        .tokenize()
-        .map_err(|e| e.to_string())
+/// [`sql_text`] gives the text back). Fails on text that is not SQL
+/// tokens (an unterminated string or quoted name).
+pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, TokenizerError> {
+    Tokenizer::new(&GenericDialect {}, text).tokenize()
 }
 
 /// The tokens of `text` without whitespace.
-pub(crate) fn significant_tokens(text: &str) -> Result<Vec<Token>, String> {
+pub(crate) fn significant_tokens(text: &str) -> Result<Vec<Token>, TokenizerError> {
     Ok(tokenize(text)?
         .into_iter()
         .filter(|t| !matches!(t, Token::Whitespace(_)))

@@ -11,7 +11,7 @@
 
 use silt_log::TableFeature;
 use silt_log::column_rules::{IDENTITY_HIGH_WATER_MARK, IdentitySpec};
-use silt_sql::SiltSession;
+use silt_sql::{DdlError, SiltSession, SqlError, StatementError};
 use silt_store::TableBuilder;
 use silt_testkit::peer::run_peer_script;
 
@@ -362,6 +362,28 @@ async fn alter_table_evolves_columns_types_properties_and_constraints() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("reader-writer"), "{err}");
+    // A clause silt does not read is a typed, non-retryable refusal naming
+    // the whole statement; the table is untouched.
+    let before = version(&loc).await;
+    let text = format!("ALTER TABLE {t} ALTER COLUMN s.x SET DEFAULT 1");
+    let err = s.run(&text).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    match &err {
+        SqlError::InvalidStatement {
+            statement,
+            problem: StatementError::Ddl(DdlError::DefaultOnNestedField { column }),
+        } => {
+            assert_eq!(statement, &text);
+            assert_eq!(column, &["s", "x"]);
+        }
+        other => panic!("{other}"),
+    }
+    assert!(
+        err.to_string()
+            .starts_with("defaults are set on top-level columns, not s.x (in: ALTER TABLE"),
+        "{err}"
+    );
+    assert_eq!(version(&loc).await, before);
 
     // deltalake 1.x does not read typeWidening tables; silt reads the old
     // INT files as BIGINT.

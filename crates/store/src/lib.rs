@@ -36,7 +36,7 @@ mod object_log_store;
 mod table_builder;
 mod upload;
 
-pub use error::StoreError;
+pub use error::{ConfigError, DurationError, LocationError, OptionValueError, StoreError};
 pub use local_log_store::LocalLogStore;
 pub use location::{TableLocation, redact};
 pub use object_log_store::{ObjectLogStore, SINGLE_WRITER_OPTION};

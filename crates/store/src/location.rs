@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 
 use url::Url;
 
-use crate::error::StoreError;
+use crate::error::{LocationError, StoreError};
 
 /// Which backend a location needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,12 +34,12 @@ pub struct TableLocation {
 impl TableLocation {
     /// Parses a URI or a plain (absolute or relative) file-system path.
     pub fn parse(input: &str) -> Result<Self, StoreError> {
-        let invalid = |reason: String| StoreError::InvalidLocation {
+        let invalid = |reason: LocationError| StoreError::InvalidLocation {
             location: redact(input),
             reason,
         };
         if input.is_empty() {
-            return Err(invalid("empty location".into()));
+            return Err(invalid(LocationError::Empty));
         }
         let looks_like_uri = input.split_once("://").is_some_and(|(scheme, _)| {
             scheme.len() > 1
@@ -48,11 +48,12 @@ impl TableLocation {
                     .all(|c| c.is_ascii_alphanumeric() || c == '+')
         });
         let url = if looks_like_uri {
-            Url::parse(input).map_err(|e| invalid(e.to_string()))?
+            Url::parse(input).map_err(|e| invalid(e.into()))?
         } else {
-            let path = absolute_path(Path::new(input)).map_err(invalid)?;
+            let path = absolute_path(Path::new(input))
+                .map_err(|e| invalid(LocationError::CurrentDir(e)))?;
             Url::from_directory_path(&path)
-                .map_err(|_| invalid(format!("{} is not an absolute path", path.display())))?
+                .map_err(|_| invalid(LocationError::NotAbsolute { path }))?
         };
         let kind = match url.scheme() {
             "file" => StoreKind::Local,
@@ -67,7 +68,11 @@ impl TableLocation {
             {
                 StoreKind::Azure
             }
-            other => return Err(invalid(format!("unsupported scheme {other:?}"))),
+            other => {
+                return Err(invalid(LocationError::UnsupportedScheme {
+                    scheme: other.to_string(),
+                }));
+            }
         };
         let mut url = url;
         let trimmed = url.path().trim_end_matches('/').to_string();
@@ -95,12 +100,13 @@ pub fn redact(input: &str) -> String {
 }
 
 /// Makes a path absolute against the current directory and removes `.` and
-/// `..` components lexically (the table may not exist yet).
-fn absolute_path(p: &Path) -> Result<PathBuf, String> {
+/// `..` components lexically (the table may not exist yet). Fails only
+/// when the path is relative and the current directory cannot be read.
+fn absolute_path(p: &Path) -> Result<PathBuf, std::io::Error> {
     let base = if p.is_absolute() {
         PathBuf::new()
     } else {
-        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?
+        std::env::current_dir()?
     };
     let mut out = base;
     for c in p.components() {

@@ -8,7 +8,7 @@ use object_store::ObjectStore;
 use object_store::path::Path;
 use silt_log::{LogStore, Snapshot, VersionSpec};
 
-use crate::error::StoreError;
+use crate::error::{ConfigError, LocationError, OptionValueError, StoreError};
 use crate::local_log_store::LocalLogStore;
 use crate::location::{StoreKind, TableLocation};
 use crate::object_log_store::ObjectLogStore;
@@ -67,10 +67,10 @@ impl TableBuilder {
             None => false,
             Some(v) => v.trim().parse::<bool>().map_err(|_| StoreError::Config {
                 location: display.clone(),
-                reason: format!(
-                    "option {:?}: {v:?} is not true or false",
-                    crate::object_log_store::SINGLE_WRITER_OPTION
-                ),
+                reason: ConfigError::BadValue {
+                    key: crate::object_log_store::SINGLE_WRITER_OPTION.to_string(),
+                    problem: OptionValueError::NotBool { value: v.clone() },
+                },
             })?,
         };
         let (store, root): (Arc<dyn ObjectStore>, Path) = match location.kind {
@@ -80,7 +80,7 @@ impl TableBuilder {
                     .to_file_path()
                     .map_err(|_| StoreError::InvalidLocation {
                         location: display.clone(),
-                        reason: "not a local path".into(),
+                        reason: LocationError::NotLocalPath,
                     })?;
                 return Ok(Arc::new(LocalLogStore::new(dir, display)));
             }
@@ -108,13 +108,16 @@ impl TableBuilder {
 mod cloud {
     use super::*;
 
+    #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+    use crate::error::DurationError;
+
     /// Storage options as (key, value) pairs.
     #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
     type KeyValues = Vec<(String, String)>;
 
     /// A duration option: `250ms`, `30s`, `2m`, or plain seconds.
     #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
-    pub(crate) fn parse_duration(v: &str) -> Result<std::time::Duration, String> {
+    pub(crate) fn parse_duration(v: &str) -> Result<std::time::Duration, DurationError> {
         let v = v.trim();
         let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
             (n, 0.001)
@@ -125,15 +128,16 @@ mod cloud {
         } else {
             (v, 1.0)
         };
+        let value = || v.to_string();
         let x: f64 = num
             .trim()
             .parse()
-            .map_err(|_| format!("{v:?} is not a duration (e.g. 250ms, 30s, 2m)"))?;
+            .map_err(|_| DurationError::NotANumber { value: value() })?;
         if !x.is_finite() || x < 0.0 {
-            return Err(format!("{v:?} is not a duration"));
+            return Err(DurationError::OutOfRange { value: value() });
         }
         std::time::Duration::try_from_secs_f64(x * scale)
-            .map_err(|_| format!("{v:?} is too long a duration"))
+            .map_err(|_| DurationError::TooLong { value: value() })
     }
 
     /// The retry configuration the options ask for (silt's own keys, which
@@ -149,28 +153,32 @@ mod cloud {
         let mut set = false;
         let mut rest = Vec::new();
         for (k, v) in options {
-            let bad = |e: String| config_error(location, k, e);
+            let bad = |problem: OptionValueError| StoreError::Config {
+                location: location.display(),
+                reason: ConfigError::BadValue {
+                    key: k.clone(),
+                    problem,
+                },
+            };
+            let duration = |v: &str| parse_duration(v).map_err(|e| bad(e.into()));
+            let value = || v.clone();
             match k.as_str() {
                 "max_retries" => {
                     retry.max_retries = v
                         .trim()
                         .parse()
-                        .map_err(|_| bad(format!("{v:?} is not a count")))?
+                        .map_err(|_| bad(OptionValueError::NotCount { value: value() }))?
                 }
-                "retry_timeout" => retry.retry_timeout = parse_duration(v).map_err(bad)?,
-                "retry_init_backoff" => {
-                    retry.backoff.init_backoff = parse_duration(v).map_err(bad)?
-                }
-                "retry_max_backoff" => {
-                    retry.backoff.max_backoff = parse_duration(v).map_err(bad)?
-                }
+                "retry_timeout" => retry.retry_timeout = duration(v)?,
+                "retry_init_backoff" => retry.backoff.init_backoff = duration(v)?,
+                "retry_max_backoff" => retry.backoff.max_backoff = duration(v)?,
                 "retry_backoff_base" => {
                     retry.backoff.base = v
                         .trim()
                         .parse::<f64>()
                         .ok()
                         .filter(|b| *b >= 1.0)
-                        .ok_or_else(|| bad(format!("{v:?} is not a multiplier ≥ 1")))?
+                        .ok_or_else(|| bad(OptionValueError::NotMultiplier { value: value() }))?
                 }
                 _ => {
                     rest.push((k.clone(), v.clone()));
@@ -182,11 +190,28 @@ mod cloud {
         Ok((set.then_some(retry), rest))
     }
 
-    #[allow(dead_code)] // unused when no cloud feature is enabled
-    fn config_error(location: &TableLocation, key: &str, e: impl std::fmt::Display) -> StoreError {
+    /// The backend does not know option `key`.
+    #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+    fn unknown_option(location: &TableLocation, key: &str, e: object_store::Error) -> StoreError {
         StoreError::Config {
             location: location.display(),
-            reason: format!("option {key:?}: {e}"),
+            reason: ConfigError::UnknownOption {
+                key: key.to_string(),
+                source: e,
+            },
+        }
+    }
+
+    /// The `backend` builder refused the options.
+    #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+    fn backend_error(
+        location: &TableLocation,
+        backend: &'static str,
+        e: object_store::Error,
+    ) -> StoreError {
+        StoreError::Config {
+            location: location.display(),
+            reason: ConfigError::Backend { backend, source: e },
         }
     }
 
@@ -202,10 +227,10 @@ mod cloud {
             b = b.with_retry(r);
         }
         for (k, v) in &options {
-            let key: AmazonS3ConfigKey = k.parse().map_err(|e| config_error(location, k, e))?;
+            let key: AmazonS3ConfigKey = k.parse().map_err(|e| unknown_option(location, k, e))?;
             b = b.with_config(key, v);
         }
-        let store = b.build().map_err(|e| config_error(location, "s3", e))?;
+        let store = b.build().map_err(|e| backend_error(location, "s3", e))?;
         Ok((Arc::new(store), Path::from(location.url.path())))
     }
 
@@ -221,10 +246,10 @@ mod cloud {
             b = b.with_retry(r);
         }
         for (k, v) in &options {
-            let key: AzureConfigKey = k.parse().map_err(|e| config_error(location, k, e))?;
+            let key: AzureConfigKey = k.parse().map_err(|e| unknown_option(location, k, e))?;
             b = b.with_config(key, v);
         }
-        let store = b.build().map_err(|e| config_error(location, "azure", e))?;
+        let store = b.build().map_err(|e| backend_error(location, "azure", e))?;
         // az://container/path and abfss://container@account.../path both
         // keep the path inside the container in the URL path.
         Ok((Arc::new(store), Path::from(location.url.path())))
@@ -242,10 +267,10 @@ mod cloud {
             b = b.with_retry(r);
         }
         for (k, v) in &options {
-            let key: GoogleConfigKey = k.parse().map_err(|e| config_error(location, k, e))?;
+            let key: GoogleConfigKey = k.parse().map_err(|e| unknown_option(location, k, e))?;
             b = b.with_config(key, v);
         }
-        let store = b.build().map_err(|e| config_error(location, "gcs", e))?;
+        let store = b.build().map_err(|e| backend_error(location, "gcs", e))?;
         Ok((Arc::new(store), Path::from(location.url.path())))
     }
 
