@@ -6,19 +6,19 @@
 pub enum CliError {
     /// The Delta log (conflicts, unreadable or missing tables).
     #[error(transparent)]
-    Log(#[from] silt_log::LogError),
+    Log(Box<silt_log::LogError>),
     /// Data files: writing, scanning, table operations.
     #[error(transparent)]
-    Parquet(#[from] silt_parquet::ParquetError),
+    Parquet(Box<silt_parquet::ParquetError>),
     /// SQL.
     #[error(transparent)]
-    Sql(#[from] silt_sql::SqlError),
+    Sql(Box<silt_sql::SqlError>),
     /// Opening a store or table location.
     #[error(transparent)]
-    Store(#[from] silt_store::StoreError),
+    Store(Box<silt_store::StoreError>),
     /// Pipelines.
     #[error(transparent)]
-    Pipeline(#[from] silt_medallion::PipelineError),
+    Pipeline(Box<silt_medallion::PipelineError>),
     /// A new table's definition is refused.
     #[error(transparent)]
     Create(#[from] silt_log::create::CreateError),
@@ -39,7 +39,7 @@ pub enum CliError {
     Arrow(#[from] arrow_schema::ArrowError),
     /// DataFusion (SQL planning and execution outside silt-sql's wrappers).
     #[error(transparent)]
-    DataFusion(#[from] silt_sql::datafusion::error::DataFusionError),
+    DataFusion(Box<silt_sql::datafusion::error::DataFusionError>),
     /// JSON input or output.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
@@ -48,6 +48,26 @@ pub enum CliError {
     #[error("{0}")]
     Input(String),
 }
+
+/// The layers' errors are large; boxed, a `Result<_, CliError>` stays small.
+macro_rules! boxed_from {
+    ($($variant:ident: $ty:ty),* $(,)?) => {$(
+        impl From<$ty> for CliError {
+            fn from(e: $ty) -> Self {
+                Self::$variant(Box::new(e))
+            }
+        }
+    )*};
+}
+
+boxed_from!(
+    Log: silt_log::LogError,
+    Parquet: silt_parquet::ParquetError,
+    Sql: silt_sql::SqlError,
+    Store: silt_store::StoreError,
+    Pipeline: silt_medallion::PipelineError,
+    DataFusion: silt_sql::datafusion::error::DataFusionError,
+);
 
 impl From<String> for CliError {
     fn from(message: String) -> Self {

@@ -33,7 +33,7 @@ pub enum SqlError {
         statement: String,
         /// What is wrong with it, and where.
         #[source]
-        problem: StatementError,
+        problem: Box<StatementError>,
     },
     /// A concurrent commit conflicts with the statement's commit; nothing
     /// was written. Running the statement again plans it on the new version.

@@ -249,7 +249,7 @@ impl SiltSession {
         };
         let invalid = |problem: StatementError| SqlError::InvalidStatement {
             statement: text.to_string(),
-            problem,
+            problem: Box::new(problem),
         };
         let tokens = significant_tokens(text).map_err(|e| invalid(e.into()))?;
         if let Some(Token::Word(w)) = tokens.first()
@@ -340,7 +340,7 @@ impl SiltSession {
         let (target, source) =
             crate::merge_star::merge_names(statement).map_err(|e| SqlError::InvalidStatement {
                 statement: marked.to_string(),
-                problem: e.into(),
+                problem: Box::new(e.into()),
             })?;
         let reference = datafusion::sql::planner::object_name_to_table_reference(target, true)?;
         let provider = self.ctx.table_provider(reference).await?;
@@ -415,7 +415,7 @@ impl SiltSession {
         };
         let invalid = |problem: StatementError| SqlError::InvalidStatement {
             statement: format!("CREATE TABLE {PATH_SCHEMA}.'{path}'"),
-            problem,
+            problem: Box::new(problem),
         };
         let builder = TableBuilder::new(&path).with_storage_options(self.options.clone());
         if builder.clone().load().await.is_ok() {
@@ -470,7 +470,7 @@ impl SiltSession {
         // The caller names the statement (see `in_statement`).
         let invalid = |problem: DdlError| SqlError::InvalidStatement {
             statement: String::new(),
-            problem: problem.into(),
+            problem: Box::new(problem.into()),
         };
         let (name, rest) = crate::ddl::split_alter(tokens).map_err(invalid)?;
         let change = crate::ddl::parse_alter(rest).map_err(invalid)?;
@@ -672,7 +672,7 @@ fn path_of(parts: &[ObjectNamePart]) -> Option<String> {
 fn split_statements(text: &str) -> SqlResult<Vec<String>> {
     let tokens = tokenize(text).map_err(|e| SqlError::InvalidStatement {
         statement: text.to_string(),
-        problem: e.into(),
+        problem: Box::new(e.into()),
     })?;
     let mut out = Vec::new();
     let mut current = String::new();

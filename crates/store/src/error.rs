@@ -106,9 +106,9 @@ pub enum ConfigError {
     UnknownOption {
         /// The option.
         key: String,
-        /// The backend's refusal.
+        /// The backend's refusal (boxed: object_store's errors are large).
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     /// The backend's builder refused the options as a whole (missing
     /// credentials, a malformed URL for the backend).
@@ -116,9 +116,9 @@ pub enum ConfigError {
     Backend {
         /// The backend (`s3`, `azure`, `gcs`).
         backend: &'static str,
-        /// The builder's refusal.
+        /// The builder's refusal (boxed: object_store's errors are large).
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 }
 

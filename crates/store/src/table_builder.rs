@@ -197,7 +197,7 @@ mod cloud {
             location: location.display(),
             reason: ConfigError::UnknownOption {
                 key: key.to_string(),
-                source: e,
+                source: Box::new(e),
             },
         }
     }
@@ -211,7 +211,10 @@ mod cloud {
     ) -> StoreError {
         StoreError::Config {
             location: location.display(),
-            reason: ConfigError::Backend { backend, source: e },
+            reason: ConfigError::Backend {
+                backend,
+                source: Box::new(e),
+            },
         }
     }
 
