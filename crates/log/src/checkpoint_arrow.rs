@@ -167,7 +167,7 @@ fn add_column(adds: &[&Add], add_type: &DataType) -> Result<ArrayRef, Checkpoint
 /// Record batches holding one `add` row per file (other columns null).
 pub(crate) fn add_batches(
     schema: &SchemaRef,
-    adds: &[Add],
+    adds: &[&Add],
 ) -> Result<Vec<RecordBatch>, CheckpointEncodeError> {
     let add_index = schema
         .fields()
@@ -179,8 +179,7 @@ pub(crate) fn add_batches(
     let add_type = schema.field(add_index).data_type().clone();
     let mut out = Vec::new();
     for chunk in adds.chunks(65_536) {
-        let refs: Vec<&Add> = chunk.iter().collect();
-        let add = add_column(&refs, &add_type)?;
+        let add = add_column(chunk, &add_type)?;
         let columns: Vec<ArrayRef> = schema
             .fields()
             .iter()

@@ -279,7 +279,7 @@ pub fn encode_parquet(
 /// one Parquet file.
 fn encode_rows(
     schema: &SchemaRef,
-    adds: &[Add],
+    adds: &[&Add],
     lines: &[String],
 ) -> Result<Bytes, CheckpointEncodeError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -416,7 +416,13 @@ impl Snapshot {
                 .into_iter()
                 .map(|d| action_to_json_line(&Action::DomainMetadata(d))),
         );
-        let adds: &[Add] = self.files();
+        // Files by path and the other rows sorted: one table state gives
+        // the same checkpoint bytes, whatever order replay left them in
+        // (a retry after a crash rewrites the same parts; a seeded
+        // simulation reproduces its log byte for byte).
+        let mut adds: Vec<&Add> = self.files().iter().collect();
+        adds.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        let adds = &adds[..];
         let mut file_lines: Vec<String> = Vec::new();
         file_lines.extend(
             self.tombstones()
@@ -429,6 +435,7 @@ impl Snapshot {
                     action_to_json_line(&Action::Remove(Box::new(r)))
                 }),
         );
+        file_lines.sort_unstable();
         let num_actions = state_lines.len() + adds.len() + file_lines.len();
         let num_add_files = self.files().len();
         let per_file = options.actions_per_file.max(1);
@@ -480,18 +487,6 @@ impl Snapshot {
         } else {
             let mut rows = state_lines;
             rows.extend(file_lines);
-            // A multi-part checkpoint is split in a deterministic order, so a
-            // writer retrying after a crash produces the same parts.
-            let sorted: Vec<Add>;
-            let adds = if adds.len() + rows.len() > per_file {
-                let mut v = adds.to_vec();
-                v.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-                rows[2..].sort_unstable();
-                sorted = v;
-                &sorted[..]
-            } else {
-                adds
-            };
             let parts = split(adds, &rows, per_file);
             let n = parts.len();
             let encoded = encode_all(&classic_schema(), parts);
@@ -540,10 +535,10 @@ impl Snapshot {
 /// Splits adds and other rows into files of at most `per_file` rows (at
 /// least one file, possibly empty).
 fn split<'a>(
-    adds: &'a [Add],
+    adds: &'a [&'a Add],
     lines: &'a [String],
     per_file: usize,
-) -> Vec<(&'a [Add], &'a [String])> {
+) -> Vec<(&'a [&'a Add], &'a [String])> {
     let mut parts = Vec::new();
     let (mut a, mut l) = (adds, lines);
     while !a.is_empty() || !l.is_empty() {
@@ -563,7 +558,7 @@ fn split<'a>(
 /// (its rows are decoded in parallel); parts follow one another.
 fn encode_all(
     schema: &SchemaRef,
-    parts: Vec<(&[Add], &[String])>,
+    parts: Vec<(&[&Add], &[String])>,
 ) -> Vec<Result<Bytes, CheckpointEncodeError>> {
     parts
         .into_iter()
