@@ -53,6 +53,16 @@ pub enum SqlError {
     /// The log layer failed.
     #[error(transparent)]
     Log(silt_log::LogError),
+    /// A predicate given as text does not parse. Not retryable.
+    #[error(transparent)]
+    Predicate(#[from] silt_log::expr::PredicateError),
+    /// A schema does not convert. Not retryable.
+    #[error(transparent)]
+    Schema(#[from] silt_log::schema::SchemaError),
+    /// Storage failed outside a table operation; retryable when the
+    /// storage error is.
+    #[error(transparent)]
+    Storage(#[from] silt_log::StorageError),
 }
 
 impl SqlError {
@@ -66,6 +76,7 @@ impl SqlError {
             Self::Store(e) => e.is_retryable(),
             Self::Parquet(e) => e.is_retryable(),
             Self::Log(e) => e.is_retryable(),
+            Self::Storage(e) => e.is_retryable(),
             Self::DataFusion(DataFusionError::IoError(_)) => true,
             _ => false,
         }
@@ -140,3 +151,33 @@ impl From<DataFusionError> for SqlError {
 
 /// silt-sql's result type.
 pub type SqlResult<T> = Result<T, SqlError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> SqlResult<silt_log::expr::Expr> {
+        Ok(silt_log::expr::parse_predicate(text)?)
+    }
+
+    fn read(e: silt_log::StorageError) -> SqlResult<()> {
+        Err(e)?
+    }
+
+    #[test]
+    fn the_lower_layers_errors_convert_with_their_retryability() {
+        let e = parse("a = ").unwrap_err();
+        assert!(
+            matches!(e, SqlError::Predicate(_)) && !e.is_retryable(),
+            "{e}"
+        );
+        let flaky = read(silt_log::StorageError::Other {
+            path: "x".into(),
+            message: "reset".into(),
+        })
+        .unwrap_err();
+        assert!(flaky.is_retryable(), "{flaky}");
+        let gone = read(silt_log::StorageError::NotFound { path: "x".into() }).unwrap_err();
+        assert!(!gone.is_retryable(), "{gone}");
+    }
+}
