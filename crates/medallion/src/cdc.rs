@@ -269,41 +269,30 @@ pub async fn apply(
                         Vec::new(),
                     )?;
                 }
-                let now = chrono::Utc::now().timestamp_millis();
-                let retention = tombstones::retention_ms(dataset.map(|d| &d.properties), f)?;
-                let tomb_cols: Vec<String> = tomb_schema
-                    .fields()
-                    .iter()
-                    .filter(|c| c.name() != tombstones::DELETED_AT)
-                    .map(|c| format!("s.{}", q(c.name())))
-                    .collect();
-                let (_, new_tombs) = collect(
+                let cutoff = tombstones::cutoff_ms(dataset.map(|d| &d.properties), f)?;
+                // This batch's deletes (after the filter above), and the
+                // recorded ones no newer change superseded.
+                let sql = format!(
+                    "SELECT {cols}, CAST({now} AS BIGINT) AS {at} FROM __silt_latest s \
+                     WHERE s.__silt_delete \
+                     UNION ALL SELECT d.* FROM __silt_tombstones d LEFT ANTI JOIN __silt_latest s \
+                     ON {on} AND s.{seq} > d.{seq} WHERE d.{at} >= {cutoff}",
+                    cols = tombstone_columns(&tomb_schema, "s."),
+                    now = chrono::Utc::now().timestamp_millis(),
+                    at = q(tombstones::DELETED_AT),
+                    on = keys_equal(&keys, "d", "s"),
+                    seq = q(&seq),
+                );
+                record_tombstones(
                     session,
-                    &format!(
-                        "SELECT {cols}, CAST({now} AS BIGINT) AS {at} FROM __silt_latest s WHERE s.__silt_delete                          UNION ALL                          SELECT d.* FROM __silt_tombstones d LEFT ANTI JOIN __silt_latest s                          ON {on} AND s.{seq} > d.{seq} WHERE d.{at} >= {cutoff}",
-                        cols = tomb_cols.join(", "),
-                        at = q(tombstones::DELETED_AT),
-                        on = keys_equal(&keys, "d", "s"),
-                        seq = q(&seq),
-                        cutoff = now.saturating_sub(retention),
-                    ),
+                    &sql,
+                    &tomb_domain,
+                    &snapshot,
                     f,
-                    "recording deletes",
+                    &mut details,
+                    &mut stamp,
                 )
                 .await?;
-                details.insert(
-                    "tombstones".into(),
-                    new_tombs
-                        .iter()
-                        .map(|b| b.num_rows() as u64)
-                        .sum::<u64>()
-                        .into(),
-                );
-                if let Some(d) =
-                    tombstones::to_domain(&new_tombs, &tomb_domain, Some(&snapshot), f)?
-                {
-                    stamp.domains.push(d);
-                }
             }
             let on = keys_equal(&keys, "t", "s");
             // No MERGE is needed when a change can only insert: into a
@@ -511,43 +500,30 @@ pub async fn apply(
             );
             register_rows(session, "__silt_new_history", schema, rows)?;
             if record_deletes {
-                let now = chrono::Utc::now().timestamp_millis();
-                let retention = tombstones::retention_ms(dataset.map(|d| &d.properties), f)?;
-                let tomb_keys: Vec<String> = tomb_schema
-                    .fields()
-                    .iter()
-                    .filter(|c| c.name() != tombstones::DELETED_AT)
-                    .map(|c| q(c.name()))
-                    .collect();
-                let (_, new_tombs) = collect(
+                let cutoff = tombstones::cutoff_ms(dataset.map(|d| &d.properties), f)?;
+                // Every delete of this batch (SCD2 keeps each one: a late
+                // change between two deletes needs both), and the recorded
+                // ones within the retention.
+                let sql = format!(
+                    "SELECT {k}, max({at}) AS {at} FROM ( \
+                       SELECT {k}, CAST({now} AS BIGINT) AS {at} FROM __silt_changes \
+                       WHERE coalesce(CAST(({deleted}) AS BOOLEAN), false) \
+                       UNION ALL SELECT * FROM __silt_tombstones WHERE {at} >= {cutoff}) \
+                     GROUP BY {k}",
+                    k = tombstone_columns(&tomb_schema, ""),
+                    now = chrono::Utc::now().timestamp_millis(),
+                    at = q(tombstones::DELETED_AT),
+                );
+                record_tombstones(
                     session,
-                    &format!(
-                        "SELECT {k}, max({at}) AS {at} FROM ( \
-                           SELECT {k}, CAST({now} AS BIGINT) AS {at} FROM __silt_changes \
-                           WHERE coalesce(CAST(({deleted}) AS BOOLEAN), false) \
-                           UNION ALL SELECT * FROM __silt_tombstones WHERE {at} >= {cutoff}) \
-                         GROUP BY {k}",
-                        k = tomb_keys.join(", "),
-                        at = q(tombstones::DELETED_AT),
-                        cutoff = now.saturating_sub(retention),
-                    ),
+                    &sql,
+                    &tomb_domain,
+                    &snapshot,
                     f,
-                    "recording deletes",
+                    &mut details,
+                    &mut stamp,
                 )
                 .await?;
-                details.insert(
-                    "tombstones".into(),
-                    new_tombs
-                        .iter()
-                        .map(|b| b.num_rows() as u64)
-                        .sum::<u64>()
-                        .into(),
-                );
-                if let Some(d) =
-                    tombstones::to_domain(&new_tombs, &tomb_domain, Some(&snapshot), f)?
-                {
-                    stamp.domains.push(d);
-                }
             }
             let source = format!(
                 "SELECT {cols}, {start}, {end}, 'upsert' AS __silt_op FROM __silt_new_history \
@@ -635,6 +611,38 @@ pub async fn apply(
         rows_changed: changed,
         details,
     })
+}
+
+/// The key and sequence columns of tombstone rows, quoted, each after
+/// `prefix` (`s.`, or nothing).
+fn tombstone_columns(tomb_schema: &Schema, prefix: &str) -> String {
+    tomb_schema
+        .fields()
+        .iter()
+        .filter(|c| c.name() != tombstones::DELETED_AT)
+        .map(|c| format!("{prefix}{}", q(c.name())))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `sql` (the tombstones after this batch) and puts their domain in
+/// the batch's commit.
+async fn record_tombstones(
+    session: &SiltSession,
+    sql: &str,
+    domain: &str,
+    snapshot: &silt_log::Snapshot,
+    flow: &str,
+    details: &mut serde_json::Map<String, serde_json::Value>,
+    stamp: &mut CommitStamp,
+) -> PipelineResult<()> {
+    let (_, rows) = collect(session, sql, flow, "recording deletes").await?;
+    let count: u64 = rows.iter().map(|b| b.num_rows() as u64).sum();
+    details.insert("tombstones".into(), count.into());
+    if let Some(d) = tombstones::to_domain(&rows, domain, Some(snapshot), flow)? {
+        stamp.domains.push(d);
+    }
+    Ok(())
 }
 
 /// Whether `snapshot`'s columns are `schema`'s, in order.

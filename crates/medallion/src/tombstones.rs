@@ -114,6 +114,18 @@ pub fn to_domain(
     }))
 }
 
+/// Tombstones written before this time (ms) are forgotten now: the clock
+/// less the retention.
+pub fn cutoff_ms(
+    properties: Option<&std::collections::BTreeMap<String, String>>,
+    flow: &str,
+) -> PipelineResult<i64> {
+    let retention = retention_ms(properties, flow)?;
+    Ok(chrono::Utc::now()
+        .timestamp_millis()
+        .saturating_sub(retention))
+}
+
 /// The retention of the target's tombstones (ms).
 pub fn retention_ms(
     properties: Option<&std::collections::BTreeMap<String, String>>,
