@@ -413,23 +413,14 @@ fn a_storage_outage_is_retried_then_fails_clearly_and_leaves_nothing_half_visibl
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let landing = dir.path().join("data");
+    let shape = silt_testkit::peer::GenRound {
+        readings: 6000,
+        devices: 60,
+        files: 4,
+        seed: 5,
+    };
     for round in 0..2 {
-        let (ok, text) = silt_testkit::peer::run_peer_pipeline(&[
-            "gen",
-            "--out",
-            &landing.display().to_string(),
-            "--readings",
-            "6000",
-            "--devices",
-            "60",
-            "--files",
-            "4",
-            "--seed",
-            "5",
-            "--round",
-            &round.to_string(),
-        ]);
-        assert!(ok, "{text}");
+        silt_testkit::peer::generate(&landing, shape, round);
     }
     let landing = landing.join("landing");
     // The uninterrupted run, on local disk.

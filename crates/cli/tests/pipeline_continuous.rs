@@ -29,22 +29,13 @@ fn silt(args: &[&str]) -> String {
 }
 
 fn generate(data: &Path, round: u32) {
-    let (ok, out) = peer(&[
-        "gen",
-        "--out",
-        &data.display().to_string(),
-        "--readings",
-        "8000",
-        "--devices",
-        "80",
-        "--files",
-        "3",
-        "--seed",
-        "5",
-        "--round",
-        &round.to_string(),
-    ]);
-    assert!(ok, "{out}");
+    let shape = silt_testkit::peer::GenRound {
+        readings: 8000,
+        devices: 80,
+        files: 3,
+        seed: 5,
+    };
+    silt_testkit::peer::generate(data, shape, round);
 }
 
 fn compare(lake: &Path, landing: &Path) -> (bool, String) {

@@ -22,22 +22,13 @@ const TABLES: &[(&str, &str)] = &[
 ];
 
 fn generate(out: &Path, round: u32) {
-    let (ok, text) = silt_testkit::peer::run_peer_pipeline(&[
-        "gen",
-        "--out",
-        &out.display().to_string(),
-        "--readings",
-        "6000",
-        "--devices",
-        "60",
-        "--files",
-        "4",
-        "--seed",
-        "11",
-        "--round",
-        &round.to_string(),
-    ]);
-    assert!(ok, "{text}");
+    let shape = silt_testkit::peer::GenRound {
+        readings: 6000,
+        devices: 60,
+        files: 4,
+        seed: 11,
+    };
+    silt_testkit::peer::generate(out, shape, round);
 }
 
 fn example() -> PathBuf {

@@ -191,6 +191,25 @@ pub struct Dataset {
     pub at: SourcePos,
 }
 
+impl Dataset {
+    /// A dataset of `kind` named `name` declared at `at`, with nothing
+    /// else declared yet.
+    pub fn new(name: DatasetName, kind: DatasetKind, at: SourcePos) -> Self {
+        Self {
+            name,
+            kind,
+            columns: Vec::new(),
+            expectations: Vec::new(),
+            partitioned_by: Vec::new(),
+            cluster_by: Vec::new(),
+            comment: None,
+            properties: BTreeMap::new(),
+            query: None,
+            at,
+        }
+    }
+}
+
 /// Which columns AUTO CDC stores (or tracks history on).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColumnSelection {

@@ -382,18 +382,7 @@ impl<'a, 'b> Cursor<'a, 'b> {
 
     fn dataset(&mut self, kind: DatasetKind, at: SourcePos) -> PipelineResult<Dataset> {
         let name = self.dataset_name()?;
-        let mut d = Dataset {
-            name,
-            kind,
-            columns: Vec::new(),
-            expectations: Vec::new(),
-            partitioned_by: Vec::new(),
-            cluster_by: Vec::new(),
-            comment: None,
-            properties: BTreeMap::new(),
-            query: None,
-            at,
-        };
+        let mut d = Dataset::new(name, kind, at);
         if self.peek() == Some(&Token::LParen) {
             self.elements(&mut d)?;
         }

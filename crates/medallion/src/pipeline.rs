@@ -272,18 +272,11 @@ impl PipelineBuilder {
                         format!("{qualified} is already defined at {}", d.at),
                     ));
                 }
-                None => all.datasets.push(Dataset {
-                    name,
-                    kind: f.kind,
-                    columns: Vec::new(),
-                    expectations: Vec::new(),
-                    partitioned_by: Vec::new(),
-                    cluster_by: Vec::new(),
-                    comment: None,
-                    properties: BTreeMap::new(),
-                    query: Some(query),
-                    at: f.at,
-                }),
+                None => {
+                    let mut d = Dataset::new(name, f.kind, f.at);
+                    d.query = Some(query);
+                    all.datasets.push(d);
+                }
             }
         }
         resolve(self, all)

@@ -84,3 +84,37 @@ pub fn run_peer_pipeline(args: &[&str]) -> (bool, String) {
         ),
     )
 }
+
+/// The shape of one `peer_pipeline.py gen` round.
+#[derive(Debug, Clone, Copy)]
+pub struct GenRound {
+    /// Landing lines in the round.
+    pub readings: u64,
+    /// Devices.
+    pub devices: u64,
+    /// Landing files the readings are split into.
+    pub files: u64,
+    /// The seed (the same for every round of one data set).
+    pub seed: u64,
+}
+
+/// Generates round `round` of `shape` below `out` (landing files in
+/// `out/landing`); panics with the generator's output when it fails.
+pub fn generate(out: &std::path::Path, shape: GenRound, round: u32) {
+    let (ok, text) = run_peer_pipeline(&[
+        "gen",
+        "--out",
+        &out.display().to_string(),
+        "--readings",
+        &shape.readings.to_string(),
+        "--devices",
+        &shape.devices.to_string(),
+        "--files",
+        &shape.files.to_string(),
+        "--seed",
+        &shape.seed.to_string(),
+        "--round",
+        &round.to_string(),
+    ]);
+    assert!(ok, "peer_pipeline.py gen: {text}");
+}
