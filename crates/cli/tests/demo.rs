@@ -5,20 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-use std::process::Command;
-
 fn silt(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_silt"))
-        .args(args)
-        .output()
-        .expect("silt runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "silt {args:?}: {text}");
-    text
+    silt_testkit::run_ok(env!("CARGO_BIN_EXE_silt"), args)
 }
 
 fn one_number(sql: &str) -> i64 {

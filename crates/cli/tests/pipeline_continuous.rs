@@ -15,17 +15,7 @@ fn peer(args: &[&str]) -> (bool, String) {
 }
 
 fn silt(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_silt"))
-        .args(args)
-        .output()
-        .expect("silt runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "silt {args:?}: {text}");
-    text
+    silt_testkit::run_ok(env!("CARGO_BIN_EXE_silt"), args)
 }
 
 fn generate(data: &Path, round: u32) {

@@ -264,6 +264,21 @@ struct DeferredFiles {
 }
 
 impl<'a> Inputs<'a> {
+    /// Registers a landing input's rows under `placeholder` and reports
+    /// what was read as the source `key`'s metrics.
+    fn register_files(
+        &mut self,
+        session: &SiltSession,
+        placeholder: &str,
+        key: String,
+        rows: crate::sources::SourceBatch,
+    ) -> PipelineResult<()> {
+        let mut m = rows.metrics.clone();
+        m.insert("rows".into(), rows.rows().into());
+        self.sources.insert(key, serde_json::Value::Object(m));
+        register_rows(session, placeholder, rows.schema, rows.batches)
+    }
+
     /// Reads and registers the landing inputs left unread by
     /// `defer_unchanged`.
     async fn read_deferred(&mut self, session: &SiltSession) -> PipelineResult<()> {
@@ -278,10 +293,7 @@ impl<'a> Inputs<'a> {
                 self.flow,
             )
             .await?;
-            let mut m = rows.metrics.clone();
-            m.insert("rows".into(), rows.rows().into());
-            self.sources.insert(d.key, serde_json::Value::Object(m));
-            register_rows(session, &d.placeholder, rows.schema, rows.batches)?;
+            self.register_files(session, &d.placeholder, d.key, rows)?;
         }
         Ok(())
     }
@@ -508,10 +520,7 @@ impl<'a> Inputs<'a> {
                             after.forget_old(opts.max_file_age_ms, held_back_ms);
                             self.next.files.insert(key.clone(), after);
                         }
-                        let mut m = rows.metrics.clone();
-                        m.insert("rows".into(), rows.rows().into());
-                        self.sources.insert(key, serde_json::Value::Object(m));
-                        register_rows(session, &input.placeholder, rows.schema, rows.batches)?;
+                        self.register_files(session, &input.placeholder, key, rows)?;
                     }
                 }
             }

@@ -349,3 +349,20 @@ pub fn text_rows(batches: &[arrow_array::RecordBatch], columns: &[&str]) -> Vec<
     out.sort();
     out
 }
+
+/// Runs the binary at `bin` (a test's `env!("CARGO_BIN_EXE_silt")`) with
+/// `args`; panics with its output unless it succeeds; returns stdout then
+/// stderr.
+pub fn run_ok(bin: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(bin)
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{bin} {args:?}: {text}");
+    text
+}

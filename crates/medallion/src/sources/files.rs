@@ -176,25 +176,24 @@ impl FileOptions {
         if !format_given {
             return Err("read_files needs format => 'json' | 'csv' | 'parquet'".into());
         }
-        o.clean_source = match (clean.as_deref(), archive_dir) {
-            (None | Some("off"), None) => CleanSource::Off,
-            (Some("delete"), None) => CleanSource::Delete,
-            (Some("move" | "archive"), Some(dir)) => CleanSource::Move(dir),
-            (Some("move" | "archive"), None) => {
+        o.clean_source = match (clean.as_deref().unwrap_or("off"), archive_dir) {
+            ("off", None) => CleanSource::Off,
+            ("delete", None) => CleanSource::Delete,
+            ("move" | "archive", Some(dir)) => CleanSource::Move(dir),
+            ("move" | "archive", None) => {
                 return Err(
                     "cleanSource 'move' needs sourceArchiveDir (or cleanSource.moveDestination)"
                         .into(),
                 );
             }
-            (Some(other), None) if !["off", "delete"].contains(&other) => {
+            ("off" | "delete", Some(_)) => {
+                return Err("sourceArchiveDir is only used with cleanSource 'move'".into());
+            }
+            (other, _) => {
                 return Err(
                     format!("cleanSource {other:?} is not one of off, delete, move").into(),
                 );
             }
-            (_, Some(_)) => {
-                return Err("sourceArchiveDir is only used with cleanSource 'move'".into());
-            }
-            _ => CleanSource::Off,
         };
         if o.clean_source != CleanSource::Off && !age_given {
             // Cleaned files leave the progress once gone; forgetting by age
