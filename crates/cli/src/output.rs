@@ -3,8 +3,6 @@
 
 use crate::error::CliError;
 
-use std::io::Write;
-
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde_json::{Value, json};
 use silt_log::{CommitRecord, Snapshot};
@@ -40,13 +38,11 @@ fn iso(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// Prints `text` (a closed pipe, `silt files t | head`, ends the program
+/// quietly: see `out!`).
 fn print(text: &str) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
-    // A closed pipe (`silt files t | head`) is not an error worth reporting.
-    match out.write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::from(e)),
-        _ => Ok(()),
-    }
+    out!("{text}");
+    Ok(())
 }
 
 fn describe_json(s: &Snapshot) -> Value {
