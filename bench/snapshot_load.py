@@ -9,7 +9,13 @@ back to back, median of N. A checkpoint is then written by `deltalake`
 the checkpoint to show load cost following the commits since the checkpoint.
 
 Usage: python3 bench/snapshot_load.py [--silt-bench PATH] [--repeat N] [--small]
-Prints a markdown table; raw JSON lines go to stderr.
+       python3 bench/snapshot_load.py --files 100000,1000000 [--tail 1000] [--baseline PATH]
+The second form is the many-files benchmark: for each size, a table of that
+many live files in 100 commits with a `deltalake` checkpoint at the last,
+loaded as is and again after a tail of JSON commits (one file each). With
+`--baseline`, another silt-bench build (say, the one before a change) loads
+the same tables in the same run, so the two can be compared on one machine
+state. Prints a markdown table; raw JSON lines go to stderr.
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile
 
@@ -51,12 +57,53 @@ def measure(silt_bench, path, repeat):
     return s, d
 
 
+def many_files(a):
+    sizes = [int(x) for x in a.files.split(",")]
+    tmp = tempfile.mkdtemp(prefix="silt-bench-")
+    rows = []
+    try:
+        from deltalake import DeltaTable
+        for n in sizes:
+            t = os.path.join(tmp, f"files{n}")
+            subprocess.run([a.silt_bench, "gen", t, "--commits", "100", "--files-per-commit", str(n // 100)], check=True)
+            DeltaTable(t).create_checkpoint()
+            for label in (f"{n:,} live files, checkpoint", f"{n:,} live files, checkpoint + {a.tail:,} commits"):
+                base = run_json([a.baseline, "load", t, "--repeat", str(a.repeat)]) if a.baseline else None
+                s, d = measure(a.silt_bench, t, a.repeat)
+                rows.append((label, s, d, base))
+                if label.endswith("checkpoint"):
+                    subprocess.run([a.silt_bench, "gen", t, "--commits", str(a.tail), "--files-per-commit", "1", "--append"], check=True)
+            shutil.rmtree(t, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    mb = lambda r: f"{r['peak_kb']/1024:.0f} ({(r['peak_kb']-r['rss_before_kb'])/1024:.0f})"
+    ms = lambda r: f"{r['median_ms']:.1f} ({r['min_ms']:.1f}–{r['max_ms']:.1f})"
+    head = "| table | silt median ms (min–max) | silt peak RSS (load delta) MB | deltalake median ms (min–max) | deltalake peak RSS (load delta) MB | speed-up | silt / deltalake peak |"
+    sep = "|---|---|---|---|---|---|---|"
+    if a.baseline:
+        head += " baseline silt ms | baseline silt peak MB |"
+        sep += "---|---|"
+    print(head)
+    print(sep)
+    for name, s, d, base in rows:
+        line = (f"| {name} | {ms(s)} | {mb(s)} | {ms(d)} | {mb(d)} | "
+                f"{d['median_ms']/s['median_ms']:.1f}× | {s['peak_kb']/d['peak_kb']:.2f} |")
+        if base:
+            line += f" {ms(base)} | {mb(base)} |"
+        print(line)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--silt-bench", default=os.environ.get("SILT_BENCH", "target/release/silt-bench"))
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--small", action="store_true", help="1,000 commits / 10,000 files (quick check)")
+    ap.add_argument("--files", help="comma-separated live-file counts: the many-files benchmark")
+    ap.add_argument("--tail", type=int, default=1000, help="JSON commits after the checkpoint (with --files)")
+    ap.add_argument("--baseline", help="another silt-bench to load the same tables (with --files)")
     a = ap.parse_args()
+    if a.files:
+        return many_files(a)
     commits, big_files = (1000, 10_000) if a.small else (10_000, 100_000)
     tmp = tempfile.mkdtemp(prefix="silt-bench-")
     rows = []

@@ -109,7 +109,8 @@ async fn v2_checkpoint_with_sidecars() {
 #[tokio::test]
 async fn deletion_vectors_reduce_record_counts() {
     let s = open("kernel/data/table-with-dv-small", None).await;
-    let dv = s.files()[0].deletion_vector.as_ref().expect("a DV");
+    let file = s.files().first().expect("a file");
+    let dv = file.deletion_vector.as_ref().expect("a DV");
     assert_eq!(dv.cardinality, 2);
     assert_eq!(s.num_records(), Some(8));
 }

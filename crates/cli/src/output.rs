@@ -195,7 +195,7 @@ pub fn describe(s: &Snapshot, as_json: bool) -> Result<(), CliError> {
 /// `silt files`.
 pub fn files(s: &Snapshot, as_json: bool) -> Result<(), CliError> {
     let mut out = String::new();
-    let mut sorted: Vec<&silt_log::Add> = s.files().iter().collect();
+    let mut sorted: Vec<silt_log::Add> = s.files().to_vec();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     for f in sorted {
         let records = f

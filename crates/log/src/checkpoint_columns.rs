@@ -98,6 +98,21 @@ impl<'a> AddColumns<'a> {
         self.add.is_valid(row)
     }
 
+    /// The path of row `row` as written (rows that decoded have one).
+    pub(crate) fn path_at(&self, row: usize) -> &'a str {
+        self.path.value(row)
+    }
+
+    /// The size of row `row` (rows that decoded have one).
+    pub(crate) fn size_at(&self, row: usize) -> i64 {
+        self.size.value(row)
+    }
+
+    /// Whether row `row` has JSON statistics.
+    pub(crate) fn has_stats(&self, row: usize) -> bool {
+        self.stats.is_some_and(|s| s.is_valid(row))
+    }
+
     /// Decodes row `row`; `None` means "use the generic path".
     pub(crate) fn get(&self, row: usize) -> Option<Result<Add, CheckpointRowError>> {
         let opt_i64 =

@@ -15,6 +15,7 @@ use crate::actions::{Action, parse_action_value, parse_log_file};
 use crate::arrow_rows::json_at;
 use crate::checkpoint_columns::AddColumns;
 use crate::error::{LogError, LogResult};
+use crate::file_list::{AddChunk, FileList};
 use crate::log_path::{LogFileKind, SIDECAR_DIR, V2Format};
 use crate::segment::CheckpointFiles;
 use crate::storage::{LogStore, StorageError};
@@ -36,8 +37,36 @@ pub use crate::checkpoint_error::{CheckpointDecodeError, CheckpointRowError};
 /// How many files are fetched at once.
 const READ_CONCURRENCY: usize = 16;
 
+/// What a checkpoint holds: its live files (mostly column-wise, as
+/// decoded) and every other action.
+#[derive(Debug, Default)]
+pub struct CheckpointContents {
+    /// Every action but the `add`s kept in `files`, in file order.
+    pub actions: Vec<Action>,
+    /// The checkpoint's `add` actions.
+    pub files: FileList,
+}
+
+impl CheckpointContents {
+    fn extend(&mut self, part: Decoded) {
+        self.actions.extend(part.actions);
+        self.chunks_into_files(part.chunks);
+    }
+
+    fn chunks_into_files(&mut self, chunks: Vec<AddChunk>) {
+        if chunks.is_empty() {
+            return;
+        }
+        let files = std::mem::take(&mut self.files);
+        self.files = files.with_chunks(chunks);
+    }
+}
+
 /// Reads every action of a checkpoint, including its sidecars, in file order.
-pub async fn read_checkpoint(store: &dyn LogStore, cp: &CheckpointFiles) -> LogResult<Vec<Action>> {
+pub async fn read_checkpoint(
+    store: &dyn LogStore,
+    cp: &CheckpointFiles,
+) -> LogResult<CheckpointContents> {
     let table = store.location();
     let json_v2 = matches!(
         cp.kind,
@@ -48,19 +77,23 @@ pub async fn read_checkpoint(store: &dyn LogStore, cp: &CheckpointFiles) -> LogR
     );
     // Owned items: closures over borrowed items make the future lose `Send`
     // (a higher-ranked lifetime limitation), and callers spawn loads.
-    let parts: Vec<Vec<Action>> = futures::stream::iter(cp.files.iter().cloned())
+    let parts: Vec<Decoded> = futures::stream::iter(cp.files.iter().cloned())
         .map(|f| async move {
             let bytes = read_required(store, &f.path, cp.version).await?;
             if json_v2 {
-                parse_log_file(table, cp.version, &f.path, &bytes)
+                parse_log_file(table, cp.version, &f.path, &bytes).map(Decoded::of_actions)
             } else {
-                parquet_actions(table, cp.version, &f.path, bytes)
+                parquet_decoded(table, cp.version, &f.path, bytes)
             }
         })
         .buffered(READ_CONCURRENCY)
         .try_collect()
         .await?;
-    let mut actions: Vec<Action> = parts.into_iter().flatten().collect();
+    let mut contents = CheckpointContents::default();
+    for part in parts {
+        contents.extend(part);
+    }
+    let actions = &contents.actions;
 
     // V2 checkpoints (and classic-named checkpoints of V2 tables) may keep
     // their file actions in sidecars.
@@ -82,16 +115,18 @@ pub async fn read_checkpoint(store: &dyn LogStore, cp: &CheckpointFiles) -> LogR
                 })
         })
         .collect::<LogResult<_>>()?;
-    let sidecar_actions: Vec<Vec<Action>> = futures::stream::iter(sidecars.iter().cloned())
+    let sidecar_parts: Vec<Decoded> = futures::stream::iter(sidecars.iter().cloned())
         .map(|path| async move {
             let bytes = read_required(store, &path, cp.version).await?;
-            parquet_actions(table, cp.version, &path, bytes)
+            parquet_decoded(table, cp.version, &path, bytes)
         })
         .buffered(READ_CONCURRENCY)
         .try_collect()
         .await?;
-    actions.extend(sidecar_actions.into_iter().flatten());
-    Ok(actions)
+    for part in sidecar_parts {
+        contents.extend(part);
+    }
+    Ok(contents)
 }
 
 async fn read_required(store: &dyn LogStore, path: &str, version: u64) -> LogResult<Bytes> {
@@ -108,7 +143,7 @@ async fn read_required(store: &dyn LogStore, path: &str, version: u64) -> LogRes
     })
 }
 
-/// Decodes a Parquet checkpoint (or sidecar) file into actions.
+/// Decodes a Parquet checkpoint (or sidecar) file into its contents.
 ///
 /// Struct statistics (`add.stats_parsed`) and typed partition values are
 /// skipped when the JSON forms are there; a file whose adds lack JSON
@@ -118,7 +153,13 @@ pub fn parquet_actions(
     version: u64,
     file: &str,
     bytes: Bytes,
-) -> LogResult<Vec<Action>> {
+) -> LogResult<CheckpointContents> {
+    let mut contents = CheckpointContents::default();
+    contents.extend(parquet_decoded(table, version, file, bytes)?);
+    Ok(contents)
+}
+
+fn parquet_decoded(table: &str, version: u64, file: &str, bytes: Bytes) -> LogResult<Decoded> {
     // The Parquet and Arrow decoders can panic on corrupt input (asserts on
     // offsets, for one); a corrupt checkpoint must be a typed error.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -140,7 +181,7 @@ fn parquet_actions_unguarded(
     version: u64,
     file: &str,
     bytes: Bytes,
-) -> LogResult<Vec<Action>> {
+) -> LogResult<Decoded> {
     let bad = |e: CheckpointDecodeError| LogError::InvalidLogFile {
         table: table.to_string(),
         version,
@@ -150,16 +191,15 @@ fn parquet_actions_unguarded(
     };
     let first = decode_parallel(&bytes, false).map_err(&bad)?;
     if first.has_skipped_stats
-        && first
+        && (first
             .actions
             .iter()
             .any(|a| matches!(a, Action::Add(add) if add.stats.is_none()))
+            || first.chunks.iter().any(AddChunk::lacks_stats))
     {
-        return decode_parallel(&bytes, true)
-            .map(|d| d.actions)
-            .map_err(bad);
+        return decode_parallel(&bytes, true).map_err(bad);
     }
-    Ok(first.actions)
+    Ok(first)
 }
 
 /// Below this many rows a checkpoint is decoded on one thread.
@@ -208,21 +248,33 @@ fn decode_parallel(
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
-    let mut out = Decoded {
-        actions: Vec::new(),
-        has_skipped_stats: false,
-    };
+    let mut out = Decoded::of_actions(Vec::new());
     for part in parts {
         let part = part?;
         out.has_skipped_stats |= part.has_skipped_stats;
         out.actions.extend(part.actions);
+        out.chunks.extend(part.chunks);
     }
     Ok(out)
 }
 
+/// One checkpoint file (or row range of one) decoded.
 struct Decoded {
+    /// Actions decoded one by one (all but the fast-path adds).
     actions: Vec<Action>,
+    /// Fast-path adds, kept in their Arrow arrays.
+    chunks: Vec<AddChunk>,
     has_skipped_stats: bool,
+}
+
+impl Decoded {
+    fn of_actions(actions: Vec<Action>) -> Self {
+        Self {
+            actions,
+            chunks: Vec::new(),
+            has_skipped_stats: false,
+        }
+    }
 }
 
 fn decode_parquet(
@@ -268,39 +320,38 @@ fn decode_parquet(
         .with_batch_size(8192)
         .build()
         .map_err(CheckpointDecodeError::Read)?;
-    let mut actions = Vec::new();
+    let mut out = Decoded::of_actions(Vec::new());
+    out.has_skipped_stats = has_skipped_stats;
     let mut row_base = 0usize;
     for batch in reader {
         let batch = batch.map_err(CheckpointDecodeError::Decode)?;
-        batch_actions(&batch, &mut actions).map_err(|(row, problem)| {
-            CheckpointDecodeError::Row {
-                row: row_base + row,
-                problem,
-            }
+        batch_actions(&batch, &mut out).map_err(|(row, problem)| CheckpointDecodeError::Row {
+            row: row_base + row,
+            problem,
         })?;
         row_base += batch.num_rows();
     }
-    Ok(Decoded {
-        actions,
-        has_skipped_stats,
-    })
+    Ok(out)
 }
 
+/// Decodes one batch: `add` rows the fast path reads are checked and kept
+/// column-wise in `out.chunks`, every other row becomes an action.
 fn batch_actions(
     batch: &RecordBatch,
-    out: &mut Vec<Action>,
+    out: &mut Decoded,
 ) -> Result<(), (usize, CheckpointRowError)> {
     let schema = batch.schema();
-    let adds = batch
-        .column_by_name("add")
-        .and_then(|a| AddColumns::new(a.as_ref()));
+    let add_column = batch.column_by_name("add");
+    let adds = add_column.and_then(|a| AddColumns::new(a.as_ref()));
+    let mut fast_rows: Vec<u32> = Vec::new();
     for row in 0..batch.num_rows() {
         if let Some(adds) = &adds
             && adds.is_valid(row)
             && batch.columns().iter().filter(|c| c.is_valid(row)).count() == 1
             && let Some(add) = adds.get(row)
         {
-            out.push(Action::Add(Box::new(add.map_err(|e| (row, e))?)));
+            add.map_err(|e| (row, e))?;
+            fast_rows.push(row as u32);
             continue;
         }
         let mut obj = serde_json::Map::new();
@@ -325,7 +376,27 @@ fn batch_actions(
             continue;
         }
         if let Some(action) = parse_action_value(Value::Object(obj)).map_err(|e| (row, e.into()))? {
-            out.push(action);
+            out.actions.push(action);
+        }
+    }
+    if let Some(column) = add_column
+        && !fast_rows.is_empty()
+    {
+        match AddChunk::from_rows(column.as_ref(), &fast_rows) {
+            Some(chunk) => out.chunks.push(chunk),
+            // Not expected (the rows decoded from these very columns); decode
+            // them one by one rather than lose them.
+            None => {
+                let adds = adds
+                    .as_ref()
+                    .ok_or((0, CheckpointRowError::Malformed { field: "add" }))?;
+                for &row in &fast_rows {
+                    if let Some(add) = adds.get(row as usize) {
+                        let add = add.map_err(|e| (row as usize, e))?;
+                        out.actions.push(Action::Add(Box::new(add)));
+                    }
+                }
+            }
         }
     }
     Ok(())

@@ -7,6 +7,7 @@
 //! checkpoint schema by `arrow-json`, so a checkpoint can only contain what
 //! the typed actions serialize to.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -21,6 +22,7 @@ use crate::actions::{Action, Add, CheckpointMetadata, Sidecar, action_to_json_li
 use crate::environment::Environment;
 use crate::error::{LogError, LogResult};
 use crate::features::TableFeature;
+use crate::file_list::FileList;
 use crate::log_path::{LAST_CHECKPOINT, LOG_DIR, SIDECAR_DIR, checksum_path};
 use crate::path::FilePath;
 use crate::snapshot::Snapshot;
@@ -272,14 +274,14 @@ pub fn encode_parquet(
     schema: &SchemaRef,
     lines: &[String],
 ) -> Result<Bytes, CheckpointEncodeError> {
-    encode_rows(schema, &[], lines)
+    encode_rows(schema, &AddSource::Slice(&[]), lines)
 }
 
 /// Encodes `adds` (built straight into Arrow) and other rows (JSON lines) as
 /// one Parquet file.
 fn encode_rows(
     schema: &SchemaRef,
-    adds: &[&Add],
+    adds: &AddSource<'_>,
     lines: &[String],
 ) -> Result<Bytes, CheckpointEncodeError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -300,12 +302,13 @@ fn encode_rows(
     let mut out = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut out, schema.clone(), Some(props))?;
     let mut wrote = false;
-    if !adds.is_empty() {
-        for batch in crate::checkpoint_arrow::add_batches(schema, adds)? {
+    adds.for_each_window(|window| {
+        for batch in crate::checkpoint_arrow::add_batches(schema, window)? {
             writer.write(&batch)?;
             wrote = true;
         }
-    }
+        Ok(())
+    })?;
     for part in parts {
         for batch in part? {
             writer.write(&batch)?;
@@ -416,7 +419,7 @@ impl Snapshot {
                 .into_iter()
                 .map(|d| action_to_json_line(&Action::DomainMetadata(d))),
         );
-        let mut adds: Vec<&Add> = self.files().iter().collect();
+        let files = self.files();
         let mut file_lines: Vec<String> = Vec::new();
         file_lines.extend(
             self.tombstones()
@@ -429,10 +432,20 @@ impl Snapshot {
                     action_to_json_line(&Action::Remove(Box::new(r)))
                 }),
         );
-        let num_actions = state_lines.len() + adds.len() + file_lines.len();
+        let num_actions = state_lines.len() + files.len() + file_lines.len();
         let num_add_files = self.files().len();
         let per_file = options.actions_per_file.max(1);
         let v2 = self.protocol().has_feature(&TableFeature::V2Checkpoint);
+        // One file is written from the file list as it is held (decoded a
+        // window at a time); a split needs every file decoded, and sorted.
+        let rows_in_files = files.len() + file_lines.len() + if v2 { 0 } else { state_lines.len() };
+        let split_needed = rows_in_files > per_file;
+        let owned: Vec<Cow<'_, Add>> = if split_needed {
+            files.iter().collect()
+        } else {
+            Vec::new()
+        };
+        let mut adds: Vec<&Add> = owned.iter().map(|a| a.as_ref()).collect();
 
         let mut written = Vec::new();
         let mut total_bytes = 0usize;
@@ -440,7 +453,12 @@ impl Snapshot {
         let mut already_existed = false;
         if v2 {
             let schema = sidecar_schema();
-            let encoded = encode_all(&schema, split(&adds, &file_lines, per_file));
+            let parts = if split_needed {
+                split(&adds, &file_lines, per_file)
+            } else {
+                vec![(AddSource::List(files), file_lines.as_slice())]
+            };
+            let encoded = encode_all(&schema, parts);
             let mut sidecars = Vec::new();
             for bytes in encoded {
                 let bytes = bytes.map_err(encode_err)?;
@@ -488,7 +506,11 @@ impl Snapshot {
                 adds.sort_unstable_by(|a, b| a.path.cmp(&b.path));
                 rows[2..].sort_unstable();
             }
-            let parts = split(&adds, &rows, per_file);
+            let parts = if split_needed {
+                split(&adds, &rows, per_file)
+            } else {
+                vec![(AddSource::List(files), rows.as_slice())]
+            };
             let n = parts.len();
             let encoded = encode_all(&classic_schema(), parts);
             let names: Vec<String> = if n == 1 {
@@ -539,30 +561,65 @@ fn split<'a>(
     adds: &'a [&'a Add],
     lines: &'a [String],
     per_file: usize,
-) -> Vec<(&'a [&'a Add], &'a [String])> {
+) -> Vec<(AddSource<'a>, &'a [String])> {
     let mut parts = Vec::new();
     let (mut a, mut l) = (adds, lines);
     while !a.is_empty() || !l.is_empty() {
         let take_lines = l.len().min(per_file);
         let take_adds = a.len().min(per_file - take_lines);
-        parts.push((&a[..take_adds], &l[..take_lines]));
+        parts.push((AddSource::Slice(&a[..take_adds]), &l[..take_lines]));
         a = &a[take_adds..];
         l = &l[take_lines..];
     }
     if parts.is_empty() {
-        parts.push((adds, lines));
+        parts.push((AddSource::Slice(adds), lines));
     }
     parts
+}
+
+/// The `add` rows of one checkpoint file.
+enum AddSource<'a> {
+    /// Decoded (and perhaps sorted) adds.
+    Slice(&'a [&'a Add]),
+    /// A snapshot's whole file list, decoded a window at a time as it is
+    /// encoded, so writing a checkpoint never holds every file as an `Add`.
+    List(&'a FileList),
+}
+
+/// Adds decoded at once while a checkpoint is encoded from a file list.
+const ADD_WINDOW: usize = 65_536;
+
+impl AddSource<'_> {
+    /// Calls `f` with consecutive windows of the adds.
+    fn for_each_window(
+        &self,
+        mut f: impl FnMut(&[&Add]) -> Result<(), CheckpointEncodeError>,
+    ) -> Result<(), CheckpointEncodeError> {
+        match self {
+            AddSource::Slice(adds) => adds.chunks(ADD_WINDOW).try_for_each(f),
+            AddSource::List(list) => {
+                let mut files = list.iter();
+                loop {
+                    let window: Vec<Cow<'_, Add>> = files.by_ref().take(ADD_WINDOW).collect();
+                    if window.is_empty() {
+                        return Ok(());
+                    }
+                    let refs: Vec<&Add> = window.iter().map(|a| a.as_ref()).collect();
+                    f(&refs)?;
+                }
+            }
+        }
+    }
 }
 
 /// Encodes each part as one Parquet file. A part is encoded on all cores
 /// (its rows are decoded in parallel); parts follow one another.
 fn encode_all(
     schema: &SchemaRef,
-    parts: Vec<(&[&Add], &[String])>,
+    parts: Vec<(AddSource<'_>, &[String])>,
 ) -> Vec<Result<Bytes, CheckpointEncodeError>> {
     parts
         .into_iter()
-        .map(|(adds, lines)| encode_rows(schema, adds, lines))
+        .map(|(adds, lines)| encode_rows(schema, &adds, lines))
         .collect()
 }

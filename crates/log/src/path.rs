@@ -38,6 +38,29 @@ pub enum PathError {
     },
 }
 
+/// [`FilePath::canonical`] of a path as written, borrowed when it is
+/// already canonical (a relative path without `%`, the common case), so
+/// callers that only compare need not allocate.
+pub(crate) fn canonical_str(raw: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let decoded = if raw.contains('%') {
+        percent_decode(raw)
+    } else {
+        None
+    };
+    let p: Cow<'_, str> = match decoded {
+        Some(d) => Cow::Owned(d),
+        None => Cow::Borrowed(raw),
+    };
+    if let Some(rest) = p.strip_prefix("file:///") {
+        Cow::Owned(format!("file:/{rest}"))
+    } else if p.starts_with('/') {
+        Cow::Owned(format!("file:{p}"))
+    } else {
+        p
+    }
+}
+
 /// A validated file path from the log.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -77,19 +100,7 @@ impl FilePath {
     /// absolute paths written as `/a`, `file:/a` or `file:///a` all become
     /// `file:/a`.
     pub fn canonical(&self) -> String {
-        let decoded = if self.0.contains('%') {
-            percent_decode(&self.0)
-        } else {
-            None
-        };
-        let p = decoded.as_deref().unwrap_or(&self.0);
-        if let Some(rest) = p.strip_prefix("file:///") {
-            format!("file:/{rest}")
-        } else if p.starts_with('/') {
-            format!("file:{p}")
-        } else {
-            p.to_string()
-        }
+        canonical_str(&self.0).into_owned()
     }
 
     /// Whether the path is an absolute URI (or an absolute file-system path)

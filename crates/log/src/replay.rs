@@ -4,13 +4,16 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::actions::{Action, Add, DomainMetadata, FileKey, Metadata, Protocol, Remove, Txn};
+use crate::checkpoint_read::CheckpointContents;
+use crate::file_list::FileList;
 
 /// The reconciled state of a table while replaying its log.
 ///
 /// A checkpoint holds reconciled state (each logical file once), so its
-/// files are kept in a plain list and never hashed; only the files touched
-/// by later commits are tracked by key, and a checkpoint file whose key a
-/// later commit touched is dropped when the state is finished.
+/// files are kept as decoded (column-wise, see [`FileList`]) and never
+/// hashed; only the files touched by later commits are tracked by key, and a
+/// checkpoint file whose key a later commit touched is dropped when the state
+/// is finished.
 #[derive(Debug, Default, Clone)]
 pub struct ReplayState {
     /// Latest protocol seen.
@@ -21,7 +24,7 @@ pub struct ReplayState {
     pub txns: HashMap<String, Txn>,
     /// Live domain metadata per domain.
     pub domains: HashMap<String, DomainMetadata>,
-    checkpoint_files: Vec<Add>,
+    checkpoint_files: FileList,
     checkpoint_tombstones: Vec<Remove>,
     /// Keys added or removed after the checkpoint.
     touched: HashSet<FileKey>,
@@ -33,17 +36,17 @@ pub struct ReplayState {
 #[derive(Debug, Default, Clone)]
 pub struct ReplayedFiles {
     /// Live files, in no particular order.
-    pub files: Vec<Add>,
+    pub files: FileList,
     /// Remembered removes, in no particular order.
     pub tombstones: Vec<Remove>,
 }
 
 impl ReplayState {
-    /// Applies the actions of a checkpoint (all parts and sidecars). Must
-    /// come before any commit.
-    pub fn apply_checkpoint(&mut self, actions: Vec<Action>) {
-        self.checkpoint_files.reserve(actions.len());
-        for action in actions {
+    /// Applies a checkpoint (all parts and sidecars). Must come before any
+    /// commit.
+    pub fn apply_checkpoint(&mut self, checkpoint: CheckpointContents) {
+        self.checkpoint_files = checkpoint.files;
+        for action in checkpoint.actions {
             match action {
                 Action::Add(add) => self.checkpoint_files.push(*add),
                 Action::Remove(remove) => self.checkpoint_tombstones.push(*remove),
@@ -105,7 +108,7 @@ impl ReplayState {
         let mut files = std::mem::take(&mut self.checkpoint_files);
         let mut tombstones = std::mem::take(&mut self.checkpoint_tombstones);
         if !touched.is_empty() {
-            files.retain(|f| !touched.contains(&f.key()));
+            files.remove_keys(&touched);
             tombstones.retain(|r| !touched.contains(&r.key()));
         }
         files.extend(std::mem::take(&mut self.files).into_values());
@@ -171,7 +174,7 @@ mod tests {
     }
 
     fn key_set(files: &ReplayedFiles) -> (Vec<FileKey>, Vec<FileKey>) {
-        let mut f: Vec<_> = files.files.iter().map(Add::key).collect();
+        let mut f: Vec<_> = files.files.iter().map(|a| a.key()).collect();
         let mut t: Vec<_> = files.tombstones.iter().map(Remove::key).collect();
         f.sort();
         t.sort();
@@ -221,9 +224,10 @@ mod tests {
             let mut prefix = ReplayState::default();
             prefix.apply_all(actions[..split].to_vec());
             let reconciled = prefix.take_files();
-            let checkpoint: Vec<Action> = reconciled.files.into_iter().map(|a| Action::Add(Box::new(a)))
+            let state: Vec<Action> = reconciled.files.iter().map(|a| Action::Add(Box::new(a.into_owned())))
                 .chain(reconciled.tombstones.into_iter().map(|r| Action::Remove(Box::new(r))))
                 .collect();
+            let checkpoint = CheckpointContents { actions: state, files: FileList::default() };
             let mut from_checkpoint = ReplayState::default();
             from_checkpoint.apply_checkpoint(checkpoint);
             from_checkpoint.apply_all(actions[split..].to_vec());

@@ -10,12 +10,14 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use crate::actions::{
-    Action, Add, CommitInfo, DomainMetadata, Metadata, Protocol, Remove, Txn, parse_log_file,
+    Action, Add, CommitInfo, DomainMetadata, FileKey, Metadata, Protocol, Remove, Txn,
+    parse_log_file,
 };
-use crate::checkpoint_read::read_checkpoint;
+use crate::checkpoint_read::{CheckpointContents, read_checkpoint};
 use crate::checksum::VersionChecksum;
 use crate::error::{LogError, LogResult};
 use crate::features::{ReadRefusal, check_readable};
+use crate::file_list::FileList;
 use crate::last_checkpoint::LastCheckpointHint;
 use crate::log_path::{LAST_CHECKPOINT, LogFileKind};
 use crate::replay::{ReplayState, ReplayedFiles};
@@ -122,7 +124,7 @@ pub struct Snapshot {
     version: u64,
     protocol: Protocol,
     metadata: Metadata,
-    files: Vec<Add>,
+    files: FileList,
     tombstones: Vec<Remove>,
     txns: HashMap<String, Txn>,
     domains: HashMap<String, DomainMetadata>,
@@ -204,8 +206,9 @@ impl Snapshot {
         &self.metadata
     }
 
-    /// Live data files, in no particular order.
-    pub fn files(&self) -> &[Add] {
+    /// Live data files, in no particular order: those of the checkpoint
+    /// held column-wise and decoded as they are iterated.
+    pub fn files(&self) -> &FileList {
         &self.files
     }
 
@@ -253,13 +256,13 @@ impl Snapshot {
 
     /// Total bytes of live files.
     pub fn size_in_bytes(&self) -> i64 {
-        self.files.iter().map(|f| f.size).sum()
+        self.files.total_size()
     }
 
     /// Total records of live files according to their statistics, minus
     /// deletion-vector cardinalities; `None` if any file lacks a record count.
     pub fn num_records(&self) -> Option<i64> {
-        self.files.iter().map(Add::live_records).sum()
+        self.files.iter().map(|f| f.live_records()).sum()
     }
 
     /// Whether in-commit timestamps are enabled in this version's metadata.
@@ -307,49 +310,25 @@ impl Snapshot {
                 source,
             })?
             .last_modified;
-        // The file index is only needed when files may be replaced: removes,
-        // or re-adds (dataChange=false rewrites, DV updates).
+        // Keys need tracking only when files may be replaced: removes, or
+        // re-adds (dataChange=false rewrites, DV updates). Appends just add.
         let has_removes = new_commits.iter().any(|(_, a, _)| {
             a.iter().any(|x| {
                 matches!(x, Action::Remove(_)) || matches!(x, Action::Add(add) if !add.data_change)
             })
         });
         let mut last_info = None;
-        let mut index: Option<HashMap<crate::actions::FileKey, usize>> = has_removes.then(|| {
-            self.files
-                .iter()
-                .enumerate()
-                .map(|(i, f)| (f.key(), i))
-                .collect()
-        });
-        let mut removed = vec![false; 0];
+        // The last action on each touched key decides it: live (Some) or not.
+        let mut touched: HashMap<FileKey, Option<Add>> = HashMap::new();
         for (v, actions, _) in new_commits {
             for action in actions {
                 match action {
-                    Action::Add(add) => {
-                        let add = *add;
-                        if let Some(idx) = index.as_mut() {
-                            let key = add.key();
-                            match idx.get(&key) {
-                                Some(&i) => self.files[i] = add,
-                                None => {
-                                    idx.insert(key, self.files.len());
-                                    self.files.push(add);
-                                }
-                            }
-                        } else {
-                            self.files.push(add);
-                        }
+                    Action::Add(add) if has_removes => {
+                        touched.insert(add.key(), Some(*add));
                     }
+                    Action::Add(add) => self.files.push(*add),
                     Action::Remove(r) => {
-                        if let Some(idx) = index.as_mut()
-                            && let Some(i) = idx.remove(&r.key())
-                        {
-                            if removed.len() < self.files.len() {
-                                removed.resize(self.files.len(), false);
-                            }
-                            removed[i] = true;
-                        }
+                        touched.insert(r.key(), None);
                         self.tombstones.push(*r);
                     }
                     Action::Protocol(p) => self.protocol = p,
@@ -369,18 +348,16 @@ impl Snapshot {
                 }
             }
         }
-        if removed.iter().any(|r| *r) {
-            let mut i = 0;
-            self.files.retain(|_| {
-                let keep = !removed.get(i).copied().unwrap_or(false);
-                i += 1;
-                keep
-            });
-        }
-        if has_removes {
+        if !touched.is_empty() {
+            let keys: std::collections::HashSet<FileKey> = touched.keys().cloned().collect();
+            self.files.remove_keys(&keys);
             // A file re-added after its remove is live again, not a tombstone.
-            let live: std::collections::HashSet<_> = self.files.iter().map(Add::key).collect();
+            let live: std::collections::HashSet<&FileKey> = touched
+                .iter()
+                .filter_map(|(k, a)| a.is_some().then_some(k))
+                .collect();
             self.tombstones.retain(|t| !live.contains(&t.key()));
+            self.files.extend(touched.into_values().flatten());
         }
         check_readable(
             self.protocol.min_reader_version,
@@ -494,7 +471,7 @@ async fn load_version(
     let checkpoint = async {
         match &segment.checkpoint {
             Some(cp) => read_checkpoint(s, cp).await,
-            None => Ok(Vec::new()),
+            None => Ok(CheckpointContents::default()),
         }
     };
     let checksum = async {
@@ -598,7 +575,7 @@ async fn load_version(
 
     let mut checksum_discrepancy = None;
     if let Some((path, bytes)) = checksum {
-        let size: i64 = files.iter().map(|f| f.size).sum();
+        let size: i64 = files.total_size();
         if let Err(problem) = VersionChecksum::parse(&bytes)
             .and_then(|c| c.verify(files.len(), size, &protocol, &metadata))
         {

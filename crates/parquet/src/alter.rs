@@ -67,7 +67,7 @@ pub async fn alter_table(
             .iter()
             .filter(|a| a.base_row_id.is_none())
             .map(|a| {
-                let mut a = a.clone();
+                let mut a = a.into_owned();
                 a.data_change = false;
                 a.base_row_id = None;
                 a.default_row_commit_version = None;

@@ -189,7 +189,7 @@ pub async fn optimize(
             let mut key: Vec<(String, Option<String>)> =
                 a.partition_values.clone().into_iter().collect();
             key.sort();
-            groups.entry(key).or_default().push(a.clone());
+            groups.entry(key).or_default().push(a.into_owned());
         }
     }
     groups.retain(|_, files| {

@@ -203,12 +203,12 @@ pub async fn scan_with_row_ids(snapshot: &Snapshot) -> crate::ParquetResult<Vec<
     let mut out = Vec::new();
     for add in snapshot.files() {
         let read: Vec<(RecordBatch, Vec<u64>)> = scan
-            .stream_with_positions(add.clone())
+            .stream_with_positions(add.clone().into_owned())
             .try_collect()
             .await?;
         for (b, p) in read {
             let b = rt
-                .resolve(add, &b, &p)
+                .resolve(&add, &b, &p)
                 .map_err(|e| invalid(e.to_string()))?;
             let n = b.num_columns();
             let mut fields: Vec<Field> = b

@@ -395,7 +395,7 @@ async fn check_constraints_are_enforced() {
     assert_eq!(scan_ids(&location, None).await.len(), 12);
     // The log layer alone still refuses unchecked data writes to this table.
     let s4 = TableBuilder::new(&location).load().await.unwrap();
-    let add = s4.files()[0].clone();
+    let add = s4.files().to_vec()[0].clone();
     let mut fresh = add.clone();
     fresh.path = silt_log::path::FilePath::parse("other.parquet").unwrap();
     let err = s4
@@ -764,7 +764,7 @@ async fn decimal_statistics_skip_files() {
     .unwrap();
     let s = TableBuilder::new(&location).load().await.unwrap();
     let stats: serde_json::Value =
-        serde_json::from_str(s.files()[0].stats.as_deref().unwrap()).unwrap();
+        serde_json::from_str(s.files().to_vec()[0].stats.as_deref().unwrap()).unwrap();
     assert!(stats["minValues"]["price"].is_number(), "{stats}");
     let scan = Scan::new(&s).filter(parse_predicate("price > 500").unwrap());
     let plan = scan.plan().unwrap();
@@ -911,7 +911,7 @@ async fn open_row_groups_stay_within_their_budget() {
         let groups: Vec<usize> = snapshot
             .files()
             .iter()
-            .map(|f| footer(&dir.path().join("t"), f).num_row_groups())
+            .map(|f| footer(&dir.path().join("t"), &f).num_row_groups())
             .collect();
         row_groups.push(groups);
     }
@@ -973,7 +973,7 @@ fn footer(
 async fn dictionary_pages(dir: &std::path::Path, location: &str) -> Vec<(String, bool)> {
     let snapshot = TableBuilder::new(location).load().await.unwrap();
     assert_eq!(snapshot.files().len(), 1);
-    footer(dir, &snapshot.files()[0])
+    footer(dir, &snapshot.files().to_vec()[0])
         .row_group(0)
         .columns()
         .iter()
@@ -1091,7 +1091,7 @@ async fn a_partition_that_goes_quiet_has_its_row_group_written_out() {
             .map(|f| {
                 (
                     f.partition_values["part"].clone().unwrap(),
-                    footer(&dir.path().join("t"), f).num_row_groups(),
+                    footer(&dir.path().join("t"), &f).num_row_groups(),
                 )
             })
             .collect();
@@ -1206,7 +1206,7 @@ async fn string_statistics_from_the_footer_match_collected_ones() {
     let snapshot = TableBuilder::new(&location).load().await.unwrap();
     assert_eq!(snapshot.files().len(), 1);
     let got: serde_json::Value =
-        serde_json::from_str(snapshot.files()[0].stats.as_deref().unwrap()).unwrap();
+        serde_json::from_str(snapshot.files().to_vec()[0].stats.as_deref().unwrap()).unwrap();
     let want: serde_json::Value = serde_json::from_str(&expected.to_json()).unwrap();
     assert!(got["minValues"]["s"].is_string(), "{got}");
     assert!(got["minValues"]["st"]["t"].is_string(), "{got}");
@@ -1240,7 +1240,7 @@ async fn encoders_share_one_file_per_partition() {
             .filter(|i| i % 3 == p)
             .flat_map(|i| i * 50..(i + 1) * 50)
             .collect();
-        let meta = footer(&dir.path().join("t"), f);
+        let meta = footer(&dir.path().join("t"), &f);
         // 16 batches of 50 rows in row groups of at most 100 rows each,
         // from up to four encoders.
         assert!(meta.num_row_groups() >= 8, "{}", meta.num_row_groups());
@@ -1290,7 +1290,7 @@ async fn one_file_scans_decode_row_groups_side_by_side_in_order() {
     let snapshot = TableBuilder::new(&location).load().await.unwrap();
     assert_eq!(snapshot.files().len(), 1);
     assert_eq!(
-        footer(&dir.path().join("t"), &snapshot.files()[0]).num_row_groups(),
+        footer(&dir.path().join("t"), &snapshot.files().to_vec()[0]).num_row_groups(),
         20
     );
     let in_order = |batches: Vec<RecordBatch>| -> Vec<i64> {
@@ -1339,7 +1339,7 @@ async fn shared_files_roll_before_a_row_group_would_pass_the_target() {
     let snapshot = TableBuilder::new(&location).load().await.unwrap();
     let mut several = 0;
     for f in snapshot.files() {
-        let meta = footer(&dir.path().join("t"), f);
+        let meta = footer(&dir.path().join("t"), &f);
         if meta.num_row_groups() > 1 {
             several += 1;
             // The magic number and the row groups, before the footer.
@@ -1450,7 +1450,7 @@ async fn dictionary_columns_read_back_alike_in_silt_pyarrow_and_deltalake() {
     }
 
     // The `pair` chunks hold both dictionary and plain pages.
-    let footer = footer(&dir.path().join("t"), &s.files()[0]);
+    let footer = footer(&dir.path().join("t"), &s.files().to_vec()[0]);
     let pair = footer.row_group(0).column(3);
     assert!(pair.dictionary_page_offset().is_some());
     assert!(
@@ -1692,7 +1692,7 @@ async fn the_own_column_writer_can_be_turned_off() {
             (0..500).collect::<Vec<_>>()
         );
         let snapshot = TableBuilder::new(&location).load().await.unwrap();
-        let meta = footer(dir.path(), &snapshot.files()[0]);
+        let meta = footer(dir.path(), &snapshot.files().to_vec()[0]);
         let part = meta
             .row_group(0)
             .columns()

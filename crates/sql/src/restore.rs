@@ -3,7 +3,7 @@
 //! later versions removed and removes the files they added. Refused when a
 //! file to bring back is gone (vacuumed).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use silt_log::actions::Add;
 use silt_log::{CommitOutcome, Operation, Snapshot};
@@ -49,15 +49,14 @@ pub async fn restore(current: &Snapshot, target: &Snapshot) -> SqlResult<Restore
             ),
         });
     }
-    let now_files: HashMap<String, &Add> =
-        current.files().iter().map(|a| (identity(a), a)).collect();
-    let then_files: HashSet<String> = target.files().iter().map(identity).collect();
+    let now_files: HashSet<String> = current.files().iter().map(|a| identity(&a)).collect();
+    let then_files: HashSet<String> = target.files().iter().map(|a| identity(&a)).collect();
     let to_add: Vec<Add> = target
         .files()
         .iter()
-        .filter(|a| !now_files.contains_key(&identity(a)))
+        .filter(|a| !now_files.contains(&identity(a)))
         .map(|a| {
-            let mut a = a.clone();
+            let mut a = a.into_owned();
             a.data_change = true;
             a
         })

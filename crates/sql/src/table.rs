@@ -6,6 +6,7 @@
 //! refreshes before each statement); one opened at a version or timestamp
 //! stays there and refuses writes.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -83,12 +84,25 @@ fn column_defaults(s: &Snapshot) -> Defaults {
 
 /// Rows in `files` by their statistics, less deletion vectors; `None` if
 /// a file has no count.
-fn live_rows(files: &[Add]) -> Option<usize> {
+fn live_rows<A: Borrow<Add>>(files: impl IntoIterator<Item = A>) -> Option<usize> {
     files
-        .iter()
-        .map(Add::live_records)
+        .into_iter()
+        .map(|f| f.borrow().live_records())
         .sum::<Option<i64>>()
         .and_then(|n| usize::try_from(n).ok())
+}
+
+/// What a scan's statistics say of `files`: whether no file has a deletion
+/// vector, the live rows and the total bytes.
+fn file_totals<A: Borrow<Add>>(files: impl Iterator<Item = A>) -> (bool, Option<usize>, i64) {
+    let (mut exact, mut rows, mut bytes) = (true, Some(0i64), 0i64);
+    for f in files {
+        let f = f.borrow();
+        exact &= f.deletion_vector.is_none();
+        rows = rows.and_then(|r| Some(r + f.live_records()?));
+        bytes += f.size;
+    }
+    (exact, rows.and_then(|n| usize::try_from(n).ok()), bytes)
 }
 
 fn arrow_schema_of(s: &Snapshot) -> Result<SchemaRef> {
@@ -121,14 +135,6 @@ impl DeltaTable {
         let mut table = Self::new(snapshot, true)?;
         table.files = Some(Arc::new(files));
         Ok(table)
-    }
-
-    /// The files a scan considers: the fixed set, or the snapshot's.
-    fn scanned_files<'a>(&'a self, snapshot: &'a Snapshot) -> &'a [Add] {
-        match &self.files {
-            Some(f) => f.as_slice(),
-            None => snapshot.files(),
-        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, (Arc<Snapshot>, SchemaRef)> {
@@ -318,16 +324,17 @@ impl TableProvider for DeltaTable {
 
     fn statistics(&self) -> Option<Statistics> {
         let snapshot = self.snapshot();
-        let files = self.scanned_files(&snapshot);
-        let exact = files.iter().all(|f| f.deletion_vector.is_none());
-        let rows = live_rows(files);
+        // The files a scan considers: the fixed set, or the snapshot's.
+        let (exact, rows, bytes) = match &self.files {
+            Some(f) => file_totals(f.iter()),
+            None => file_totals(snapshot.files().iter()),
+        };
         let mut stats = Statistics::new_unknown(&self.schema());
         stats.num_rows = match rows {
             Some(n) if exact => Precision::Exact(n),
             Some(n) => Precision::Inexact(n),
             None => Precision::Absent,
         };
-        let bytes: i64 = files.iter().map(|f| f.size).sum();
         stats.total_byte_size =
             usize::try_from(bytes).map_or(Precision::Absent, Precision::Inexact);
         Some(stats)

@@ -827,7 +827,7 @@ async fn a_table_of_some_files_reads_only_those_and_refuses_writes() {
         .files()
         .iter()
         .filter(|f| !first.files().iter().any(|o| o.path == f.path))
-        .cloned()
+        .map(std::borrow::Cow::into_owned)
         .collect();
     assert_eq!(new.len(), 2);
     let s = SiltSession::new();
