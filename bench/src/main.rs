@@ -122,18 +122,20 @@ fn load(dir: &str, repeat: u64) -> Result<String, String> {
     let (rss_before, _) = memory_kb();
     let mut times = Vec::new();
     let mut last = None;
+    let mut columnar_bytes = 0;
     for _ in 0..repeat.max(1) {
         let start = Instant::now();
         let snapshot = rt.block_on(table(dir)?.load()).map_err(|e| e.to_string())?;
         times.push(start.elapsed().as_secs_f64() * 1000.0);
         last = Some((snapshot.version(), snapshot.files().len()));
+        columnar_bytes = snapshot.files().columnar_bytes();
         drop(snapshot);
     }
     let (_, peak) = memory_kb();
     times.sort_by(|a, b| a.total_cmp(b));
     let (version, files) = last.unwrap_or_default();
     Ok(format!(
-        r#"{{"engine":"silt","median_ms":{:.2},"min_ms":{:.2},"max_ms":{:.2},"n":{},"version":{version},"files":{files},"rss_before_kb":{rss_before},"peak_kb":{peak}}}"#,
+        r#"{{"engine":"silt","median_ms":{:.2},"min_ms":{:.2},"max_ms":{:.2},"n":{},"version":{version},"files":{files},"columnar_bytes":{columnar_bytes},"rss_before_kb":{rss_before},"peak_kb":{peak}}}"#,
         times[times.len() / 2],
         times[0],
         times[times.len() - 1],

@@ -108,11 +108,6 @@ impl<'a> AddColumns<'a> {
         self.size.value(row)
     }
 
-    /// Whether row `row` has JSON statistics.
-    pub(crate) fn has_stats(&self, row: usize) -> bool {
-        self.stats.is_some_and(|s| s.is_valid(row))
-    }
-
     /// Decodes row `row`; `None` means "use the generic path".
     pub(crate) fn get(&self, row: usize) -> Option<Result<Add, CheckpointRowError>> {
         let opt_i64 =

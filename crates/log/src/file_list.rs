@@ -19,16 +19,47 @@ use arrow_schema::{Field, Fields};
 use crate::actions::{Add, FileKey};
 use crate::checkpoint_columns::AddColumns;
 use crate::path::canonical_str;
+use crate::stats_text::StatsColumn;
 
 /// The children of a checkpoint's `add` struct a chunk keeps: what
-/// [`AddColumns`] decodes (typed statistics and partition values are not).
+/// [`AddColumns`] decodes (typed statistics and partition values are not;
+/// the statistics text is kept apart, in a [`StatsColumn`]).
 const KEPT_COLUMNS: &[&str] = &[
     "path",
     "partitionValues",
     "size",
     "modificationTime",
     "dataChange",
-    "stats",
+    "tags",
+    "deletionVector",
+    "baseRowId",
+    "defaultRowCommitVersion",
+    "clusteringProvider",
+];
+
+/// Whether an optional child holds nothing for any row (all null, or, for
+/// partition values, all empty maps): [`AddColumns`] reads a missing child
+/// the same way, so it is not kept.
+fn says_nothing(field: &Field, column: &arrow_array::ArrayRef) -> bool {
+    if !OPTIONAL_COLUMNS.contains(&field.name().as_str()) {
+        return false;
+    }
+    if column.null_count() == column.len() {
+        return true;
+    }
+    field.name() == "partitionValues"
+        && column
+            .as_any()
+            .downcast_ref::<arrow_array::MapArray>()
+            .is_some_and(|m| {
+                let offsets = m.value_offsets();
+                offsets.first() == offsets.last()
+            })
+}
+
+/// Kept children a chunk may leave out (see [`says_nothing`]).
+const OPTIONAL_COLUMNS: &[&str] = &[
+    "partitionValues",
     "tags",
     "deletionVector",
     "baseRowId",
@@ -41,6 +72,8 @@ const KEPT_COLUMNS: &[&str] = &[
 pub(crate) struct AddChunk {
     /// Only kept columns and only rows that decoded (see [`Self::from_rows`]).
     add: StructArray,
+    /// Each row's statistics text.
+    stats: StatsColumn,
     /// A bit per row, set when a later commit removed the file.
     removed: Option<Vec<u64>>,
     /// Rows not removed.
@@ -70,18 +103,24 @@ impl AddChunk {
             .fields()
             .iter()
             .zip(selected.columns())
-            .filter(|(f, _)| KEPT_COLUMNS.contains(&f.name().as_str()))
+            .filter(|(f, c)| KEPT_COLUMNS.contains(&f.name().as_str()) && !says_nothing(f, c))
             .map(|(f, c)| (f.clone(), c.clone()))
             .unzip();
         let fields: Fields = fields
             .into_iter()
             .collect::<Vec<std::sync::Arc<Field>>>()
             .into();
+        let stats = match selected.column_by_name("stats") {
+            Some(c) => Some(c.as_any().downcast_ref::<arrow_array::StringArray>()?),
+            None => None,
+        };
+        let stats = StatsColumn::new(stats, selected.len());
         let add = StructArray::try_new(fields, columns, selected.nulls().cloned()).ok()?;
         AddColumns::new(&add)?;
         Some(Self {
             live: add.len(),
             add,
+            stats,
             removed: None,
         })
     }
@@ -111,17 +150,19 @@ impl AddChunk {
 
     /// Whether some live row has no JSON statistics.
     pub(crate) fn lacks_stats(&self) -> bool {
-        let cols = self.columns();
-        (0..self.add.len()).any(|row| !self.is_removed(row) && !cols.has_stats(row))
+        (0..self.add.len()).any(|row| !self.is_removed(row) && !self.stats.has(row))
     }
-}
 
-fn decode(cols: &AddColumns<'_>, row: usize) -> Add {
-    // Every row of a chunk decoded when the chunk was made (`from_rows`), and
-    // decoding is a pure function of the arrays.
-    cols.get(row)
-        .expect("a chunk row takes the fast path")
-        .expect("a chunk row decoded when the chunk was made")
+    fn decode(&self, cols: &AddColumns<'_>, row: usize) -> Add {
+        // Every row of a chunk decoded when the chunk was made (`from_rows`),
+        // and decoding is a pure function of the arrays.
+        let mut add = cols
+            .get(row)
+            .expect("a chunk row takes the fast path")
+            .expect("a chunk row decoded when the chunk was made");
+        add.stats = self.stats.get(row);
+        add
+    }
 }
 
 /// A snapshot's live files: checkpoint rows column-wise, later files owned.
@@ -166,6 +207,18 @@ impl FileList {
         self.chunks.iter().map(|c| c.live).sum()
     }
 
+    /// Bytes the column-wise part holds (Arrow buffers, by capacity).
+    pub fn columnar_bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| {
+                c.add.get_array_memory_size()
+                    + c.stats.memory_size()
+                    + c.removed.as_ref().map_or(0, |b| b.len() * 8)
+            })
+            .sum()
+    }
+
     /// The files, each decoded as it is reached (borrowed when held as an
     /// `Add` already).
     pub fn iter(&self) -> Files<'_> {
@@ -195,7 +248,7 @@ impl FileList {
             let row = (0..chunk.add.len())
                 .filter(|r| !chunk.is_removed(*r))
                 .nth(i)?;
-            return Some(Cow::Owned(decode(&chunk.columns(), row)));
+            return Some(Cow::Owned(chunk.decode(&chunk.columns(), row)));
         }
         self.tail.get(i).map(Cow::Borrowed)
     }
@@ -250,7 +303,7 @@ impl FileList {
                     .filter(|&row| {
                         !chunk.is_removed(row)
                             && paths.contains(canonical_str(cols.path_at(row)).as_ref())
-                            && keys.contains(&decode(&cols, row).key())
+                            && keys.contains(&chunk.decode(&cols, row).key())
                     })
                     .collect()
             };
@@ -298,7 +351,7 @@ impl<'a> Iterator for Files<'a> {
             }
             let cols = self.cols.get_or_insert_with(|| chunk.columns());
             self.remaining -= 1;
-            return Some(Cow::Owned(decode(cols, row)));
+            return Some(Cow::Owned(chunk.decode(cols, row)));
         }
         let add = self.tail.next()?;
         self.remaining -= 1;

@@ -47,6 +47,7 @@ pub mod schema;
 pub mod segment;
 pub mod snapshot;
 pub mod stats;
+mod stats_text;
 pub mod storage;
 pub mod timetravel;
 pub mod transaction;
