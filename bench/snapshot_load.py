@@ -12,7 +12,8 @@ Usage: python3 bench/snapshot_load.py [--silt-bench PATH] [--repeat N] [--small]
        python3 bench/snapshot_load.py --files 100000,1000000 [--tail 1000] [--baseline PATH]
 The second form is the many-files benchmark: for each size, a table of that
 many live files in 100 commits with a `deltalake` checkpoint at the last,
-loaded as is and again after a tail of JSON commits (one file each). With
+loaded as is and again after a tail of JSON commits (one file each). Each
+load runs in a new process (median time and peak RSS over --repeat). With
 `--baseline`, another silt-bench build (say, the one before a change) loads
 the same tables in the same run, so the two can be compared on one machine
 state. Prints a markdown table; raw JSON lines go to stderr.
@@ -57,6 +58,17 @@ def measure(silt_bench, path, repeat):
     return s, d
 
 
+def fresh_loads(cmd, repeat):
+    """`repeat` single loads, each in a new process: median time, median
+    peak RSS (a process's allocator keeps memory between loads, so in-process
+    repeats measure the allocator as much as the load)."""
+    recs = [run_json(cmd + ["1"]) for _ in range(repeat)]
+    mid = lambda key: sorted(r[key] for r in recs)[len(recs) // 2]
+    times = sorted(r["median_ms"] for r in recs)
+    return {"median_ms": mid("median_ms"), "min_ms": times[0], "max_ms": times[-1],
+            "peak_kb": mid("peak_kb"), "rss_before_kb": mid("rss_before_kb")}
+
+
 def many_files(a):
     sizes = [int(x) for x in a.files.split(",")]
     tmp = tempfile.mkdtemp(prefix="silt-bench-")
@@ -68,8 +80,9 @@ def many_files(a):
             subprocess.run([a.silt_bench, "gen", t, "--commits", "100", "--files-per-commit", str(n // 100)], check=True)
             DeltaTable(t).create_checkpoint()
             for label in (f"{n:,} live files, checkpoint", f"{n:,} live files, checkpoint + {a.tail:,} commits"):
-                base = run_json([a.baseline, "load", t, "--repeat", str(a.repeat)]) if a.baseline else None
-                s, d = measure(a.silt_bench, t, a.repeat)
+                base = fresh_loads([a.baseline, "load", t, "--repeat"], a.repeat) if a.baseline else None
+                s = fresh_loads([a.silt_bench, "load", t, "--repeat"], a.repeat)
+                d = fresh_loads([sys.executable, "-c", PEER, t], a.repeat)
                 rows.append((label, s, d, base))
                 if label.endswith("checkpoint"):
                     subprocess.run([a.silt_bench, "gen", t, "--commits", str(a.tail), "--files-per-commit", "1", "--append"], check=True)

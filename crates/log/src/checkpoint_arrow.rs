@@ -8,11 +8,61 @@ use arrow_array::builder::{
     BooleanBuilder, Int32Builder, Int64Builder, MapBuilder, MapFieldNames, StringBuilder,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch, StructArray, new_null_array};
-use arrow_schema::{DataType, SchemaRef};
+use arrow_schema::{DataType, Field, Fields, SchemaRef};
 
 use crate::actions::Add;
 use crate::checkpoint_error::CheckpointEncodeError;
 use crate::deletion_vector::StorageType;
+
+/// A `map<string, string>` field as checkpoints write it.
+pub(crate) fn string_map(name: &str, nullable: bool) -> Field {
+    let entries = Field::new(
+        "key_value",
+        DataType::Struct(Fields::from(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, true),
+        ])),
+        false,
+    );
+    Field::new(name, DataType::Map(Arc::new(entries), false), nullable)
+}
+
+/// The `deletionVector` struct field as checkpoints write it.
+pub(crate) fn deletion_vector() -> Field {
+    Field::new(
+        "deletionVector",
+        DataType::Struct(Fields::from(vec![
+            Field::new("storageType", DataType::Utf8, false),
+            Field::new("pathOrInlineDv", DataType::Utf8, false),
+            Field::new("offset", DataType::Int32, true),
+            Field::new("sizeInBytes", DataType::Int32, false),
+            Field::new("cardinality", DataType::Int64, false),
+        ])),
+        true,
+    )
+}
+
+/// The type of a checkpoint's `add` column as silt writes it.
+pub(crate) fn add_type() -> DataType {
+    DataType::Struct(Fields::from(vec![
+        Field::new("path", DataType::Utf8, false),
+        string_map("partitionValues", false),
+        Field::new("size", DataType::Int64, false),
+        Field::new("modificationTime", DataType::Int64, false),
+        Field::new("dataChange", DataType::Boolean, false),
+        Field::new("stats", DataType::Utf8, true),
+        string_map("tags", true),
+        deletion_vector(),
+        Field::new("baseRowId", DataType::Int64, true),
+        Field::new("defaultRowCommitVersion", DataType::Int64, true),
+        Field::new("clusteringProvider", DataType::Utf8, true),
+    ]))
+}
+
+/// `adds` as an `add` column of [`add_type`], each field as it is.
+pub(crate) fn add_array(adds: &[&Add]) -> Result<ArrayRef, CheckpointEncodeError> {
+    add_column(adds, &add_type(), false)
+}
 
 fn map_builder() -> MapBuilder<StringBuilder, StringBuilder> {
     MapBuilder::new(
@@ -41,7 +91,13 @@ fn struct_fields<'a>(
 }
 
 /// The `add` column for `adds`, typed as `add_type` (the checkpoint schema's).
-fn add_column(adds: &[&Add], add_type: &DataType) -> Result<ArrayRef, CheckpointEncodeError> {
+/// With `for_checkpoint`, `dataChange` is written false (a checkpoint holds
+/// state, not changes); otherwise each add's own.
+fn add_column(
+    adds: &[&Add],
+    add_type: &DataType,
+    for_checkpoint: bool,
+) -> Result<ArrayRef, CheckpointEncodeError> {
     let fields = struct_fields("add", add_type)?;
     let mut path = StringBuilder::new();
     let mut pv = map_builder();
@@ -69,7 +125,7 @@ fn add_column(adds: &[&Add], add_type: &DataType) -> Result<ArrayRef, Checkpoint
         size.append_value(a.size);
         mtime.append_value(a.modification_time);
         // Checkpoint rows describe state, not changes.
-        data_change.append_value(false);
+        data_change.append_value(!for_checkpoint && a.data_change);
         stats.append_option(a.stats.as_deref());
         match &a.tags {
             Some(t) => {
@@ -179,7 +235,7 @@ pub(crate) fn add_batches(
     let add_type = schema.field(add_index).data_type().clone();
     let mut out = Vec::new();
     for chunk in adds.chunks(65_536) {
-        let add = add_column(chunk, &add_type)?;
+        let add = add_column(chunk, &add_type, true)?;
         let columns: Vec<ArrayRef> = schema
             .fields()
             .iter()

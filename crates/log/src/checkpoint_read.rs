@@ -202,6 +202,10 @@ fn parquet_actions_unguarded(
     Ok(first)
 }
 
+/// Rows decoded at a time: the `add` arrays of each batch are kept, the rest
+/// of the batch is transient, so smaller batches lower a load's peak memory.
+const DECODE_BATCH_ROWS: usize = 2048;
+
 /// Below this many rows a checkpoint is decoded on one thread.
 const PARALLEL_ROWS: i64 = 32_768;
 
@@ -317,7 +321,7 @@ fn decode_parquet(
     };
     let reader = builder
         .with_projection(mask)
-        .with_batch_size(8192)
+        .with_batch_size(DECODE_BATCH_ROWS)
         .build()
         .map_err(CheckpointDecodeError::Read)?;
     let mut out = Decoded::of_actions(Vec::new());

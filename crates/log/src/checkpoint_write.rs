@@ -19,6 +19,7 @@ use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 
 use crate::actions::{Action, Add, CheckpointMetadata, Sidecar, action_to_json_line};
+use crate::checkpoint_arrow::{add_type, deletion_vector, string_map};
 use crate::environment::Environment;
 use crate::error::{LogError, LogResult};
 use crate::features::TableFeature;
@@ -75,18 +76,6 @@ pub struct CheckpointWritten {
     pub already_existed: bool,
 }
 
-fn string_map(name: &str, nullable: bool) -> Field {
-    let entries = Field::new(
-        "key_value",
-        DataType::Struct(Fields::from(vec![
-            Field::new("key", DataType::Utf8, false),
-            Field::new("value", DataType::Utf8, true),
-        ])),
-        false,
-    );
-    Field::new(name, DataType::Map(Arc::new(entries), false), nullable)
-}
-
 fn string_list(name: &str, nullable: bool) -> Field {
     Field::new(
         name,
@@ -95,39 +84,9 @@ fn string_list(name: &str, nullable: bool) -> Field {
     )
 }
 
-fn deletion_vector() -> Field {
-    Field::new(
-        "deletionVector",
-        DataType::Struct(Fields::from(vec![
-            Field::new("storageType", DataType::Utf8, false),
-            Field::new("pathOrInlineDv", DataType::Utf8, false),
-            Field::new("offset", DataType::Int32, true),
-            Field::new("sizeInBytes", DataType::Int32, false),
-            Field::new("cardinality", DataType::Int64, false),
-        ])),
-        true,
-    )
-}
-
 fn file_action_fields() -> Vec<Field> {
     vec![
-        Field::new(
-            "add",
-            DataType::Struct(Fields::from(vec![
-                Field::new("path", DataType::Utf8, false),
-                string_map("partitionValues", false),
-                Field::new("size", DataType::Int64, false),
-                Field::new("modificationTime", DataType::Int64, false),
-                Field::new("dataChange", DataType::Boolean, false),
-                Field::new("stats", DataType::Utf8, true),
-                string_map("tags", true),
-                deletion_vector(),
-                Field::new("baseRowId", DataType::Int64, true),
-                Field::new("defaultRowCommitVersion", DataType::Int64, true),
-                Field::new("clusteringProvider", DataType::Utf8, true),
-            ])),
-            true,
-        ),
+        Field::new("add", add_type(), true),
         Field::new(
             "remove",
             DataType::Struct(Fields::from(vec![

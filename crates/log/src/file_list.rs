@@ -17,6 +17,7 @@ use arrow_array::{Array, BooleanArray, StructArray};
 use arrow_schema::{Field, Fields};
 
 use crate::actions::{Add, FileKey};
+use crate::checkpoint_arrow::add_array;
 use crate::checkpoint_columns::AddColumns;
 use crate::path::canonical_str;
 use crate::stats_text::StatsColumn;
@@ -66,6 +67,9 @@ const OPTIONAL_COLUMNS: &[&str] = &[
     "defaultRowCommitVersion",
     "clusteringProvider",
 ];
+
+/// Owned files (added by commits) beyond this many are moved into a chunk.
+const TAIL_LIMIT: usize = 4096;
 
 /// Rows of one checkpoint batch's `add` column, each a live file.
 #[derive(Clone)]
@@ -279,6 +283,9 @@ impl FileList {
     pub(crate) fn push(&mut self, add: Add) {
         self.tail.push(add);
         self.len += 1;
+        if self.tail.len() >= TAIL_LIMIT {
+            self.compact_tail();
+        }
     }
 
     /// Adds files (the caller knows no live file has their keys).
@@ -286,6 +293,34 @@ impl FileList {
         let before = self.tail.len();
         self.tail.extend(adds);
         self.len += self.tail.len() - before;
+        if self.tail.len() >= TAIL_LIMIT {
+            self.compact_tail();
+        }
+    }
+
+    /// Moves the owned files into a column-wise chunk, so a snapshot kept up
+    /// to date by `refresh` for hours, or loaded from commits alone, holds
+    /// its files as compactly as one loaded from a checkpoint. The files
+    /// stay owned if their columns do not decode back (not expected).
+    pub(crate) fn compact_tail(&mut self) {
+        if self.tail.is_empty() {
+            return;
+        }
+        let refs: Vec<&Add> = self.tail.iter().collect();
+        let Ok(array) = add_array(&refs) else {
+            return;
+        };
+        let Some(cols) = AddColumns::new(array.as_ref()) else {
+            return;
+        };
+        if !(0..refs.len()).all(|row| matches!(cols.get(row), Some(Ok(_)))) {
+            return;
+        }
+        let rows: Vec<u32> = (0..refs.len() as u32).collect();
+        if let Some(chunk) = AddChunk::from_rows(array.as_ref(), &rows) {
+            self.chunks.push(chunk);
+            self.tail = Vec::new();
+        }
     }
 
     /// Removes the live files whose key is in `keys`. A file is decoded only
@@ -371,5 +406,129 @@ impl<'a> IntoIterator for &'a FileList {
 
     fn into_iter(self) -> Files<'a> {
         self.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::{Action, parse_action_line};
+
+    /// An add with a mix of the optional fields, varying with `i`.
+    fn add(i: usize) -> Add {
+        let dv = if i % 5 == 0 {
+            format!(
+                r#","deletionVector":{{"storageType":"u","pathOrInlineDv":"ab^-aqEH.-t@S}}K{{vb[*k^","offset":{i},"sizeInBytes":36,"cardinality":{}}}"#,
+                i % 7 + 1
+            )
+        } else {
+            String::new()
+        };
+        let tags = match i % 3 {
+            0 => r#","tags":{}"#.to_string(),
+            1 => format!(r#","tags":{{"k":"v{i}","n":null}}"#),
+            _ => String::new(),
+        };
+        let stats = if i % 4 == 0 {
+            String::new()
+        } else {
+            format!(
+                r#","stats":"{{\"numRecords\":{i},\"minValues\":{{\"x\":{i}}},\"maxValues\":{{\"x\":\"z{i}\"}},\"nullCount\":{{\"x\":0}}}}""#
+            )
+        };
+        let row_tracking = if i % 2 == 0 {
+            format!(r#","baseRowId":{},"defaultRowCommitVersion":3"#, i * 10)
+        } else {
+            String::new()
+        };
+        let clustering = if i % 6 == 0 {
+            r#","clusteringProvider":"liquid""#
+        } else {
+            ""
+        };
+        let path = if i % 9 == 0 {
+            format!("d%3D{i}/part%20{i}.parquet")
+        } else {
+            format!("part-{i}.parquet")
+        };
+        let line = format!(
+            r#"{{"add":{{"path":"{path}","partitionValues":{{"d":"{}"}},"size":{},"modificationTime":{i},"dataChange":{}{stats}{tags}{dv}{row_tracking}{clustering}}}}}"#,
+            i % 3,
+            i * 100,
+            i % 2 == 0
+        );
+        match parse_action_line(line.as_bytes()) {
+            Ok(Some(Action::Add(a))) => *a,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    fn sorted(files: impl IntoIterator<Item = Add>) -> Vec<Add> {
+        let mut v: Vec<Add> = files.into_iter().collect();
+        v.sort_by(|a, b| a.path.cmp(&b.path));
+        v
+    }
+
+    /// Asserts two file lists are equal, showing only the first difference.
+    fn assert_same(got: Vec<Add>, want: Vec<Add>) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in sorted(got).into_iter().zip(sorted(want)) {
+            assert_eq!(g, w);
+        }
+    }
+
+    #[test]
+    fn owned_files_moved_into_columns_come_back_equal() {
+        let n = TAIL_LIMIT + 10;
+        let adds: Vec<Add> = (0..n).map(add).collect();
+        let mut list = FileList::default();
+        for a in adds.clone() {
+            list.push(a);
+        }
+        assert_eq!(list.len(), n);
+        assert_eq!(list.columnar_len(), TAIL_LIMIT, "one chunk, ten owned");
+        assert_eq!(list.iter().len(), n);
+        assert_same(list.to_vec(), adds.clone());
+        assert_eq!(list.total_size(), adds.iter().map(|a| a.size).sum::<i64>());
+        for i in [0, 1, TAIL_LIMIT - 1, TAIL_LIMIT, n - 1] {
+            assert_eq!(
+                list.get(i).map(Cow::into_owned),
+                list.iter().nth(i).map(Cow::into_owned)
+            );
+        }
+        assert!(list.get(n).is_none());
+    }
+
+    #[test]
+    fn removing_keys_reaches_columns_and_owned_files() {
+        let n = TAIL_LIMIT + 10;
+        let adds: Vec<Add> = (0..n).map(add).collect();
+        let mut list = FileList::default();
+        list.extend(adds.clone());
+        // Chunk rows (plain, percent-encoded, with a DV) and an owned one;
+        // a key whose path matches but whose DV does not is not removed.
+        let gone = [1usize, 9, 10, n - 1];
+        let mut keys: HashSet<FileKey> = gone.iter().map(|&i| adds[i].key()).collect();
+        keys.insert(FileKey {
+            path: adds[20].key().path,
+            dv_id: Some("other".into()),
+        });
+        list.remove_keys(&keys);
+        assert_eq!(list.len(), n - gone.len());
+        let expected: Vec<Add> = adds
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !gone.contains(i))
+            .map(|(_, a)| a.clone())
+            .collect();
+        assert_same(list.to_vec(), expected.clone());
+        assert_eq!(
+            list.total_size(),
+            expected.iter().map(|a| a.size).sum::<i64>()
+        );
+        assert_eq!(
+            list.get(1).map(Cow::into_owned),
+            list.iter().nth(1).map(Cow::into_owned)
+        );
     }
 }

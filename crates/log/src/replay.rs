@@ -224,10 +224,12 @@ mod tests {
             let mut prefix = ReplayState::default();
             prefix.apply_all(actions[..split].to_vec());
             let reconciled = prefix.take_files();
-            let state: Vec<Action> = reconciled.files.iter().map(|a| Action::Add(Box::new(a.into_owned())))
-                .chain(reconciled.tombstones.into_iter().map(|r| Action::Remove(Box::new(r))))
-                .collect();
-            let checkpoint = CheckpointContents { actions: state, files: FileList::default() };
+            // The checkpoint's files held column-wise, as a loaded one's are.
+            let mut files = FileList::default();
+            files.extend(reconciled.files.iter().map(|a| a.into_owned()));
+            files.compact_tail();
+            let state: Vec<Action> = reconciled.tombstones.into_iter().map(|r| Action::Remove(Box::new(r))).collect();
+            let checkpoint = CheckpointContents { actions: state, files };
             let mut from_checkpoint = ReplayState::default();
             from_checkpoint.apply_checkpoint(checkpoint);
             from_checkpoint.apply_all(actions[split..].to_vec());
