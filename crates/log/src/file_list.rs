@@ -288,20 +288,18 @@ impl FileList {
         }
     }
 
-    /// Adds files (the caller knows no live file has their keys).
+    /// Adds files (the caller knows no live file has their keys), kept
+    /// owned: replay's last step, where moving them into columns would cost
+    /// more than the rest of a load from commits alone.
     pub(crate) fn extend(&mut self, adds: impl IntoIterator<Item = Add>) {
         let before = self.tail.len();
         self.tail.extend(adds);
         self.len += self.tail.len() - before;
-        if self.tail.len() >= TAIL_LIMIT {
-            self.compact_tail();
-        }
     }
 
     /// Moves the owned files into a column-wise chunk, so a snapshot kept up
-    /// to date by `refresh` for hours, or loaded from commits alone, holds
-    /// its files as compactly as one loaded from a checkpoint. The files
-    /// stay owned if their columns do not decode back (not expected).
+    /// to date by `refresh` for hours holds its files as compactly as one
+    /// loaded from a checkpoint.
     pub(crate) fn compact_tail(&mut self) {
         if self.tail.is_empty() {
             return;
@@ -310,12 +308,11 @@ impl FileList {
         let Ok(array) = add_array(&refs) else {
             return;
         };
-        let Some(cols) = AddColumns::new(array.as_ref()) else {
-            return;
-        };
-        if !(0..refs.len()).all(|row| matches!(cols.get(row), Some(Ok(_)))) {
-            return;
-        }
+        // Typed `Add`s were validated when parsed, and their columns decode
+        // back to them (`owned_files_moved_into_columns_come_back_equal`).
+        debug_assert!(AddColumns::new(array.as_ref()).is_some_and(|cols| {
+            (0..refs.len()).all(|row| matches!(cols.get(row), Some(Ok(_))))
+        }));
         let rows: Vec<u32> = (0..refs.len() as u32).collect();
         if let Some(chunk) = AddChunk::from_rows(array.as_ref(), &rows) {
             self.chunks.push(chunk);
@@ -504,7 +501,10 @@ mod tests {
         let n = TAIL_LIMIT + 10;
         let adds: Vec<Add> = (0..n).map(add).collect();
         let mut list = FileList::default();
-        list.extend(adds.clone());
+        for a in adds.clone() {
+            list.push(a);
+        }
+        assert_eq!(list.columnar_len(), TAIL_LIMIT);
         // Chunk rows (plain, percent-encoded, with a DV) and an owned one;
         // a key whose path matches but whose DV does not is not removed.
         let gone = [1usize, 9, 10, n - 1];

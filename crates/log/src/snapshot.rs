@@ -357,7 +357,9 @@ impl Snapshot {
                 .filter_map(|(k, a)| a.is_some().then_some(k))
                 .collect();
             self.tombstones.retain(|t| !live.contains(&t.key()));
-            self.files.extend(touched.into_values().flatten());
+            for add in touched.into_values().flatten() {
+                self.files.push(add);
+            }
         }
         check_readable(
             self.protocol.min_reader_version,
