@@ -155,9 +155,33 @@ pub async fn apply(
     let merge = match spec.scd {
         ScdType::Type1 => {
             // A truncate wipes the table: only changes after the newest
-            // truncate of the batch survive it.
-            let (truncate, after_truncate) = match &spec.truncate_when {
-                None => (false, String::new()),
+            // truncate survive it — of this batch, and of earlier batches
+            // (their watermark is kept in a domain of the target, so a late
+            // change sequenced before a truncate stays wiped).
+            let trunc_domain = tombstones::truncation_domain_name(&p.name, &flow.name);
+            let seq_field = changes
+                .schema
+                .field_with_name(&seq)
+                .map_err(|e| PipelineError::flow(f, e.to_string()))?
+                .clone()
+                .with_nullable(true);
+            let trunc_schema = Arc::new(Schema::new(vec![seq_field]));
+            let old_watermark = tombstones::read(target.as_ref(), &trunc_domain, &trunc_schema, f)?;
+            let mut conditions: Vec<String> = Vec::new();
+            if !old_watermark.is_empty() {
+                register_rows(
+                    session,
+                    "__silt_truncated",
+                    trunc_schema.clone(),
+                    old_watermark.clone(),
+                )?;
+                conditions.push(format!(
+                    "{seq} > (SELECT max({seq}) FROM __silt_truncated)",
+                    seq = q(&seq)
+                ));
+            }
+            let (truncate, new_watermark) = match &spec.truncate_when {
+                None => (false, None),
                 Some(cond) => {
                     let is_truncate = format!("coalesce(CAST(({cond}) AS BOOLEAN), false)");
                     let (_, b) = collect(
@@ -176,16 +200,37 @@ pub async fn apply(
                                 .map(|a| a.value(0) > 0)
                         })
                         .unwrap_or(false);
-                    let filter = if any {
-                        format!(
-                            "WHERE {seq} > (SELECT max({seq}) FROM __silt_changes WHERE {is_truncate})",
+                    let mut watermark = None;
+                    if any {
+                        let batch_max = format!(
+                            "(SELECT max({seq}) FROM __silt_changes WHERE {is_truncate})",
                             seq = q(&seq)
+                        );
+                        conditions.push(format!("{} > {batch_max}", q(&seq)));
+                        let older = if old_watermark.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" UNION ALL SELECT {} FROM __silt_truncated", q(&seq))
+                        };
+                        let (_, rows) = collect(
+                            session,
+                            &format!(
+                                "SELECT max({seq}) AS {seq} FROM (SELECT {seq} FROM __silt_changes WHERE {is_truncate}{older})",
+                                seq = q(&seq)
+                            ),
+                            f,
+                            "recording the truncate",
                         )
-                    } else {
-                        String::new()
-                    };
-                    (any, filter)
+                        .await?;
+                        watermark = Some(rows);
+                    }
+                    (any, watermark)
                 }
+            };
+            let after_truncate = if conditions.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", conditions.join(" AND "))
             };
             // The newest change per key (the sequence decides; the first
             // of a tie), by silt's own one-pass hash over the rows: a
@@ -260,6 +305,19 @@ pub async fn apply(
                 None => tables::ensure(uri, &p.storage_options, &table_schema, dataset).await?,
             };
             register_rows(session, "__silt_latest", schema, latest)?;
+            if let Some(rows) = new_watermark {
+                let rows: Vec<RecordBatch> = rows
+                    .into_iter()
+                    .map(|b| {
+                        RecordBatch::try_new(trunc_schema.clone(), b.columns().to_vec()).map_err(
+                            |e| PipelineError::flow(f, format!("recording the truncate: {e}")),
+                        )
+                    })
+                    .collect::<PipelineResult<_>>()?;
+                if let Some(d) = tombstones::to_domain(&rows, &trunc_domain, Some(&snapshot), f)? {
+                    stamp.domains.push(d);
+                }
+            }
             if record_deletes {
                 if old_tombs.is_empty() {
                     register_rows(

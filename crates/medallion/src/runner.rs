@@ -231,6 +231,7 @@ async fn run_update(
                     [
                         domain_name(&p.name, &f.name),
                         crate::tombstones::domain_name(&p.name, &f.name),
+                        crate::tombstones::truncation_domain_name(&p.name, &f.name),
                     ]
                 })
                 .collect();

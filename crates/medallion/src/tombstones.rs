@@ -33,6 +33,13 @@ pub fn domain_name(pipeline: &str, flow: &str) -> String {
     )
 }
 
+/// The domain holding the sequence of the newest truncate flow `flow` of
+/// pipeline `pipeline` applied (`APPLY AS TRUNCATE WHEN`): a change no newer
+/// than it, arriving in a later batch, is dropped. Kept until a full refresh.
+pub fn truncation_domain_name(pipeline: &str, flow: &str) -> String {
+    format!("{}.truncated", crate::progress::domain_name(pipeline, flow))
+}
+
 /// The schema of tombstone rows: the keys and the sequence (as the change
 /// rows have them), then [`DELETED_AT`].
 pub fn schema(changes: &Schema, keys: &[String], seq: &str) -> PipelineResult<SchemaRef> {

@@ -757,6 +757,83 @@ async fn a_change_without_a_sequence_fails_its_flow_and_commits_nothing() {
     assert!(!lake.join("default/s").exists());
 }
 
+/// Runs a triggered update that must succeed.
+async fn update_ok(p: &Pipeline) {
+    let r = run(p, &RunOptions::default()).await.unwrap();
+    assert!(r.iter().all(|r| r.succeeded()), "{:?}", r[0].failure());
+}
+
+/// The rows of `t` as `k=v` strings, by key.
+async fn key_values(t: &Path) -> Vec<String> {
+    let session = silt_sql::SiltSession::new();
+    let batches = session
+        .run(&format!(
+            "SELECT k || '=' || CAST(v AS VARCHAR) AS kv FROM delta.'{}' ORDER BY k",
+            t.display()
+        ))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for b in batches {
+        let c = arrow_cast::cast(b.column(0), &arrow_schema::DataType::Utf8).unwrap();
+        let c = c
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap();
+        out.extend((0..arrow_array::Array::len(c)).map(|i| c.value(i).to_string()));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncate_keeps_wiping_changes_sequenced_before_it_that_arrive_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+    let p = pipeline(
+        &lake,
+        &landing,
+        "CREATE STREAMING TABLE raw AS SELECT k, CAST(v AS BIGINT) AS v, CAST(seq AS BIGINT) AS seq, op \
+         FROM STREAM read_files('${landing}', format => 'json');\n\
+         CREATE STREAMING TABLE s;\n\
+         CREATE FLOW f AS AUTO CDC INTO s FROM STREAM(raw) KEYS (k) \
+         APPLY AS DELETE WHEN op = 'D' APPLY AS TRUNCATE WHEN op = 'T' \
+         SEQUENCE BY seq COLUMNS * EXCEPT (op);",
+    );
+    let s = lake.join("default/s");
+    write(
+        &landing,
+        "1.jsonl",
+        "{\"k\":\"a\",\"v\":\"1\",\"seq\":\"1\",\"op\":\"U\"}\n{\"k\":\"b\",\"v\":\"1\",\"seq\":\"2\",\"op\":\"U\"}\n",
+    );
+    update_ok(&p).await;
+    assert_eq!(key_values(&s).await, ["a=1", "b=1"]);
+    // A truncate at 5: the table is wiped, c (sequenced before it) never
+    // lands, d (after it) does.
+    write(
+        &landing,
+        "2.jsonl",
+        "{\"k\":\"c\",\"v\":\"1\",\"seq\":\"3\",\"op\":\"U\"}\n{\"op\":\"T\",\"seq\":\"5\"}\n{\"k\":\"d\",\"v\":\"1\",\"seq\":\"6\",\"op\":\"U\"}\n",
+    );
+    update_ok(&p).await;
+    assert_eq!(key_values(&s).await, ["d=1"]);
+    // Late: e sequenced before the truncate stays wiped; a after it lands.
+    write(
+        &landing,
+        "3.jsonl",
+        "{\"k\":\"e\",\"v\":\"1\",\"seq\":\"4\",\"op\":\"U\"}\n{\"k\":\"a\",\"v\":\"2\",\"seq\":\"7\",\"op\":\"U\"}\n",
+    );
+    update_ok(&p).await;
+    assert_eq!(key_values(&s).await, ["a=2", "d=1"]);
+    // A full refresh reprocesses everything in one batch: the same table.
+    let opts = RunOptions {
+        full_refresh: vec!["s".into()],
+        ..RunOptions::default()
+    };
+    let r = run(&p, &opts).await.unwrap();
+    assert!(r.iter().all(|r| r.succeeded()), "{:?}", r[0].failure());
+    assert_eq!(key_values(&s).await, ["a=2", "d=1"]);
+}
+
 /// A pipeline with DataFrame datasets (SQL bronze, a DataFrame streaming
 /// table, a SQL-declared table with an expectation whose body is a
 /// DataFrame, a DataFrame materialized view over it).
