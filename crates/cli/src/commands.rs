@@ -45,7 +45,10 @@ pub async fn create(
         .await
         .map_err(CliError::from)?
     {
-        CommitOutcome::Committed(c) => Ok(c.version),
+        CommitOutcome::Committed(c) => {
+            crate::output::warn_post_commit(&c);
+            Ok(c.version)
+        }
         other => Err(format!("table creation did not commit: {other:?}").into()),
     }
 }

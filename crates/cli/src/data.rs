@@ -506,7 +506,10 @@ pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), CliError> {
         .await
         .map_err(CliError::from)?;
     match r.outcome {
-        silt_log::CommitOutcome::Committed(c) => Ok((c.version, r.rows, r.files_added)),
+        silt_log::CommitOutcome::Committed(c) => {
+            crate::output::warn_post_commit(&c);
+            Ok((c.version, r.rows, r.files_added))
+        }
         other => Err(format!("the write did not commit: {other:?}").into()),
     }
 }

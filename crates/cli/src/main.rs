@@ -459,14 +459,17 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 .map_err(CliError::from)?;
             match r.outcome {
                 None => outln!("no rows matched; nothing committed"),
-                Some(silt_log::CommitOutcome::Committed(c)) => outln!(
-                    "deleted {} rows as version {} ({} files removed, {} added, {} deletion vectors)",
-                    r.rows_deleted,
-                    c.version,
-                    r.files_removed,
-                    r.files_added,
-                    r.deletion_vectors
-                ),
+                Some(silt_log::CommitOutcome::Committed(c)) => {
+                    output::warn_post_commit(&c);
+                    outln!(
+                        "deleted {} rows as version {} ({} files removed, {} added, {} deletion vectors)",
+                        r.rows_deleted,
+                        c.version,
+                        r.files_removed,
+                        r.files_added,
+                        r.deletion_vectors
+                    )
+                }
                 Some(other) => return Err(format!("delete did not commit: {other:?}").into()),
             }
             Ok(())
@@ -483,12 +486,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 .map_err(CliError::from)?;
             match r.outcome {
                 None => outln!("nothing to compact"),
-                Some(silt_log::CommitOutcome::Committed(c)) => outln!(
-                    "compacted {} files into {} as version {}",
-                    r.files_removed,
-                    r.files_added,
-                    c.version
-                ),
+                Some(silt_log::CommitOutcome::Committed(c)) => {
+                    output::warn_post_commit(&c);
+                    outln!(
+                        "compacted {} files into {} as version {}",
+                        r.files_removed,
+                        r.files_added,
+                        c.version
+                    )
+                }
                 Some(other) => return Err(format!("optimize did not commit: {other:?}").into()),
             }
             Ok(())

@@ -323,6 +323,15 @@ pub fn cleanup(r: &silt_log::cleanup::CleanupReport, as_json: bool) -> Result<()
     print(&out)
 }
 
+/// Tells the user on stderr when a commit's post-commit work (the periodic
+/// checkpoint) failed: the commit stands, but later loads are slower until a
+/// checkpoint is written.
+pub fn warn_post_commit(c: &silt_log::Committed) {
+    if let Some(e) = &c.post_commit_error {
+        eprintln!("warning: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

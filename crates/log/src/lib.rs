@@ -63,5 +63,6 @@ pub use schema::{DataType, StructField, StructType};
 pub use snapshot::{ChecksumDiscrepancy, Snapshot, SnapshotBuilder, VersionSpec};
 pub use storage::{FileMeta, LogStore, ObjectUpload, StorageError};
 pub use transaction::{
-    CommitOptions, CommitOutcome, CommitStamp, Committed, Operation, Transaction,
+    CommitOptions, CommitOutcome, CommitStamp, Committed, Operation, PostCommitError,
+    PostCommitHook, Transaction,
 };

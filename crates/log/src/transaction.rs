@@ -238,7 +238,48 @@ pub struct Committed {
     pub checkpointed: bool,
     /// A post-commit hook failure (the commit itself stands); also logged
     /// as a `tracing` warning.
-    pub post_commit_error: Option<String>,
+    pub post_commit_error: Option<PostCommitError>,
+}
+
+/// A post-commit hook that failed after the commit landed: the commit
+/// stands, the table is correct, only the hook's work (a checkpoint that
+/// speeds up later loads) is missing until a later commit or an explicit
+/// run does it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("post-commit {hook} of version {version} failed (the commit stands): {message}")]
+pub struct PostCommitError {
+    /// The version committed.
+    pub version: u64,
+    /// Which hook failed.
+    pub hook: PostCommitHook,
+    /// What went wrong.
+    pub message: String,
+    retryable: bool,
+}
+
+impl PostCommitError {
+    /// Whether running the hook again can help (the failure was transient
+    /// storage trouble), as [`LogError::is_retryable`] of the cause says.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+}
+
+/// The work a commit does after it lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PostCommitHook {
+    /// Writing the checkpoint (and `.crc`, `_last_checkpoint`) every
+    /// `delta.checkpointInterval` versions.
+    Checkpoint,
+}
+
+impl std::fmt::Display for PostCommitHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PostCommitHook::Checkpoint => "checkpoint",
+        })
+    }
 }
 
 /// The result of [`Transaction::commit`]. Every case must be looked at: a
@@ -1026,7 +1067,12 @@ impl Transaction {
                         version,
                         "post-commit checkpoint failed (the commit stands): {e}"
                     );
-                    committed.post_commit_error = Some(e.to_string());
+                    committed.post_commit_error = Some(PostCommitError {
+                        version,
+                        hook: PostCommitHook::Checkpoint,
+                        message: e.to_string(),
+                        retryable: e.is_retryable(),
+                    });
                 }
             }
         }

@@ -534,3 +534,68 @@ async fn removing_adds_records_their_read() {
     let s2 = Snapshot::builder(store.clone()).load().await.unwrap();
     assert!(s2.files().is_empty());
 }
+
+#[tokio::test]
+async fn a_failed_post_commit_checkpoint_is_reported_and_the_commit_stands() {
+    let store = Arc::new(MemoryLogStore::default());
+    let s0 = create(
+        &store,
+        legacy(),
+        metadata(r#"{"delta.checkpointInterval":"2"}"#, false),
+    )
+    .await;
+    let c1 = committed(
+        s0.transaction(Operation::append())
+            .add_files([add("1", None, 1)])
+            .commit()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (c1.version, c1.checkpointed, &c1.post_commit_error),
+        (1, false, &None)
+    );
+    // The checkpoint of version 2 needs to read version 2 back: make that
+    // read fail, after the commit itself has landed.
+    store.fail_reads_of("_delta_log/00000000000000000002.json");
+    let s1 = Snapshot::builder(store.clone()).load().await.unwrap();
+    let c2 = committed(
+        s1.transaction(Operation::append())
+            .add_files([add("2", None, 1)])
+            .commit()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(c2.version, 2);
+    assert!(!c2.checkpointed);
+    let e = c2
+        .post_commit_error
+        .expect("the checkpoint failure is reported");
+    assert_eq!(
+        (e.version, e.hook),
+        (2, silt_log::PostCommitHook::Checkpoint)
+    );
+    assert!(
+        e.to_string()
+            .contains("post-commit checkpoint of version 2 failed (the commit stands)"),
+        "{e}"
+    );
+    assert!(
+        store
+            .list("_delta_log/", None)
+            .await
+            .unwrap()
+            .iter()
+            .all(|f| !f.path.contains("checkpoint")),
+        "no checkpoint written"
+    );
+    assert!(
+        store
+            .list("_delta_log/", None)
+            .await
+            .unwrap()
+            .iter()
+            .any(|f| f.path.ends_with("00000000000000000002.json")),
+        "the commit stands"
+    );
+}

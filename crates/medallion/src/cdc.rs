@@ -37,6 +37,9 @@ pub struct Applied {
     pub rows_changed: u64,
     /// MERGE metrics and change counts.
     pub details: serde_json::Map<String, serde_json::Value>,
+    /// Post-commit work that failed after an append commit (a MERGE's
+    /// commit reports it through `tracing` only).
+    pub post_commit_error: Option<silt_log::PostCommitError>,
 }
 
 fn q(name: &str) -> String {
@@ -668,6 +671,7 @@ pub async fn apply(
         version: if ours { Ok(after.version()) } else { Err(()) },
         rows_changed: changed,
         details,
+        post_commit_error: None,
     })
 }
 
@@ -734,8 +738,12 @@ async fn append_changes(
     ] {
         details.insert(k.into(), v.into());
     }
+    let mut post_commit_error = None;
     let version = match outcome {
-        silt_log::CommitOutcome::Committed(c) => Ok(c.version),
+        silt_log::CommitOutcome::Committed(c) => {
+            post_commit_error = c.post_commit_error;
+            Ok(c.version)
+        }
         silt_log::CommitOutcome::AlreadyApplied { .. } => Err(()),
         silt_log::CommitOutcome::Conflict(conflict) => {
             return Err(PipelineError::Log(silt_log::LogError::Conflict {
@@ -748,6 +756,7 @@ async fn append_changes(
         version,
         rows_changed: inserted,
         details,
+        post_commit_error,
     })
 }
 

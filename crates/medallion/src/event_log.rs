@@ -1,7 +1,8 @@
 //! The event log: what every update did, as a Delta table under the
 //! storage root (`_silt/event_log`), in the spirit of SDP/Lakeflow's:
 //! `id`, `timestamp`, `level`, `event_type` (`create_update`,
-//! `update_progress`, `flow_progress`, `planning_information`), `origin`
+//! `update_progress`, `flow_progress`, `planning_information`, `post_commit`
+//! when a commit's checkpoint failed), `origin`
 //! (pipeline, update, flow, dataset), `message` and `details` (JSON: rows,
 //! expectation counts, versions, durations). Queryable with `silt sql`.
 

@@ -56,6 +56,9 @@ pub struct BatchReport {
     pub sources: BTreeMap<String, serde_json::Value>,
     /// Flow-specific figures (AUTO CDC metrics).
     pub details: serde_json::Map<String, serde_json::Value>,
+    /// Post-commit work of the batch's commit that failed (a checkpoint):
+    /// the batch stands; the runner reports it in the event log.
+    pub post_commit_error: Option<silt_log::PostCommitError>,
 }
 
 /// Settings of the run a batch belongs to.
@@ -167,7 +170,10 @@ pub async fn run_batch(
                 None => tables::ensure(&uri, &p.storage_options, &checked.schema, dataset).await?,
             };
             match tables::commit_rows(snapshot, &flow.name, checked.batches, stamp, mode).await? {
-                CommitOutcome::Committed(c) => Ok(c.version),
+                CommitOutcome::Committed(c) => {
+                    report.post_commit_error = c.post_commit_error;
+                    Ok(c.version)
+                }
                 CommitOutcome::AlreadyApplied { .. } => Err(()),
                 CommitOutcome::Conflict(conflict) => {
                     return Err(PipelineError::Log(LogError::Conflict {
@@ -184,6 +190,7 @@ pub async fn run_batch(
             let applied = cdc::apply(p, flow, spec, &session, checked, target, &uri, stamp).await?;
             report.rows_out = applied.rows_changed;
             report.details = applied.details;
+            report.post_commit_error = applied.post_commit_error;
             applied.version
         }
     };

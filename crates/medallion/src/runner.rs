@@ -354,6 +354,20 @@ async fn run_update(
                             "seconds": batch_started.elapsed().as_secs_f64(),
                         }),
                     );
+                    if let Some(e) = &b.post_commit_error {
+                        log.emit(
+                            "WARN",
+                            "post_commit",
+                            e.to_string(),
+                            Some(&flow.name),
+                            Some(&target),
+                            json!({
+                                "version": e.version,
+                                "hook": e.hook.to_string(),
+                                "retryable": e.is_retryable(),
+                            }),
+                        );
+                    }
                     if matches!(flow.plan, FlowPlan::Recompute(_)) {
                         break;
                     }
