@@ -480,7 +480,7 @@ pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), CliError> {
     };
     // Appends and overwrites both keep the table's schema.
     let table_schema = match &snapshot {
-        Some(s) => Some(s.metadata().schema.to_arrow().map_err(CliError::from)?),
+        Some(s) => Some(s.metadata().schema().to_arrow().map_err(CliError::from)?),
         None => None,
     };
     let batches = read_inputs(&req.files, table_schema.as_ref())?;

@@ -48,7 +48,7 @@ fn print(text: &str) -> Result<(), CliError> {
 fn describe_json(s: &Snapshot) -> Value {
     let p = s.protocol();
     let m = s.metadata();
-    let schema: Value = serde_json::from_str(&m.schema_string).unwrap_or(Value::Null);
+    let schema: Value = serde_json::from_str(m.schema_string()).unwrap_or(Value::Null);
     json!({
         "location": s.location(),
         "version": s.version(),
@@ -152,8 +152,8 @@ pub fn describe(s: &Snapshot, as_json: bool) -> Result<(), CliError> {
     );
     out.push_str("schema\n");
     // The column rules in force, shown as DDL would declare them.
-    let rules = silt_log::column_rules::column_rules(s.protocol(), &m.schema).unwrap_or_default();
-    for f in &m.schema.fields {
+    let rules = silt_log::column_rules::column_rules(s.protocol(), m.schema()).unwrap_or_default();
+    for f in &m.schema().fields {
         let rule = rules.iter().find(|r| r.name == f.name).map(|r| {
             use silt_log::column_rules::ColumnRule;
             match &r.rule {

@@ -413,8 +413,8 @@ pub struct Metadata {
     pub description: Option<String>,
     /// Data file format.
     pub format: Format,
-    /// The schema JSON exactly as written.
-    pub schema_string: String,
+    /// The schema JSON exactly as written (see [`Metadata::schema_string`]).
+    schema_string: String,
     /// Partition columns, in order.
     pub partition_columns: Vec<String>,
     /// Creation time (ms since epoch).
@@ -422,9 +422,10 @@ pub struct Metadata {
     pub created_time: Option<i64>,
     /// Table properties.
     pub configuration: HashMap<String, String>,
-    /// The parsed schema (not serialized; derived from `schema_string`).
+    /// The parsed schema (not serialized; derived from `schema_string`,
+    /// and kept equal to it by [`Metadata::set_schema`]).
     #[serde(skip)]
-    pub schema: StructType,
+    schema: StructType,
 }
 
 #[derive(Deserialize)]
@@ -484,6 +485,52 @@ impl TryFrom<MetadataJson> for Metadata {
 }
 
 impl Metadata {
+    /// Metadata of a table with this id, schema, partitioning and
+    /// properties (no name, description or creation time; Parquet files).
+    /// Partition columns are not checked against the schema here: the
+    /// table's creation does that.
+    pub fn new(
+        id: impl Into<String>,
+        schema: StructType,
+        partition_columns: Vec<String>,
+        configuration: HashMap<String, String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: None,
+            description: None,
+            format: Format::default(),
+            schema_string: schema.to_json(),
+            partition_columns,
+            created_time: None,
+            configuration,
+            schema,
+        }
+    }
+
+    /// The table schema.
+    pub fn schema(&self) -> &StructType {
+        &self.schema
+    }
+
+    /// The schema JSON exactly as written in the log (or as
+    /// [`Metadata::set_schema`] rendered it).
+    pub fn schema_string(&self) -> &str {
+        &self.schema_string
+    }
+
+    /// Replaces the schema; its JSON follows, so the two never disagree.
+    pub fn set_schema(&mut self, schema: StructType) {
+        self.schema_string = schema.to_json();
+        self.schema = schema;
+    }
+
+    /// This metadata with another schema (see [`Metadata::set_schema`]).
+    pub fn with_schema(mut self, schema: StructType) -> Self {
+        self.set_schema(schema);
+        self
+    }
+
     /// A table property.
     pub fn property(&self, key: &str) -> Option<&str> {
         self.configuration.get(key).map(String::as_str)

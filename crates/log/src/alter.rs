@@ -221,7 +221,7 @@ fn rule_texts(m: &Metadata) -> Vec<(String, String)> {
             ))
         })
         .collect();
-    for f in &m.schema.fields {
+    for f in &m.schema().fields {
         for key in [GENERATION_EXPRESSION, CURRENT_DEFAULT] {
             if let Some(sql) = f.metadata.get(key).and_then(Value::as_str) {
                 out.push((
@@ -611,7 +611,7 @@ fn plan_alter(
     env: &dyn Environment,
 ) -> Result<TableChange, AlterRefused> {
     let mut meta = metadata.clone();
-    let mut schema = metadata.schema.clone();
+    let mut schema = metadata.schema().clone();
     let mut features: Vec<TableFeature> = Vec::new();
     let mut out_domains = Vec::new();
     let mut validate = None;
@@ -976,8 +976,7 @@ fn plan_alter(
         }
     }
     if let AlterTable::DropFeature(f) = change {
-        meta.schema_string = schema.to_json();
-        meta.schema = schema;
+        meta.set_schema(schema);
         return Ok(TableChange {
             protocol: Some(protocol_without_feature(protocol, f)),
             metadata: meta,
@@ -987,8 +986,7 @@ fn plan_alter(
             backfill_row_ids,
         });
     }
-    meta.schema_string = schema.to_json();
-    meta.schema = schema;
+    meta.set_schema(schema);
     let new_protocol = protocol_with_features(protocol, &features);
     Ok(TableChange {
         protocol: (new_protocol != *protocol).then_some(new_protocol),
@@ -1024,7 +1022,7 @@ fn drop_feature_check(
                     || matches!(&x.data_type, DataType::Struct(s) if walk(&s.fields, key))
             })
         }
-        walk(&meta.schema.fields, key)
+        walk(&meta.schema().fields, key)
     };
     let in_use = match f {
         AppendOnly => meta
@@ -1186,14 +1184,14 @@ mod tests {
         assert_eq!((p2.min_reader_version, p2.min_writer_version), (2, 5));
         let m2 = on.metadata;
         assert_eq!(
-            m2.schema.fields[1].physical_name(),
+            m2.schema().fields[1].physical_name(),
             Some("v"),
             "files keep their names"
         );
         assert_eq!(m2.property(COLUMN_MAPPING_MAX_ID), Some("3"));
         let renamed = alter(&p2, &m2, rename).expect("rename").metadata;
-        assert_eq!(renamed.schema.fields[1].name, "value");
-        assert_eq!(renamed.schema.fields[1].physical_name(), Some("v"));
+        assert_eq!(renamed.schema().fields[1].name, "value");
+        assert_eq!(renamed.schema().fields[1].physical_name(), Some("v"));
         let added = alter(
             &p2,
             &renamed,
@@ -1204,7 +1202,7 @@ mod tests {
         )
         .expect("add")
         .metadata;
-        let extra = added.schema.field("extra").expect("added");
+        let extra = added.schema().field("extra").expect("added");
         assert_eq!(extra.column_mapping_id(), Some(4));
         assert!(extra.physical_name().is_some_and(|p| p.starts_with("col-")));
         assert_eq!(added.property(COLUMN_MAPPING_MAX_ID), Some("4"));
@@ -1229,7 +1227,7 @@ mod tests {
         )
         .expect("drop")
         .metadata;
-        assert_eq!(dropped.schema.fields.len(), 2);
+        assert_eq!(dropped.schema().fields.len(), 2);
         assert!(
             alter(
                 &p2,
@@ -1294,7 +1292,7 @@ mod tests {
         let p = on.protocol.expect("typeWidening added");
         assert!(p.has_feature(&TableFeature::TypeWidening));
         let widened = alter(&p, &on.metadata, to_long).expect("widen").metadata;
-        let f = &widened.schema.fields[1];
+        let f = &widened.schema().fields[1];
         assert_eq!(f.data_type, DataType::Primitive(PrimitiveType::Long));
         assert_eq!(
             f.metadata[TYPE_CHANGES],

@@ -215,8 +215,11 @@ const ADOPTABLE_PROPERTIES: &[&str] = &[
 /// identity-generating append moves) and partitioning.
 fn metadata_change_is_adoptable(read: &Metadata, winner: &Metadata) -> bool {
     if read.id != winner.id
-        || (read.schema != winner.schema
-            && !crate::column_rules::differs_only_in_high_water_marks(&read.schema, &winner.schema))
+        || (read.schema() != winner.schema()
+            && !crate::column_rules::differs_only_in_high_water_marks(
+                read.schema(),
+                winner.schema(),
+            ))
         || read.partition_columns != winner.partition_columns
     {
         return false;
@@ -484,10 +487,15 @@ mod tests {
             .insert(crate::column_rules::IDENTITY_START.into(), 1.into());
         id.metadata
             .insert(crate::column_rules::IDENTITY_STEP.into(), 1.into());
-        read.schema.fields.push(id);
-        let mut moved = read.clone();
-        moved.schema =
-            crate::column_rules::with_high_water_marks(&read.schema, &[("id".into(), 10)]);
+        let mut schema = read.schema().clone();
+        schema.fields.push(id);
+        read.set_schema(schema);
+        let moved = read
+            .clone()
+            .with_schema(crate::column_rules::with_high_water_marks(
+                read.schema(),
+                &[("id".into(), 10)],
+            ));
         let w = WinnerSummary {
             version: 1,
             metadata: Some(moved),

@@ -82,7 +82,7 @@ pub fn table_checks(protocol: &Protocol, metadata: &Metadata) -> Vec<TableCheck>
         }
     }
     if protocol.has_feature(&TableFeature::Invariants) {
-        invariants(&metadata.schema.fields, "", &mut out);
+        invariants(&metadata.schema().fields, "", &mut out);
     }
     out
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::actions::{Format, Metadata, Protocol};
+use crate::actions::{Metadata, Protocol};
 use crate::column_mapping::{
     COLUMN_MAPPING_MAX_ID, COLUMN_MAPPING_MODE, assign_column_mapping, physical_name,
 };
@@ -214,21 +214,15 @@ pub fn new_metadata(
             }
         }
     }
-    Ok(Metadata {
-        id,
-        name,
-        description: None,
-        format: Format::default(),
-        schema_string: schema.to_json(),
-        partition_columns,
-        created_time: Some(env.now_ms()),
-        // `delta.feature.*` only requests a feature; it is not a property.
-        configuration: properties
-            .into_iter()
-            .filter(|(k, _)| !k.starts_with("delta.feature."))
-            .collect(),
-        schema,
-    })
+    // `delta.feature.*` only requests a feature; it is not a property.
+    let configuration = properties
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("delta.feature."))
+        .collect();
+    let mut metadata = Metadata::new(id, schema, partition_columns, configuration);
+    metadata.name = name;
+    metadata.created_time = Some(env.now_ms());
+    Ok(metadata)
 }
 
 #[cfg(test)]

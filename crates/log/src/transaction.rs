@@ -332,7 +332,7 @@ fn unenforced_data_rule(
                     }
             })
         }
-        walk(&metadata.schema.fields, key)
+        walk(&metadata.schema().fields, key)
     };
     if !checks_enforced && has(TableFeature::Invariants) && field_meta("delta.invariants") {
         return Some("column invariants");
@@ -652,7 +652,7 @@ impl Transaction {
             // Under column mapping, partition values are keyed by the
             // column's physical name.
             let key = metadata
-                .schema
+                .schema()
                 .field(col)
                 .and_then(|f| f.physical_name())
                 .filter(|_| mapped)

@@ -192,7 +192,7 @@ async fn plan_query(
             InputSource::Path(uri) => match tables::load(uri, &p.storage_options).await? {
                 Some(s) => Arc::new(
                     s.metadata()
-                        .schema
+                        .schema()
                         .to_arrow()
                         .map_err(|e| at_query(query, format!("{uri}: {e}")))?,
                 ),

@@ -709,7 +709,7 @@ async fn record_tombstones(
 
 /// Whether `snapshot`'s columns are `schema`'s, in order.
 fn same_columns(snapshot: &silt_log::Snapshot, schema: &Schema) -> bool {
-    let table = &snapshot.metadata().schema.fields;
+    let table = &snapshot.metadata().schema().fields;
     table.len() == schema.fields().len()
         && table
             .iter()

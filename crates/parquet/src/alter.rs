@@ -47,7 +47,7 @@ pub async fn alter_table(
     })?;
     let mut txn = snapshot.transaction(planned.operation);
     if let Some((name, sql)) = &planned.validate {
-        let schema = &snapshot.metadata().schema;
+        let schema = &snapshot.metadata().schema();
         let rules = RowRules::single_check(name, sql, schema, evaluator)
             .map_err(|e| invalid(e.to_string()))?;
         let mut rows = Scan::new(snapshot).stream()?;

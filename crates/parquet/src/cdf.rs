@@ -46,7 +46,7 @@ pub async fn write_changes(
     change_type: &str,
 ) -> ParquetResult<Vec<Cdc>> {
     let metadata = snapshot.metadata();
-    let schema = with_change_type(&metadata.schema);
+    let schema = with_change_type(metadata.schema());
     let mut batches = Vec::with_capacity(rows.len());
     for b in rows {
         let n = b.num_rows();
@@ -112,7 +112,7 @@ async fn dv_changes(
     old: &Add,
     new: &Add,
 ) -> ParquetResult<Vec<(RecordBatch, &'static str)>> {
-    let scan = Scan::of_files(snapshot, snapshot.metadata().schema.clone(), Vec::new());
+    let scan = Scan::of_files(snapshot, snapshot.metadata().schema().clone(), Vec::new());
     let (before, after) = (scan.deleted_rows(old).await?, scan.deleted_rows(new).await?);
     let gone = |p: u64, d: &Option<crate::deletion_vector::DeletedRows>| {
         d.as_ref().is_some_and(|d| d.contains(p))
@@ -161,7 +161,7 @@ pub async fn read_changes(
         .iter()
         .map(|r| (r.version, r.timestamp_ms))
         .collect();
-    let schema = with_change_type(&snapshot.metadata().schema);
+    let schema = with_change_type(snapshot.metadata().schema());
     let mut out = Vec::new();
     for v in start..=end {
         let path = commit_path(v);
@@ -232,7 +232,7 @@ pub async fn read_changes(
             let scan_schema = if kind.is_none() {
                 schema.clone()
             } else {
-                snapshot.metadata().schema.clone()
+                snapshot.metadata().schema().clone()
             };
             let batches = Scan::of_files(snapshot, scan_schema, files)
                 .collect()

@@ -74,7 +74,7 @@ pub fn clustering_columns(snapshot: &Snapshot) -> Result<Option<Vec<String>>, Cl
     if paths.is_empty() {
         return Ok(None);
     }
-    let schema = &snapshot.metadata().schema;
+    let schema = &snapshot.metadata().schema();
     paths
         .iter()
         .map(|p| logical_name(schema, p))

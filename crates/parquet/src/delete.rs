@@ -43,7 +43,7 @@ pub async fn delete_where(
     snapshot: &Snapshot,
     predicate: Option<Expr>,
 ) -> ParquetResult<DeleteResult> {
-    let schema = snapshot.metadata().schema.clone();
+    let schema = snapshot.metadata().schema().clone();
     let partition_columns = &snapshot.metadata().partition_columns;
     let mut scan = Scan::new(snapshot);
     if let Some(p) = &predicate {
@@ -168,8 +168,8 @@ pub async fn optimize(
     // Row ids and commit versions move into the new files' hidden columns.
     let tracking = RowTracking::of(snapshot);
     let schema = match &tracking {
-        Some(t) => t.extended_schema(&metadata.schema),
-        None => metadata.schema.clone(),
+        Some(t) => t.extended_schema(metadata.schema()),
+        None => metadata.schema().clone(),
     };
     let invalid = |reason: String| ParquetError::InvalidData {
         table: snapshot.location().to_string(),

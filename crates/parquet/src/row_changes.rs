@@ -338,7 +338,7 @@ pub async fn commit_row_changes(
     operation: Operation,
 ) -> ParquetResult<RowChangeResult> {
     let metadata = snapshot.metadata();
-    let schema = metadata.schema.clone();
+    let schema = metadata.schema().clone();
     let table = snapshot.location().to_string();
     let now = chrono::Utc::now().timestamp_millis();
     let use_dvs = deletion_vectors_enabled(snapshot);
@@ -476,7 +476,7 @@ pub async fn commit_row_changes(
         };
         // The rules fill and check the rows here, so the change rows below
         // hold what is written.
-        let table_columns = metadata.schema.fields.len();
+        let table_columns = metadata.schema().fields.len();
         let mut filled = Vec::with_capacity(added.len());
         for (b, kinds) in added {
             let (mut columns, present) =
@@ -561,8 +561,8 @@ pub async fn commit_row_changes(
     let named = tracking.and_then(|t| t.new_metadata);
     if !marks.is_empty() || named.is_some() {
         let mut meta = named.unwrap_or_else(|| metadata.clone());
-        meta.schema = with_high_water_marks(&meta.schema, &marks);
-        meta.schema_string = meta.schema.to_json();
+        let schema = with_high_water_marks(meta.schema(), &marks);
+        meta.set_schema(schema);
         txn = txn.update_metadata(meta);
     }
     // New rows were checked above; copied rows were valid already.

@@ -198,7 +198,7 @@ pub async fn scan_with_row_ids(snapshot: &Snapshot) -> crate::ParquetResult<Vec<
     };
     let rt = RowTracking::of(snapshot)
         .ok_or_else(|| invalid("the table does not track row ids".into()))?;
-    let schema = rt.extended_schema(&snapshot.metadata().schema);
+    let schema = rt.extended_schema(snapshot.metadata().schema());
     let scan = crate::Scan::of_files(snapshot, schema, Vec::new());
     let mut out = Vec::new();
     for add in snapshot.files() {

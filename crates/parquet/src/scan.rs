@@ -209,7 +209,7 @@ impl Scan {
             store: snapshot.store().clone(),
             table: snapshot.location().to_string(),
             version: snapshot.version(),
-            schema: metadata.schema.clone(),
+            schema: metadata.schema().clone(),
             partition_columns: metadata.partition_columns.clone(),
             mode: ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode")),
             files: Vec::new(),

@@ -895,7 +895,7 @@ where
         Some(s) => {
             let m = s.metadata();
             let mode = ColumnMappingMode::from_property(m.property("delta.columnMapping.mode"));
-            let mut schema = m.schema.clone();
+            let mut schema = m.schema().clone();
             if options.merge_schema
                 && let Some(first) = input.peek()
             {
@@ -910,7 +910,7 @@ where
                 let mut new = Vec::new();
                 for mut f in incoming.fields {
                     match meta
-                        .schema
+                        .schema()
                         .fields
                         .iter()
                         .find(|t| t.name.eq_ignore_ascii_case(&f.name))
@@ -953,7 +953,7 @@ where
                     }
                 }
                 if !changes.is_empty() {
-                    schema = meta.schema.clone();
+                    schema = meta.schema().clone();
                     evolved = Some(meta);
                     if protocol != *s.protocol() {
                         evolved_protocol = Some(protocol);
@@ -982,7 +982,7 @@ where
             let mode =
                 ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode"));
             (
-                metadata.schema.clone(),
+                metadata.schema().clone(),
                 options.partition_by.clone(),
                 mode,
                 Some((protocol, metadata)),
@@ -1032,8 +1032,8 @@ where
         && let Some(s) = &snapshot
     {
         let mut meta = evolved.take().unwrap_or_else(|| s.metadata().clone());
-        meta.schema = silt_log::column_rules::with_high_water_marks(&meta.schema, &marks);
-        meta.schema_string = meta.schema.to_json();
+        let schema = silt_log::column_rules::with_high_water_marks(meta.schema(), &marks);
+        meta.set_schema(schema);
         evolved = Some(meta);
     }
 
@@ -1084,9 +1084,9 @@ where
         (Some((protocol, mut metadata)), _) => {
             // A new table's first identity values move its marks too.
             if !marks.is_empty() {
-                metadata.schema =
-                    silt_log::column_rules::with_high_water_marks(&metadata.schema, &marks);
-                metadata.schema_string = metadata.schema.to_json();
+                let schema =
+                    silt_log::column_rules::with_high_water_marks(metadata.schema(), &marks);
+                metadata.set_schema(schema);
             }
             Transaction::create_table(store.clone(), protocol, metadata)
         }
@@ -1148,7 +1148,7 @@ pub async fn write_batches_retrying(
         .await?;
         left -= 1;
         let identity = snapshot.as_ref().is_some_and(|s| {
-            silt_log::column_rules::column_rules(s.protocol(), &s.metadata().schema).is_ok_and(
+            silt_log::column_rules::column_rules(s.protocol(), s.metadata().schema()).is_ok_and(
                 |rules| {
                     rules
                         .iter()

@@ -318,7 +318,7 @@ async fn merge_schema_adds_columns() {
         .await
         .unwrap();
     let s = TableBuilder::new(&location).load().await.unwrap();
-    assert!(s.metadata().schema.field("extra").is_some());
+    assert!(s.metadata().schema().field("extra").is_some());
     let batches = Scan::new(&s)
         .select(["id", "extra"])
         .collect()
@@ -613,7 +613,7 @@ async fn range_reads_match_whole_reads_and_survive_a_wrong_size() {
     // A log whose size for the file is wrong still reads (whole-object fallback).
     let mut files = s.files().to_vec();
     files[0].size += 1000;
-    let wrong = Scan::of_files(&s, s.metadata().schema.clone(), files)
+    let wrong = Scan::of_files(&s, s.metadata().schema().clone(), files)
         .select(["id"])
         .range_reads_from(0);
     assert_eq!(
@@ -671,7 +671,7 @@ async fn merge_schema_widens_types_and_maps_new_columns() {
     .await
     .unwrap();
     let s = TableBuilder::new(&location).load().await.unwrap();
-    let schema = &s.metadata().schema;
+    let schema = &s.metadata().schema();
     let n = schema.field("n").unwrap();
     assert_eq!(n.data_type.simple_name(), "long");
     assert_eq!(

@@ -197,7 +197,7 @@ impl TableProvider for PositionedTable {
             Some(p) => Arc::new(self.schema.project(p)?),
             None => self.schema.clone(),
         };
-        let schema = self.snapshot.metadata().schema.clone();
+        let schema = self.snapshot.metadata().schema().clone();
         let schema = match &self.tracking {
             Some(t) => t.extended_schema(&schema),
             None => schema,
@@ -553,7 +553,7 @@ fn candidate_files(snapshot: &Snapshot, predicate: Option<Pred>) -> Result<Vec<A
 /// a value: an insert listing the column, or one without a column list.
 fn refuse_identity_insert(snapshot: &Snapshot, columns: &[String]) -> Result<()> {
     let always: Vec<String> =
-        silt_log::column_rules::column_rules(snapshot.protocol(), &snapshot.metadata().schema)
+        silt_log::column_rules::column_rules(snapshot.protocol(), snapshot.metadata().schema())
             .unwrap_or_default()
             .into_iter()
             .filter(|r| {
@@ -582,7 +582,7 @@ fn refuse_identity_assignment<'a>(
     mut assigned: impl Iterator<Item = &'a String>,
 ) -> Result<()> {
     let identity: std::collections::HashSet<String> =
-        silt_log::column_rules::column_rules(snapshot.protocol(), &snapshot.metadata().schema)
+        silt_log::column_rules::column_rules(snapshot.protocol(), snapshot.metadata().schema())
             .unwrap_or_default()
             .into_iter()
             .filter(|r| matches!(r.rule, silt_log::column_rules::ColumnRule::Identity(_)))
@@ -599,7 +599,7 @@ fn refuse_identity_assignment<'a>(
 
 /// The table's generated columns (recomputed when a row is updated).
 fn generated_columns(snapshot: &Snapshot) -> std::collections::HashSet<String> {
-    silt_log::column_rules::column_rules(snapshot.protocol(), &snapshot.metadata().schema)
+    silt_log::column_rules::column_rules(snapshot.protocol(), snapshot.metadata().schema())
         .unwrap_or_default()
         .into_iter()
         .filter(|r| matches!(r.rule, silt_log::column_rules::ColumnRule::Generated(_)))
@@ -755,7 +755,7 @@ async fn row_statement(
     if assignments.is_none() && filters.is_empty() {
         return deferred(Box::pin(delete_all(table.snapshot)));
     }
-    let pruning = filters::conjunction(&filters, &table.snapshot.metadata().schema);
+    let pruning = filters::conjunction(&filters, table.snapshot.metadata().schema());
     let condition = conjunction_expr(filters)?;
     let names = column_names(&table.schema);
     let target = TableReference::bare("__silt_target");
@@ -820,7 +820,7 @@ async fn merge_pruning(
     source_ref: &TableReference,
     snapshot: &Snapshot,
 ) -> Result<Option<Pred>> {
-    let table_schema = &snapshot.metadata().schema;
+    let table_schema = &snapshot.metadata().schema();
     let is_target = |c: &Column| c.relation.as_ref() == Some(target);
     let mut preds = Vec::new();
     let mut keys: Vec<(String, Column)> = Vec::new();

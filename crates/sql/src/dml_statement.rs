@@ -181,7 +181,7 @@ fn pruning_predicate(
     }
     Ok(filters::conjunction(
         &on_target,
-        &table.snapshot.metadata().schema,
+        table.snapshot.metadata().schema(),
     ))
 }
 

@@ -456,7 +456,7 @@ impl SiltSession {
         let mut txn = silt_log::Transaction::create_table(store, protocol, metadata.clone());
         if !spec.cluster_by.is_empty() {
             txn = txn.set_domain_metadata(
-                crate::ddl::clustering_domain(&metadata.schema, &spec.cluster_by)
+                crate::ddl::clustering_domain(metadata.schema(), &spec.cluster_by)
                     .map_err(|e| invalid(e.into()))?,
             );
         }

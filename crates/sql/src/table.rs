@@ -63,7 +63,8 @@ type Defaults = (HashMap<String, Expr>, Vec<(String, String)>);
 
 /// The table's column defaults as DataFusion expressions.
 fn column_defaults(s: &Snapshot) -> Defaults {
-    let Ok(rules) = silt_log::column_rules::column_rules(s.protocol(), &s.metadata().schema) else {
+    let Ok(rules) = silt_log::column_rules::column_rules(s.protocol(), s.metadata().schema())
+    else {
         return Default::default();
     };
     let ctx = datafusion::prelude::SessionContext::new();
@@ -106,7 +107,7 @@ fn file_totals<A: Borrow<Add>>(files: impl Iterator<Item = A>) -> (bool, Option<
 }
 
 fn arrow_schema_of(s: &Snapshot) -> Result<SchemaRef> {
-    Scan::of_files(s, s.metadata().schema.clone(), Vec::new())
+    Scan::of_files(s, s.metadata().schema().clone(), Vec::new())
         .output_schema()
         .map_err(external)
 }
@@ -120,7 +121,7 @@ impl DeltaTable {
         Ok(Self {
             defaults,
             bad_defaults,
-            defaults_schema: snapshot.metadata().schema_string.clone(),
+            defaults_schema: snapshot.metadata().schema_string().to_string(),
             planned_fresh: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new((Arc::new(snapshot), schema)),
             pinned,
@@ -146,7 +147,7 @@ impl DeltaTable {
     /// Whether the column defaults still match the snapshot's schema (a
     /// table altered since needs a new `DeltaTable`).
     pub(crate) fn defaults_current(&self) -> bool {
-        self.snapshot().metadata().schema_string == self.defaults_schema
+        self.snapshot().metadata().schema_string() == self.defaults_schema
     }
 
     /// The snapshot last read (no I/O).
@@ -307,7 +308,7 @@ impl TableProvider for DeltaTable {
         let metadata = snapshot.metadata();
         Ok(exprs
             .iter()
-            .map(|e| match filters::to_predicate(e, &metadata.schema) {
+            .map(|e| match filters::to_predicate(e, metadata.schema()) {
                 // Partition values decide such a predicate for whole files.
                 Some(p)
                     if p.columns()
@@ -349,7 +350,7 @@ impl TableProvider for DeltaTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let snapshot = self.for_execution().await?;
         let table_schema = self.schema();
-        let predicate = filters::conjunction(filters, &snapshot.metadata().schema);
+        let predicate = filters::conjunction(filters, snapshot.metadata().schema());
         let all = column_names(&table_schema);
         let (columns, out_schema, counts_only) = match projection {
             None => (all, table_schema.clone(), false),
@@ -372,7 +373,7 @@ impl TableProvider for DeltaTable {
             ),
         };
         let mut base = match &self.files {
-            Some(f) => Scan::of_files(&snapshot, snapshot.metadata().schema.clone(), f.to_vec()),
+            Some(f) => Scan::of_files(&snapshot, snapshot.metadata().schema().clone(), f.to_vec()),
             None => Scan::new(&snapshot),
         };
         if let Some(p) = &predicate {
@@ -385,7 +386,7 @@ impl TableProvider for DeltaTable {
         let groups = file_groups(files, state.config().target_partitions(), |f| f.size);
         let mut partitions: Vec<Arc<dyn PartitionStream>> = Vec::new();
         for group in groups {
-            let mut scan = Scan::of_files(&snapshot, snapshot.metadata().schema.clone(), group)
+            let mut scan = Scan::of_files(&snapshot, snapshot.metadata().schema().clone(), group)
                 .select(columns.clone());
             if let Some(p) = &predicate {
                 scan = scan.filter(p.clone());

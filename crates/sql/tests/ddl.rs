@@ -97,7 +97,7 @@ async fn create_table_with_identity_generated_and_default_columns() {
         ]
     );
     let snap = TableBuilder::new(&loc).load().await.unwrap();
-    let id = IdentitySpec::of_field(snap.metadata().schema.field("id").unwrap())
+    let id = IdentitySpec::of_field(snap.metadata().schema().field("id").unwrap())
         .unwrap()
         .unwrap();
     assert_eq!(id.high_water_mark, Some(20));
@@ -279,7 +279,7 @@ async fn alter_table_evolves_columns_types_properties_and_constraints() {
         expect
     );
     let snap = TableBuilder::new(&loc).load().await.unwrap();
-    let score = snap.metadata().schema.field("score").unwrap();
+    let score = snap.metadata().schema().field("score").unwrap();
     assert_eq!(
         score.metadata["delta.typeChanges"],
         serde_json::json!([{"fromType": "integer", "toType": "long"}])
@@ -543,7 +543,7 @@ async fn identity_values_stay_unique_under_racing_writers() {
     let unique: std::collections::BTreeSet<i64> = ids.iter().map(|v| v.parse().unwrap()).collect();
     assert_eq!(unique.len(), total, "identity values are unique");
     let snap = TableBuilder::new(&loc).load().await.unwrap();
-    let hwm = snap.metadata().schema.field("id").unwrap().metadata[IDENTITY_HIGH_WATER_MARK]
+    let hwm = snap.metadata().schema().field("id").unwrap().metadata[IDENTITY_HIGH_WATER_MARK]
         .as_i64()
         .unwrap();
     assert_eq!(

@@ -23,7 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         snapshot.protocol().min_reader_version,
         snapshot.protocol().min_writer_version
     );
-    for field in &snapshot.metadata().schema.fields {
+    for field in &snapshot.metadata().schema().fields {
         println!("  {}: {}", field.name, field.data_type.simple_name());
     }
     Ok(())

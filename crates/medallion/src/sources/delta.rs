@@ -98,7 +98,7 @@ pub async fn next_batch(
     let schema: SchemaRef = std::sync::Arc::new(
         latest
             .metadata()
-            .schema
+            .schema()
             .to_arrow()
             .map_err(|e| source_err(flow, &table, e.to_string(), false))?,
     );
