@@ -104,9 +104,6 @@ pub struct VersionChecksum {
     /// The table protocol.
     #[serde(default)]
     pub protocol: Option<Protocol>,
-    /// In-commit timestamp of the version, when enabled.
-    #[serde(default)]
-    pub in_commit_timestamp_opt: Option<i64>,
 }
 
 impl VersionChecksum {
