@@ -216,7 +216,10 @@ fn rule_texts(m: &Metadata) -> Vec<(String, String)> {
         .iter()
         .filter_map(|(k, v)| {
             Some((
-                format!("constraint {}", k.strip_prefix("delta.constraints.")?),
+                format!(
+                    "constraint {}",
+                    k.strip_prefix(crate::properties::CONSTRAINTS_PREFIX)?
+                ),
                 v.clone(),
             ))
         })
@@ -771,7 +774,7 @@ fn plan_alter(
                     column: f.name.clone(),
                 });
             }
-            if !metadata.flag("delta.enableTypeWidening") {
+            if !metadata.flag(crate::properties::ENABLE_TYPE_WIDENING) {
                 return Err(AlterRefused::NeedsTypeWidening {
                     column: f.name.clone(),
                 });
@@ -829,7 +832,7 @@ fn plan_alter(
         }
         AlterTable::SetProperties(props) => {
             for (k, v) in props {
-                if let Some(name) = k.strip_prefix("delta.feature.") {
+                if let Some(name) = k.strip_prefix(crate::properties::FEATURE_PREFIX) {
                     if !v.eq_ignore_ascii_case("supported") && !v.eq_ignore_ascii_case("enabled") {
                         return Err(AlterRefused::FeatureValue {
                             key: k.clone(),
@@ -845,7 +848,7 @@ fn plan_alter(
                     features.push(f);
                     continue;
                 }
-                if k.starts_with("delta.constraints.") {
+                if k.starts_with(crate::properties::CONSTRAINTS_PREFIX) {
                     return Err(AlterRefused::ConstraintAsProperty { key: k.clone() });
                 }
                 if k == COLUMN_MAPPING_MODE {
@@ -871,10 +874,10 @@ fn plan_alter(
                         }
                     }
                 }
-                if k == "delta.enableRowTracking"
+                if k == crate::properties::ENABLE_ROW_TRACKING
                     && v.eq_ignore_ascii_case("true")
                     && has_files
-                    && !metadata.flag("delta.enableRowTracking")
+                    && !metadata.flag(crate::properties::ENABLE_ROW_TRACKING)
                 {
                     // Files added before (even under the supported feature)
                     // get their row ids in this commit.
@@ -882,7 +885,7 @@ fn plan_alter(
                 }
                 features.extend(features_for_property(k, v));
                 meta.configuration.insert(k.clone(), v.clone());
-                if k == "delta.enableRowTracking" {
+                if k == crate::properties::ENABLE_ROW_TRACKING {
                     crate::create::name_row_tracking_columns(&mut meta.configuration, &metadata.id);
                 }
             }
@@ -893,7 +896,7 @@ fn plan_alter(
         }
         AlterTable::UnsetProperties { keys, if_exists } => {
             for k in keys {
-                if k.starts_with("delta.constraints.") {
+                if k.starts_with(crate::properties::CONSTRAINTS_PREFIX) {
                     return Err(AlterRefused::ConstraintUnsetAsProperty { key: k.clone() });
                 }
                 if k == COLUMN_MAPPING_MODE && mapped {
@@ -1026,16 +1029,16 @@ fn drop_feature_check(
     };
     let in_use = match f {
         AppendOnly => meta
-            .flag("delta.appendOnly")
+            .flag(crate::properties::APPEND_ONLY)
             .then_some("delta.appendOnly is true"),
         Invariants => field_key("delta.invariants").then_some("a column has an invariant"),
         CheckConstraints => meta
             .configuration
             .keys()
-            .any(|k| k.starts_with("delta.constraints."))
+            .any(|k| k.starts_with(crate::properties::CONSTRAINTS_PREFIX))
             .then_some("CHECK constraints exist"),
         ChangeDataFeed => meta
-            .flag("delta.enableChangeDataFeed")
+            .flag(crate::properties::ENABLE_CHANGE_DATA_FEED)
             .then_some("delta.enableChangeDataFeed is true"),
         GeneratedColumns => field_key(GENERATION_EXPRESSION).then_some("a column is generated"),
         IdentityColumns => field_key("delta.identity.").then_some("a column is an identity column"),
@@ -1049,9 +1052,9 @@ fn drop_feature_check(
         InCommitTimestamp => {
             // Dropping turns in-commit timestamps off.
             for k in [
-                "delta.enableInCommitTimestamps",
-                "delta.inCommitTimestampEnablementVersion",
-                "delta.inCommitTimestampEnablementTimestamp",
+                crate::properties::ENABLE_IN_COMMIT_TIMESTAMPS,
+                crate::properties::ICT_ENABLEMENT_VERSION,
+                crate::properties::ICT_ENABLEMENT_TIMESTAMP,
             ] {
                 meta.configuration.remove(k);
             }

@@ -355,7 +355,7 @@ impl Snapshot {
         };
         let retention = self
             .metadata()
-            .property("delta.deletedFileRetentionDuration")
+            .property(crate::properties::DELETED_FILE_RETENTION_DURATION)
             .and_then(crate::interval::parse_interval_ms)
             .unwrap_or(DEFAULT_TOMBSTONE_RETENTION_MS);
         let cutoff = options.now_ms - retention;

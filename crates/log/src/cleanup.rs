@@ -96,7 +96,7 @@ impl Snapshot {
         crate::writable::check_writable(self.location(), self.version(), self.protocol())?;
         let retention = self
             .metadata()
-            .property("delta.logRetentionDuration")
+            .property(crate::properties::LOG_RETENTION_DURATION)
             .and_then(parse_interval_ms)
             .unwrap_or(DEFAULT_LOG_RETENTION_MS);
         let protected_before = if self
@@ -104,7 +104,7 @@ impl Snapshot {
             .has_feature(&TableFeature::CheckpointProtection)
         {
             self.metadata()
-                .property("delta.requireCheckpointProtectionBeforeVersion")
+                .property(crate::properties::REQUIRE_CHECKPOINT_PROTECTION_BEFORE_VERSION)
                 .and_then(|v| v.parse::<u64>().ok())
         } else {
             None

@@ -10,10 +10,8 @@ use crate::schema::{
     COLUMN_MAPPING_ID_KEY, COLUMN_MAPPING_PHYSICAL_NAME_KEY, DataType, StructField, StructType,
 };
 
-/// Table property selecting column mapping.
-pub const COLUMN_MAPPING_MODE: &str = "delta.columnMapping.mode";
-/// Table property holding the highest column-mapping id in use.
-pub const COLUMN_MAPPING_MAX_ID: &str = "delta.columnMapping.maxColumnId";
+pub use crate::properties::{COLUMN_MAPPING_MAX_ID, COLUMN_MAPPING_MODE};
+
 /// Gives every field (nested ones too) a column-mapping id and physical
 /// name. `physical` picks the name of a field that has none. Returns the
 /// highest id in use.

@@ -196,18 +196,18 @@ pub fn row_id_high_water_mark(configuration: &str) -> Option<i64> {
 /// does not itself change metadata (they do not change what the
 /// transaction read or wrote).
 const ADOPTABLE_PROPERTIES: &[&str] = &[
-    "delta.enableRowTracking",
-    "delta.enableDeletionVectors",
-    "delta.checkpointPolicy",
-    "delta.enableInCommitTimestamps",
-    "delta.inCommitTimestampEnablementVersion",
-    "delta.inCommitTimestampEnablementTimestamp",
-    "delta.columnMapping.maxColumnId",
-    "delta.rowTracking.materializedRowIdColumnName",
-    "delta.rowTracking.materializedRowCommitVersionColumnName",
-    "delta.checkpointInterval",
-    "delta.logRetentionDuration",
-    "delta.deletedFileRetentionDuration",
+    crate::properties::ENABLE_ROW_TRACKING,
+    crate::properties::ENABLE_DELETION_VECTORS,
+    crate::properties::CHECKPOINT_POLICY,
+    crate::properties::ENABLE_IN_COMMIT_TIMESTAMPS,
+    crate::properties::ICT_ENABLEMENT_VERSION,
+    crate::properties::ICT_ENABLEMENT_TIMESTAMP,
+    crate::properties::COLUMN_MAPPING_MAX_ID,
+    crate::properties::MATERIALIZED_ROW_ID,
+    crate::properties::MATERIALIZED_ROW_COMMIT_VERSION,
+    crate::properties::CHECKPOINT_INTERVAL,
+    crate::properties::LOG_RETENTION_DURATION,
+    crate::properties::DELETED_FILE_RETENTION_DURATION,
 ];
 
 /// Whether `winner` only adds or changes adoptable properties relative to

@@ -70,7 +70,7 @@ pub fn table_checks(protocol: &Protocol, metadata: &Metadata) -> Vec<TableCheck>
         let mut names: Vec<_> = metadata
             .configuration
             .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix("delta.constraints.")?, v)))
+            .filter_map(|(k, v)| Some((k.strip_prefix(crate::properties::CONSTRAINTS_PREFIX)?, v)))
             .collect();
         names.sort();
         for (name, sql) in names {

@@ -17,21 +17,25 @@ use crate::schema::StructType;
 pub(crate) fn features_for_property(key: &str, value: &str) -> Vec<TableFeature> {
     let on = value.eq_ignore_ascii_case("true");
     match key {
-        "delta.appendOnly" if on => vec![TableFeature::AppendOnly],
-        "delta.enableChangeDataFeed" if on => vec![TableFeature::ChangeDataFeed],
-        "delta.enableDeletionVectors" if on => vec![TableFeature::DeletionVectors],
-        "delta.enableInCommitTimestamps" if on => vec![TableFeature::InCommitTimestamp],
-        "delta.enableRowTracking" if on => {
+        crate::properties::APPEND_ONLY if on => vec![TableFeature::AppendOnly],
+        crate::properties::ENABLE_CHANGE_DATA_FEED if on => vec![TableFeature::ChangeDataFeed],
+        crate::properties::ENABLE_DELETION_VECTORS if on => vec![TableFeature::DeletionVectors],
+        crate::properties::ENABLE_IN_COMMIT_TIMESTAMPS if on => {
+            vec![TableFeature::InCommitTimestamp]
+        }
+        crate::properties::ENABLE_ROW_TRACKING if on => {
             vec![TableFeature::RowTracking, TableFeature::DomainMetadata]
         }
-        "delta.checkpointPolicy" if value == "v2" => vec![TableFeature::V2Checkpoint],
-        "delta.enableTypeWidening" if on => vec![TableFeature::TypeWidening],
-        "delta.columnMapping.mode" if matches!(value, "name" | "id") => {
+        crate::properties::CHECKPOINT_POLICY if value == "v2" => vec![TableFeature::V2Checkpoint],
+        crate::properties::ENABLE_TYPE_WIDENING if on => vec![TableFeature::TypeWidening],
+        crate::properties::COLUMN_MAPPING_MODE if matches!(value, "name" | "id") => {
             vec![TableFeature::ColumnMapping]
         }
-        k if k.starts_with("delta.constraints.") => vec![TableFeature::CheckConstraints],
-        k if k.starts_with("delta.feature.") => {
-            let name = &k["delta.feature.".len()..];
+        k if k.starts_with(crate::properties::CONSTRAINTS_PREFIX) => {
+            vec![TableFeature::CheckConstraints]
+        }
+        k if k.starts_with(crate::properties::FEATURE_PREFIX) => {
+            let name = &k[crate::properties::FEATURE_PREFIX.len()..];
             vec![
                 name.parse()
                     .unwrap_or_else(|e: std::convert::Infallible| match e {}),
@@ -103,11 +107,7 @@ pub fn protocol_for(
     }
 }
 
-/// Table property naming the hidden row-id column of a row-tracking table.
-pub const MATERIALIZED_ROW_ID: &str = "delta.rowTracking.materializedRowIdColumnName";
-/// Table property naming the hidden row-commit-version column.
-pub const MATERIALIZED_ROW_COMMIT_VERSION: &str =
-    "delta.rowTracking.materializedRowCommitVersionColumnName";
+pub use crate::properties::{MATERIALIZED_ROW_COMMIT_VERSION, MATERIALIZED_ROW_ID};
 
 /// The hidden row-tracking column names of the table with id `table_id`:
 /// unique per table, and the same whichever writer derives them.
@@ -122,7 +122,7 @@ pub fn row_tracking_column_names(table_id: &str) -> (String, String) {
 /// columns of table `table_id` (unless already named).
 pub fn name_row_tracking_columns(properties: &mut HashMap<String, String>, table_id: &str) {
     if properties
-        .get("delta.enableRowTracking")
+        .get(crate::properties::ENABLE_ROW_TRACKING)
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     {
         let (id, version) = row_tracking_column_names(table_id);
@@ -217,7 +217,7 @@ pub fn new_metadata(
     // `delta.feature.*` only requests a feature; it is not a property.
     let configuration = properties
         .into_iter()
-        .filter(|(k, _)| !k.starts_with("delta.feature."))
+        .filter(|(k, _)| !k.starts_with(crate::properties::FEATURE_PREFIX))
         .collect();
     let mut metadata = Metadata::new(id, schema, partition_columns, configuration);
     metadata.name = name;

@@ -42,6 +42,7 @@ mod last_checkpoint;
 pub mod log_path;
 pub mod partition;
 pub mod path;
+pub mod properties;
 mod replay;
 pub mod schema;
 mod segment;

@@ -33,12 +33,7 @@ const REPLAY_WINDOW: usize = 256;
 /// ... or how many bytes of them, whichever comes first.
 const REPLAY_WINDOW_BYTES: usize = 8 << 20;
 
-/// Table property that turns in-commit timestamps on.
-pub const ENABLE_ICT: &str = "delta.enableInCommitTimestamps";
-/// Table property with the version in-commit timestamps were enabled at.
-pub const ICT_ENABLEMENT_VERSION: &str = "delta.inCommitTimestampEnablementVersion";
-/// Table property: the in-commit timestamp of the commit that turned ICT on.
-pub const ICT_ENABLEMENT_TIMESTAMP: &str = "delta.inCommitTimestampEnablementTimestamp";
+use crate::properties::{ENABLE_IN_COMMIT_TIMESTAMPS as ENABLE_ICT, ICT_ENABLEMENT_VERSION};
 
 /// Which version of a table to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

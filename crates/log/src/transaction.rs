@@ -26,7 +26,10 @@ use crate::environment::Environment;
 use crate::error::{LogError, LogResult};
 use crate::features::TableFeature;
 use crate::log_path::commit_path;
-use crate::snapshot::{ENABLE_ICT, ICT_ENABLEMENT_TIMESTAMP, ICT_ENABLEMENT_VERSION, Snapshot};
+use crate::properties::{
+    ENABLE_IN_COMMIT_TIMESTAMPS as ENABLE_ICT, ICT_ENABLEMENT_TIMESTAMP, ICT_ENABLEMENT_VERSION,
+};
+use crate::snapshot::Snapshot;
 use crate::storage::{LogStore, StorageError};
 use crate::writable::check_writable;
 
@@ -342,7 +345,7 @@ fn unenforced_data_rule(
         && metadata
             .configuration
             .keys()
-            .any(|k| k.starts_with("delta.constraints."))
+            .any(|k| k.starts_with(crate::properties::CONSTRAINTS_PREFIX))
     {
         return Some("CHECK constraints");
     }
@@ -597,7 +600,7 @@ impl Transaction {
         if let Some(p) = &self.new_protocol {
             check_writable(&table, version, p)?;
         }
-        if metadata.flag("delta.appendOnly")
+        if metadata.flag(crate::properties::APPEND_ONLY)
             && protocol.has_feature(&TableFeature::AppendOnly)
             && self.removes.iter().any(|r| r.data_change)
         {
@@ -645,7 +648,7 @@ impl Transaction {
             )));
         }
         let mapped = matches!(
-            metadata.property("delta.columnMapping.mode"),
+            metadata.property(crate::properties::COLUMN_MAPPING_MODE),
             Some("name" | "id")
         );
         for col in &metadata.partition_columns {
@@ -684,7 +687,7 @@ impl Transaction {
         }
         self.options.isolation.unwrap_or_else(|| {
             metadata
-                .property("delta.isolationLevel")
+                .property(crate::properties::ISOLATION_LEVEL)
                 .and_then(IsolationLevel::from_property)
                 .unwrap_or_default()
         })
@@ -1032,7 +1035,7 @@ impl Transaction {
             .or(state.metadata.as_ref())
             .unwrap_or(metadata);
         let interval = metadata
-            .property("delta.checkpointInterval")
+            .property(crate::properties::CHECKPOINT_INTERVAL)
             .and_then(|v| v.parse::<u64>().ok())
             .filter(|v| *v > 0)
             .unwrap_or(DEFAULT_CHECKPOINT_INTERVAL);

@@ -25,7 +25,9 @@ pub const CHANGE_TYPE: &str = "_change_type";
 
 /// Whether the table records its changes.
 pub fn enabled(snapshot: &Snapshot) -> bool {
-    snapshot.metadata().flag("delta.enableChangeDataFeed")
+    snapshot
+        .metadata()
+        .flag(silt_log::properties::ENABLE_CHANGE_DATA_FEED)
 }
 
 fn with_change_type(schema: &StructType) -> StructType {
@@ -66,7 +68,9 @@ pub async fn write_changes(
         threads: 1,
         ..Default::default()
     };
-    let mode = ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode"));
+    let mode = ColumnMappingMode::from_property(
+        metadata.property(silt_log::properties::COLUMN_MAPPING_MODE),
+    );
     let (adds, _) = write_data_files(
         snapshot.store().clone(),
         &schema,

@@ -204,7 +204,9 @@ pub async fn optimize(
     }
     let scan = Scan::of_files(snapshot, schema.clone(), Vec::new());
     let now = chrono::Utc::now().timestamp_millis();
-    let mode = ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode"));
+    let mode = ColumnMappingMode::from_property(
+        metadata.property(silt_log::properties::COLUMN_MAPPING_MODE),
+    );
     let mut removes = Vec::new();
     let mut adds = Vec::new();
     for files in groups.values() {

@@ -111,7 +111,8 @@ pub struct RowChangeResult {
 /// Whether row deletes on this table write deletion vectors.
 pub fn deletion_vectors_enabled(s: &Snapshot) -> bool {
     s.protocol().has_feature(&TableFeature::DeletionVectors)
-        && s.metadata().flag("delta.enableDeletionVectors")
+        && s.metadata()
+            .flag(silt_log::properties::ENABLE_DELETION_VECTORS)
 }
 
 fn write_err(s: &Snapshot, file: &str, reason: String) -> ParquetError {
@@ -401,7 +402,9 @@ pub async fn commit_row_changes(
             rows_copied: 0,
         });
     }
-    let mode = ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode"));
+    let mode = ColumnMappingMode::from_property(
+        metadata.property(silt_log::properties::COLUMN_MAPPING_MODE),
+    );
     if !rewrite.is_empty() || !to_read.is_empty() {
         let (rows, progress) = rewrite_rows(snapshot, &scan, tracking.clone(), rewrite, to_read);
         // Copied rows already satisfied the table's checks.

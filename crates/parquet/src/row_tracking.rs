@@ -75,8 +75,8 @@ impl RowTracking {
     pub fn of(snapshot: &Snapshot) -> Option<Self> {
         let m = snapshot.metadata();
         if !snapshot.protocol().has_feature(&TableFeature::RowTracking)
-            || !m.flag("delta.enableRowTracking")
-            || m.flag("delta.rowTrackingSuspended")
+            || !m.flag(silt_log::properties::ENABLE_ROW_TRACKING)
+            || m.flag(silt_log::properties::ROW_TRACKING_SUSPENDED)
         {
             return None;
         }

@@ -211,7 +211,9 @@ impl Scan {
             version: snapshot.version(),
             schema: metadata.schema().clone(),
             partition_columns: metadata.partition_columns.clone(),
-            mode: ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode")),
+            mode: ColumnMappingMode::from_property(
+                metadata.property(silt_log::properties::COLUMN_MAPPING_MODE),
+            ),
             files: Vec::new(),
             columns: None,
             predicate: None,

@@ -85,7 +85,7 @@ pub async fn vacuum(snapshot: &Snapshot, options: &VacuumOptions) -> ParquetResu
     silt_log::writable::check_writable(&table, snapshot.version(), snapshot.protocol())?;
     let table_retention = snapshot
         .metadata()
-        .property("delta.deletedFileRetentionDuration")
+        .property(silt_log::properties::DELETED_FILE_RETENTION_DURATION)
         .and_then(parse_interval_ms)
         .unwrap_or(DEFAULT_RETENTION_MS);
     let retention = match options.retention_hours {

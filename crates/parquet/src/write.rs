@@ -894,7 +894,9 @@ where
     let (schema, partition_columns, mode, create) = match &snapshot {
         Some(s) => {
             let m = s.metadata();
-            let mode = ColumnMappingMode::from_property(m.property("delta.columnMapping.mode"));
+            let mode = ColumnMappingMode::from_property(
+                m.property(silt_log::properties::COLUMN_MAPPING_MODE),
+            );
             let mut schema = m.schema().clone();
             if options.merge_schema
                 && let Some(first) = input.peek()
@@ -920,7 +922,7 @@ where
                             new.push(f);
                         }
                         Some(t)
-                            if m.flag("delta.enableTypeWidening")
+                            if m.flag(silt_log::properties::ENABLE_TYPE_WIDENING)
                                 && silt_log::alter::is_widening(&t.data_type, &f.data_type) =>
                         {
                             changes.push(silt_log::alter::AlterTable::ChangeColumnType {
@@ -979,8 +981,9 @@ where
             .map_err(|e| invalid(e.to_string()))?;
             // Column mapping, when asked for, was set up by new_metadata:
             // files use its physical names.
-            let mode =
-                ColumnMappingMode::from_property(metadata.property("delta.columnMapping.mode"));
+            let mode = ColumnMappingMode::from_property(
+                metadata.property(silt_log::properties::COLUMN_MAPPING_MODE),
+            );
             (
                 metadata.schema().clone(),
                 options.partition_by.clone(),
