@@ -33,6 +33,7 @@ mod file_sink;
 pub mod filter;
 mod min_max;
 mod page_bytes;
+pub mod restore;
 pub mod row_changes;
 pub mod row_tracking;
 pub mod scan;
@@ -56,6 +57,7 @@ pub use alter::alter_table;
 pub use column_values::{EvaluationError, ExpressionEvaluator};
 pub use delete::{DeleteResult, OptimizeResult, delete_where, optimize};
 pub use error::{ParquetError, ParquetResult};
+pub use restore::{RestoreResult, restore};
 pub use row_changes::{
     ChangeType, RemovedRows, RowChangeResult, RowChanges, commit_row_changes,
     deletion_vectors_enabled,

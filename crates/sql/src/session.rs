@@ -28,7 +28,6 @@ use silt_store::TableBuilder;
 
 use crate::error::{SqlError, SqlResult};
 use crate::exec::external;
-use crate::restore::restore;
 use crate::sql_text::{significant_tokens, tokenize};
 use crate::statement_error::{DdlError, StatementError};
 use crate::table::DeltaTable;
@@ -525,7 +524,10 @@ impl SiltSession {
             .at(spec)
             .load()
             .await?;
-        let r = restore(&current, &target).await?;
+        let r = silt_parquet::restore(&current, &target).await?;
+        if let Some(outcome) = &r.outcome {
+            crate::exec::committed(outcome, current.location())?;
+        }
         table.latest().await?;
         let schema = Arc::new(Schema::new(vec![
             Field::new("restored_version", DataType::UInt64, false),

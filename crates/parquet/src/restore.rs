@@ -1,19 +1,21 @@
 //! RESTORE: make the newest version hold exactly the files (and metadata)
 //! of an earlier version, as one transaction that re-adds the files the
 //! later versions removed and removes the files they added. Refused when a
-//! file to bring back is gone (vacuumed).
+//! file to bring back is gone (vacuumed). Log and storage work only, so it
+//! lives below the SQL layer (silt-sql's `RESTORE TABLE` calls it).
 
 use std::collections::HashSet;
 
 use silt_log::actions::Add;
 use silt_log::{CommitOutcome, Operation, Snapshot};
 
-use crate::error::{SqlError, SqlResult};
+use crate::error::{ParquetError, ParquetResult};
 
 /// What a RESTORE did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreResult {
-    /// The commit outcome (`None` when the table already matched).
+    /// The commit outcome (`None` when the table already matched); a
+    /// conflict is the caller's to handle, as for every table operation.
     pub outcome: Option<CommitOutcome>,
     /// Files brought back.
     pub files_restored: usize,
@@ -37,13 +39,13 @@ fn identity(a: &Add) -> String {
 
 /// Restores `current`'s table to the state of `target` (an earlier
 /// snapshot of the same table).
-pub async fn restore(current: &Snapshot, target: &Snapshot) -> SqlResult<RestoreResult> {
+pub async fn restore(current: &Snapshot, target: &Snapshot) -> ParquetResult<RestoreResult> {
     let table = current.location().to_string();
     if target.version() > current.version() {
-        return Err(SqlError::Statement {
-            statement: format!("RESTORE {table} TO VERSION AS OF {}", target.version()),
+        return Err(ParquetError::InvalidData {
+            table,
             reason: format!(
-                "version {} is newer than the table's {}",
+                "cannot restore to version {}: it is newer than the table's {}",
                 target.version(),
                 current.version()
             ),
@@ -74,9 +76,11 @@ pub async fn restore(current: &Snapshot, target: &Snapshot) -> SqlResult<Restore
             .store()
             .list_recursive("")
             .await
-            .map_err(|e| SqlError::Statement {
-                statement: format!("RESTORE {table}"),
-                reason: format!("listing the table: {e}"),
+            .map_err(|source| {
+                ParquetError::Log(silt_log::LogError::Storage {
+                    table: table.clone(),
+                    source,
+                })
             })?
             .into_iter()
             .map(|f| f.path)
@@ -88,8 +92,8 @@ pub async fn restore(current: &Snapshot, target: &Snapshot) -> SqlResult<Restore
             if let Some(key) = key
                 && !present.contains(&key)
             {
-                return Err(SqlError::Statement {
-                    statement: format!("RESTORE {table} TO VERSION AS OF {}", target.version()),
+                return Err(ParquetError::InvalidData {
+                    table,
                     reason: format!(
                         "file {} of version {} no longer exists (vacuumed?); the table cannot be restored to that version",
                         a.path.as_str(),
@@ -125,7 +129,6 @@ pub async fn restore(current: &Snapshot, target: &Snapshot) -> SqlResult<Restore
     }
     // The restored files satisfied the table's checks when first written.
     let outcome = txn.with_checks_enforced().commit().await?;
-    crate::exec::committed(&outcome, &table)?;
     Ok(RestoreResult {
         outcome: Some(outcome),
         files_restored,
