@@ -9,6 +9,7 @@ use datafusion::dataframe::DataFrame;
 use crate::error::{SqlError, SqlResult};
 use crate::metrics::DmlMetrics;
 use crate::session::{PATH_SCHEMA, SiltSession};
+use crate::statement_error::StatementError;
 
 /// `name` as a table reference: a registered name as is, a path or URI as
 /// `delta.'path'`.
@@ -34,9 +35,9 @@ fn condition(pred: Option<&str>) -> String {
 async fn run_count(session: &SiltSession, sql: &str) -> SqlResult<DmlMetrics> {
     let out = session.run(sql).await?;
     let Some(batch) = out.first() else {
-        return Err(SqlError::Statement {
+        return Err(SqlError::InvalidStatement {
             statement: sql.to_string(),
-            reason: "the statement returned no metrics".into(),
+            problem: Box::new(StatementError::NoMetrics),
         });
     };
     Ok(DmlMetrics::from_batch(batch)?)
@@ -114,9 +115,9 @@ impl<'a> UpdateBuilder<'a> {
             .map(|(c, v)| (c.as_str(), v.as_str()))
             .collect();
         if sets.is_empty() {
-            return Err(SqlError::Statement {
+            return Err(SqlError::InvalidStatement {
                 statement: format!("UPDATE {}", self.target),
-                reason: "UPDATE needs at least one SET".into(),
+                problem: Box::new(StatementError::UpdateWithoutSet),
             });
         }
         let mut sql = format!("UPDATE {} SET {}", self.target, assignments(&sets));
@@ -242,15 +243,15 @@ impl<'a> MergeBuilder<'a> {
     /// Runs the merge; returns what it did.
     pub async fn execute(self) -> SqlResult<DmlMetrics> {
         let Some(on) = &self.on else {
-            return Err(SqlError::Statement {
+            return Err(SqlError::InvalidStatement {
                 statement: format!("MERGE INTO {}", self.target),
-                reason: "MERGE needs an ON condition".into(),
+                problem: Box::new(StatementError::MergeWithoutOn),
             });
         };
         if self.clauses.is_empty() {
-            return Err(SqlError::Statement {
+            return Err(SqlError::InvalidStatement {
                 statement: format!("MERGE INTO {}", self.target),
-                reason: "MERGE needs at least one WHEN clause".into(),
+                problem: Box::new(StatementError::MergeWithoutWhen),
             });
         }
         let view = format!("__silt_merge_source_{}", uuid_like());

@@ -13,14 +13,6 @@ pub enum SqlError {
     /// DataFusion refused or failed the statement (planning or execution).
     #[error(transparent)]
     DataFusion(DataFusionError),
-    /// The statement cannot be run as written.
-    #[error("{reason} (in: {statement})")]
-    Statement {
-        /// The statement text.
-        statement: String,
-        /// What is wrong with it.
-        reason: String,
-    },
     /// silt's own reading of the statement refuses it before DataFusion
     /// plans it: a `CREATE TABLE` or `ALTER TABLE` it cannot read or Delta
     /// does not allow, text that does not tokenize, a `delta.'path'` name
@@ -68,8 +60,8 @@ pub enum SqlError {
 impl SqlError {
     /// Whether running the statement again can succeed: a conflict (it is
     /// planned again on the new version), a lost commit race, or a storage
-    /// failure that may be transient. Statement (including
-    /// [`Self::InvalidStatement`]), planning and data errors are not.
+    /// failure that may be transient. Statement errors
+    /// ([`Self::InvalidStatement`]), planning and data errors are not.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Conflict { .. } => true,

@@ -214,9 +214,9 @@ impl SiltSession {
         let mut statements = self.sql_all(text).await?;
         match (statements.pop(), statements.is_empty()) {
             (Some(df), true) => Ok(df),
-            _ => Err(SqlError::Statement {
+            _ => Err(SqlError::InvalidStatement {
                 statement: text.to_string(),
-                reason: "expected exactly one statement".into(),
+                problem: Box::new(StatementError::NotOneStatement),
             }),
         }
     }
@@ -242,10 +242,6 @@ impl SiltSession {
     }
 
     async fn one_statement(&self, text: &str) -> SqlResult<DataFrame> {
-        let bad = |reason: String| SqlError::Statement {
-            statement: text.to_string(),
-            reason,
-        };
         let invalid = |problem: StatementError| SqlError::InvalidStatement {
             statement: text.to_string(),
             problem: Box::new(problem),
@@ -282,7 +278,7 @@ impl SiltSession {
         let mut parsed = DFParser::parse_sql(&rewritten)?;
         let mut statement = match (parsed.pop_front(), parsed.is_empty()) {
             (Some(s), true) => s,
-            _ => return Err(bad("expected exactly one statement".into())),
+            _ => return Err(invalid(StatementError::NotOneStatement)),
         };
         if let DFStatement::Statement(s) = &statement
             && let Some(merge) = crate::dml_statement::update_from_as_merge(s)
@@ -291,7 +287,11 @@ impl SiltSession {
             let mut parsed = DFParser::parse_sql(&merge)?;
             statement = match (parsed.pop_front(), parsed.is_empty()) {
                 (Some(s), true) => s,
-                _ => return Err(bad("UPDATE … FROM did not read back as one MERGE".into())),
+                _ => {
+                    return Err(invalid(StatementError::RewriteNotMerge {
+                        what: "UPDATE … FROM",
+                    }));
+                }
             };
         }
         if let DFStatement::Statement(s) = &statement
@@ -305,9 +305,7 @@ impl SiltSession {
                     .map_err(|e| in_statement(e, text));
             };
             if !ct.columns.is_empty() {
-                return Err(bad(
-                    "CREATE TABLE … AS SELECT takes its columns from the query; drop the column list".into(),
-                ));
+                return Err(invalid(StatementError::CreateAsSelectWithColumns));
             }
             let layout = TableLayout {
                 partition_by: partition_columns(ct).map_err(|e| invalid(e.into()))?,
@@ -328,13 +326,14 @@ impl SiltSession {
     /// A MERGE with `UPDATE SET *` / `INSERT *` marked (see `merge_star`),
     /// with the target's columns written out.
     async fn expand_merge_stars(&self, marked: &str) -> SqlResult<String> {
-        let bad = |reason: String| SqlError::Statement {
-            statement: marked.to_string(),
-            reason,
-        };
         let parsed = DFParser::parse_sql(marked)?;
         let Some(DFStatement::Statement(statement)) = parsed.front() else {
-            return Err(bad("expected one MERGE statement".into()));
+            return Err(SqlError::InvalidStatement {
+                statement: marked.to_string(),
+                problem: Box::new(StatementError::RewriteNotMerge {
+                    what: "MERGE with UPDATE SET * or INSERT *",
+                }),
+            });
         };
         let (target, source) =
             crate::merge_star::merge_names(statement).map_err(|e| SqlError::InvalidStatement {
@@ -359,9 +358,9 @@ impl SiltSession {
             if if_not_exists {
                 return count_frame(&self.ctx, 0);
             }
-            return Err(SqlError::Statement {
+            return Err(SqlError::InvalidStatement {
                 statement: format!("CREATE TABLE {PATH_SCHEMA}.'{path}'"),
-                reason: "the table already exists".into(),
+                problem: Box::new(StatementError::TableExists),
             });
         }
         // Columns of the new table are nullable, as Delta's CREATE TABLE AS
@@ -408,10 +407,6 @@ impl SiltSession {
     /// `CREATE TABLE delta.'path' (columns …) [PARTITIONED BY …] [CLUSTER BY
     /// …] [TBLPROPERTIES …]`: an empty table, one commit.
     async fn create_table(&self, path: String, ct: &CreateTable) -> SqlResult<DataFrame> {
-        let bad = |reason: String| SqlError::Statement {
-            statement: format!("CREATE TABLE {PATH_SCHEMA}.'{path}'"),
-            reason,
-        };
         let invalid = |problem: StatementError| SqlError::InvalidStatement {
             statement: format!("CREATE TABLE {PATH_SCHEMA}.'{path}'"),
             problem: Box::new(problem),
@@ -421,17 +416,15 @@ impl SiltSession {
             if ct.if_not_exists {
                 return count_frame(&self.ctx, 0);
             }
-            return Err(bad("the table already exists".into()));
+            return Err(invalid(StatementError::TableExists));
         }
         if ct.columns.is_empty() {
-            return Err(bad("CREATE TABLE needs a column list or AS SELECT".into()));
+            return Err(invalid(StatementError::CreateWithoutColumns));
         }
         let spec = crate::ddl::create_spec(ct).map_err(|e| invalid(e.into()))?;
         let partition_by = partition_columns(ct).map_err(|e| invalid(e.into()))?;
         if !spec.cluster_by.is_empty() && !partition_by.is_empty() {
-            return Err(bad(
-                "a table is either partitioned or clustered, not both".into()
-            ));
+            return Err(invalid(StatementError::PartitionedAndClustered));
         }
         let properties =
             crate::ddl::create_properties(table_properties(&ct.table_options), &spec.constraints);
@@ -487,12 +480,13 @@ impl SiltSession {
     }
 
     async fn restore_statement(&self, tokens: &[Token]) -> SqlResult<DataFrame> {
-        let bad = |reason: &str| SqlError::Statement {
+        let bad = |problem: StatementError| SqlError::InvalidStatement {
             statement: String::new(),
-            reason: reason.to_string(),
+            problem: Box::new(problem),
         };
-        let usage =
-            "expected RESTORE [TABLE] <table> TO VERSION AS OF <n> | TIMESTAMP AS OF '<time>'";
+        let usage = || StatementError::Usage {
+            usage: "RESTORE [TABLE] <table> TO VERSION AS OF <n> | TIMESTAMP AS OF '<time>'",
+        };
         let mut i = 1;
         if matches!(tokens.get(i), Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("TABLE")) {
             i += 1;
@@ -501,7 +495,7 @@ impl SiltSession {
             .iter()
             .position(|t| matches!(t, Token::Word(w) if w.keyword == Keyword::TO && w.quote_style.is_none()))
             .map(|p| p + i)
-            .ok_or_else(|| bad(usage))?;
+            .ok_or_else(|| bad(usage()))?;
         let name = &tokens[i..to];
         let rest: Vec<String> = tokens[to + 1..]
             .iter()
@@ -509,14 +503,14 @@ impl SiltSession {
             .collect();
         let spec = match (rest.first().map(String::as_str), tokens.get(to + 4)) {
             (Some("VERSION"), Some(Token::Number(n, _))) if rest.len() == 4 => {
-                VersionSpec::Version(n.parse().map_err(|_| bad(usage))?)
+                VersionSpec::Version(n.parse().map_err(|_| bad(usage()))?)
             }
             (Some("TIMESTAMP"), Some(Token::SingleQuotedString(t))) if rest.len() == 4 => {
                 let us = silt_log::partition::parse_timestamp(t)
-                    .ok_or_else(|| bad("unreadable timestamp"))?;
+                    .ok_or_else(|| bad(StatementError::UnreadableTimestamp { text: t.clone() }))?;
                 VersionSpec::Timestamp(us / 1000)
             }
-            _ => return Err(bad(usage)),
+            _ => return Err(bad(usage())),
         };
         let table = self.resolve(name).await?;
         let current = table.writable().await?;
@@ -548,9 +542,9 @@ impl SiltSession {
 
     /// The Delta table a statement names: `delta.'path'`, a registered name.
     async fn resolve(&self, name: &[Token]) -> SqlResult<Arc<DeltaTable>> {
-        let not_delta = |what: String| SqlError::Statement {
+        let not_delta = |what: String| SqlError::InvalidStatement {
             statement: what.clone(),
-            reason: format!("{what} is not a Delta table"),
+            problem: Box::new(StatementError::NotDelta { name: what }),
         };
         let text: String = name.iter().map(ToString::to_string).collect();
         if let [Token::Word(schema), Token::Period, last] = name
@@ -575,10 +569,6 @@ impl SiltSession {
 /// RESTORE, CREATE TABLE, MERGE's stars) name only what they were given.
 fn in_statement(e: SqlError, text: &str) -> SqlError {
     match e {
-        SqlError::Statement { reason, .. } => SqlError::Statement {
-            statement: text.to_string(),
-            reason,
-        },
         SqlError::InvalidStatement { problem, .. } => SqlError::InvalidStatement {
             statement: text.to_string(),
             problem,

@@ -43,6 +43,58 @@ pub enum StatementError {
         /// The path as written.
         path: String,
     },
+    /// No statement, or several, where exactly one is needed.
+    #[error("expected exactly one statement")]
+    NotOneStatement,
+    /// A statement silt rewrites (UPDATE … FROM, MERGE's stars) did not
+    /// read back in the form it was rewritten to.
+    #[error("{what} did not read back as one MERGE statement")]
+    RewriteNotMerge {
+        /// The rewritten form.
+        what: &'static str,
+    },
+    /// `CREATE TABLE` of a table that exists.
+    #[error("the table already exists")]
+    TableExists,
+    /// `CREATE TABLE` with neither a column list nor `AS SELECT`.
+    #[error("CREATE TABLE needs a column list or AS SELECT")]
+    CreateWithoutColumns,
+    /// `CREATE TABLE … AS SELECT` with a column list.
+    #[error("CREATE TABLE … AS SELECT takes its columns from the query; drop the column list")]
+    CreateAsSelectWithColumns,
+    /// Both `PARTITIONED BY` and `CLUSTER BY`.
+    #[error("a table is either partitioned or clustered, not both")]
+    PartitionedAndClustered,
+    /// A statement not in its one accepted form.
+    #[error("expected {usage}")]
+    Usage {
+        /// The accepted form.
+        usage: &'static str,
+    },
+    /// A timestamp that does not read as one.
+    #[error("unreadable timestamp {text:?}")]
+    UnreadableTimestamp {
+        /// The text as written.
+        text: String,
+    },
+    /// A name that is not a Delta table.
+    #[error("{name} is not a Delta table")]
+    NotDelta {
+        /// The name as written.
+        name: String,
+    },
+    /// An `UpdateBuilder` with nothing to set.
+    #[error("UPDATE needs at least one SET")]
+    UpdateWithoutSet,
+    /// A `MergeBuilder` without its ON condition.
+    #[error("MERGE needs an ON condition")]
+    MergeWithoutOn,
+    /// A `MergeBuilder` without a WHEN clause.
+    #[error("MERGE needs at least one WHEN clause")]
+    MergeWithoutWhen,
+    /// A DML statement whose result has no metrics row.
+    #[error("the statement returned no metrics")]
+    NoMetrics,
 }
 
 /// Token-level syntax of silt's DDL reading: a token that is not the one
