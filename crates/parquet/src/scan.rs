@@ -154,6 +154,31 @@ impl ChunkReader for RangedFile {
     }
 }
 
+/// The files a scan chooses from: a snapshot's list, decoded one file at a
+/// time as the scan selects (a million-file table is never held as
+/// `Add`s), or a fixed set.
+#[derive(Debug, Clone)]
+enum ScanFiles {
+    List(silt_log::FileList),
+    Fixed(Vec<Add>),
+}
+
+impl ScanFiles {
+    fn iter(&self) -> Box<dyn Iterator<Item = std::borrow::Cow<'_, Add>> + '_> {
+        match self {
+            ScanFiles::List(l) => Box::new(l.iter()),
+            ScanFiles::Fixed(v) => Box::new(v.iter().map(std::borrow::Cow::Borrowed)),
+        }
+    }
+
+    fn to_vec(&self) -> Vec<Add> {
+        match self {
+            ScanFiles::List(l) => l.to_vec(),
+            ScanFiles::Fixed(v) => v.clone(),
+        }
+    }
+}
+
 /// A scan of one snapshot.
 #[derive(Debug, Clone)]
 #[must_use = "a scan does nothing until executed"]
@@ -164,7 +189,7 @@ pub struct Scan {
     schema: StructType,
     partition_columns: Vec<String>,
     mode: ColumnMappingMode,
-    files: Vec<Add>,
+    files: ScanFiles,
     columns: Option<Vec<String>>,
     predicate: Option<Expr>,
     limit: Option<usize>,
@@ -188,7 +213,7 @@ impl Scan {
     /// Scans `snapshot` (all columns, all rows).
     pub fn new(snapshot: &Snapshot) -> Self {
         Self {
-            files: snapshot.files().to_vec(),
+            files: ScanFiles::List(snapshot.files().clone()),
             ..Self::new_empty(snapshot)
         }
     }
@@ -198,7 +223,7 @@ impl Scan {
     pub fn of_files(snapshot: &Snapshot, schema: StructType, files: Vec<Add>) -> Self {
         Self {
             schema,
-            files,
+            files: ScanFiles::Fixed(files),
             ..Self::new_empty(snapshot)
         }
     }
@@ -214,7 +239,7 @@ impl Scan {
             mode: ColumnMappingMode::from_property(
                 metadata.property(silt_log::properties::COLUMN_MAPPING_MODE),
             ),
-            files: Vec::new(),
+            files: ScanFiles::Fixed(Vec::new()),
             columns: None,
             predicate: None,
             limit: None,
@@ -325,7 +350,7 @@ impl Scan {
 
     fn selected_files(&self) -> ParquetResult<(Vec<Add>, usize)> {
         let Some(pred) = &self.predicate else {
-            return Ok((self.files.clone(), 0));
+            return Ok((self.files.to_vec(), 0));
         };
         pred.validate(&self.schema)
             .map_err(|e| self.invalid(e.to_string()))?;
@@ -348,7 +373,7 @@ impl Scan {
         };
         let mut kept = Vec::new();
         let mut skipped = 0;
-        for f in &self.files {
+        for f in self.files.iter() {
             let stats = f.parsed_stats().ok().flatten();
             let pv = crate::arrow_values::logical_partition_values(
                 &f.partition_values,
@@ -359,7 +384,7 @@ impl Scan {
             if pred.can_skip_file(&self.schema, &pv, stats.as_ref(), &physical) {
                 skipped += 1;
             } else {
-                kept.push(f.clone());
+                kept.push(f.into_owned());
             }
         }
         Ok((kept, skipped))
@@ -582,8 +607,19 @@ impl Scan {
     /// A copy without the file list (decode threads do not need it).
     fn clone_for_decode(&self) -> Scan {
         Scan {
-            files: Vec::new(),
-            ..self.clone()
+            store: self.store.clone(),
+            table: self.table.clone(),
+            version: self.version,
+            schema: self.schema.clone(),
+            partition_columns: self.partition_columns.clone(),
+            mode: self.mode,
+            files: ScanFiles::Fixed(Vec::new()),
+            columns: self.columns.clone(),
+            predicate: self.predicate.clone(),
+            limit: self.limit,
+            concurrency: self.concurrency,
+            ranged_min: self.ranged_min,
+            decoded: self.decoded.clone(),
         }
     }
 
