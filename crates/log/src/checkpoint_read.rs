@@ -50,15 +50,7 @@ pub struct CheckpointContents {
 impl CheckpointContents {
     fn extend(&mut self, part: Decoded) {
         self.actions.extend(part.actions);
-        self.chunks_into_files(part.chunks);
-    }
-
-    fn chunks_into_files(&mut self, chunks: Vec<AddChunk>) {
-        if chunks.is_empty() {
-            return;
-        }
-        let files = std::mem::take(&mut self.files);
-        self.files = files.with_chunks(chunks);
+        self.files.add_chunks(part.chunks);
     }
 }
 

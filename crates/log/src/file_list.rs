@@ -189,11 +189,10 @@ impl fmt::Debug for FileList {
 }
 
 impl FileList {
-    /// These files and the chunks' (whose keys none of these files has).
-    pub(crate) fn with_chunks(mut self, chunks: Vec<AddChunk>) -> Self {
+    /// Adds checkpoint chunks (whose keys no file here has).
+    pub(crate) fn add_chunks(&mut self, chunks: Vec<AddChunk>) {
         self.len += chunks.iter().map(|c| c.live).sum::<usize>();
         self.chunks.extend(chunks);
-        self
     }
 
     /// How many live files.
