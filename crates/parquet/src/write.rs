@@ -100,12 +100,6 @@ pub struct WriteOptions {
     /// it lacks): an append records a read of the whole table, so a
     /// concurrent change to it is a conflict, not a silent overlap.
     pub read_whole_table: bool,
-    /// Encode the columns it can take (strings; dictionary-encoded numbers;
-    /// top-level, version 1 pages, default encodings) with silt's own
-    /// column writer, which is faster than parquet-rs's for them but writes
-    /// no size statistics or level histograms in the footer. `false`:
-    /// parquet-rs writes every column.
-    pub own_column_writer: bool,
 }
 
 impl Default for WriteOptions {
@@ -126,7 +120,6 @@ impl Default for WriteOptions {
             evaluator: None,
             progress: None,
             read_whole_table: false,
-            own_column_writer: true,
         }
     }
 }
@@ -478,8 +471,6 @@ struct Context {
     props: WriterProperties,
     /// Row groups with `props`.
     default_row_groups: RowGroupFactory,
-    /// [`WriteOptions::own_column_writer`].
-    own_writer: bool,
     /// Properties with dictionaries off for the columns the first large
     /// enough batch showed to be near-unique, and their row groups; every
     /// later row group and file uses them.
@@ -542,9 +533,8 @@ impl Context {
                 )
             })
             .build();
-        let factory =
-            RowGroupFactory::new(self.file_schema.clone(), props.clone(), self.own_writer)
-                .map_err(|e| self.write_err("", e.to_string()))?;
+        let factory = RowGroupFactory::new(self.file_schema.clone(), props.clone())
+            .map_err(|e| self.write_err("", e.to_string()))?;
         Ok(&self.chosen.get_or_init(|| (props, factory)).1)
     }
 
@@ -1225,18 +1215,14 @@ where
         store,
         table: table.clone(),
         file_schema: file_schema.clone(),
-        default_row_groups: RowGroupFactory::new(
-            file_schema.clone(),
-            props.clone(),
-            options.own_column_writer,
-        )
-        .map_err(|e| ParquetError::Write {
-            table: table.clone(),
-            file: String::new(),
-            reason: e.to_string(),
-        })?,
+        default_row_groups: RowGroupFactory::new(file_schema.clone(), props.clone()).map_err(
+            |e| ParquetError::Write {
+                table: table.clone(),
+                file: String::new(),
+                reason: e.to_string(),
+            },
+        )?,
         props,
-        own_writer: options.own_column_writer,
         chosen: std::sync::OnceLock::new(),
         deciding: std::sync::Mutex::new(()),
         slots: PartitionSlots::default(),

@@ -1670,38 +1670,35 @@ async fn a_refused_alter_is_typed_and_not_retryable() {
     assert!(!err.is_retryable());
 }
 
-/// `own_column_writer: false` leaves every column to parquet-rs (whose
-/// footer carries size statistics for strings); both writers give the same
-/// rows.
+/// Data files are encoded by parquet-rs's column writers, so their footers
+/// carry what parquet-rs writes: size statistics for strings and level
+/// histograms.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_own_column_writer_can_be_turned_off() {
-    let mut sizes = Vec::new();
-    for own in [true, false] {
-        let dir = tempfile::tempdir().unwrap();
-        let location = dir.path().display().to_string();
-        let store = TableBuilder::new(&location).build_store().unwrap();
-        let opts = WriteOptions {
-            own_column_writer: own,
-            ..Default::default()
-        };
-        write_batches(store, None, vec![batch(0..500, "x")], opts)
-            .await
-            .unwrap();
-        assert_eq!(
-            scan_ids(&location, Some("part = 'x'")).await,
-            (0..500).collect::<Vec<_>>()
-        );
-        let snapshot = TableBuilder::new(&location).load().await.unwrap();
-        let meta = footer(dir.path(), &snapshot.files().to_vec()[0]);
-        let part = meta
-            .row_group(0)
-            .columns()
-            .iter()
-            .find(|c| c.column_path().string() == "part")
-            .unwrap()
-            .unencoded_byte_array_data_bytes();
-        sizes.push(part);
-    }
-    assert_eq!(sizes[0], None, "silt's own writer took the string column");
-    assert_eq!(sizes[1], Some(500), "parquet-rs wrote it");
+async fn data_files_carry_parquet_rs_size_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().display().to_string();
+    let store = TableBuilder::new(&location).build_store().unwrap();
+    write_batches(
+        store,
+        None,
+        vec![batch(0..500, "x")],
+        WriteOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        scan_ids(&location, Some("part = 'x'")).await,
+        (0..500).collect::<Vec<_>>()
+    );
+    let snapshot = TableBuilder::new(&location).load().await.unwrap();
+    let meta = footer(dir.path(), &snapshot.files().to_vec()[0]);
+    let part = meta
+        .row_group(0)
+        .columns()
+        .iter()
+        .find(|c| c.column_path().string() == "part")
+        .unwrap();
+    assert_eq!(part.unencoded_byte_array_data_bytes(), Some(500));
+    let levels = part.definition_level_histogram().unwrap();
+    assert_eq!(levels.values().iter().sum::<i64>(), 500);
 }
