@@ -63,7 +63,7 @@ pub use history::{CommitRecord, read_history};
 pub use schema::{DataType, StructField, StructType};
 pub use segment::{CheckpointFiles, LogFile, LogListing, LogSegment};
 pub use snapshot::{ChecksumDiscrepancy, Snapshot, SnapshotBuilder, VersionSpec};
-pub use storage::{FileMeta, LogStore, ObjectUpload, StorageError};
+pub use storage::{DirEntries, FileMeta, LogStore, ObjectUpload, StorageError};
 pub use transaction::{
     CommitOptions, CommitOutcome, CommitStamp, Committed, Operation, PostCommitError,
     PostCommitHook, Transaction,

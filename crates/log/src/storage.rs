@@ -27,6 +27,10 @@
 //! * [`LogStore::delete`] removes an object; deleting a missing object is not
 //!   an error.
 //! * [`LogStore::list_recursive`] lists every file below a directory.
+//! * [`LogStore::list_dir`] lists what is directly in a directory: its
+//!   files and its subdirectories (each sorted by path; a file system may
+//!   also show empty ones, object stores have none); a missing directory
+//!   is empty.
 //! * [`LogStore::start_upload`] (optional; `None` means "put it whole")
 //!   writes a new object piece by piece, for data files too large to hold
 //!   in memory. Bytes may be visible at the path before
@@ -56,6 +60,46 @@ pub struct FileMeta {
     pub size: u64,
     /// Last modification time, milliseconds since epoch.
     pub last_modified: i64,
+}
+
+/// What is directly in one directory (see [`LogStore::list_dir`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirEntries {
+    /// Its files, sorted by path.
+    pub files: Vec<FileMeta>,
+    /// Its subdirectories as paths relative to the table root (no trailing
+    /// `/`), sorted.
+    pub dirs: Vec<String>,
+}
+
+impl DirEntries {
+    /// Splits a recursive listing of `dir` into what is directly in it.
+    pub fn from_recursive(dir: &str, all: Vec<FileMeta>) -> Self {
+        let dir = dir.trim_end_matches('/');
+        let mut out = Self::default();
+        let mut dirs = std::collections::BTreeSet::new();
+        for f in all {
+            let rest = if dir.is_empty() {
+                Some(f.path.as_str())
+            } else {
+                f.path.strip_prefix(dir).and_then(|r| r.strip_prefix('/'))
+            };
+            let Some(rest) = rest else { continue };
+            match rest.split_once('/') {
+                None => out.files.push(f),
+                Some((sub, _)) => {
+                    dirs.insert(if dir.is_empty() {
+                        sub.to_string()
+                    } else {
+                        format!("{dir}/{sub}")
+                    });
+                }
+            }
+        }
+        out.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        out.dirs = dirs.into_iter().collect();
+        out
+    }
 }
 
 /// What can go wrong in storage, as far as the log protocol cares.
@@ -139,6 +183,15 @@ pub trait LogStore: Send + Sync + fmt::Debug {
     /// Lists every file below `dir` (recursively; `""` for the whole
     /// table), sorted by path. Used by vacuum only.
     async fn list_recursive(&self, dir: &str) -> Result<Vec<FileMeta>, StorageError>;
+
+    /// The files and subdirectories directly in `dir` (`""` for the root),
+    /// so a caller can walk a tree one directory at a time and skip the
+    /// parts it does not need. The default splits a recursive listing
+    /// (correct, not cheaper); stores that list one level override it.
+    async fn list_dir(&self, dir: &str) -> Result<DirEntries, StorageError> {
+        let all = self.list_recursive(dir).await?;
+        Ok(DirEntries::from_recursive(dir, all))
+    }
 
     /// The size and modification time of one object, or
     /// [`StorageError::NotFound`]. The default lists the object's

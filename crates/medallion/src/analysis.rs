@@ -18,7 +18,8 @@ use crate::error::{PipelineError, PipelineResult, SourcePos};
 use crate::pipeline::{FlowPlan, Pipeline};
 use crate::progress::FlowProgress;
 use crate::query::{InputSource, RewrittenQuery};
-use crate::sources::files::{FileOptions, FilesProgress, pending_files, read_files};
+use crate::sources::files::{FileOptions, FilesProgress, read_files};
+use crate::sources::listing::pending_files;
 use crate::tables;
 
 /// What a dry run found: each dataset's schema.

@@ -19,10 +19,8 @@ use crate::progress::{FlowProgress, app_id};
 use crate::query::{InputSource, RewrittenQuery};
 use crate::session_rows::{register_rows, register_table};
 use crate::sources::delta::{DeltaStreamOptions, next_batch};
-use crate::sources::files::{
-    CleanSource, FileOptions, FilesProgress, clean_ingested, list_landing, pending_files,
-    read_files,
-};
+use crate::sources::files::{CleanSource, FileOptions, FilesProgress, clean_ingested, read_files};
+use crate::sources::listing::{FullListings, list_landing, listing_kind, pending_files};
 use crate::{cdc, tables};
 
 /// What one batch did.
@@ -69,6 +67,8 @@ pub struct BatchSettings {
     /// Landing files must be this old before they are read (continuous
     /// runs use a small default so half-written files wait).
     pub min_file_age_ms: Option<i64>,
+    /// When this process last listed each landing source in full.
+    pub full_listings: FullListings,
 }
 
 /// Runs one batch of `flow`.
@@ -464,20 +464,41 @@ impl<'a> Inputs<'a> {
                             message: format!("listing: {e}"),
                             retryable: e.is_retryable(),
                         };
-                        let (before, pending, held_back_ms) = if input.streaming {
+                        let (before, pending, held_back_ms, listing) = if input.streaming {
                             self.streams += 1;
                             let before = self.before.files.get(&key).cloned().unwrap_or_default();
-                            let listing = list_landing(store.as_ref(), &before, &opts, now)
-                                .await
-                                .map_err(list_err)?;
-                            self.clean_source(path, &opts, store.as_ref(), &listing.ingested)
+                            // The files of the batch before (committed, or
+                            // the flow would have stopped) leave the
+                            // directory first.
+                            let ingested: Vec<FileMeta> = before
+                                .files
+                                .iter()
+                                .map(|(p, modified)| FileMeta {
+                                    path: p.clone(),
+                                    size: 0,
+                                    last_modified: *modified,
+                                })
+                                .collect();
+                            self.clean_source(path, &opts, store.as_ref(), &ingested)
                                 .await?;
-                            let mut pending = listing.pending;
-                            let held_back =
-                                pending.split_off(opts.max_files_per_trigger.min(pending.len()));
-                            self.advanced |= !pending.is_empty();
-                            let held_back_ms = held_back.iter().map(|f| f.last_modified).min();
-                            (before, pending, held_back_ms)
+                            let listed_as = format!("{}\u{0}{key}", self.flow);
+                            let kind = listing_kind(
+                                &before,
+                                &opts,
+                                now,
+                                self.settings.full_listings.last(&listed_as),
+                            );
+                            let mut listing =
+                                list_landing(store.as_ref(), &before, &opts, now, &kind)
+                                    .await
+                                    .map_err(list_err)?;
+                            if listing.full {
+                                self.settings.full_listings.note(&listed_as, now);
+                            }
+                            self.advanced |= !listing.batch.is_empty();
+                            let held_back_ms = listing.held_back_ms;
+                            let batch = std::mem::take(&mut listing.batch);
+                            (before, batch, held_back_ms, Some(listing))
                         } else {
                             let before = FilesProgress::default();
                             let pending = pending_files(store.as_ref(), &before, &opts, now)
@@ -502,11 +523,11 @@ impl<'a> Inputs<'a> {
                                 });
                                 continue;
                             }
-                            (before, pending, None)
+                            (before, pending, None, None)
                         };
                         let read: BTreeSet<String> =
                             pending.iter().map(|f| f.path.clone()).collect();
-                        let (rows, after) = read_files(
+                        let (mut rows, after) = read_files(
                             store,
                             &self.p.source_uri(path),
                             pending,
@@ -525,6 +546,29 @@ impl<'a> Inputs<'a> {
                                 after.files.retain(|p, _| read.contains(p));
                             }
                             after.forget_old(opts.max_file_age_ms, held_back_ms);
+                            if let Some(listing) = listing {
+                                after.watermark = listing.watermark;
+                                if listing.full {
+                                    after.full_listed_ms = Some(now);
+                                }
+                                if listing.out_of_order > 0 {
+                                    after.out_of_order = true;
+                                    tracing::warn!(
+                                        flow = self.flow,
+                                        source = path.as_str(),
+                                        files = listing.out_of_order,
+                                        "landing files arrived out of path order; the source is listed in full from now on"
+                                    );
+                                }
+                                rows.metrics.insert(
+                                    "listing".into(),
+                                    serde_json::json!({
+                                        "kind": if listing.full { "full" } else { "incremental" },
+                                        "files_listed": listing.listed,
+                                        "out_of_order_files": listing.out_of_order,
+                                    }),
+                                );
+                            }
                             self.next.files.insert(key.clone(), after);
                         }
                         self.register_files(session, &input.placeholder, key, rows)?;

@@ -20,6 +20,7 @@ use crate::expectations::ExpectationCount;
 use crate::flow_batch::{BatchOutcome, BatchSettings, run_batch};
 use crate::pipeline::{FlowPlan, Pipeline};
 use crate::progress::domain_name;
+use crate::sources::listing::FullListings;
 use crate::tables;
 
 /// A callback receiving progress lines.
@@ -137,9 +138,10 @@ fn selected(p: &Pipeline, names: &[String]) -> PipelineResult<BTreeSet<DatasetNa
 pub async fn run(p: &Pipeline, options: &RunOptions) -> PipelineResult<Vec<UpdateReport>> {
     let mut reports = Vec::new();
     let mut full_refresh = true;
+    let full_listings = FullListings::default();
     loop {
         let started = Instant::now();
-        let report = run_update(p, options, full_refresh).await?;
+        let report = run_update(p, options, full_refresh, &full_listings).await?;
         full_refresh = false;
         let failed = !report.succeeded();
         reports.push(report);
@@ -174,6 +176,7 @@ async fn run_update(
     p: &Pipeline,
     options: &RunOptions,
     first: bool,
+    full_listings: &FullListings,
 ) -> PipelineResult<UpdateReport> {
     let update_id = uuid::Uuid::new_v4().to_string();
     let started = Instant::now();
@@ -295,6 +298,7 @@ async fn run_update(
         let settings = BatchSettings {
             force_recompute: refresh_full.contains(&flow.target),
             min_file_age_ms: options.continuous.then_some(250),
+            full_listings: full_listings.clone(),
         };
         let mut conflicts = 0u32;
         loop {

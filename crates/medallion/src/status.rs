@@ -13,7 +13,8 @@ use crate::error::PipelineResult;
 use crate::pipeline::Pipeline;
 use crate::progress::FlowProgress;
 use crate::query::InputSource;
-use crate::sources::files::{FileOptions, pending_files};
+use crate::sources::files::FileOptions;
+use crate::sources::listing::pending_files;
 use crate::tables;
 
 /// One dataset's state.

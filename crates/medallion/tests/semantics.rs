@@ -609,6 +609,61 @@ async fn the_progress_stays_bounded_by_default_and_a_backlog_is_read_whole() {
     assert_eq!((files.files.len(), files.cutoff_ms), (40, None));
 }
 
+/// Landing directories named in order (`round-1` … `round-10`) are listed
+/// incrementally after the first run: the progress keeps the watermark and
+/// the time of the one full listing. A late file in an old directory is
+/// found by the next full listing (`backfillInterval`), ingested once, and
+/// `auto` then lists that source in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landing_directories_are_listed_incrementally_and_late_files_are_backfilled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (landing, lake) = (dir.path().join("in"), dir.path().join("lake"));
+    let mut x = 0;
+    let mut land = |name: &str| {
+        x += 1;
+        write(&landing, name, &format!("{{\"x\":\"{x}\"}}\n"));
+    };
+    for r in 1..=3 {
+        land(&format!("round-{r}/a.jsonl"));
+        land(&format!("round-{r}/b.jsonl"));
+    }
+    let sql = |extra: &str| {
+        format!(
+            "CREATE STREAMING TABLE t AS SELECT x FROM STREAM read_files('${{landing}}', format => 'json', maxFilesPerTrigger => '2'{extra});"
+        )
+    };
+    let p = pipeline(&lake, &landing, &sql(""));
+    update_ok(&p).await;
+    let t = lake.join("default/t");
+    assert_eq!(count_at(&t).await, 6);
+    let first = files_progress(&lake).await;
+    assert_eq!(first.watermark.as_deref(), Some("round-3/b.jsonl"));
+    let full_at = first.full_listed_ms.expect("the first listing is full");
+    land("round-10/a.jsonl");
+    update_ok(&p).await;
+    assert_eq!(count_at(&t).await, 7);
+    let second = files_progress(&lake).await;
+    assert_eq!(second.watermark.as_deref(), Some("round-10/a.jsonl"));
+    assert_eq!(second.full_listed_ms, Some(full_at), "listed incrementally");
+    // A late file in an old directory waits for a full listing.
+    land("round-2/late.jsonl");
+    update_ok(&p).await;
+    assert_eq!(count_at(&t).await, 7);
+    let p = pipeline(&lake, &landing, &sql(", backfillInterval => '1 ms'"));
+    update_ok(&p).await;
+    assert_eq!(count_at(&t).await, 8, "found by the backfill, once");
+    let third = files_progress(&lake).await;
+    assert!(third.out_of_order);
+    update_ok(&p).await;
+    assert_eq!(count_at(&t).await, 8);
+    let distinct = count(&format!(
+        "SELECT count(DISTINCT x) FROM delta.'{}'",
+        t.display()
+    ))
+    .await;
+    assert_eq!(distinct, 8);
+}
+
 /// The files below `dir`, relative, sorted.
 fn files_below(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use silt_log::{FileMeta, LogStore, ObjectUpload, StorageError};
+use silt_log::{DirEntries, FileMeta, LogStore, ObjectUpload, StorageError};
 
 use crate::error::io_error;
 use crate::upload::LocalUpload;
@@ -56,6 +56,16 @@ impl LogStore for LocalLogStore {
             start_after.map(str::to_string),
         );
         tokio::task::spawn_blocking(move || list_local(&root, &dir_owned, after.as_deref()))
+            .await
+            .map_err(|e| StorageError::Other {
+                path: dir.into(),
+                message: format!("listing task failed: {e}"),
+            })?
+    }
+
+    async fn list_dir(&self, dir: &str) -> Result<DirEntries, StorageError> {
+        let (root, dir_owned) = (self.root.clone(), dir.to_string());
+        tokio::task::spawn_blocking(move || list_local_dir(&root, &dir_owned))
             .await
             .map_err(|e| StorageError::Other {
                 path: dir.into(),
@@ -289,6 +299,41 @@ fn uuid_like() -> String {
 }
 
 /// Every file below `dir` of a local table, relative to the table root.
+/// The files and subdirectories directly in `dir`.
+fn list_local_dir(root: &std::path::Path, dir: &str) -> Result<DirEntries, StorageError> {
+    let rel = dir.trim_end_matches('/');
+    let entries = match std::fs::read_dir(root.join(rel)) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DirEntries::default()),
+        Err(e) => return Err(io_error(rel, e)),
+    };
+    let mut out = DirEntries::default();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error(rel, e))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue; // not UTF-8: no path can name it
+        };
+        let path = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // deleted meanwhile
+            Err(e) => return Err(io_error(&path, e)),
+        };
+        if meta.is_dir() {
+            out.dirs.push(path);
+        } else {
+            out.files.push(file_meta(path, &meta));
+        }
+    }
+    out.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    out.dirs.sort_unstable();
+    Ok(out)
+}
+
 fn walk_local(root: &std::path::Path, dir: &str) -> Result<Vec<FileMeta>, StorageError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.trim_end_matches('/').to_string()];

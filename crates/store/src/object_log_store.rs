@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use silt_log::{FileMeta, LogStore, ObjectUpload, StorageError};
+use silt_log::{DirEntries, FileMeta, LogStore, ObjectUpload, StorageError};
 
 use crate::upload::MultipartUpload;
 
@@ -150,6 +150,36 @@ impl LogStore for ObjectLogStore {
             .collect();
         // Stores (the local file system among them) do not promise an order.
         out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    async fn list_dir(&self, dir: &str) -> Result<DirEntries, StorageError> {
+        let prefix = self.full_path(dir);
+        let listed = match self.store.list_with_delimiter(Some(&prefix)).await {
+            Ok(l) => l,
+            Err(object_store::Error::NotFound { .. }) => return Ok(DirEntries::default()),
+            Err(e) => return Err(self.error(dir, e)),
+        };
+        let mut out = DirEntries {
+            files: listed
+                .objects
+                .into_iter()
+                .filter_map(|o| {
+                    Some(FileMeta {
+                        path: self.relative(&o.location)?,
+                        size: o.size,
+                        last_modified: o.last_modified.timestamp_millis(),
+                    })
+                })
+                .collect(),
+            dirs: listed
+                .common_prefixes
+                .iter()
+                .filter_map(|p| self.relative(p))
+                .collect(),
+        };
+        out.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        out.dirs.sort_unstable();
         Ok(out)
     }
 

@@ -135,10 +135,16 @@ impl LogStore for MemoryLogStore {
     }
 
     async fn list_recursive(&self, dir: &str) -> Result<Vec<FileMeta>, StorageError> {
+        // `dir` names a directory: `a` holds `a/x`, not `ab/x`.
+        let dir = dir.trim_end_matches('/');
         Ok(self
             .objects()
             .iter()
-            .filter(|(p, _)| p.starts_with(dir))
+            .filter(|(p, _)| {
+                dir.is_empty()
+                    || p.strip_prefix(dir)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
             .map(|(p, o)| FileMeta {
                 path: p.clone(),
                 size: o.data.len() as u64,

@@ -21,6 +21,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use silt_log::{FileMeta, LogStore};
 
+use super::listing::IncrementalListing;
 use super::{SourceBatch, json_line};
 use crate::error::InvalidInput;
 use crate::error::{PipelineError, PipelineResult};
@@ -78,6 +79,11 @@ pub struct FileOptions {
     pub max_file_age_ms: Option<i64>,
     /// `cleanSource`: what happens to a file once its batch committed.
     pub clean_source: CleanSource,
+    /// `useIncrementalListing`: list only what sorts after the watermark.
+    pub incremental_listing: IncrementalListing,
+    /// `backfillInterval`: how often (ms) an incremental source is listed
+    /// in full anyway.
+    pub backfill_interval_ms: Option<i64>,
 }
 
 /// `cleanSource` (Spark's `off | delete | archive`, Auto Loader's `OFF |
@@ -105,6 +111,8 @@ impl FileOptions {
             suffix: None,
             max_file_age_ms: Some(DEFAULT_MAX_FILE_AGE_MS),
             clean_source: CleanSource::Off,
+            incremental_listing: IncrementalListing::Auto,
+            backfill_interval_ms: None,
         };
         let mut format_given = false;
         let (mut clean, mut archive_dir, mut age_given) = (None, None, false);
@@ -163,6 +171,24 @@ impl FileOptions {
                     age_given = true;
                     o.max_file_age_ms = Some(parse_age(v).ok_or(format!(
                         "maxFileAge must be a duration such as '14 days', '12 hours' or '30m', or 'none', not {v:?}"
+                    ))?)
+                }
+                "useincrementallisting" => {
+                    o.incremental_listing = match v.to_ascii_lowercase().as_str() {
+                        "auto" => IncrementalListing::Auto,
+                        "true" => IncrementalListing::On,
+                        "false" => IncrementalListing::Off,
+                        other => {
+                            return Err(format!(
+                                "useIncrementalListing {other:?} is not one of auto, true, false"
+                            )
+                            .into());
+                        }
+                    }
+                }
+                "backfillinterval" => {
+                    o.backfill_interval_ms = Some(parse_age(v).ok_or(format!(
+                        "backfillInterval must be a duration such as '1 day' or '6 hours', not {v:?}"
                     ))?)
                 }
                 "pathglobfilter" | "filesuffix" => {
@@ -237,6 +263,17 @@ pub struct FilesProgress {
     pub cutoff_ms: Option<i64>,
     /// Data columns, in order (strings for JSON and CSV).
     pub columns: Vec<String>,
+    /// Every file whose path sorts at or before this one is ingested (or
+    /// ignored as too old): incremental listings start after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<String>,
+    /// When the source was last listed in full (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_listed_ms: Option<i64>,
+    /// A full listing found files that landed out of path order: `auto`
+    /// lists this source in full from then on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub out_of_order: bool,
 }
 
 impl FilesProgress {
@@ -257,59 +294,6 @@ impl FilesProgress {
         self.cutoff_ms = Some(cutoff);
         self.files.retain(|_, modified| *modified >= cutoff);
     }
-}
-
-/// A landing directory as listed against a progress.
-#[derive(Debug, Default)]
-pub struct Listing {
-    /// Files not ingested yet, in natural name order (`round-10` after
-    /// `round-9`); a batch takes the first `maxFilesPerTrigger`.
-    pub pending: Vec<FileMeta>,
-    /// Files the progress records as ingested that are still there.
-    pub ingested: Vec<FileMeta>,
-}
-
-/// Lists the landing files below `store`'s root (hidden names, those
-/// starting with `.` or `_`, excluded).
-pub async fn list_landing(
-    store: &dyn LogStore,
-    progress: &FilesProgress,
-    options: &FileOptions,
-    now_ms: i64,
-) -> Result<Listing, silt_log::StorageError> {
-    let mut all = store.list_recursive("").await?;
-    all.retain(|f| {
-        let name = f.path.rsplit('/').next().unwrap_or(&f.path);
-        !f.path
-            .split('/')
-            .any(|p| p.starts_with('.') || p.starts_with('_'))
-            && options
-                .suffix
-                .as_ref()
-                .is_none_or(|s| name.ends_with(s.as_str()))
-            && !name.is_empty()
-    });
-    let (ingested, mut pending): (Vec<FileMeta>, Vec<FileMeta>) = all
-        .into_iter()
-        .partition(|f| progress.files.contains_key(&f.path));
-    pending.retain(|f| {
-        progress.cutoff_ms.is_none_or(|c| f.last_modified >= c)
-            && now_ms - f.last_modified >= options.min_file_age_ms
-    });
-    pending.sort_by_key(|f| natural_key(&f.path));
-    Ok(Listing { pending, ingested })
-}
-
-/// The files not ingested yet (see [`list_landing`]).
-pub async fn pending_files(
-    store: &dyn LogStore,
-    progress: &FilesProgress,
-    options: &FileOptions,
-    now_ms: i64,
-) -> Result<Vec<FileMeta>, silt_log::StorageError> {
-    Ok(list_landing(store, progress, options, now_ms)
-        .await?
-        .pending)
 }
 
 /// Deletes or moves (to `archive`, same relative path) files whose batch
@@ -336,30 +320,6 @@ pub async fn clean_ingested(
         }
     }
     Ok(())
-}
-
-/// A sort key in which digit runs compare as numbers (`round-10` after
-/// `round-9`).
-fn natural_key(path: &str) -> Vec<(u8, u128, String)> {
-    let mut out = Vec::new();
-    let mut chars = path.chars().peekable();
-    while let Some(&c) = chars.peek() {
-        let mut run = String::new();
-        let digits = c.is_ascii_digit();
-        while let Some(&d) = chars.peek() {
-            if d.is_ascii_digit() != digits {
-                break;
-            }
-            run.push(d);
-            chars.next();
-        }
-        if digits {
-            out.push((0, run.parse().unwrap_or(u128::MAX), run));
-        } else {
-            out.push((1, 0, run));
-        }
-    }
-    out
 }
 
 /// One file's rows before the schema is settled: its own columns.
@@ -962,13 +922,6 @@ mod tests {
         assert_eq!(parse_age("1 week"), Some(7 * 86_400_000));
         assert_eq!(parse_age("soon"), None);
         assert_eq!(parse_age("0 days"), None);
-    }
-
-    #[test]
-    fn natural_order_puts_round_10_after_round_9() {
-        let mut v = vec!["round-10/a", "round-9/b", "round-9/a"];
-        v.sort_by_key(|p| natural_key(p));
-        assert_eq!(v, vec!["round-9/a", "round-9/b", "round-10/a"]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod delta;
 pub mod files;
 mod json_line;
+pub mod listing;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;

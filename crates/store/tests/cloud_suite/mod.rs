@@ -42,6 +42,29 @@ pub async fn storage_contract(store: Arc<dyn LogStore>) {
         .unwrap();
     assert_eq!(after.len(), 2);
     assert_eq!(store.list_recursive("_delta_log").await.unwrap().len(), 4);
+    // One level at a time: files and subdirectories, sorted.
+    let level = store.list_dir("_delta_log").await.unwrap();
+    assert_eq!(
+        level
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>(),
+        (0..3)
+            .map(|v| format!("_delta_log/{v:020}.json"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(level.dirs, vec!["_delta_log/_sidecars".to_string()]);
+    let root = store.list_dir("").await.unwrap();
+    assert!(root.files.is_empty());
+    assert_eq!(root.dirs, vec!["_delta_log".to_string()]);
+    let sidecars = store.list_dir("_delta_log/_sidecars/").await.unwrap();
+    assert_eq!(sidecars.files.len(), 1);
+    assert!(sidecars.dirs.is_empty());
+    assert_eq!(
+        store.list_dir("no/such/dir").await.unwrap(),
+        silt_log::DirEntries::default()
+    );
     let sizes: Vec<u64> = store
         .list("_delta_log/", None)
         .await
