@@ -93,7 +93,7 @@ pub async fn run_batch(
     let mut inputs = Inputs {
         p,
         flow: &flow.name,
-        stream_options: stream_options(p, flow)?,
+        stream_options: stream_options(p, flow),
         settings,
         before: &before,
         next: before.clone(),
@@ -205,8 +205,9 @@ pub async fn run_batch(
 }
 
 /// `silt.stream.*` table properties of the flow's target: options of its
-/// streaming Delta reads (`silt.stream.skipChangeCommits` …).
-fn stream_options(p: &Pipeline, flow: &PlannedFlow) -> PipelineResult<DeltaStreamOptions> {
+/// streaming Delta reads (`silt.stream.skipChangeCommits` …), which a read's
+/// own `WITH (…)` overrides.
+fn stream_options(p: &Pipeline, flow: &PlannedFlow) -> BTreeMap<String, String> {
     let mut given = BTreeMap::new();
     if let Some(d) = p.datasets.get(&flow.target) {
         for (k, v) in &d.properties {
@@ -215,14 +216,7 @@ fn stream_options(p: &Pipeline, flow: &PlannedFlow) -> PipelineResult<DeltaStrea
             }
         }
     }
-    DeltaStreamOptions::parse(&given).map_err(|message| PipelineError::Analysis {
-        at: p
-            .datasets
-            .get(&flow.target)
-            .map(|d| d.at.clone())
-            .unwrap_or_default(),
-        message: message.0,
-    })
+    given
 }
 
 /// A fingerprint of a file listing (paths, sizes, modification times).
@@ -239,7 +233,8 @@ fn files_fingerprint(files: &[silt_log::FileMeta]) -> u64 {
 struct Inputs<'a> {
     p: &'a Pipeline,
     flow: &'a str,
-    stream_options: DeltaStreamOptions,
+    /// The target's `silt.stream.*` options.
+    stream_options: BTreeMap<String, String>,
     settings: &'a BatchSettings,
     before: &'a FlowProgress,
     next: FlowProgress,
@@ -413,9 +408,21 @@ impl<'a> Inputs<'a> {
                         if input.streaming {
                             self.streams += 1;
                             let consumed = self.before.delta.get(&key).copied();
-                            let b =
-                                next_batch(&snapshot, consumed, &self.stream_options, self.flow)
-                                    .await?;
+                            // Names are case-insensitive: the read's own
+                            // options replace the target's.
+                            let given: BTreeMap<String, String> = self
+                                .stream_options
+                                .iter()
+                                .chain(&input.options)
+                                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                                .collect();
+                            let options = DeltaStreamOptions::parse(&given).map_err(|m| {
+                                PipelineError::Analysis {
+                                    at: query.original.at.clone(),
+                                    message: format!("reading {key}: {}", m.0),
+                                }
+                            })?;
+                            let b = next_batch(&snapshot, consumed, &options, self.flow).await?;
                             self.advanced |= b.advanced;
                             self.next.delta.insert(key.clone(), b.version);
                             self.sources

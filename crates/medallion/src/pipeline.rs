@@ -485,6 +485,24 @@ fn flow_name(name: &DatasetName) -> String {
 fn check_inputs(p: &Pipeline) -> PipelineResult<()> {
     let check = |q: &RewrittenQuery, reader: &str| -> PipelineResult<()> {
         for i in &q.inputs {
+            if !i.options.is_empty() {
+                if let InputSource::Dataset(d) = &i.source
+                    && p.views.contains_key(&p.qualify(d))
+                {
+                    return Err(analysis(
+                        &q.original.at,
+                        format!(
+                            "{reader} gives WITH (…) options to temporary view {d}; give them to the STREAM(…) read inside the view"
+                        ),
+                    ));
+                }
+                crate::sources::delta::DeltaStreamOptions::parse(&i.options).map_err(|m| {
+                    analysis(
+                        &q.original.at,
+                        format!("{reader} reads {}: {}", i.source, m.0),
+                    )
+                })?;
+            }
             if let InputSource::Dataset(d) = &i.source {
                 let name = p.qualify(d);
                 match p.datasets.get(&name) {

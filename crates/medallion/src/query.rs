@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
 use silt_sql::datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart,
-    Query, Statement, TableAlias, TableFactor, Value, VisitMut, VisitorMut,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
+    ObjectNamePart, Query, Statement, TableAlias, TableFactor, Value, VisitMut, VisitorMut,
 };
 use silt_sql::datafusion::sql::sqlparser::dialect::GenericDialect;
 use silt_sql::datafusion::sql::sqlparser::parser::Parser;
@@ -55,6 +55,10 @@ pub struct Input {
     pub source: InputSource,
     /// Read as a stream (only new rows each batch) or whole.
     pub streaming: bool,
+    /// Options of a streaming Delta read given with the table reference
+    /// (`STREAM(t) WITH (skipChangeCommits = true)`); they override the
+    /// target's `silt.stream.*` properties.
+    pub options: BTreeMap<String, String>,
 }
 
 /// A query over generated input names.
@@ -261,6 +265,49 @@ struct Rewriter {
     error: Option<InvalidInput>,
 }
 
+/// `WITH (key = value, …)` after a table reference: keys as identifiers or
+/// strings, values as strings, numbers or booleans.
+fn read_options(hints: &[Expr]) -> Result<BTreeMap<String, String>, InvalidInput> {
+    let mut out = BTreeMap::new();
+    for hint in hints {
+        let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } = hint
+        else {
+            return Err(format!("expected an option `key = value`, found {hint}").into());
+        };
+        let key = match left.as_ref() {
+            Expr::Identifier(i) => i.value.clone(),
+            Expr::CompoundIdentifier(ids) => ids
+                .iter()
+                .map(|i| i.value.as_str())
+                .collect::<Vec<_>>()
+                .join("."),
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                _ => return Err(format!("an option's name must be a name, not {left}").into()),
+            },
+            _ => return Err(format!("an option's name must be a name, not {left}").into()),
+        };
+        let value = match right.as_ref() {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                Value::Number(n, _) => n.to_string(),
+                Value::Boolean(b) => b.to_string(),
+                _ => return Err(format!("option {key}: expected a value, found {right}").into()),
+            },
+            Expr::Identifier(i) => i.value.clone(),
+            _ => return Err(format!("option {key}: expected a value, found {right}").into()),
+        };
+        if out.insert(key.clone(), value).is_some() {
+            return Err(format!("option {key} is given twice").into());
+        }
+    }
+    Ok(out)
+}
+
 fn name_parts(name: &ObjectName) -> Vec<String> {
     name.0
         .iter()
@@ -348,7 +395,11 @@ impl Rewriter {
 
     fn replace(&mut self, factor: &mut TableFactor) -> Result<(), InvalidInput> {
         let TableFactor::Table {
-            name, alias, args, ..
+            name,
+            alias,
+            args,
+            with_hints,
+            ..
         } = factor
         else {
             return Ok(());
@@ -376,11 +427,22 @@ impl Rewriter {
                 (source, false, alias)
             }
         };
+        let options = read_options(with_hints)?;
+        let streams_a_table =
+            streaming && matches!(source, InputSource::Dataset(_) | InputSource::Path(_));
+        if !options.is_empty() && !streams_a_table {
+            return Err(format!(
+                "WITH (…) options are for a streaming read of a table (STREAM(t) WITH (…)), not {source}; read_files takes its options as arguments"
+            )
+            .into());
+        }
+        with_hints.clear();
         let placeholder = format!("{}_{}", self.prefix, self.inputs.len());
         self.inputs.push(Input {
             placeholder: placeholder.clone(),
             source,
             streaming,
+            options,
         });
         *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(placeholder))]);
         *args = None;
@@ -468,6 +530,47 @@ mod tests {
         );
         assert!(r.sql.contains("FROM __in_0 r JOIN __in_1 d"), "{}", r.sql);
         assert!(r.sql.contains("FROM __in_4 AS lookup"), "{}", r.sql);
+    }
+
+    #[test]
+    fn a_streaming_read_takes_options_with_it() {
+        let r = q(
+            "SELECT s.a FROM STREAM(bronze.raw) AS s WITH (skipChangeCommits = true, 'maxFilesPerTrigger' = 5) \
+             JOIN STREAM delta.'/x/y' WITH (startingVersion = '3') ON true",
+        );
+        assert_eq!(
+            r.inputs[0].options,
+            BTreeMap::from([
+                ("skipChangeCommits".to_string(), "true".to_string()),
+                ("maxFilesPerTrigger".to_string(), "5".to_string()),
+            ])
+        );
+        assert_eq!(
+            r.inputs[1].options,
+            BTreeMap::from([("startingVersion".to_string(), "3".to_string())])
+        );
+        assert!(!r.sql.contains("WITH"), "{}", r.sql);
+        let err = |text: &str| {
+            rewrite(
+                &QueryText {
+                    text: text.into(),
+                    at: SourcePos::default(),
+                    frame: None,
+                },
+                "p",
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(
+            err("SELECT * FROM raw WITH (skipChangeCommits = true)").contains("streaming read")
+        );
+        assert!(
+            err("SELECT * FROM STREAM read_files('/l', format => 'json') WITH (a = 1)")
+                .contains("read_files takes its options")
+        );
+        assert!(err("SELECT * FROM STREAM(raw) WITH (a > 1)").contains("key = value"));
+        assert!(err("SELECT * FROM STREAM(raw) WITH (a = 1, a = 2)").contains("twice"));
     }
 
     #[test]

@@ -277,7 +277,9 @@ async fn delta_sources_refuse_or_skip_change_commits() {
     let lake = dir.path().join("lake");
     let sql = format!(
         "CREATE OR REFRESH STREAMING TABLE copy AS SELECT x FROM STREAM delta.'{0}';\n\
-         CREATE OR REFRESH STREAMING TABLE tolerant TBLPROPERTIES ('silt.stream.skipChangeCommits' = 'true') AS SELECT x FROM STREAM delta.'{0}';",
+         CREATE OR REFRESH STREAMING TABLE tolerant TBLPROPERTIES ('silt.stream.skipChangeCommits' = 'true') AS SELECT x FROM STREAM delta.'{0}';\n\
+         CREATE OR REFRESH STREAMING TABLE tolerant_by_read AS SELECT s.x FROM STREAM(delta.'{0}') AS s WITH (skipChangeCommits = true);\n\
+         CREATE OR REFRESH STREAMING TABLE strict_by_read TBLPROPERTIES ('silt.stream.skipChangeCommits' = 'true') AS SELECT x FROM STREAM delta.'{0}' WITH ('skipChangeCommits' = 'false');",
         src.display()
     );
     let p = pipeline(&lake, dir.path(), &sql);
@@ -310,13 +312,49 @@ async fn delta_sources_refuse_or_skip_change_commits() {
         .find(|f| f.target == "default.tolerant")
         .unwrap();
     assert_eq!(tolerant.status, FlowStatus::Completed);
-    assert_eq!(
-        count(&format!(
-            "SELECT count(*) FROM delta.'{}'",
-            lake.join("default/tolerant").display()
-        ))
-        .await,
-        4
+    // Options given with the read: the same, and they override the
+    // target's properties.
+    let status = |t: &str| {
+        r.flows
+            .iter()
+            .find(|f| f.target == t)
+            .unwrap()
+            .status
+            .clone()
+    };
+    assert_eq!(status("default.tolerant_by_read"), FlowStatus::Completed);
+    assert!(
+        matches!(status("default.strict_by_read"), FlowStatus::Failed(e) if e.contains("changes existing rows")),
+        "{:?}",
+        status("default.strict_by_read")
+    );
+    for t in ["tolerant", "tolerant_by_read"] {
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM delta.'{}'",
+                lake.join("default").join(t).display()
+            ))
+            .await,
+            4,
+            "{t}"
+        );
+    }
+    // A misspelt option is an analysis error naming it and its position,
+    // found when the pipeline is defined.
+    let err = Pipeline::builder("t", &dir.path().join("lake2").display().to_string())
+        .sql(
+            "t.sql",
+            &format!(
+                "CREATE STREAMING TABLE t AS SELECT x FROM STREAM delta.'{}' WITH (skipChangeCommit = true);",
+                src.display()
+            ),
+        )
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("skipChangeCommit") && err.contains("t.sql:1"),
+        "{err}"
     );
 }
 
