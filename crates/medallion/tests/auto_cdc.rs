@@ -241,3 +241,58 @@ async fn untracked_columns_update_their_version_in_place() {
         ]
     );
 }
+
+/// Readings deduplicated by AUTO CDC with the sequence among the keys (the
+/// example's silver table): resent readings (within a batch or batches
+/// later) and late ones (older than what the table holds) land in random
+/// batches; after every batch the table holds each `(device, ts)` once,
+/// with its values.
+const DEDUP_SQL: &str = "
+CREATE OR REFRESH STREAMING TABLE raw AS
+  SELECT * FROM STREAM read_files('${landing}', format => 'json');
+CREATE TEMPORARY VIEW readings AS
+  SELECT d, CAST(ts AS BIGINT) AS ts, v FROM STREAM(raw);
+CREATE OR REFRESH STREAMING TABLE dedup;
+CREATE FLOW f AS AUTO CDC INTO dedup FROM STREAM(readings) KEYS (d, ts)
+  SEQUENCE BY ts STORED AS SCD TYPE 1;
+";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, .. ProptestConfig::default() })]
+
+    #[test]
+    fn readings_keyed_by_their_sequence_are_kept_once(
+        readings in proptest::collection::vec((0u8..3, 0i64..40, 0usize..4), 1..60),
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let landing = dir.path().join("landing");
+            let lake = dir.path().join("lake");
+            let p = Pipeline::builder("dedup", &lake.display().to_string())
+                .conf("landing", &landing.display().to_string())
+                .sql("dedup.sql", DEDUP_SQL)
+                .build()
+                .unwrap();
+            let mut seen = std::collections::BTreeSet::new();
+            for b in 0..4 {
+                let now: Vec<_> = readings.iter().filter(|r| r.2 == b).collect();
+                if now.is_empty() {
+                    continue;
+                }
+                let text: String = now
+                    .iter()
+                    .map(|(d, ts, _)| format!("{{\"d\":\"d{d}\",\"ts\":{ts},\"v\":\"{d}-{ts}\"}}\n"))
+                    .collect();
+                std::fs::create_dir_all(&landing).unwrap();
+                std::fs::write(landing.join(format!("batch-{b}.jsonl")), text).unwrap();
+                seen.extend(now.iter().map(|(d, ts, _)| format!("d{d}|{ts}|{d}-{ts}")));
+                let reports = run(&p, &RunOptions::default()).await.unwrap();
+                assert!(reports[0].succeeded(), "{:?}", reports[0].failure());
+                let got = rows(&format!("SELECT d, ts, v FROM delta.'{}/default/dedup'", lake.display())).await;
+                let expected: Vec<String> = seen.iter().cloned().collect();
+                assert_eq!(got, expected, "after batch {b}");
+            }
+        });
+    }
+}
