@@ -298,7 +298,6 @@ fn uuid_like() -> String {
     format!("{}-{n}-{t}", std::process::id())
 }
 
-/// Every file below `dir` of a local table, relative to the table root.
 /// The files and subdirectories directly in `dir`.
 fn list_local_dir(root: &std::path::Path, dir: &str) -> Result<DirEntries, StorageError> {
     let rel = dir.trim_end_matches('/');
@@ -334,36 +333,14 @@ fn list_local_dir(root: &std::path::Path, dir: &str) -> Result<DirEntries, Stora
     Ok(out)
 }
 
+/// Every file below `dir` of a local table, relative to the table root.
 fn walk_local(root: &std::path::Path, dir: &str) -> Result<Vec<FileMeta>, StorageError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.trim_end_matches('/').to_string()];
     while let Some(rel) = stack.pop() {
-        let entries = match std::fs::read_dir(root.join(&rel)) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_error(&rel, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| io_error(&rel, e))?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            let path = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
-            let meta = match entry.metadata() {
-                Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_error(&path, e)),
-            };
-            if meta.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(file_meta(path, &meta));
-            }
-        }
+        let level = list_local_dir(root, &rel)?;
+        out.extend(level.files);
+        stack.extend(level.dirs);
     }
     out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     Ok(out)

@@ -91,6 +91,15 @@ impl ObjectLogStore {
         Some(parts.join("/"))
     }
 
+    /// A listed object as a file of this table (`None` outside its root).
+    fn file_meta(&self, o: &object_store::ObjectMeta) -> Option<FileMeta> {
+        Some(FileMeta {
+            path: self.relative(&o.location)?,
+            size: o.size,
+            last_modified: o.last_modified.timestamp_millis(),
+        })
+    }
+
     fn error(&self, path: &str, e: object_store::Error) -> StorageError {
         match e {
             object_store::Error::NotFound { .. } => StorageError::NotFound { path: path.into() },
@@ -163,14 +172,8 @@ impl LogStore for ObjectLogStore {
         let mut out = DirEntries {
             files: listed
                 .objects
-                .into_iter()
-                .filter_map(|o| {
-                    Some(FileMeta {
-                        path: self.relative(&o.location)?,
-                        size: o.size,
-                        last_modified: o.last_modified.timestamp_millis(),
-                    })
-                })
+                .iter()
+                .filter_map(|o| self.file_meta(o))
                 .collect(),
             dirs: listed
                 .common_prefixes
@@ -190,16 +193,7 @@ impl LogStore for ObjectLogStore {
             Err(object_store::Error::NotFound { .. }) => Vec::new(),
             Err(e) => return Err(self.error(dir, e)),
         };
-        let mut out: Vec<FileMeta> = objects
-            .into_iter()
-            .filter_map(|o| {
-                Some(FileMeta {
-                    path: self.relative(&o.location)?,
-                    size: o.size,
-                    last_modified: o.last_modified.timestamp_millis(),
-                })
-            })
-            .collect();
+        let mut out: Vec<FileMeta> = objects.iter().filter_map(|o| self.file_meta(o)).collect();
         out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
