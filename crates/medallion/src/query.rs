@@ -265,9 +265,12 @@ struct Rewriter {
     error: Option<InvalidInput>,
 }
 
+/// Options by name.
+type Options = BTreeMap<String, String>;
+
 /// `WITH (key = value, …)` after a table reference: keys as identifiers or
 /// strings, values as strings, numbers or booleans.
-fn read_options(hints: &[Expr]) -> Result<BTreeMap<String, String>, InvalidInput> {
+fn read_options(hints: &[Expr]) -> Result<Options, InvalidInput> {
     let mut out = BTreeMap::new();
     for hint in hints {
         let Expr::BinaryOp {
