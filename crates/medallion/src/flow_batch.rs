@@ -554,17 +554,14 @@ impl<'a> Inputs<'a> {
                             }
                             after.forget_old(opts.max_file_age_ms, held_back_ms);
                             if let Some(listing) = listing {
-                                after.watermark = listing.watermark;
-                                if listing.full {
-                                    after.full_listed_ms = Some(now);
-                                }
-                                if listing.out_of_order > 0 {
-                                    after.out_of_order = true;
+                                let was_out_of_order = after.out_of_order;
+                                after.note_listing(&listing, now);
+                                if after.out_of_order && !was_out_of_order {
                                     tracing::warn!(
                                         flow = self.flow,
                                         source = path.as_str(),
                                         files = listing.out_of_order,
-                                        "landing files arrived out of path order; the source is listed in full from now on"
+                                        "landing files arrived out of path order; with useIncrementalListing 'auto' the source is listed in full from now on"
                                     );
                                 }
                                 rows.metrics.insert(

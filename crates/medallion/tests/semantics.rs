@@ -648,10 +648,12 @@ async fn the_progress_stays_bounded_by_default_and_a_backlog_is_read_whole() {
 }
 
 /// Landing directories named in order (`round-1` … `round-10`) are listed
-/// incrementally after the first run: the progress keeps the watermark and
-/// the time of the one full listing. A late file in an old directory is
-/// found by the next full listing (`backfillInterval`), ingested once, and
-/// `auto` then lists that source in full.
+/// incrementally (`useIncrementalListing` `true`; `auto` once it has seen
+/// files land in order) after the first run: the progress keeps the
+/// watermark and the time of the one full listing. A late file in an old
+/// directory is found by the next full listing (`backfillInterval`),
+/// ingested once, and the source is marked out of order (`auto` then lists
+/// it in full).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn landing_directories_are_listed_incrementally_and_late_files_are_backfilled() {
     let dir = tempfile::tempdir().unwrap();
@@ -667,7 +669,7 @@ async fn landing_directories_are_listed_incrementally_and_late_files_are_backfil
     }
     let sql = |extra: &str| {
         format!(
-            "CREATE STREAMING TABLE t AS SELECT x FROM STREAM read_files('${{landing}}', format => 'json', maxFilesPerTrigger => '2'{extra});"
+            "CREATE STREAMING TABLE t AS SELECT x FROM STREAM read_files('${{landing}}', format => 'json', maxFilesPerTrigger => '2', useIncrementalListing => 'true'{extra});"
         )
     };
     let p = pipeline(&lake, &landing, &sql(""));

@@ -274,6 +274,18 @@ pub struct FilesProgress {
     /// lists this source in full from then on.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub out_of_order: bool,
+    /// Full listings in a row that found newly landed files only after the
+    /// watermark: `auto` lists incrementally once there are enough.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub in_order: u32,
+    /// The last batch left no file unread behind it, so what the next
+    /// listing finds landed since.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drained: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl FilesProgress {

@@ -7,12 +7,16 @@
 //! compare component by component, digit runs as numbers (`round-10`
 //! after `round-9`, `day=2` before `day=10`).
 //!
-//! Files that land out of that order (a late file in an old directory)
-//! are what an incremental listing cannot see. In `auto` mode a full
-//! listing runs every `backfillInterval` (a day unless set) and on a
-//! source's first listing; when one finds a new file at or before the
-//! watermark, the source lists in full from then on, so such a file is
-//! late by at most the interval and never lost. `true` trusts the order
+//! Files that land out of that order (a late file in an old directory, or
+//! names with no order such as UUIDs) are what an incremental listing
+//! cannot see. `auto` therefore lists in full until full listings have
+//! seen newly landed files arrive after the watermark
+//! [`AUTO_CONFIRMATIONS`] times in a row (files found while a backlog is
+//! still being read do not count), then incrementally, with a full
+//! listing every `backfillInterval` (a day unless set); a full listing
+//! that finds a new file at or before the watermark turns incremental
+//! listing off for the source for good, so such a file is late by at most
+//! one interval and never lost. `true` trusts the order from the start
 //! (full listings only at `backfillInterval`, if set); `false` always
 //! lists in full, as does a source with `cleanSource`, whose directory
 //! holds only files not read yet.
@@ -38,6 +42,10 @@ pub enum IncrementalListing {
 
 /// How often `auto` lists in full unless `backfillInterval` says: a day.
 pub const DEFAULT_AUTO_BACKFILL_MS: i64 = 86_400_000;
+
+/// Full listings in a row that must find newly landed files in path order
+/// before `auto` lists incrementally.
+pub const AUTO_CONFIRMATIONS: u32 = 3;
 
 /// One path component's sort key: runs of digits compare as numbers.
 type NameKey = Vec<(u8, u128, String)>;
@@ -107,7 +115,11 @@ pub fn listing_kind(
     }
     let interval = match options.incremental_listing {
         IncrementalListing::Off => return ListingKind::Full,
-        IncrementalListing::Auto if progress.out_of_order => return ListingKind::Full,
+        IncrementalListing::Auto
+            if progress.out_of_order || progress.in_order < AUTO_CONFIRMATIONS =>
+        {
+            return ListingKind::Full;
+        }
         IncrementalListing::Auto => Some(
             options
                 .backfill_interval_ms
@@ -142,6 +154,29 @@ pub struct Listing {
     pub out_of_order: usize,
     /// Files listed (after the name filters).
     pub listed: usize,
+    /// Files in the batch.
+    pub taken: usize,
+    /// No new file is left unread behind the batch (held back or too
+    /// young).
+    pub drained: bool,
+}
+
+impl FilesProgress {
+    /// Records what a committed batch's listing showed: the watermark, the
+    /// full listing's time, and (full listings) whether newly landed files
+    /// came in path order.
+    pub fn note_listing(&mut self, listing: &Listing, now_ms: i64) {
+        if listing.full {
+            self.full_listed_ms = Some(now_ms);
+            if listing.out_of_order > 0 {
+                self.out_of_order = true;
+            } else if self.drained && self.watermark.is_some() && listing.taken > 0 {
+                self.in_order = self.in_order.saturating_add(1);
+            }
+        }
+        self.watermark = listing.watermark.clone();
+        self.drained = listing.drained;
+    }
 }
 
 /// Lists the landing files below `store`'s root (hidden names, those
@@ -218,6 +253,8 @@ pub async fn list_landing(
         full: *kind == ListingKind::Full,
         out_of_order,
         listed,
+        taken: take,
+        drained: cap.is_none(),
     })
 }
 
@@ -379,11 +416,7 @@ mod tests {
                 progress.files.insert(f.path.clone(), f.last_modified);
             }
             if !listing.batch.is_empty() {
-                progress.watermark = listing.watermark.clone();
-                if listing.full {
-                    progress.full_listed_ms = Some(now);
-                }
-                progress.out_of_order |= listing.out_of_order > 0;
+                progress.note_listing(&listing, now);
             }
             (kind, listing)
         };
@@ -391,16 +424,23 @@ mod tests {
         let (kind, l) = run(&mut progress, 0);
         assert_eq!((kind, l.batch.len()), (ListingKind::Full, 1));
         assert_eq!(progress.watermark.as_deref(), Some("round-9/a.json"));
-        store.put_at("round-10/a.json", "{}", 1);
-        let (kind, l) = run(&mut progress, 1);
-        assert_eq!(kind, ListingKind::After("round-9/a.json".into()));
-        assert_eq!(l.batch[0].path, "round-10/a.json");
+        // Full listings until files have landed in order three times.
+        for r in 10..13 {
+            store.put_at(&format!("round-{r}/a.json"), "{}", r);
+            let (kind, _) = run(&mut progress, r);
+            assert_eq!(kind, ListingKind::Full);
+        }
+        assert_eq!(progress.in_order, AUTO_CONFIRMATIONS);
+        store.put_at("round-13/a.json", "{}", 13);
+        let (kind, l) = run(&mut progress, 13);
+        assert_eq!(kind, ListingKind::After("round-12/a.json".into()));
+        assert_eq!(l.batch[0].path, "round-13/a.json");
         // A late file in an old directory: not seen incrementally...
         store.put_at("round-9/b.json", "{}", 2);
-        let (kind, l) = run(&mut progress, 2);
+        let (kind, l) = run(&mut progress, 14);
         assert!(matches!(kind, ListingKind::After(_)) && l.batch.is_empty());
         // ...until the backfill, which ingests it and turns `auto` off.
-        let later = DEFAULT_AUTO_BACKFILL_MS;
+        let later = 100 + DEFAULT_AUTO_BACKFILL_MS;
         let (kind, l) = run(&mut progress, later);
         assert_eq!(kind, ListingKind::Full);
         assert_eq!(
@@ -418,6 +458,43 @@ mod tests {
             listing_kind(&progress, &on, later + 1, Some(later)),
             ListingKind::After(_)
         ));
+    }
+
+    #[test]
+    fn auto_never_lists_incrementally_names_that_land_in_no_order() {
+        let store = MemoryLogStore::new("landing");
+        let opts = options(IncrementalListing::Auto, 100);
+        let mut progress = FilesProgress::default();
+        // A backlog read in small batches confirms nothing.
+        let small = options(IncrementalListing::Auto, 2);
+        for name in ["a", "b", "c", "d", "e", "f", "g"] {
+            store.put_at(&format!("{name}.json"), "{}", 0);
+        }
+        for t in 0..4 {
+            let kind = listing_kind(&progress, &small, t, None);
+            assert_eq!(kind, ListingKind::Full);
+            let l = block_on(list_landing(&store, &progress, &small, t, &kind)).unwrap();
+            for f in &l.batch {
+                progress.files.insert(f.path.clone(), 0);
+            }
+            progress.note_listing(&l, t);
+        }
+        assert_eq!(progress.in_order, 0);
+        // Names with no order: the first one below the watermark turns
+        // incremental listing off, and is read at once.
+        for (t, name) in [(10, "x"), (11, "y"), (12, "c2")] {
+            store.put_at(&format!("{name}.json"), "{}", t);
+            let kind = listing_kind(&progress, &opts, t, None);
+            assert_eq!(kind, ListingKind::Full);
+            let l = block_on(list_landing(&store, &progress, &opts, t, &kind)).unwrap();
+            assert_eq!(l.batch[0].path, format!("{name}.json"));
+            for f in &l.batch {
+                progress.files.insert(f.path.clone(), t);
+            }
+            progress.note_listing(&l, t);
+        }
+        assert!(progress.out_of_order);
+        assert_eq!(listing_kind(&progress, &opts, 13, None), ListingKind::Full);
     }
 
     #[test]
@@ -588,11 +665,7 @@ mod tests {
                 if listing.batch.is_empty() {
                     return false;
                 }
-                progress.watermark = listing.watermark;
-                if listing.full {
-                    progress.full_listed_ms = Some(now);
-                }
-                progress.out_of_order |= listing.out_of_order > 0;
+                progress.note_listing(&listing, now);
                 true
             };
             for (t, (new, max_files)) in rounds.iter().enumerate() {
