@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use silt_log::create::{new_metadata, protocol_for};
-use silt_log::{CommitOutcome, LogStore, StructType, Transaction};
+use silt_log::{LogStore, StructType, Transaction};
 
 /// Reads `--schema`: inline JSON, or a file (`@path` or a path that exists).
 fn read_schema(arg: &str) -> Result<StructType, CliError> {
@@ -40,15 +40,9 @@ pub async fn create(
         &silt_log::SystemEnvironment,
     )
     .map_err(CliError::from)?;
-    match Transaction::create_table(store, protocol, metadata)
+    let outcome = Transaction::create_table(store, protocol, metadata)
         .commit()
         .await
-        .map_err(CliError::from)?
-    {
-        CommitOutcome::Committed(c) => {
-            crate::output::warn_post_commit(&c);
-            Ok(c.version)
-        }
-        other => Err(format!("table creation did not commit: {other:?}").into()),
-    }
+        .map_err(CliError::from)?;
+    Ok(crate::output::committed(outcome, "table creation")?.version)
 }

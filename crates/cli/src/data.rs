@@ -505,13 +505,8 @@ pub async fn append(req: AppendRequest) -> Result<(u64, u64, usize), CliError> {
     let r = silt_parquet::write_batches_retrying(store, snapshot, batches, options, 16)
         .await
         .map_err(CliError::from)?;
-    match r.outcome {
-        silt_log::CommitOutcome::Committed(c) => {
-            crate::output::warn_post_commit(&c);
-            Ok((c.version, r.rows, r.files_added))
-        }
-        other => Err(format!("the write did not commit: {other:?}").into()),
-    }
+    let c = crate::output::committed(r.outcome, "the write")?;
+    Ok((c.version, r.rows, r.files_added))
 }
 
 /// Runs `silt changes`.

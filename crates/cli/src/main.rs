@@ -459,8 +459,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 .map_err(CliError::from)?;
             match r.outcome {
                 None => outln!("no rows matched; nothing committed"),
-                Some(silt_log::CommitOutcome::Committed(c)) => {
-                    output::warn_post_commit(&c);
+                Some(outcome) => {
+                    let c = output::committed(outcome, "delete")?;
                     outln!(
                         "deleted {} rows as version {} ({} files removed, {} added, {} deletion vectors)",
                         r.rows_deleted,
@@ -470,7 +470,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                         r.deletion_vectors
                     )
                 }
-                Some(other) => return Err(format!("delete did not commit: {other:?}").into()),
             }
             Ok(())
         }
@@ -486,8 +485,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 .map_err(CliError::from)?;
             match r.outcome {
                 None => outln!("nothing to compact"),
-                Some(silt_log::CommitOutcome::Committed(c)) => {
-                    output::warn_post_commit(&c);
+                Some(outcome) => {
+                    let c = output::committed(outcome, "optimize")?;
                     outln!(
                         "compacted {} files into {} as version {}",
                         r.files_removed,
@@ -495,7 +494,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                         c.version
                     )
                 }
-                Some(other) => return Err(format!("optimize did not commit: {other:?}").into()),
             }
             Ok(())
         }

@@ -323,12 +323,21 @@ pub fn cleanup(r: &silt_log::cleanup::CleanupReport, as_json: bool) -> Result<()
     print(&out)
 }
 
-/// Tells the user on stderr when a commit's post-commit work (the periodic
-/// checkpoint) failed: the commit stands, but later loads are slower until a
-/// checkpoint is written.
-pub fn warn_post_commit(c: &silt_log::Committed) {
-    if let Some(e) = &c.post_commit_error {
-        eprintln!("warning: {e}");
+/// The commit `what` made, or an error naming what happened instead. A
+/// failed post-commit step (the periodic checkpoint) is told on stderr: the
+/// commit stands, but later loads are slower until a checkpoint is written.
+pub fn committed(
+    outcome: silt_log::CommitOutcome,
+    what: &str,
+) -> Result<silt_log::Committed, CliError> {
+    match outcome {
+        silt_log::CommitOutcome::Committed(c) => {
+            if let Some(e) = &c.post_commit_error {
+                eprintln!("warning: {e}");
+            }
+            Ok(c)
+        }
+        other => Err(format!("{what} did not commit: {other:?}").into()),
     }
 }
 
