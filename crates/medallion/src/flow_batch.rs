@@ -307,7 +307,7 @@ impl<'a> Inputs<'a> {
         path: &str,
         opts: &FileOptions,
         store: &dyn LogStore,
-        ingested: &[FileMeta],
+        ingested: &[&str],
     ) -> PipelineResult<()> {
         if opts.clean_source == CleanSource::Off || ingested.is_empty() {
             return Ok(());
@@ -477,15 +477,8 @@ impl<'a> Inputs<'a> {
                             // The files of the batch before (committed, or
                             // the flow would have stopped) leave the
                             // directory first.
-                            let ingested: Vec<FileMeta> = before
-                                .files
-                                .iter()
-                                .map(|(p, modified)| FileMeta {
-                                    path: p.clone(),
-                                    size: 0,
-                                    last_modified: *modified,
-                                })
-                                .collect();
+                            let ingested: Vec<&str> =
+                                before.files.keys().map(String::as_str).collect();
                             self.clean_source(path, &opts, store.as_ref(), &ingested)
                                 .await?;
                             let listed_as = format!("{}\u{0}{key}", self.flow);

@@ -315,18 +315,18 @@ impl FilesProgress {
 pub async fn clean_ingested(
     store: &dyn LogStore,
     archive: Option<&dyn LogStore>,
-    files: &[FileMeta],
+    paths: &[&str],
 ) -> Result<(), silt_log::StorageError> {
-    for f in files {
+    for &path in paths {
         if let Some(to) = archive {
-            let bytes = match store.read(&f.path).await {
+            let bytes = match store.read(path).await {
                 Ok(b) => b,
                 Err(silt_log::StorageError::NotFound { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            to.put(&f.path, bytes).await?;
+            to.put(path, bytes).await?;
         }
-        match store.delete(&f.path).await {
+        match store.delete(path).await {
             Ok(()) | Err(silt_log::StorageError::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }

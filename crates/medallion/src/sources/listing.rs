@@ -78,8 +78,10 @@ pub fn path_key(path: &str) -> Vec<NameKey> {
     path.split('/').map(name_key).collect()
 }
 
-fn compare(a: &str, b: &str) -> Ordering {
-    path_key(a).cmp(&path_key(b))
+/// Names starting with `.` or `_` (and everything below them) are not
+/// landing files.
+fn hidden(name: &str) -> bool {
+    name.starts_with(['.', '_'])
 }
 
 fn last_name(path: &str) -> &str {
@@ -96,8 +98,8 @@ pub enum ListingKind {
 }
 
 /// The rule: a full listing without a watermark, with `cleanSource`, when
-/// incremental listing is off (or `auto` found files out of order), or when
-/// a backfill is due
+/// incremental listing is off, for `auto` until files were seen landing in
+/// order (and for good once they were not), or when a backfill is due
 /// (`last_full_ms`: this process's last full listing of the source).
 pub fn listing_kind(
     progress: &FilesProgress,
@@ -194,9 +196,7 @@ pub async fn list_landing(
     };
     all.retain(|f| {
         let name = last_name(&f.path);
-        !f.path
-            .split('/')
-            .any(|p| p.starts_with('.') || p.starts_with('_'))
+        !f.path.split('/').any(hidden)
             && options
                 .suffix
                 .as_ref()
@@ -221,10 +221,13 @@ pub async fn list_landing(
         pending.push(i);
     }
     let out_of_order = match (&progress.watermark, kind) {
-        (Some(w), ListingKind::Full) => pending
-            .iter()
-            .filter(|i| compare(&all[**i].path, w) != Ordering::Greater)
-            .count(),
+        (Some(w), ListingKind::Full) => {
+            let w = path_key(w);
+            pending
+                .iter()
+                .filter(|i| path_key(&all[**i].path) <= w)
+                .count()
+        }
         _ => 0,
     };
     let take = options.max_files_per_trigger.min(pending.len());
@@ -287,10 +290,9 @@ async fn walk_after(store: &dyn LogStore, after: &str) -> Result<Vec<FileMeta>, 
     // (directory, depth of its entries in `bound`)
     let mut stack = vec![(String::new(), 0usize)];
     while let Some((dir, depth)) = stack.pop() {
-        let Some(component) = bound.get(depth) else {
-            out.extend(store.list_recursive(&dir).await?);
-            continue;
-        };
+        // In bounds: `bound` has a component per level of `after` (at least
+        // one), and a directory is pushed only for a level below it.
+        let component = &bound[depth];
         let entries = store.list_dir(&dir).await?;
         out.extend(
             entries
@@ -299,8 +301,8 @@ async fn walk_after(store: &dyn LogStore, after: &str) -> Result<Vec<FileMeta>, 
                 .filter(|f| name_key(last_name(&f.path)) > *component),
         );
         for sub in entries.dirs {
-            if last_name(&sub).starts_with(['.', '_']) {
-                continue; // hidden, like the files below it
+            if hidden(last_name(&sub)) {
+                continue; // like the files below it
             }
             match name_key(last_name(&sub)).cmp(component) {
                 Ordering::Less => {}
@@ -355,8 +357,12 @@ mod tests {
             .block_on(f)
     }
 
-    fn hidden(path: &str) -> bool {
-        path.split('/').any(|p| p.starts_with(['.', '_']))
+    fn hidden_path(path: &str) -> bool {
+        path.split('/').any(hidden)
+    }
+
+    fn compare(a: &str, b: &str) -> Ordering {
+        path_key(a).cmp(&path_key(b))
     }
 
     fn options(mode: IncrementalListing, max_files: usize) -> FileOptions {
@@ -619,12 +625,12 @@ mod tests {
                 .unwrap()
                 .into_iter()
                 .map(|f| f.path)
-                .filter(|p| !hidden(p))
+                .filter(|p| !hidden_path(p))
                 .collect();
             walked.sort();
             let expected: Vec<String> = paths
                 .iter()
-                .filter(|p| !hidden(p) && compare(p, &after) == Ordering::Greater)
+                .filter(|p| !hidden_path(p) && compare(p, &after) == Ordering::Greater)
                 .cloned()
                 .collect();
             prop_assert_eq!(walked, expected);
@@ -674,7 +680,7 @@ mod tests {
                     if landed.insert(p.clone()) {
                         if let Some(w) = &progress.watermark
                             && compare(p, w) != Ordering::Greater
-                            && !hidden(p)
+                            && !hidden_path(p)
                         {
                             in_order = false;
                         }
@@ -692,7 +698,7 @@ mod tests {
             let unique: BTreeSet<String> = ingested.iter().cloned().collect();
             prop_assert_eq!(unique.len(), ingested.len(), "a file ingested twice: {:?}", ingested);
             let expected: BTreeSet<String> =
-                landed.iter().filter(|p| !hidden(p)).cloned().collect();
+                landed.iter().filter(|p| !hidden_path(p)).cloned().collect();
             prop_assert_eq!(unique, expected);
             if in_order {
                 prop_assert!(!progress.out_of_order);
